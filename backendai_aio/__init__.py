@@ -1,0 +1,64 @@
+"""backendai_aio: an asyncio-native client SDK for Backend.AI.
+
+::
+
+    from backendai_aio import Client, ClientConfig
+
+    async with Client(ClientConfig.from_env()) as client:
+        await client.create_if_not_exists("python:3.11", "my-session")
+        result = await client.execute("my-session", None, "query", 'print("hello")')
+
+Failures raise :class:`BackendError`, whose ``type`` is :data:`ERR_SERVER`,
+:data:`ERR_RESPONSE` or :data:`ERR_REQUEST`.
+"""
+
+from ._apiversion import LATEST_API_VERSION, OLDEST_API_VERSION, SUPPORTED_API_VERSIONS
+from ._client import Client
+from ._config import DEFAULT_ENDPOINT, ClientConfig
+from ._errors import (
+    ERR_REQUEST,
+    ERR_RESPONSE,
+    ERR_SERVER,
+    AuthenticationError,
+    BackendError,
+    BadRequestError,
+    ClientClosedError,
+    InternalServerError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestError,
+    ResponseError,
+    ServerError,
+    UnsupportedServerError,
+)
+from ._middleware import SigningMiddleware
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "ERR_REQUEST",
+    "ERR_RESPONSE",
+    "ERR_SERVER",
+    "LATEST_API_VERSION",
+    "OLDEST_API_VERSION",
+    "SUPPORTED_API_VERSIONS",
+    "AuthenticationError",
+    "BackendError",
+    "BadRequestError",
+    "Client",
+    "ClientClosedError",
+    "ClientConfig",
+    "InternalServerError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestError",
+    "ResponseError",
+    "ServerError",
+    "SigningMiddleware",
+    "UnsupportedServerError",
+    "__version__",
+]

@@ -1,0 +1,92 @@
+"""Client configuration: credentials and endpoint, read from arguments or the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from yarl import URL
+
+from ._errors import InvalidArgumentError
+
+__all__ = ["DEFAULT_ENDPOINT", "ClientConfig"]
+
+#: The endpoint used when none is given, as in the JavaScript client.
+DEFAULT_ENDPOINT = "https://api.backend.ai"
+
+
+def _parse_endpoint(endpoint: str) -> URL:
+    url = URL(endpoint.strip())
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidArgumentError(
+            f"the endpoint must be an absolute http:// or https:// URL, not {endpoint!r}"
+        )
+    if url.user is not None or url.password is not None:
+        # Credentials in the URL would leak into logs and error messages.
+        raise InvalidArgumentError("the endpoint must not carry a user name or password")
+    if url.query_string or url.fragment:
+        raise InvalidArgumentError("the endpoint must not carry a query or a fragment")
+    # A path prefix (a manager behind a reverse proxy at /api) is kept; calls are joined to it.
+    return url.with_path(url.path.rstrip("/") or "/")
+
+
+class ClientConfig:
+    """The keypair and the manager endpoint a :class:`~backendai_aio.Client` talks to.
+
+    Both keys are required; a missing one is an :class:`~backendai_aio.InvalidArgumentError`
+    here rather than an authentication failure later. The secret key is never shown by
+    ``repr`` or ``str``.
+    """
+
+    __slots__ = ("__secret_key", "access_key", "endpoint", "endpoint_url")
+
+    def __init__(self, access_key: str, secret_key: str, endpoint: str | None = None) -> None:
+        if not access_key or not isinstance(access_key, str):
+            raise InvalidArgumentError("an access key is required (BACKEND_ACCESS_KEY)")
+        if not secret_key or not isinstance(secret_key, str):
+            raise InvalidArgumentError("a secret key is required (BACKEND_SECRET_KEY)")
+        #: The keypair's access key (public: it names the keypair).
+        self.access_key = access_key.strip()
+        self.__secret_key = secret_key.strip()
+        #: The endpoint as given, or :data:`DEFAULT_ENDPOINT`.
+        self.endpoint = endpoint or DEFAULT_ENDPOINT
+        #: The parsed endpoint.
+        self.endpoint_url = _parse_endpoint(self.endpoint)
+
+    @property
+    def secret_key(self) -> str:
+        """The keypair's secret key (only the signing middleware needs it)."""
+        return self.__secret_key
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientConfig:
+        """Read ``BACKEND_ACCESS_KEY``, ``BACKEND_SECRET_KEY`` and ``BACKEND_ENDPOINT``."""
+        env = os.environ if environ is None else environ
+        return cls(
+            env.get("BACKEND_ACCESS_KEY", ""),
+            env.get("BACKEND_SECRET_KEY", ""),
+            env.get("BACKEND_ENDPOINT") or None,
+        )
+
+    @classmethod
+    def create_from_env(cls, environ: Mapping[str, str] | None = None) -> ClientConfig:
+        """Alias of :meth:`from_env`, named as in the JavaScript client."""
+        return cls.from_env(environ)
+
+    def __repr__(self) -> str:
+        return (
+            f"ClientConfig(access_key={self.access_key!r}, secret_key=<hidden>, "
+            f"endpoint={self.endpoint!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ClientConfig):
+            return NotImplemented
+        return (self.access_key, self.__secret_key, str(self.endpoint_url)) == (
+            other.access_key,
+            other.secret_key,
+            str(other.endpoint_url),
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.access_key, str(self.endpoint_url)))

@@ -1,0 +1,128 @@
+"""Session creation options: Python keyword arguments to the manager's wire names (pure).
+
+The manager renamed several creation fields across API versions (``clusterSize`` moved out of
+``config`` in v6, ``scalingGroup`` became ``scaling_group``); callers use one set of Python
+names and get the spelling their server's version expects.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ._apiversion import ApiVersion
+from ._errors import InvalidArgumentError
+
+__all__ = [
+    "KNOWN_OPTIONS",
+    "SESSION_NAME_RE",
+    "build_create_body",
+    "generate_session_name",
+    "validate_session_name",
+]
+
+#: The manager's rule for session names: 4 to 64 word characters, dots or dashes, starting and
+#: ending with a word character (ASCII only).
+SESSION_NAME_RE: Final = re.compile(r"(?=.{4,64}$)\w[\w.-]*\w", re.ASCII)
+
+_V6: Final = ApiVersion(6, "20200815")
+
+# Python name -> wire name at the top level of the request body, for every supported version.
+_TOP_LEVEL: Final[Mapping[str, str]] = {
+    "type": "type",
+    "enqueue_only": "enqueueOnly",
+    "max_wait_seconds": "maxWaitSeconds",
+    "reuse_if_exists": "reuseIfExists",
+    "tag": "tag",
+    "group": "group",
+    "domain": "domain",
+    "startup_command": "startupCommand",
+    "bootstrap_script": "bootstrap_script",
+    "owner_access_key": "owner_access_key",
+    "starts_at": "starts_at",
+    "dependencies": "dependencies",
+    "callback_url": "callback_url",
+    "architecture": "architecture",
+}
+
+# Python name -> wire name inside ``config`` from API v6 on.
+_CONFIG_V6: Final[Mapping[str, str]] = {
+    "mounts": "mounts",
+    "mount_map": "mount_map",
+    "mount_options": "mount_options",
+    "environ": "environ",
+    "scaling_group": "scaling_group",
+    "resources": "resources",
+    "resource_opts": "resource_opts",
+    "preopen_ports": "preopen_ports",
+    "agent_list": "agent_list",
+}
+
+# API v5 (manager 20.03) spelled a few config fields in camel case and kept the cluster size
+# inside ``config``.
+_CONFIG_V5: Final[Mapping[str, str]] = {
+    **_CONFIG_V6,
+    "scaling_group": "scalingGroup",
+    "cluster_size": "clusterSize",
+}
+
+#: Every option :meth:`Client.create_if_not_exists` accepts, besides ``config``.
+KNOWN_OPTIONS: Final = frozenset(_TOP_LEVEL) | frozenset(_CONFIG_V5) | {"cluster_mode"}
+
+
+def validate_session_name(name: str) -> str:
+    """Return *name* if the manager would accept it, else raise InvalidArgumentError."""
+    if not isinstance(name, str) or SESSION_NAME_RE.fullmatch(name) is None:
+        raise InvalidArgumentError(
+            f"invalid session name {name!r}: 4 to 64 ASCII letters, digits, '_', '.' or '-', "
+            "starting and ending with a letter, digit or '_'"
+        )
+    return name
+
+
+def generate_session_name() -> str:
+    """Return a fresh, valid session name."""
+    return f"aio-{secrets.token_hex(8)}"
+
+
+def build_create_body(
+    api_version: ApiVersion, image: str, name: str, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Build the ``POST /session`` body for *api_version*.
+
+    ``options`` uses Python names (``enqueue_only``, ``resources``, ...); ``None`` values are
+    left out so the server applies its defaults. A ``config`` mapping, if given, is merged
+    under the mapped config fields, for fields this function does not know yet.
+    """
+    if not isinstance(image, str) or not image:
+        raise InvalidArgumentError("an image name is required, e.g. 'python:3.11'")
+    unknown = set(options) - KNOWN_OPTIONS - {"config"}
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown session option(s): {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(KNOWN_OPTIONS | {'config'}))}"
+        )
+    raw_config = options.get("config")
+    if raw_config is not None and not isinstance(raw_config, Mapping):
+        raise InvalidArgumentError("config must be a mapping")
+    body: dict[str, Any] = {"image": image, "name": name}
+    config: dict[str, Any] = dict(raw_config or {})
+    config_names = _CONFIG_V6 if api_version >= _V6 else _CONFIG_V5
+    for key, value in options.items():
+        if value is None or key == "config":
+            continue
+        if key in _TOP_LEVEL:
+            body[_TOP_LEVEL[key]] = value
+        elif key in config_names:
+            config[config_names[key]] = value
+        elif key in ("cluster_size", "cluster_mode"):
+            if api_version < _V6:
+                raise InvalidArgumentError(
+                    f"{key} needs API v6.20200815 or later (the server speaks {api_version})"
+                )
+            body[key] = value
+    if config:
+        body["config"] = config
+    return body

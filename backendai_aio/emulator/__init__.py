@@ -1,0 +1,18 @@
+"""A local Backend.AI manager emulator that really runs Python code.
+
+It answers the manager's REST API on 127.0.0.1 (signature checks, problem+json errors,
+sessions, execution in a child Python process per session), so the SDK can be tried and
+tested without a cluster::
+
+    from backendai_aio import Client
+    from backendai_aio.emulator import Emulator
+
+    async with Emulator() as emulator, Client(emulator.config) as client:
+        await client.create_if_not_exists("python", "demo-session")
+
+Run it standalone with ``python -m backendai_aio.emulator --port 8091``.
+"""
+
+from ._app import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, MANAGER_VERSIONS, Emulator, create_app
+
+__all__ = ["DEFAULT_ACCESS_KEY", "DEFAULT_SECRET_KEY", "MANAGER_VERSIONS", "Emulator", "create_app"]

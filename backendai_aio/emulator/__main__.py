@@ -1,0 +1,62 @@
+"""Run the emulator standalone: ``python -m backendai_aio.emulator --port N``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+
+from .._apiversion import LATEST_API_VERSION, SUPPORTED_API_VERSIONS
+from ._app import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Emulator
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m backendai_aio.emulator",
+        description="Run a local Backend.AI manager emulator on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=int, default=8091, help="TCP port (0: any free port)")
+    parser.add_argument(
+        "--api-version",
+        default=LATEST_API_VERSION,
+        choices=SUPPORTED_API_VERSIONS,
+        help="the newest API version the emulated manager speaks",
+    )
+    parser.add_argument("--access-key", default=DEFAULT_ACCESS_KEY)
+    parser.add_argument("--secret-key", default=DEFAULT_SECRET_KEY)
+    parser.add_argument(
+        "--exec-timeout", type=float, default=60.0, help="seconds before runaway code is stopped"
+    )
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with Emulator(
+        port=args.port,
+        access_key=args.access_key,
+        secret_key=args.secret_key,
+        api_version=args.api_version,
+        exec_timeout=args.exec_timeout,
+    ) as emulator:
+        # The emulator's keypair is a published example keypair, shown so users can copy it.
+        print(f"Backend.AI emulator (API {args.api_version}) listening; use it with:", flush=True)
+        print(f"export BACKEND_ENDPOINT={emulator.endpoint}")
+        print(f"export BACKEND_ACCESS_KEY={args.access_key}")
+        print(f"export BACKEND_SECRET_KEY={args.secret_key}", flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and serve until interrupted."""
+    args = _parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    main()

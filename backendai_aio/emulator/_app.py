@@ -1,0 +1,174 @@
+"""The emulator's aiohttp application and the server that runs it on loopback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Final, Self
+
+from aiohttp import web
+
+from .._apiversion import LATEST_API_VERSION, SUPPORTED_API_VERSIONS
+from .._config import ClientConfig
+from ._auth import public, request_checks
+from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
+from ._sessions import REGISTRY_KEY, SessionRegistry, add_session_routes
+
+__all__ = [
+    "DEFAULT_ACCESS_KEY",
+    "DEFAULT_SECRET_KEY",
+    "MANAGER_VERSIONS",
+    "Emulator",
+    "create_app",
+]
+
+_log = logging.getLogger("backendai_aio.emulator")
+
+#: The manager's example admin keypair, the emulator's default.
+DEFAULT_ACCESS_KEY: Final = "AKIAIOSFODNN7EXAMPLE"
+DEFAULT_SECRET_KEY: Final = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+#: The manager release reported for each API version by ``GET /``.
+MANAGER_VERSIONS: Final[Mapping[str, str]] = {
+    "v5.20191215": "20.03.0",
+    "v6.20200815": "20.09.0",
+    "v6.20210815": "21.09.0",
+    "v6.20220315": "22.03.0",
+    "v6.20220615": "22.09.0",
+    "v6.20230315": "23.03.0",
+    "v7.20230615": "23.09.10",
+    "v8.20240315": "24.03.0",
+    "v8.20240915": "24.09.0",
+    "v9.20250722": "26.2.0",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer every error as the manager does: problem+json with its type and title."""
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return problem.to_response()
+    except web.HTTPNotFound:
+        return URLNotFound().to_response()
+    except web.HTTPMethodNotAllowed as exc:
+        return MethodNotAllowed().to_response(headers={"Allow": ",".join(sorted(exc.allowed_methods))})
+    except web.HTTPException:
+        raise
+    except Exception:
+        _log.exception("unexpected error in %s %s", request.method, request.path)
+        return InternalServerError().to_response()
+
+
+def create_app(
+    *,
+    keypairs: Mapping[str, str] | None = None,
+    api_version: str = LATEST_API_VERSION,
+    flush_window: float = 0.5,
+    exec_timeout: float = 60.0,
+) -> web.Application:
+    """Build the emulator application.
+
+    *keypairs* maps access keys to secret keys (default: the example admin keypair);
+    *api_version* is the newest version the emulated manager speaks; *flush_window* is how long
+    an execute call collects output before answering ``continued``; *exec_timeout* stops
+    runaway code.
+    """
+    if api_version not in SUPPORTED_API_VERSIONS:
+        raise ValueError(f"the emulator cannot speak API {api_version!r}")
+    keys = dict(keypairs or {DEFAULT_ACCESS_KEY: DEFAULT_SECRET_KEY})
+    app = web.Application(middlewares=[_problems, request_checks(keys, api_version)])
+    app[REGISTRY_KEY] = SessionRegistry(flush_window=flush_window, exec_timeout=exec_timeout)
+
+    @public
+    async def root(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"version": api_version, "manager": MANAGER_VERSIONS.get(api_version, "unknown")}
+        )
+
+    app.router.add_get("/", root)
+    add_session_routes(app)
+
+    async def close_sessions(app: web.Application) -> None:
+        await app[REGISTRY_KEY].close()
+
+    app.on_shutdown.append(close_sessions)
+    return app
+
+
+class Emulator:
+    """Run the emulator on ``127.0.0.1`` in the current event loop.
+
+    ::
+
+        async with Emulator() as emulator:
+            async with Client(emulator.config) as client:
+                ...
+
+    *port* 0 (the default) picks a free port; other arguments go to :func:`create_app`.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        access_key: str = DEFAULT_ACCESS_KEY,
+        secret_key: str = DEFAULT_SECRET_KEY,
+        api_version: str = LATEST_API_VERSION,
+        flush_window: float = 0.5,
+        exec_timeout: float = 60.0,
+    ) -> None:
+        self.access_key = access_key
+        self._secret_key = secret_key
+        self.api_version = api_version
+        self._app = create_app(
+            keypairs={access_key: secret_key},
+            api_version=api_version,
+            flush_window=flush_window,
+            exec_timeout=exec_timeout,
+        )
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        #: The base URL, e.g. ``http://127.0.0.1:45678``, set once started.
+        self.endpoint = ""
+
+    @property
+    def config(self) -> ClientConfig:
+        """A client configuration for this emulator's keypair and endpoint."""
+        if not self.endpoint:
+            raise RuntimeError("the emulator is not running")
+        return ClientConfig(self.access_key, self._secret_key, self.endpoint)
+
+    async def start(self) -> None:
+        """Start serving on 127.0.0.1."""
+        runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=5.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", self._port)
+        await site.start()
+        self._runner = runner
+        self.endpoint = f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    async def stop(self) -> None:
+        """Stop serving and terminate every session; calling it again does nothing."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def __repr__(self) -> str:
+        return f"<Emulator endpoint={self.endpoint!r} api_version={self.api_version!r}>"

@@ -1,0 +1,112 @@
+"""The manager's RFC 7807 errors, with the same types, titles and statuses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+__all__ = [
+    "AuthorizationFailed",
+    "GenericBadRequest",
+    "ImageNotFound",
+    "InternalServerError",
+    "InvalidAPIParameters",
+    "InvalidAuthParameters",
+    "MethodNotAllowed",
+    "Problem",
+    "SessionAlreadyExists",
+    "SessionNotFound",
+    "URLNotFound",
+]
+
+_PROBS = "https://api.backend.ai/probs/"
+
+
+class Problem(Exception):
+    """An error answered as ``application/problem+json``."""
+
+    status = 500
+    slug = "general-error"
+    title = "General Backend API Error."
+
+    def __init__(self, msg: str | None = None, data: Any = None) -> None:
+        super().__init__(msg or self.title)
+        self.msg = msg
+        self.data = data
+
+    def to_response(self, headers: dict[str, str] | None = None) -> web.Response:
+        """Render the problem body the way the manager does (``msg``/``data`` when set)."""
+        body: dict[str, Any] = {"type": _PROBS + self.slug, "title": self.title}
+        if self.msg is not None:
+            body["msg"] = self.msg
+        if self.data is not None:
+            body["data"] = self.data
+        return web.Response(
+            status=self.status,
+            body=json.dumps(body).encode(),
+            content_type="application/problem+json",
+            headers=headers,
+        )
+
+
+class GenericBadRequest(Problem):
+    """400 generic-bad-request (e.g. an unsupported API version)."""
+
+    status, slug, title = 400, "generic-bad-request", "Bad request."
+
+
+class InvalidAuthParameters(Problem):
+    """400 invalid-auth-params (date out of window, malformed Authorization)."""
+
+    status, slug, title = 400, "invalid-auth-params", "Missing or invalid authorization parameters."
+
+
+class AuthorizationFailed(Problem):
+    """401 auth-failed (unknown key, signature mismatch, unsigned request)."""
+
+    status, slug, title = 401, "auth-failed", "Credential/signature mismatch."
+
+
+class InvalidAPIParameters(Problem):
+    """400 invalid-api-params (malformed or invalid body)."""
+
+    status, slug, title = 400, "invalid-api-params", "Missing or invalid API parameters."
+
+
+class URLNotFound(Problem):
+    """404 url-not-found."""
+
+    status, slug, title = 404, "url-not-found", "Unknown URL path."
+
+
+class MethodNotAllowed(Problem):
+    """405 method-not-allowed."""
+
+    status, slug, title = 405, "method-not-allowed", "HTTP Method Not Allowed."
+
+
+class SessionNotFound(Problem):
+    """404 object-not-found for a session."""
+
+    status, slug, title = 404, "object-not-found", "No such session."
+
+
+class ImageNotFound(Problem):
+    """404 object-not-found for an image."""
+
+    status, slug, title = 404, "object-not-found", "No such environment image."
+
+
+class SessionAlreadyExists(Problem):
+    """400 session-already-exists (``reuseIfExists: false`` on an existing name)."""
+
+    status, slug = 400, "session-already-exists"
+    title = "The session already exists but you requested not to reuse existing one."
+
+
+class InternalServerError(Problem):
+    """500 internal-server-error."""
+
+    status, slug, title = 500, "internal-server-error", "Internal server error."

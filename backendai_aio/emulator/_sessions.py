@@ -1,0 +1,332 @@
+"""Compute sessions of the emulator: the registry and the ``/session`` handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+
+from .._apiversion import ApiVersion
+from .._session_options import SESSION_NAME_RE
+from ._kernel import Kernel, KernelBusyError
+from ._problems import (
+    GenericBadRequest,
+    ImageNotFound,
+    InvalidAPIParameters,
+    SessionAlreadyExists,
+    SessionNotFound,
+)
+
+__all__ = ["EmulatedSession", "SessionRegistry", "add_session_routes"]
+
+_V6: Final = ApiVersion(6, "20200815")
+_SESSION_TYPES: Final = frozenset({"interactive", "batch", "inference"})
+_EXECUTE_MODES: Final = frozenset({"query", "batch", "continue", "input", "complete"})
+# Any ``python`` image (``python``, ``python:3.11``, ``cr.backend.ai/stable/python:3.9-...``)
+# runs the local interpreter.
+_PYTHON_IMAGE: Final = re.compile(r"(?:[\w.\-:]+/)*python(?::[\w.\-]+)?")
+
+REGISTRY_KEY: Final = web.AppKey("sessions", "SessionRegistry")
+
+
+@dataclass(eq=False)
+class EmulatedSession:
+    """One compute session: its identity, status and the kernel running its code."""
+
+    name: str
+    image: str
+    owner: str
+    session_type: str
+    tag: str | None
+    environ: dict[str, str]
+    resources: dict[str, Any]
+    workdir: Path
+    kernel: Kernel
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    status: str = "PENDING"
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    start_task: asyncio.Task[None] | None = None
+    #: What the session's code printed, served as the container logs.
+    logs: list[str] = field(default_factory=list)
+
+    def info(self) -> dict[str, Any]:
+        """The ``GET /session/{name}`` body (the manager's legacy session info fields)."""
+        return {
+            "domainName": "default",
+            "groupId": "2de2b969-1d04-48a6-af16-0bc8adb3c831",
+            "userId": "f38dea23-50fa-42a0-b5ae-338f5f4693f4",
+            "lang": self.image,
+            "image": self.image,
+            "architecture": "x86_64",
+            "registry": None,
+            "tag": self.tag,
+            "containerId": str(self.id),
+            "occupiedSlots": json.dumps(self.resources),
+            "occupyingSlots": json.dumps(self.resources),
+            "requestedSlots": json.dumps(self.resources),
+            "occupiedShares": "{}",
+            "environ": json.dumps(self.environ),
+            "resourceOpts": "{}",
+            "status": self.status,
+            "statusInfo": None,
+            "statusData": None,
+            "age": int((datetime.now(UTC) - self.created_at).total_seconds() * 1000),
+            "creationTime": self.created_at.isoformat(),
+            "terminationTime": None,
+            "numQueriesExecuted": self.kernel.num_queries_executed,
+            "lastStat": {},
+            "idleChecks": {},
+        }
+
+
+class SessionRegistry:
+    """The emulator's sessions, keyed by (owner access key, name)."""
+
+    def __init__(self, *, flush_window: float, exec_timeout: float) -> None:
+        self._sessions: dict[tuple[str, str], EmulatedSession] = {}
+        self._flush_window = flush_window
+        self._exec_timeout = exec_timeout
+
+    def get(self, owner: str, name_or_id: str) -> EmulatedSession:
+        """Find a session by name or id, or raise SessionNotFound."""
+        found = self._sessions.get((owner, name_or_id))
+        if found is None:
+            for session in self._sessions.values():
+                if session.owner == owner and str(session.id) == name_or_id:
+                    return session
+            raise SessionNotFound()
+        return found
+
+    def find(self, owner: str, name: str) -> EmulatedSession | None:
+        """Return the session named *name*, if any."""
+        return self._sessions.get((owner, name))
+
+    def create(self, owner: str, name: str, image: str, params: dict[str, Any]) -> EmulatedSession:
+        """Register a new session and start its kernel in the background."""
+        workdir = Path(tempfile.mkdtemp(prefix=f"backendai-emulator-{name}-"))
+        config = params.get("config") or {}
+        session = EmulatedSession(
+            name=name,
+            image=image,
+            owner=owner,
+            session_type=params.get("type", "interactive"),
+            tag=params.get("tag"),
+            environ=dict(config.get("environ") or {}),
+            resources=dict(config.get("resources") or {"cpu": "1", "mem": "1073741824"}),
+            workdir=workdir,
+            kernel=Kernel(
+                workdir, flush_window=self._flush_window, exec_timeout=self._exec_timeout
+            ),
+        )
+        self._sessions[(owner, name)] = session
+        session.start_task = asyncio.create_task(self._start(session))
+        return session
+
+    async def _start(self, session: EmulatedSession) -> None:
+        try:
+            await session.kernel.start()
+            session.status = "RUNNING"
+        except Exception:
+            session.status = "ERROR"
+        finally:
+            session.ready.set()
+
+    async def destroy(self, session: EmulatedSession) -> None:
+        """Terminate a session: stop its kernel and remove its work folder."""
+        self._sessions.pop((session.owner, session.name), None)
+        session.status = "TERMINATED"
+        if session.start_task is not None:
+            await asyncio.gather(session.start_task, return_exceptions=True)
+        await session.kernel.close()
+        shutil.rmtree(session.workdir, ignore_errors=True)
+
+    async def close(self) -> None:
+        """Terminate every session (on emulator shutdown)."""
+        for session in list(self._sessions.values()):
+            await self.destroy(session)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    """Read a JSON object body; a bodiless request reads as ``{}``, like the manager."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise InvalidAPIParameters("Malformed body") from None
+    if not isinstance(body, dict):
+        raise InvalidAPIParameters("Malformed body")
+    return body
+
+
+def _check(errors: dict[str, str]) -> None:
+    if errors:
+        raise InvalidAPIParameters("Input validation error", data=errors)
+
+
+def _alias(body: dict[str, Any], *names: str, default: Any = None) -> Any:
+    for name in names:
+        if name in body:
+            return body[name]
+    return default
+
+
+async def _running(session: EmulatedSession) -> EmulatedSession:
+    await session.ready.wait()
+    if session.status != "RUNNING":
+        raise GenericBadRequest(f"The session is not running (status: {session.status}).")
+    return session
+
+
+def add_session_routes(app: web.Application) -> None:
+    """Install the ``/session`` routes on *app* (which holds a SessionRegistry)."""
+    routes = web.RouteTableDef()
+
+    def registry(request: web.Request) -> SessionRegistry:
+        return request.app[REGISTRY_KEY]
+
+    def owner(request: web.Request) -> str:
+        return str(request["access_key"])
+
+    @routes.post("/session")
+    async def create(request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        errors: dict[str, str] = {}
+        name = _alias(body, "name", "session_name", "clientSessionToken")
+        image = _alias(body, "image", "lang")
+        if not isinstance(name, str) or SESSION_NAME_RE.fullmatch(name) is None:
+            errors["name" if name is not None else "session_name"] = (
+                "is required" if name is None else "does not match pattern"
+            )
+        if not isinstance(image, str):
+            errors["image"] = "is required"
+        session_type = _alias(body, "type", "sessionType", default="interactive")
+        if session_type not in _SESSION_TYPES:
+            errors["type"] = f"value is not one of {sorted(_SESSION_TYPES)}"
+        for key in ("enqueueOnly", "reuseIfExists"):
+            if key in body and not isinstance(body[key], bool):
+                errors[key] = "value can't be converted to Bool"
+        max_wait = body.get("maxWaitSeconds", 0)
+        if not isinstance(max_wait, int) or isinstance(max_wait, bool) or max_wait < 0:
+            errors["maxWaitSeconds"] = "value is not a non-negative int"
+        config = body.get("config", {})
+        if not isinstance(config, dict):
+            errors["config"] = "value is not a dict"
+        _check(errors)
+        assert isinstance(name, str) and isinstance(image, str)
+        if name == "from-template":
+            raise InvalidAPIParameters(f"Requested session ID {name} is reserved word")
+        existing = registry(request).find(owner(request), name)
+        if existing is not None:
+            if not body.get("reuseIfExists", True):
+                raise SessionAlreadyExists()
+            return web.json_response(_created(existing, created=False), status=201)
+        if _PYTHON_IMAGE.fullmatch(image) is None:
+            raise ImageNotFound()
+        session = registry(request).create(owner(request), name, image, body)
+        if not body.get("enqueueOnly", False):
+            try:
+                await asyncio.wait_for(session.ready.wait(), timeout=max_wait or None)
+            except TimeoutError:
+                return web.json_response(_created(session, status="TIMEOUT"), status=201)
+        return web.json_response(_created(session), status=201)
+
+    @routes.get("/session/{name}")
+    async def get_info(request: web.Request) -> web.Response:
+        session = registry(request).get(owner(request), request.match_info["name"])
+        return web.json_response(session.info())
+
+    @routes.patch("/session/{name}")
+    async def restart(request: web.Request) -> web.Response:
+        session = await _running(registry(request).get(owner(request), request.match_info["name"]))
+        await session.kernel.restart()
+        return web.Response(status=204)
+
+    @routes.delete("/session/{name}")
+    async def destroy(request: web.Request) -> web.Response:
+        session = registry(request).get(owner(request), request.match_info["name"])
+        await registry(request).destroy(session)
+        return web.json_response({"stats": {}})
+
+    @routes.post("/session/{name}")
+    async def execute(request: web.Request) -> web.Response:
+        session = registry(request).get(owner(request), request.match_info["name"])
+        body = await _json_body(request)
+        # Servers up to 25.5 read runId, later ones run_id; the emulator reads whichever came.
+        run_id = _alias(body, "run_id", "runId")
+        mode = body.get("mode")
+        code = body.get("code", "")
+        options = body.get("options") or {}
+        errors: dict[str, str] = {}
+        if mode not in _EXECUTE_MODES:
+            errors["mode"] = f"value is not one of {sorted(_EXECUTE_MODES)}"
+        if not isinstance(code, str):
+            errors["code"] = "value is not a string"
+        if run_id is not None and (not isinstance(run_id, str) or not 8 <= len(run_id) <= 64):
+            errors["runId"] = "must be a string of 8 to 64 characters"
+        if not isinstance(options, dict):
+            errors["options"] = "value is not a dict"
+        _check(errors)
+        await _running(session)
+        if mode == "complete":
+            return web.json_response({"result": await session.kernel.complete(code, options)})
+        if run_id is None:
+            if mode in ("continue", "input"):
+                raise InvalidAPIParameters("runId is required to continue a run")
+            run_id = uuid.uuid4().hex
+        try:
+            result = await session.kernel.execute(
+                mode=mode, run_id=run_id, code=code, options=options
+            )
+        except KernelBusyError:
+            raise GenericBadRequest("Another run is still in progress in this session.") from None
+        except ValueError as exc:
+            raise InvalidAPIParameters(str(exc)) from None
+        session.logs.extend(
+            str(payload) for kind, payload in result["console"] if kind in ("stdout", "stderr")
+        )
+        return web.json_response({"result": result})
+
+    @routes.post("/session/{name}/interrupt")
+    async def interrupt(request: web.Request) -> web.Response:
+        session = await _running(registry(request).get(owner(request), request.match_info["name"]))
+        await session.kernel.interrupt()
+        return web.Response(status=204)
+
+    @routes.post("/session/{name}/complete")
+    async def complete(request: web.Request) -> web.Response:
+        session = await _running(registry(request).get(owner(request), request.match_info["name"]))
+        body = await _json_body(request)
+        code = body.get("code", "")
+        if not isinstance(code, str):
+            _check({"code": "value is not a string"})
+        options = body.get("options") or {}
+        return web.json_response({"result": await session.kernel.complete(code, options)})
+
+    @routes.get("/session/{name}/logs")
+    async def get_logs(request: web.Request) -> web.Response:
+        session = await _running(registry(request).get(owner(request), request.match_info["name"]))
+        return web.json_response({"result": {"logs": "".join(session.logs)}})
+
+    app.add_routes(routes)
+
+
+def _created(session: EmulatedSession, *, created: bool = True, status: str | None = None) -> Any:
+    return {
+        "sessionId": str(session.id),
+        "sessionName": session.name,
+        "status": status or session.status,
+        "servicePorts": [],
+        "created": created,
+    }
