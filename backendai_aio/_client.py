@@ -99,8 +99,8 @@ class Client:
         self._owns_session = session is None
         # Per-request middlewares replace a session's own ones in aiohttp, so they are passed
         # only for a session we did not create (ours has the signer installed already).
-        self._signed: tuple[SigningMiddleware, ...] | None = None if session is None else (
-            self._signer,
+        self._signed: tuple[SigningMiddleware, ...] | None = (
+            None if session is None else (self._signer,)
         )
         self._state = _State.UNOPENED
         self._api_version: ApiVersion | None = None
@@ -278,8 +278,10 @@ class Client:
         Answers ``{"sessionId", "sessionName", "status", "servicePorts", "created"}``;
         ``created`` is false when an existing session was reused.
         """
-        name = validate_session_name(session_id) if session_id is not None else (
-            generate_session_name()
+        name = (
+            validate_session_name(session_id)
+            if session_id is not None
+            else (generate_session_name())
         )
         await self._negotiate()
         assert self._api_version is not None
@@ -342,9 +344,7 @@ class Client:
     ) -> Any:
         """Ask for auto-completion candidates of *code* (options: row, col, line, post)."""
         body = {"code": code, "options": dict(opts or {})}
-        return await self._request(
-            "POST", self._url("session", session_id, "complete"), json=body
-        )
+        return await self._request("POST", self._url("session", session_id, "complete"), json=body)
 
     async def get_info(self, session_id: str) -> Any:
         """A compute session's details: image, status, resources, queries executed, ..."""

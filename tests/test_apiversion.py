@@ -36,5 +36,5 @@ def test_negotiate(server: str, expected: str) -> None:
 
 @pytest.mark.parametrize("server", ["v4.20190615", "v3.20170615", "garbage"])
 def test_negotiate_refuses_old_or_invalid(server: str) -> None:
-    with pytest.raises(ValueError):  # noqa: PT011
+    with pytest.raises(ValueError):
         negotiate(server)

@@ -37,9 +37,7 @@ def test_decode_body(status: int, content_type: str | None, body: bytes, expecte
     assert decode_body(status, content_type, body) == expected
 
 
-@pytest.mark.parametrize(
-    "body", [b"{", b'{"a": 1', b"not json", b"\xff\xfe", b'{"a": 1}garbage']
-)
+@pytest.mark.parametrize("body", [b"{", b'{"a": 1', b"not json", b"\xff\xfe", b'{"a": 1}garbage'])
 def test_invalid_json_raises(body: bytes) -> None:
     with pytest.raises(BodyDecodeError, match="invalid JSON"):
         decode_body(200, "application/json", body)

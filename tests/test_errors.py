@@ -81,7 +81,10 @@ def test_404_problem() -> None:
 
 
 def test_html_502_page_from_a_proxy() -> None:
-    page = b"<html><head><title>502 Bad Gateway</title></head>\n<body><h1>Bad Gateway</h1></body></html>"
+    page = (
+        b"<html><head><title>502 Bad Gateway</title></head>\n"
+        b"<body><h1>Bad Gateway</h1></body></html>"
+    )
     error = error_from_response(502, "Bad Gateway", "text/html", page)
     assert isinstance(error, InternalServerError)
     assert error.type == ERR_SERVER and error.status == 502

@@ -79,7 +79,7 @@ def test_raw_config_is_merged() -> None:
 
 
 def test_unknown_option_and_bad_input() -> None:
-    with pytest.raises(InvalidArgumentError, match="unknown session option.*enqueueOnly"):
+    with pytest.raises(InvalidArgumentError, match=r"unknown session option.*enqueueOnly"):
         build_create_body(V9, "python", "abcd", {"enqueueOnly": True})
     with pytest.raises(InvalidArgumentError, match="image"):
         build_create_body(V9, "", "abcd", {})

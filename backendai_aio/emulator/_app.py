@@ -56,7 +56,9 @@ async def _problems(request: web.Request, handler: Handler) -> web.StreamRespons
     except web.HTTPNotFound:
         return URLNotFound().to_response()
     except web.HTTPMethodNotAllowed as exc:
-        return MethodNotAllowed().to_response(headers={"Allow": ",".join(sorted(exc.allowed_methods))})
+        return MethodNotAllowed().to_response(
+            headers={"Allow": ",".join(sorted(exc.allowed_methods))}
+        )
     except web.HTTPException:
         raise
     except Exception:

@@ -9,6 +9,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .._apiversion import parse_api_version
 from .._signing import derive_signing_key, sign_with_key
@@ -77,9 +78,7 @@ def _auth_params(header: str) -> tuple[str, str, str]:
         raise InvalidAuthParameters("Missing or malformed authorization parameters") from None
 
 
-def request_checks(
-    keypairs: Mapping[str, str], api_version: str
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def request_checks(keypairs: Mapping[str, str], api_version: str) -> Middleware:
     """Build the middleware that checks every request before its handler runs.
 
     *keypairs* maps access keys to secret keys; *api_version* is the newest version the

@@ -35,8 +35,6 @@ _EXECUTE_MODES: Final = frozenset({"query", "batch", "continue", "input", "compl
 # runs the local interpreter.
 _PYTHON_IMAGE: Final = re.compile(r"(?:[\w.\-:]+/)*python(?::[\w.\-]+)?")
 
-REGISTRY_KEY: Final = web.AppKey("sessions", "SessionRegistry")
-
 
 @dataclass(eq=False)
 class EmulatedSession:
@@ -154,6 +152,9 @@ class SessionRegistry:
         """Terminate every session (on emulator shutdown)."""
         for session in list(self._sessions.values()):
             await self.destroy(session)
+
+
+REGISTRY_KEY: Final = web.AppKey("sessions", SessionRegistry)
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

@@ -1,0 +1,256 @@
+"""The emulator's request checks and error answers, with hand-signed raw requests."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from yarl import URL
+
+from backendai_aio._signing import authorization_header, sign
+from backendai_aio.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Emulator, create_app
+
+PROBS = "https://api.backend.ai/probs/"
+
+
+async def signed(
+    emulator: Emulator,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    raw_body: bytes | None = None,
+    access_key: str = DEFAULT_ACCESS_KEY,
+    secret_key: str = DEFAULT_SECRET_KEY,
+    version: str | None = "v9.20250722",
+    date: datetime | None = None,
+    date_header: str | None = None,
+    content_type: str = "application/json",
+    authorization: str | None = None,
+) -> tuple[int, str, Any]:
+    """Send one request signed by hand; return (status, content type, decoded body)."""
+    url = URL(emulator.endpoint + path, encoded=True)
+    moment = date or datetime.now(UTC)
+    date_value = date_header or moment.isoformat()
+    host = f"{url.host}:{url.port}"
+    headers = {"Date": date_value, "Content-Type": content_type, "Host": host}
+    if version is not None:
+        headers["X-BackendAI-Version"] = version
+    signature = sign(
+        secret_key=secret_key,
+        method=method,
+        path_qs=url.raw_path_qs,
+        date=moment,
+        date_header=date_value,
+        host=host,
+        content_type=content_type,
+        api_version=version or "",
+    )
+    headers["Authorization"] = authorization or authorization_header(access_key, signature)
+    data = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
+    async with aiohttp.ClientSession() as session:
+        async with session.request(method, url, headers=headers, data=data) as response:
+            text = await response.text()
+            ctype = response.headers.get("Content-Type", "")
+            return response.status, ctype, json.loads(text) if text else None
+
+
+@pytest.fixture
+async def emulator() -> Any:
+    async with Emulator(flush_window=0.2) as running:
+        yield running
+
+
+async def test_root_needs_no_signature(emulator: Emulator) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(emulator.endpoint + "/") as response:
+            assert response.status == 200
+            assert await response.json() == {"version": "v9.20250722", "manager": "26.2.0"}
+
+
+async def test_valid_signature_passes(emulator: Emulator) -> None:
+    status, _, body = await signed(emulator, "GET", "/session/no-such")
+    assert status == 404
+    assert body == {"type": PROBS + "object-not-found", "title": "No such session."}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "slug", "msg"),
+    [
+        ({"secret_key": "wrong"}, 401, "auth-failed", "Signature mismatch"),
+        ({"access_key": "AKIAUNKNOWN"}, 401, "auth-failed", "Access key not found"),
+        (
+            {"date": datetime.now(UTC) - timedelta(minutes=16)},
+            400,
+            "invalid-auth-params",
+            "Date/time sync error",
+        ),
+        (
+            {"date": datetime.now(UTC) + timedelta(minutes=16)},
+            400,
+            "invalid-auth-params",
+            "Date/time sync error",
+        ),
+        ({"date_header": "yesterday-ish"}, 400, "invalid-auth-params", "Date/time sync error"),
+        ({"version": "v3.20170615"}, 400, "generic-bad-request", "Unsupported API version."),
+        (
+            {"authorization": "garbage"},
+            400,
+            "invalid-auth-params",
+            "Malformed authorization header",
+        ),
+        (
+            {"authorization": "Bearer token"},
+            400,
+            "invalid-auth-params",
+            "Invalid authorization type name",
+        ),
+        (
+            {"authorization": "BackendAI signMethod=HMAC-SHA256"},
+            400,
+            "invalid-auth-params",
+            "Missing or malformed authorization parameters",
+        ),
+        ({"version": None}, 400, "invalid-auth-params", "API version missing in request headers"),
+    ],
+)
+async def test_auth_failures(
+    emulator: Emulator, kwargs: dict[str, Any], status: int, slug: str, msg: str
+) -> None:
+    got_status, ctype, body = await signed(emulator, "GET", "/session/abcd", **kwargs)
+    assert (got_status, body["type"], body["msg"]) == (status, PROBS + slug, msg)
+    assert ctype == "application/problem+json"
+
+
+async def test_rfc1123_and_other_timezones_are_accepted(emulator: Emulator) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    rfc1123 = now.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    status, _, _ = await signed(emulator, "GET", "/session/abcd", date=now, date_header=rfc1123)
+    assert status == 404
+    seoul = datetime.now(UTC).astimezone(datetime.now().astimezone().tzinfo)
+    status, _, _ = await signed(emulator, "GET", "/session/abcd", date=seoul)
+    assert status == 404
+
+
+async def test_signing_a_charset_parameter_fails(emulator: Emulator) -> None:
+    # The manager signs the bare media type; a client that signs the parameter too is refused.
+    status, _, _ = await signed(
+        emulator, "GET", "/session/abcd", content_type="application/json; charset=utf-8"
+    )
+    assert status == 404  # the emulator itself parses the bare type, so this one is fine
+    async with aiohttp.ClientSession() as session:
+        moment = datetime.now(UTC)
+        url = URL(emulator.endpoint + "/session/abcd")
+        host = f"{url.host}:{url.port}"
+        signature = sign(
+            secret_key=DEFAULT_SECRET_KEY,
+            method="GET",
+            path_qs="/session/abcd",
+            date=moment,
+            host=host,
+            content_type="application/json",
+            api_version="v9.20250722",
+        )
+        headers = {
+            "Date": moment.isoformat(),
+            "X-BackendAI-Version": "v9.20250722",
+            "Authorization": authorization_header(DEFAULT_ACCESS_KEY, signature),
+        }
+        # No Content-Type: the server signs application/octet-stream and the check fails.
+        async with session.get(url, headers=headers, skip_auto_headers=["Content-Type"]) as r:
+            assert r.status == 401
+
+
+async def test_unsigned_request_is_refused(emulator: Emulator) -> None:
+    async with aiohttp.ClientSession() as session:
+        headers = {"Date": datetime.now(UTC).isoformat()}
+        async with session.get(emulator.endpoint + "/session/abcd", headers=headers) as r:
+            assert r.status == 401
+            assert (await r.json())["msg"] == "Unauthorized access"
+
+
+async def test_unknown_url_and_method(emulator: Emulator) -> None:
+    status, _, body = await signed(emulator, "GET", "/no/such/path")
+    assert (status, body["type"], body["title"]) == (
+        404,
+        PROBS + "url-not-found",
+        "Unknown URL path.",
+    )
+    status, _, body = await signed(emulator, "PUT", "/session")
+    assert (status, body["type"]) == (405, PROBS + "method-not-allowed")
+
+
+async def test_create_validation(emulator: Emulator) -> None:
+    status, _, body = await signed(emulator, "POST", "/session", raw_body=b"{not json")
+    assert (status, body["type"], body["msg"]) == (
+        400,
+        PROBS + "invalid-api-params",
+        "Malformed body",
+    )
+
+    status, _, body = await signed(
+        emulator, "POST", "/session", body={"image": "python", "name": "ab"}
+    )
+    assert (status, body["msg"]) == (400, "Input validation error")
+    assert "name" in body["data"]
+
+    status, _, body = await signed(emulator, "POST", "/session", body={"name": "abcd"})
+    assert status == 400 and "image" in body["data"]
+
+    status, _, body = await signed(
+        emulator, "POST", "/session", body={"image": "tensorflow:2.0", "name": "abcd"}
+    )
+    assert (status, body["title"]) == (404, "No such environment image.")
+
+
+async def test_create_reuse_and_no_reuse(emulator: Emulator) -> None:
+    request = {"image": "cr.backend.ai/stable/python:3.9-ubuntu20.04", "name": "reuse-me"}
+    status, _, first = await signed(emulator, "POST", "/session", body=request)
+    assert status == 201 and first["created"] is True and first["status"] == "RUNNING"
+    status, _, second = await signed(emulator, "POST", "/session", body=request)
+    assert status == 201 and second["created"] is False
+    assert second["sessionId"] == first["sessionId"]
+    status, _, body = await signed(
+        emulator, "POST", "/session", body={**request, "reuseIfExists": False}
+    )
+    assert (status, body["type"]) == (400, PROBS + "session-already-exists")
+    # Sessions can be addressed by id as well as by name.
+    status, _, info = await signed(emulator, "GET", f"/session/{first['sessionId']}")
+    assert status == 200 and info["status"] == "RUNNING"
+
+
+async def test_execute_reads_run_id_or_runId(emulator: Emulator) -> None:
+    await signed(emulator, "POST", "/session", body={"image": "python", "name": "exec-ids"})
+    for key in ("runId", "run_id"):
+        status, _, body = await signed(
+            emulator,
+            "POST",
+            "/session/exec-ids",
+            body={"mode": "query", "code": "print(1)", key: f"{key}-0001"},
+        )
+        assert status == 200
+        assert body["result"]["runId"] == f"{key}-0001"
+    status, _, body = await signed(
+        emulator, "POST", "/session/exec-ids", body={"mode": "query", "code": "1", "runId": "short"}
+    )
+    assert status == 400 and "runId" in body["data"]
+    status, _, body = await signed(
+        emulator, "POST", "/session/exec-ids", body={"mode": "continue", "code": ""}
+    )
+    assert status == 400
+
+
+async def test_older_api_version_only_accepts_its_versions() -> None:
+    async with Emulator(api_version="v7.20230615") as old:
+        status, _, body = await signed(old, "GET", "/session/abcd", version="v9.20250722")
+        assert (status, body["msg"]) == (400, "Unsupported API version.")
+        status, _, _ = await signed(old, "GET", "/session/abcd", version="v7.20230615")
+        assert status == 404
+
+
+def test_create_app_refuses_unknown_versions() -> None:
+    with pytest.raises(ValueError, match="cannot speak"):
+        create_app(api_version="v4.20190615")

@@ -1,0 +1,431 @@
+"""End-to-end tests of every public method over loopback, against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from backendai_aio import (
+    ERR_REQUEST,
+    ERR_RESPONSE,
+    ERR_SERVER,
+    AuthenticationError,
+    BackendError,
+    BadRequestError,
+    Client,
+    ClientClosedError,
+    ClientConfig,
+    InternalServerError,
+    InvalidArgumentError,
+    NotFoundError,
+    RequestError,
+    ResponseError,
+    UnsupportedServerError,
+)
+from backendai_aio.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Emulator, create_app
+
+from .faulty_servers import answering_root_then, app_server, raw_server, root_app
+
+PROBS = "https://api.backend.ai/probs/"
+
+
+async def run_to_end(client: Client, name: str, code: str) -> dict[str, Any]:
+    """Execute *code* and follow ``continued`` until the run ends."""
+    response = await client.execute(name, None, "query", code)
+    result: dict[str, Any] = response["result"]
+    while result["status"] == "continued":
+        result = (await client.execute(name, result["runId"], "continue", ""))["result"]
+    return result
+
+
+def stdout_of(result: dict[str, Any]) -> str:
+    return "".join(payload for kind, payload in result["console"] if kind == "stdout")
+
+
+async def test_get_server_version_negotiates(client: Client) -> None:
+    assert client.api_version is None
+    body = await client.get_server_version()
+    assert body == {"version": "v9.20250722", "manager": "26.2.0"}
+    assert client.api_version == "v9.20250722"
+
+
+async def test_session_lifecycle(client: Client) -> None:
+    created = await client.create_if_not_exists("python:3.11", "lifecycle-1")
+    assert created["sessionName"] == "lifecycle-1"
+    assert created["status"] == "RUNNING"
+    assert created["created"] is True
+    assert created["servicePorts"] == []
+    again = await client.create_if_not_exists("python:3.11", "lifecycle-1")
+    assert again["created"] is False
+    assert again["sessionId"] == created["sessionId"]
+
+    info = await client.get_info("lifecycle-1")
+    assert info["status"] == "RUNNING"
+    assert info["image"] == "python:3.11"
+
+    result = (await client.execute("lifecycle-1", None, "query", 'print("hello")'))["result"]
+    assert result["status"] == "finished"
+    assert result["exitCode"] == 0
+    assert result["console"] == [["stdout", "hello\n"]]
+    assert 8 <= len(result["runId"]) <= 64
+
+    await client.execute("lifecycle-1", "run-00001", "query", "x = 41")
+    result = (await client.execute("lifecycle-1", "run-00002", "query", "print(x + 1)"))["result"]
+    assert stdout_of(result) == "42\n"
+    assert result["runId"] == "run-00002"
+
+    assert "hello" in (await client.get_logs("lifecycle-1"))["result"]["logs"]
+    assert (await client.get_info("lifecycle-1"))["numQueriesExecuted"] >= 3
+
+    completion = await client.complete("lifecycle-1", "pri")
+    assert "print" in str(completion)
+
+    assert await client.restart("lifecycle-1") is None
+    result = await run_to_end(client, "lifecycle-1", "print(x)")
+    assert result["exitCode"] == 1
+    assert "NameError" in "".join(p for k, p in result["console"] if k == "stderr")
+
+    stats = await client.destroy("lifecycle-1")
+    assert isinstance(stats, dict)
+    with pytest.raises(NotFoundError) as caught:
+        await client.get_info("lifecycle-1")
+    assert caught.value.status == 404
+    assert caught.value.title == "No such session."
+    assert caught.value.problem_type == PROBS + "object-not-found"
+    assert caught.value.type == ERR_SERVER
+
+
+async def test_generated_session_name(client: Client) -> None:
+    created = await client.create_if_not_exists("python")
+    assert created["created"] is True
+    assert 4 <= len(created["sessionName"]) <= 64
+    await client.destroy(created["sessionName"], forced=True)
+
+
+async def test_continued_and_input(client: Client) -> None:
+    await client.create_if_not_exists("python", "io-session")
+    code = "import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.25)\n"
+    first = (await client.execute("io-session", "loop-run-1", "query", code))["result"]
+    assert first["status"] == "continued"
+    result = first
+    seen = stdout_of(first)
+    while result["status"] == "continued":
+        result = (await client.execute("io-session", "loop-run-1", "continue", ""))["result"]
+        seen += stdout_of(result)
+    assert result["status"] == "finished"
+    assert seen == "0\n1\n2\n"
+
+    asked = (await client.execute("io-session", "input-run", "query", "n = input('name? ')"))[
+        "result"
+    ]
+    assert asked["status"] == "waiting-input"
+    assert "name? " in stdout_of(asked)
+    answered = (await client.execute("io-session", "input-run", "input", "Ada"))["result"]
+    assert answered["status"] == "finished"
+    result = await run_to_end(client, "io-session", "print('hi', n)")
+    assert stdout_of(result) == "hi Ada\n"
+
+
+async def test_interrupt_stops_running_code(client: Client) -> None:
+    await client.create_if_not_exists("python", "interrupt-me")
+    first = (await client.execute("interrupt-me", "spin-run-1", "query", "while True: pass"))[
+        "result"
+    ]
+    assert first["status"] == "continued"
+    assert await client.interrupt("interrupt-me") is None
+    result = first
+    for _ in range(20):
+        result = (await client.execute("interrupt-me", "spin-run-1", "continue", ""))["result"]
+        if result["status"] != "continued":
+            break
+    assert result["status"] == "finished"
+    assert "KeyboardInterrupt" in str(result["console"])
+
+
+async def test_batch_mode(client: Client) -> None:
+    await client.create_if_not_exists("python", "batch-session", type="interactive")
+    opts = {"build": "echo building > built.txt", "exec": "cat built.txt"}
+    response = await client.execute("batch-session", "batch-run-1", "batch", "", opts)
+    result = response["result"]
+    outputs = stdout_of(result)
+    while result["status"] != "finished":
+        result = (await client.execute("batch-session", "batch-run-1", "continue", ""))["result"]
+        outputs += stdout_of(result)
+    assert result["exitCode"] == 0
+    assert "building" in outputs
+
+
+async def test_legacy_aliases(client: Client) -> None:
+    created = await client.create_kernel("python", "legacy-1")
+    assert created["created"] is True
+    result = (await client.run_code("print(6 * 7)", "legacy-1", "legacy-run-1"))["result"]
+    assert stdout_of(result) == "42\n"
+    assert await client.refresh_kernel("legacy-1") is None
+    await client.destroy_kernel("legacy-1")
+    with pytest.raises(NotFoundError):
+        await client.get_info("legacy-1")
+
+
+async def test_server_errors_carry_problem_details(client: Client) -> None:
+    with pytest.raises(NotFoundError) as unknown_image:
+        await client.create_if_not_exists("no-such-image:1.0", "image-test")
+    assert unknown_image.value.title == "No such environment image."
+    assert unknown_image.value.method == "POST"
+    assert unknown_image.value.url is not None and unknown_image.value.url.endswith("/session")
+
+    await client.create_if_not_exists("python", "exists-1")
+    with pytest.raises(BadRequestError) as exists:
+        await client.create_if_not_exists("python", "exists-1", reuse_if_exists=False)
+    assert exists.value.problem_type == PROBS + "session-already-exists"
+    assert exists.value.status == 400
+
+
+async def test_bad_input_fails_before_sending(client: Client) -> None:
+    with pytest.raises(InvalidArgumentError, match="execution mode"):
+        await client.execute("abcd", None, "run", "print(1)")
+    with pytest.raises(InvalidArgumentError, match="session name"):
+        await client.create_if_not_exists("python", "no spaces allowed")
+    with pytest.raises(InvalidArgumentError, match="unknown session option"):
+        await client.create_if_not_exists("python", "abcd", enqueueOnly=True)
+    with pytest.raises(InvalidArgumentError, match="path segment"):
+        await client.get_info("a/b")
+    assert client.api_version is not None  # the failures above left the client usable
+
+
+async def test_enqueue_only_answers_pending_then_runs(client: Client) -> None:
+    created = await client.create_if_not_exists("python", "queued-1", enqueue_only=True)
+    assert created["status"] in ("PENDING", "RUNNING")
+    for _ in range(100):
+        if (await client.get_info("queued-1"))["status"] == "RUNNING":
+            break
+        await asyncio.sleep(0.05)
+    assert (await client.get_info("queued-1"))["status"] == "RUNNING"
+
+
+async def test_older_emulated_manager_negotiates_down() -> None:
+    async with Emulator(api_version="v7.20230615") as old, Client(old.config) as client:
+        assert (await client.get_server_version())["manager"] == "23.09.10"
+        assert client.api_version == "v7.20230615"
+        created = await client.create_if_not_exists("python", "old-api-1", cluster_size=1)
+        assert created["created"] is True
+
+
+async def test_server_older_than_v5_is_refused() -> None:
+    async with app_server(root_app("v4.20190615")) as url:
+        async with Client(ClientConfig("AK", "SK", url)) as client:
+            with pytest.raises(UnsupportedServerError, match=r"v4\.20190615") as caught:
+                await client.get_info("abcd")
+    assert caught.value.type == ERR_SERVER
+
+
+async def test_refused_connection_is_err_request(unused_port: int) -> None:
+    config = ClientConfig("AK", "SK", f"http://127.0.0.1:{unused_port}")
+    async with Client(config) as client:
+        with pytest.raises(RequestError) as caught:
+            await client.get_server_version()
+    assert caught.value.type == ERR_REQUEST
+    assert caught.value.status is None
+    assert isinstance(caught.value.__cause__, aiohttp.ClientError)
+
+
+async def test_truncated_json_body_is_err_response() -> None:
+    respond = answering_root_then(
+        b"HTTP/1.1 200 OK",
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n",
+        b'{"result": {"sta',
+    )
+    async with raw_server(respond) as url, Client(ClientConfig("AK", "SK", url)) as client:
+        with pytest.raises(ResponseError) as caught:
+            await client.get_info("abcd")
+    assert caught.value.type == ERR_RESPONSE
+    assert caught.value.status == 200
+
+
+async def test_invalid_json_body_is_err_response() -> None:
+    respond = answering_root_then(
+        b"HTTP/1.1 200 OK",
+        b"Content-Type: application/json; charset=utf-8\r\nContent-Length: 9\r\n",
+        b"{not json",
+    )
+    async with raw_server(respond) as url, Client(ClientConfig("AK", "SK", url)) as client:
+        with pytest.raises(ResponseError, match="invalid JSON") as caught:
+            await client.get_info("abcd")
+    assert caught.value.type == ERR_RESPONSE
+
+
+async def test_html_502_page_is_err_server() -> None:
+    page = b"<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>"
+    respond = answering_root_then(
+        b"HTTP/1.1 502 Bad Gateway",
+        b"Content-Type: text/html\r\nContent-Length: %d\r\n" % len(page),
+        page,
+    )
+    async with raw_server(respond) as url, Client(ClientConfig("AK", "SK", url)) as client:
+        with pytest.raises(InternalServerError) as caught:
+            await client.get_info("abcd")
+    assert caught.value.type == ERR_SERVER
+    assert caught.value.status == 502
+    assert "502 Bad Gateway" in caught.value.message
+
+
+async def test_wrong_secret_is_auth_failed_and_never_shown(emulator: Emulator) -> None:
+    wrong = "this-is-a-wrong-secret-key-0123456789"
+    config = ClientConfig(DEFAULT_ACCESS_KEY, wrong, emulator.endpoint)
+    async with Client(config) as client:
+        with pytest.raises(AuthenticationError) as caught:
+            await client.get_info("abcd")
+        assert wrong not in repr(client) and wrong not in str(client)
+    assert caught.value.msg == "Signature mismatch"
+    for text in (str(caught.value), repr(caught.value), str(caught.value.body)):
+        assert wrong not in text
+
+
+async def test_unknown_access_key(emulator: Emulator) -> None:
+    config = ClientConfig("AKIANOSUCHKEY0000000", DEFAULT_SECRET_KEY, emulator.endpoint)
+    async with Client(config) as client:
+        with pytest.raises(AuthenticationError) as caught:
+            await client.get_info("abcd")
+    assert caught.value.msg == "Access key not found"
+    assert caught.value.problem_type == PROBS + "auth-failed"
+
+
+async def test_debug_logs_hold_no_secret(client: Client, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        await client.create_if_not_exists("python", "logged-1")
+        await client.get_info("logged-1")
+    assert any("/session" in record.getMessage() for record in caplog.records)
+    for record in caplog.records:
+        assert DEFAULT_SECRET_KEY not in record.getMessage()
+        assert "signMethod" not in record.getMessage()
+
+
+async def test_injected_session_is_used_and_stays_open(emulator: Emulator) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with Client(emulator.config, session=session) as client:
+            assert client.session is session
+            await client.create_if_not_exists("python", "injected-1")
+            assert (await client.get_info("injected-1"))["status"] == "RUNNING"
+        assert client.closed
+        assert not session.closed
+        async with session.get(emulator.endpoint + "/") as response:
+            assert response.status == 200
+
+
+async def test_close_is_idempotent_and_use_after_close_fails(emulator: Emulator) -> None:
+    client = Client(emulator.config)
+    await client.get_server_version()
+    own_session = client.session
+    assert own_session is not None
+    await client.close()
+    await client.close()
+    assert own_session.closed
+    with pytest.raises(ClientClosedError, match="closed"):
+        await client.get_server_version()
+    with pytest.raises(ClientClosedError):
+        async with client:
+            pass
+
+
+async def test_client_without_context_manager_opens_lazily(emulator: Emulator) -> None:
+    client = Client(emulator.config, "my-agent/1.0")
+    try:
+        assert client.session is None
+        assert (await client.get_server_version())["version"] == "v9.20250722"
+    finally:
+        await client.close()
+
+
+async def test_client_reads_the_environment(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKEND_ACCESS_KEY", DEFAULT_ACCESS_KEY)
+    monkeypatch.setenv("BACKEND_SECRET_KEY", DEFAULT_SECRET_KEY)
+    monkeypatch.setenv("BACKEND_ENDPOINT", emulator.endpoint)
+    async with Client() as client:
+        await client.create_if_not_exists("python", "from-env-1")
+
+
+async def test_user_agent_carries_the_agent_signature() -> None:
+    seen: list[str] = []
+    app = root_app()
+
+    async def echo(request: web.Request) -> web.Response:
+        seen.append(request.headers["User-Agent"])
+        seen.append(request.headers["Content-Type"])
+        return web.json_response({})
+
+    app.router.add_get("/session/{name}", echo)
+    async with app_server(app) as url:
+        async with Client(ClientConfig("AK", "SK", url), "my-agent/2.0") as client:
+            await client.get_info("abcd")
+    assert seen[0].startswith("backendai-aio/") and seen[0].endswith(" my-agent/2.0")
+    # A bodiless request carries an explicit content type, the one that was signed.
+    assert seen[1] == "application/json"
+
+
+class _MapResolver(AbstractResolver):
+    """Resolve ``backend.test:80`` to the emulator's real loopback port."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            {
+                "hostname": host,
+                "host": "127.0.0.1",
+                "port": self._port,
+                "family": socket.AF_INET,
+                "proto": 0,
+                "flags": 0,
+            }
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_default_port_is_signed_as_sent(emulator: Emulator) -> None:
+    # "http://backend.test:80" goes on the wire as "Host: backend.test"; signing
+    # "backend.test:80" would fail with a signature mismatch.
+    port = int(emulator.endpoint.rsplit(":", 1)[1])
+    connector = aiohttp.TCPConnector(resolver=_MapResolver(port))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        config = ClientConfig(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, "http://backend.test:80")
+        async with Client(config, session=session) as client:
+            created = await client.create_if_not_exists("python", "host-test")
+            assert created["created"] is True
+
+
+async def test_every_redirect_hop_is_signed() -> None:
+    app = create_app()
+
+    async def hop(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect("/session/no-such-session")
+
+    app.router.add_get("/hop", hop)
+    async with app_server(app) as url:
+        async with Client(ClientConfig(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, url)) as client:
+            with pytest.raises(BackendError) as caught:
+                await client._request("GET", client._url("hop"))
+    # The second hop reached the handler (404 no such session), so its signature was valid.
+    assert isinstance(caught.value, NotFoundError)
+    assert caught.value.title == "No such session."
+
+
+async def test_concurrent_first_calls_negotiate_once(emulator: Emulator) -> None:
+    async with Client(emulator.config) as client:
+        results = await asyncio.gather(*(client.get_server_version() for _ in range(5)))
+        assert all(r["version"] == "v9.20250722" for r in results)
+        names = [f"concurrent-{i}" for i in range(4)]
+        created = await asyncio.gather(*(client.create_if_not_exists("python", n) for n in names))
+        assert sorted(c["sessionName"] for c in created) == names
