@@ -32,7 +32,12 @@ from ._errors import (
     error_from_response,
 )
 from ._middleware import SigningMiddleware
-from ._session_options import build_create_body, generate_session_name, validate_session_name
+from ._session_options import (
+    build_create_body,
+    generate_run_id,
+    generate_session_name,
+    validate_session_name,
+)
 from ._version import __version__
 
 __all__ = ["EXECUTE_MODES", "Client"]
@@ -319,9 +324,10 @@ class Client:
         *mode* is ``query`` (run *code*), ``batch`` (build/exec commands in *opts*),
         ``continue`` (collect more output of a ``continued`` run, empty *code*), ``input``
         (answer ``waiting-input`` with *code* as the line typed) or ``complete``. *run_id*
-        names the run (8 to 64 characters); ``None`` lets the server assign one on the first
-        call. The result holds ``status``, ``runId``, ``exitCode``, ``console``, ``options``
-        and ``files``.
+        names the run (8 to 64 characters); ``None`` starts a run with a fresh id (managers
+        up to 23.09 refuse a call without one). The result holds ``status``, ``runId``,
+        ``exitCode``, ``console``, ``options`` and ``files``; pass its ``runId`` back to
+        ``continue`` or answer ``input``.
         """
         if mode not in EXECUTE_MODES:
             raise InvalidArgumentError(
@@ -329,10 +335,18 @@ class Client:
             )
         if not isinstance(code, str):
             raise InvalidArgumentError("code must be a string")
-        body: dict[str, Any] = {"mode": mode, "code": code, "options": dict(opts or {})}
-        if run_id is not None:
-            # Servers up to 25.5 read runId, later ones run_id: send both.
-            body["runId"] = body["run_id"] = run_id
+        if run_id is None:
+            run_id = generate_run_id()
+        elif not isinstance(run_id, str) or not 8 <= len(run_id) <= 64:
+            raise InvalidArgumentError(f"a run id has 8 to 64 characters, not {run_id!r}")
+        # Servers up to 25.5 read runId, later ones run_id: send both.
+        body = {
+            "mode": mode,
+            "code": code,
+            "runId": run_id,
+            "run_id": run_id,
+            "options": dict(opts or {}),
+        }
         return await self._request("POST", self._url("session", session_id), json=body)
 
     async def interrupt(self, session_id: str) -> Any:

@@ -19,6 +19,7 @@ __all__ = [
     "KNOWN_OPTIONS",
     "SESSION_NAME_RE",
     "build_create_body",
+    "generate_run_id",
     "generate_session_name",
     "validate_session_name",
 ]
@@ -85,6 +86,11 @@ def validate_session_name(name: str) -> str:
 def generate_session_name() -> str:
     """Return a fresh, valid session name."""
     return f"aio-{secrets.token_hex(8)}"
+
+
+def generate_run_id() -> str:
+    """Return a fresh run id (16 hex digits; the manager wants 8 to 64 characters)."""
+    return secrets.token_hex(8)
 
 
 def build_create_body(

@@ -9,11 +9,11 @@ from typing import Final, Self
 
 from aiohttp import web
 
-from .._apiversion import LATEST_API_VERSION, SUPPORTED_API_VERSIONS
+from .._apiversion import LATEST_API_VERSION, SUPPORTED_API_VERSIONS, parse_api_version
 from .._config import ClientConfig
 from ._auth import public, request_checks
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
-from ._sessions import REGISTRY_KEY, SessionRegistry, add_session_routes
+from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry, add_session_routes
 
 __all__ = [
     "DEFAULT_ACCESS_KEY",
@@ -85,6 +85,7 @@ def create_app(
     keys = dict(keypairs or {DEFAULT_ACCESS_KEY: DEFAULT_SECRET_KEY})
     app = web.Application(middlewares=[_problems, request_checks(keys, api_version)])
     app[REGISTRY_KEY] = SessionRegistry(flush_window=flush_window, exec_timeout=exec_timeout)
+    app[SERVER_VERSION_KEY] = parse_api_version(api_version)
 
     @public
     async def root(request: web.Request) -> web.Response:

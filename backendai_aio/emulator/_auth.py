@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
@@ -15,7 +16,10 @@ from .._apiversion import parse_api_version
 from .._signing import derive_signing_key, sign_with_key
 from ._problems import AuthorizationFailed, GenericBadRequest, InvalidAuthParameters
 
-__all__ = ["DATE_WINDOW", "MANAGER_API_VERSIONS", "public", "request_checks"]
+__all__ = ["ACCESS_KEY", "DATE_WINDOW", "MANAGER_API_VERSIONS", "public", "request_checks"]
+
+#: The access key of the request being handled (set once its signature checked out).
+ACCESS_KEY: ContextVar[str] = ContextVar("ACCESS_KEY")
 
 #: Every version a current manager accepts; a server accepts those up to its own newest.
 MANAGER_API_VERSIONS: Final = (
@@ -92,7 +96,6 @@ def request_checks(keypairs: Mapping[str, str], api_version: str) -> Middleware:
         version = request.headers.get("X-BackendAI-Version")
         if version is not None and version not in accepted:
             raise GenericBadRequest("Unsupported API version.")
-        request["api_version"] = parse_api_version(version or api_version)
         route_handler: Any = request.match_info.handler
         if request.match_info.http_exception is not None or getattr(
             route_handler, "_emulator_public", False
@@ -125,7 +128,8 @@ def request_checks(keypairs: Mapping[str, str], api_version: str) -> Middleware:
         )
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise AuthorizationFailed("Signature mismatch")
-        request["access_key"] = access_key
+        # The handler runs in this task, so it sees the context variable set here.
+        ACCESS_KEY.set(access_key)
         return await handler(request)
 
     return middleware

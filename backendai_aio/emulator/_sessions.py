@@ -17,6 +17,7 @@ from aiohttp import web
 
 from .._apiversion import ApiVersion
 from .._session_options import SESSION_NAME_RE
+from ._auth import ACCESS_KEY
 from ._kernel import Kernel, KernelBusyError
 from ._problems import (
     GenericBadRequest,
@@ -26,9 +27,15 @@ from ._problems import (
     SessionNotFound,
 )
 
-__all__ = ["EmulatedSession", "SessionRegistry", "add_session_routes"]
+__all__ = [
+    "REGISTRY_KEY",
+    "SERVER_VERSION_KEY",
+    "EmulatedSession",
+    "SessionRegistry",
+    "add_session_routes",
+]
 
-_V6: Final = ApiVersion(6, "20200815")
+_V7: Final = ApiVersion(7, "20230615")
 _SESSION_TYPES: Final = frozenset({"interactive", "batch", "inference"})
 _EXECUTE_MODES: Final = frozenset({"query", "batch", "continue", "input", "complete"})
 # Any ``python`` image (``python``, ``python:3.11``, ``cr.backend.ai/stable/python:3.9-...``)
@@ -102,7 +109,8 @@ class SessionRegistry:
             for session in self._sessions.values():
                 if session.owner == owner and str(session.id) == name_or_id:
                     return session
-            raise SessionNotFound()
+            # The 23.09 manager names the session it looked for in ``msg``.
+            raise SessionNotFound(f"Session (id={name_or_id}) does not exist.")
         return found
 
     def find(self, owner: str, name: str) -> EmulatedSession | None:
@@ -155,6 +163,8 @@ class SessionRegistry:
 
 
 REGISTRY_KEY: Final = web.AppKey("sessions", SessionRegistry)
+#: The newest API version the emulated manager speaks.
+SERVER_VERSION_KEY: Final = web.AppKey("server_version", ApiVersion)
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -198,7 +208,7 @@ def add_session_routes(app: web.Application) -> None:
         return request.app[REGISTRY_KEY]
 
     def owner(request: web.Request) -> str:
-        return str(request["access_key"])
+        return ACCESS_KEY.get()
 
     @routes.post("/session")
     async def create(request: web.Request) -> web.Response:
@@ -231,10 +241,10 @@ def add_session_routes(app: web.Application) -> None:
         existing = registry(request).find(owner(request), name)
         if existing is not None:
             if not body.get("reuseIfExists", True):
-                raise SessionAlreadyExists()
-            return web.json_response(_created(existing, created=False), status=201)
+                raise SessionAlreadyExists(data={"existingSessionId": str(existing.id)})
+            return web.json_response(_reused(existing), status=201)
         if _PYTHON_IMAGE.fullmatch(image) is None:
-            raise ImageNotFound()
+            raise ImageNotFound(f"Unknown image references: alias:'{image}'")
         session = registry(request).create(owner(request), name, image, body)
         if not body.get("enqueueOnly", False):
             try:
@@ -258,7 +268,7 @@ def add_session_routes(app: web.Application) -> None:
     async def destroy(request: web.Request) -> web.Response:
         session = registry(request).get(owner(request), request.match_info["name"])
         await registry(request).destroy(session)
-        return web.json_response({"stats": {}})
+        return web.json_response({"stats": {"status": "terminated"}})
 
     @routes.post("/session/{name}")
     async def execute(request: web.Request) -> web.Response:
@@ -283,12 +293,13 @@ def add_session_routes(app: web.Application) -> None:
         if mode == "complete":
             return web.json_response({"result": await session.kernel.complete(code, options)})
         if run_id is None:
-            if mode in ("continue", "input"):
-                raise InvalidAPIParameters("runId is required to continue a run")
+            # The 23.09 manager (API v7) refuses a call without a run id; newer ones assign one.
+            if mode in ("continue", "input") or request.app[SERVER_VERSION_KEY] <= _V7:
+                raise InvalidAPIParameters("runId is missing!")
             run_id = uuid.uuid4().hex
         try:
             result = await session.kernel.execute(
-                mode=mode, run_id=run_id, code=code, options=options
+                mode=str(mode), run_id=run_id, code=code, options=options
             )
         except KernelBusyError:
             raise GenericBadRequest("Another run is still in progress in this session.") from None
@@ -323,11 +334,23 @@ def add_session_routes(app: web.Application) -> None:
     app.add_routes(routes)
 
 
-def _created(session: EmulatedSession, *, created: bool = True, status: str | None = None) -> Any:
+def _reused(session: EmulatedSession) -> Any:
+    # The 23.09 manager answers a reused session with ``service_ports`` (snake case, null)
+    # where a new one gets ``servicePorts``.
+    return {
+        "sessionId": str(session.id),
+        "sessionName": session.name,
+        "status": session.status,
+        "service_ports": None,
+        "created": False,
+    }
+
+
+def _created(session: EmulatedSession, *, status: str | None = None) -> Any:
     return {
         "sessionId": str(session.id),
         "sessionName": session.name,
         "status": status or session.status,
         "servicePorts": [],
-        "created": created,
+        "created": True,
     }

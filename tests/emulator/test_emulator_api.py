@@ -74,7 +74,11 @@ async def test_root_needs_no_signature(emulator: Emulator) -> None:
 async def test_valid_signature_passes(emulator: Emulator) -> None:
     status, _, body = await signed(emulator, "GET", "/session/no-such")
     assert status == 404
-    assert body == {"type": PROBS + "object-not-found", "title": "No such session."}
+    assert body == {
+        "type": PROBS + "object-not-found",
+        "title": "No such session.",
+        "msg": "Session (id=no-such) does not exist.",
+    }
 
 
 @pytest.mark.parametrize(
@@ -217,6 +221,7 @@ async def test_create_reuse_and_no_reuse(emulator: Emulator) -> None:
         emulator, "POST", "/session", body={**request, "reuseIfExists": False}
     )
     assert (status, body["type"]) == (400, PROBS + "session-already-exists")
+    assert body["data"] == {"existingSessionId": first["sessionId"]}
     # Sessions can be addressed by id as well as by name.
     status, _, info = await signed(emulator, "GET", f"/session/{first['sessionId']}")
     assert status == 200 and info["status"] == "RUNNING"
@@ -254,3 +259,51 @@ async def test_older_api_version_only_accepts_its_versions() -> None:
 def test_create_app_refuses_unknown_versions() -> None:
     with pytest.raises(ValueError, match="cannot speak"):
         create_app(api_version="v4.20190615")
+
+
+@pytest.mark.corrected_by_real_manager
+async def test_reused_session_answer_uses_snake_case_service_ports(emulator: Emulator) -> None:
+    # The 23.09 manager answers a reused session with "service_ports": null, a new one with
+    # "servicePorts": [...]; the emulator first answered both alike.
+    request = {"image": "python", "name": "quirk-ports"}
+    _, _, first = await signed(emulator, "POST", "/session", body=request)
+    _, _, second = await signed(emulator, "POST", "/session", body=request)
+    assert "servicePorts" in first
+    assert second["service_ports"] is None
+    assert "servicePorts" not in second
+
+
+@pytest.mark.corrected_by_real_manager
+async def test_api_v7_refuses_execute_without_run_id() -> None:
+    # The 23.09 manager answers 400 "runId is missing!" where newer ones assign a run id.
+    async with Emulator(api_version="v7.20230615") as old:
+        status, _, _ = await signed(
+            old,
+            "POST",
+            "/session",
+            body={"image": "python", "name": "no-run-id"},
+            version="v7.20230615",
+        )
+        assert status == 201
+        status, _, body = await signed(
+            old,
+            "POST",
+            "/session/no-run-id",
+            body={"mode": "query", "code": "print(1)"},
+            version="v7.20230615",
+        )
+        assert (status, body["type"], body["msg"]) == (
+            400,
+            PROBS + "invalid-api-params",
+            "runId is missing!",
+        )
+
+
+@pytest.mark.corrected_by_real_manager
+async def test_not_found_and_conflict_details(emulator: Emulator) -> None:
+    # The real manager names the missing session in msg and returns {"stats": ...} on destroy.
+    _, _, body = await signed(emulator, "DELETE", "/session/ghost-session")
+    assert body["msg"] == "Session (id=ghost-session) does not exist."
+    await signed(emulator, "POST", "/session", body={"image": "python", "name": "to-destroy"})
+    status, _, body = await signed(emulator, "DELETE", "/session/to-destroy")
+    assert (status, body) == (200, {"stats": {"status": "terminated"}})
