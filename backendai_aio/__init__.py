@@ -23,6 +23,7 @@ from ._errors import (
     BackendError,
     BadRequestError,
     ClientClosedError,
+    InsecureTLSWarning,
     InternalServerError,
     InvalidArgumentError,
     NotFoundError,
@@ -34,6 +35,9 @@ from ._errors import (
     UnsupportedServerError,
 )
 from ._middleware import SigningMiddleware
+from ._ratelimits import RateLimit
+from ._retries import NO_RETRIES, RetryPolicy
+from ._timeouts import NOT_GIVEN, Timeout
 from ._version import __version__
 
 __all__ = [
@@ -42,6 +46,8 @@ __all__ = [
     "ERR_RESPONSE",
     "ERR_SERVER",
     "LATEST_API_VERSION",
+    "NOT_GIVEN",
+    "NO_RETRIES",
     "OLDEST_API_VERSION",
     "SUPPORTED_API_VERSIONS",
     "AuthenticationError",
@@ -50,15 +56,19 @@ __all__ = [
     "Client",
     "ClientClosedError",
     "ClientConfig",
+    "InsecureTLSWarning",
     "InternalServerError",
     "InvalidArgumentError",
     "NotFoundError",
     "PermissionDeniedError",
+    "RateLimit",
     "RateLimitError",
     "RequestError",
     "ResponseError",
+    "RetryPolicy",
     "ServerError",
     "SigningMiddleware",
+    "Timeout",
     "UnsupportedServerError",
     "__version__",
 ]

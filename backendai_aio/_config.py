@@ -26,8 +26,9 @@ def _parse_endpoint(endpoint: str) -> URL:
         raise InvalidArgumentError("the endpoint must not carry a user name or password")
     if url.query_string or url.fragment:
         raise InvalidArgumentError("the endpoint must not carry a query or a fragment")
-    # A path prefix (a manager behind a reverse proxy at /api) is kept; calls are joined to it.
-    return url.with_path(url.path.rstrip("/") or "/")
+    # A path prefix (a manager behind a reverse proxy at /api) is kept; calls are joined to
+    # it, so the base always ends with a slash.
+    return url.with_path(url.path.rstrip("/") + "/")
 
 
 class ClientConfig:
@@ -35,10 +36,11 @@ class ClientConfig:
 
     Both keys are required; a missing one is an :class:`~backendai_aio.InvalidArgumentError`
     here rather than an authentication failure later. The secret key is never shown by
-    ``repr`` or ``str``.
+    ``repr`` or ``str``. *endpoint* may list several URLs separated by commas: when one
+    cannot be connected to, the client moves on to the next.
     """
 
-    __slots__ = ("__secret_key", "access_key", "endpoint", "endpoint_url")
+    __slots__ = ("__secret_key", "access_key", "endpoint", "endpoint_urls")
 
     def __init__(self, access_key: str, secret_key: str, endpoint: str | None = None) -> None:
         if not access_key or not isinstance(access_key, str):
@@ -50,8 +52,17 @@ class ClientConfig:
         self.__secret_key = secret_key.strip()
         #: The endpoint as given, or :data:`DEFAULT_ENDPOINT`.
         self.endpoint = endpoint or DEFAULT_ENDPOINT
-        #: The parsed endpoint.
-        self.endpoint_url = _parse_endpoint(self.endpoint)
+        #: The parsed endpoints, in order of preference (each ends with a slash).
+        self.endpoint_urls = tuple(
+            _parse_endpoint(part) for part in self.endpoint.split(",") if part.strip()
+        )
+        if not self.endpoint_urls:
+            raise InvalidArgumentError(f"no endpoint in {self.endpoint!r}")
+
+    @property
+    def endpoint_url(self) -> URL:
+        """The first (preferred) endpoint."""
+        return self.endpoint_urls[0]
 
     @property
     def secret_key(self) -> str:
@@ -82,11 +93,11 @@ class ClientConfig:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ClientConfig):
             return NotImplemented
-        return (self.access_key, self.__secret_key, str(self.endpoint_url)) == (
+        return (self.access_key, self.__secret_key, self.endpoint_urls) == (
             other.access_key,
             other.secret_key,
-            str(other.endpoint_url),
+            other.endpoint_urls,
         )
 
     def __hash__(self) -> int:
-        return hash((self.access_key, str(self.endpoint_url)))
+        return hash((self.access_key, self.endpoint_urls))

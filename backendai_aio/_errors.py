@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from ._decoding import BodyDecodeError, decode_body
+from ._ratelimits import RateLimit
 
 __all__ = [
     "ERR_REQUEST",
@@ -35,6 +36,7 @@ __all__ = [
     "BadRequestError",
     "ClientClosedError",
     "ErrorType",
+    "InsecureTLSWarning",
     "InternalServerError",
     "InvalidArgumentError",
     "NotFoundError",
@@ -44,6 +46,7 @@ __all__ = [
     "ResponseError",
     "ServerError",
     "UnsupportedServerError",
+    "decipher_response",
     "error_from_response",
 ]
 
@@ -137,7 +140,12 @@ class NotFoundError(ServerError):
 
 
 class RateLimitError(ServerError):
-    """429: the keypair's API rate limit was reached."""
+    """429: the keypair's API rate limit was reached (raised once retries are exhausted)."""
+
+    #: The ``X-RateLimit-*`` values of the refusing response, if it carried them.
+    rate_limit: RateLimit | None = None
+    #: The server's ``Retry-After``, in seconds, if it sent one.
+    retry_after: float | None = None
 
 
 class InternalServerError(ServerError):
@@ -168,6 +176,10 @@ class InvalidArgumentError(RequestError, ValueError):
 
 class ClientClosedError(RequestError):
     """The client was used after ``close()``."""
+
+
+class InsecureTLSWarning(UserWarning):
+    """TLS certificate verification is switched off (``ssl=False``)."""
 
 
 _STATUS_CLASSES: Final[Mapping[int, type[ServerError]]] = {
@@ -243,3 +255,27 @@ def error_from_response(
         method=method,
         url=url,
     )
+
+
+def decipher_response(
+    status: int,
+    reason: str | None,
+    content_type: str | None,
+    body: bytes,
+    *,
+    method: str | None = None,
+    url: str | None = None,
+) -> Any:
+    """Turn a complete response into its decoded body, or raise the matching BackendError.
+
+    A failure status raises the :class:`ServerError` of :func:`error_from_response`; a body
+    that its Content-Type says is JSON but is not raises :class:`ResponseError`.
+    """
+    if status >= 400:
+        raise error_from_response(status, reason, content_type, body, method=method, url=url)
+    try:
+        return decode_body(status, content_type, body)
+    except BodyDecodeError as exc:
+        raise ResponseError(
+            f"{method} {url}: {exc}", status=status, method=method, url=url
+        ) from exc

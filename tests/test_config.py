@@ -59,4 +59,13 @@ def test_invalid_endpoints(endpoint: str) -> None:
 
 
 def test_endpoint_path_prefix_is_kept() -> None:
-    assert ClientConfig("AK", "SK", "https://h/api/").endpoint_url.path == "/api"
+    assert ClientConfig("AK", "SK", "https://h/api").endpoint_url.path == "/api/"
+    assert ClientConfig("AK", "SK", "https://h").endpoint_url.path == "/"
+
+
+def test_several_endpoints() -> None:
+    config = ClientConfig("AK", "SK", "http://a:1, http://b:2/x ,")
+    assert [str(u) for u in config.endpoint_urls] == ["http://a:1/", "http://b:2/x/"]
+    assert config.endpoint_url == config.endpoint_urls[0]
+    with pytest.raises(InvalidArgumentError, match="no endpoint"):
+        ClientConfig("AK", "SK", " , ")
