@@ -1,0 +1,82 @@
+"""Property tests of the pure core: any input gives a value or a BackendError, nothing else."""
+
+# ruff: noqa: PT017 (the property is about which exception comes, checked in the except)
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backendai_aio import BackendError, ResponseError, ServerError
+from backendai_aio._decoding import BodyDecodeError, decode_body
+from backendai_aio._errors import decipher_response, error_from_response
+
+content_types = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "application/json",
+            "application/problem+json",
+            "application/json; charset=utf-8",
+            "application/json; charset=latin-1",
+            "application/json; charset=bogus",
+            "text/html",
+            "text/plain; charset=utf-16",
+            "application/octet-stream",
+            "multipart/mixed; boundary=x",
+            "",
+        ]
+    ),
+    st.text(max_size=60),
+)
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+bodies = st.one_of(
+    st.binary(max_size=300),
+    json_like.map(lambda value: repr(value).replace("'", '"').encode()),
+    st.fixed_dictionaries(
+        {"type": st.text(max_size=30), "title": json_like, "msg": json_like, "data": json_like}
+    ).map(lambda value: repr(value).replace("'", '"').encode()),
+)
+statuses = st.integers(min_value=100, max_value=599)
+
+
+@given(statuses, content_types, bodies)
+def test_decipher_gives_a_value_or_a_backend_error(
+    status: int, content_type: str | None, body: bytes
+) -> None:
+    try:
+        decipher_response(status, "Reason", content_type, body, method="GET", url="http://h/")
+    except ServerError as error:
+        assert status >= 400
+        assert error.status == status
+        assert str(error)
+    except ResponseError as error:
+        assert status < 400
+        assert error.status == status
+
+
+@given(st.integers(min_value=400, max_value=599), content_types, bodies)
+def test_error_mapper_never_raises(status: int, content_type: str | None, body: bytes) -> None:
+    error = error_from_response(status, None, content_type, body)
+    assert isinstance(error, BackendError)
+    assert error.status == status
+    assert error.message.startswith(str(status))
+    for field in (error.problem_type, error.title, error.msg):
+        assert field is None or isinstance(field, str)
+
+
+@given(statuses, content_types, st.binary(max_size=300))
+def test_decoder_gives_a_value_or_a_decode_error(
+    status: int, content_type: str | None, body: bytes
+) -> None:
+    try:
+        value = decode_body(status, content_type, body)
+    except BodyDecodeError:
+        return
+    assert value is None or isinstance(value, str | bytes | int | float | bool | list | dict)
