@@ -36,6 +36,7 @@ from ._errors import (
 )
 from ._middleware import SigningMiddleware
 from ._ratelimits import RateLimit
+from ._results import ConsoleItem, RunResult
 from ._retries import NO_RETRIES, RetryPolicy
 from ._timeouts import NOT_GIVEN, Timeout
 from ._version import __version__
@@ -56,6 +57,7 @@ __all__ = [
     "Client",
     "ClientClosedError",
     "ClientConfig",
+    "ConsoleItem",
     "InsecureTLSWarning",
     "InternalServerError",
     "InvalidArgumentError",
@@ -66,6 +68,7 @@ __all__ = [
     "RequestError",
     "ResponseError",
     "RetryPolicy",
+    "RunResult",
     "ServerError",
     "SigningMiddleware",
     "Timeout",

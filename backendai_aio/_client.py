@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final, TypeAlias, TypeVar
 
 from ._base import BaseClient
-from ._errors import InvalidArgumentError
+from ._errors import InvalidArgumentError, ResponseError
+from ._results import CONTINUING_STATUSES, TERMINAL_STATUSES, RunResult
 from ._session_options import (
     build_create_body,
     generate_run_id,
@@ -15,10 +17,33 @@ from ._session_options import (
 )
 from ._timeouts import NOT_GIVEN, TimeoutArg
 
-__all__ = ["EXECUTE_MODES", "Client"]
+__all__ = ["EXECUTE_MODES", "Client", "InputCallback", "OutputCallback"]
 
 #: The ``mode`` values :meth:`Client.execute` accepts.
 EXECUTE_MODES: Final = frozenset({"query", "batch", "continue", "input", "complete"})
+
+#: ``on_input(prompt)``: returns (or resolves to) the line to send to the code.
+InputCallback: TypeAlias = Callable[[str], str | Awaitable[str]]
+#: ``on_output(kind, payload)``: called for each console item as it arrives.
+OutputCallback: TypeAlias = Callable[[str, Any], Awaitable[None] | None]
+
+_T = TypeVar("_T")
+
+# How many ``continue`` steps an interrupted run gets to report its end.
+_ABANDON_STEPS: Final = 10
+
+
+async def _maybe_await(value: _T | Awaitable[_T]) -> _T:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _result_of(response: Any) -> Mapping[str, Any]:
+    result = response.get("result") if isinstance(response, Mapping) else None
+    if not isinstance(result, Mapping):
+        raise ResponseError(f"an execute answer without a result object: {response!r:.200}")
+    return result
 
 
 class Client(BaseClient):
@@ -181,6 +206,71 @@ class Client(BaseClient):
     async def get_logs(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """The container logs of a compute session: ``{"result": {"logs": "..."}}``."""
         return await self._request("GET", self._url("session", session_id, "logs"), timeout=timeout)
+
+    # -- the run loop ---------------------------------------------------------------------------
+
+    async def run(
+        self,
+        session_id: str,
+        code: str,
+        *,
+        mode: str = "query",
+        opts: Mapping[str, Any] | None = None,
+        on_input: InputCallback | None = None,
+        on_output: OutputCallback | None = None,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> RunResult:
+        """Run *code* to its end and return a :class:`RunResult`.
+
+        The loop over :meth:`execute` that every caller would otherwise write: it follows
+        ``continued`` (and the batch phases), answers ``waiting-input`` with
+        ``on_input(prompt)`` (a function or coroutine function returning the line to send),
+        and passes each console item to ``on_output(kind, payload)`` as it arrives. Batch
+        mode takes ``opts={"build": ..., "exec": ...}`` (and ``clean``). *timeout* applies to
+        each step.
+
+        Code that asks for input without an *on_input* is interrupted, and the call raises
+        :class:`~backendai_aio.InvalidArgumentError`.
+        """
+        if mode not in ("query", "batch"):
+            raise InvalidArgumentError(f"run() takes mode 'query' or 'batch', not {mode!r}")
+        run_id = generate_run_id()
+        result = RunResult(run_id=run_id)
+        response = await self.execute(session_id, run_id, mode, code, opts, timeout=timeout)
+        while True:
+            step = _result_of(response)
+            for item in result.add_step(step):
+                if on_output is not None:
+                    await _maybe_await(on_output(item.kind, item.payload))
+            if result.status in CONTINUING_STATUSES:
+                next_mode, line = "continue", ""
+            elif result.status == "waiting-input":
+                if on_input is None:
+                    await self._abandon(session_id, run_id, timeout)
+                    raise InvalidArgumentError(
+                        "the code is waiting for input; pass on_input= to answer it "
+                        "(the run was interrupted)"
+                    )
+                prompt = "".join(
+                    str(entry[1])
+                    for entry in step.get("console") or ()
+                    if isinstance(entry, list) and len(entry) == 2 and entry[0] == "stdout"
+                )
+                line = await _maybe_await(on_input(prompt))
+                if not isinstance(line, str):
+                    raise InvalidArgumentError("on_input must return a string")
+                next_mode = "input"
+            else:
+                return result
+            response = await self.execute(session_id, run_id, next_mode, line, timeout=timeout)
+
+    async def _abandon(self, session_id: str, run_id: str, timeout: TimeoutArg) -> None:
+        """Interrupt a run and collect its end, so that the session takes new code at once."""
+        await self.interrupt(session_id, timeout=timeout)
+        for _ in range(_ABANDON_STEPS):
+            response = await self.execute(session_id, run_id, "continue", "", timeout=timeout)
+            if _result_of(response).get("status") in TERMINAL_STATUSES:
+                return
 
     # -- legacy aliases of the JavaScript client -------------------------------------------------
 

@@ -1,0 +1,88 @@
+"""Typed results of the high-level helpers, built from the manager's raw answers (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ConsoleItem", "RunResult", "TERMINAL_STATUSES", "CONTINUING_STATUSES"]
+
+#: Statuses after which :meth:`Client.run` asks for more with mode ``continue``.
+CONTINUING_STATUSES = frozenset({"continued", "build-finished", "clean-finished"})
+#: Statuses that end a run.
+TERMINAL_STATUSES = frozenset({"finished", "exec-timeout"})
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleItem:
+    """One ``[kind, payload]`` console entry: ``stdout``, ``stderr``, ``media``, ``html``, ..."""
+
+    kind: str
+    payload: Any
+
+
+@dataclass(slots=True)
+class RunResult:
+    """The outcome of :meth:`Client.run`: what the code printed and how it ended."""
+
+    #: The run id used for every step.
+    run_id: str
+    #: The final status: ``finished`` or ``exec-timeout``.
+    status: str = ""
+    #: The exit code, when the run finished.
+    exit_code: int | None = None
+    #: Every console item, in order.
+    console: list[ConsoleItem] = field(default_factory=list)
+    #: Files the run reported (batch mode's ``files``).
+    files: list[Any] = field(default_factory=list)
+    #: The raw ``result`` objects of every step, for what the typed fields leave out.
+    raw: list[Mapping[str, Any]] = field(default_factory=list)
+
+    @property
+    def stdout(self) -> str:
+        """Everything printed on standard output."""
+        return "".join(str(item.payload) for item in self.console if item.kind == "stdout")
+
+    @property
+    def stderr(self) -> str:
+        """Everything printed on standard error."""
+        return "".join(str(item.payload) for item in self.console if item.kind == "stderr")
+
+    @property
+    def media(self) -> list[tuple[str, Any]]:
+        """``(mime type, data)`` of each media item (images, plots)."""
+        found = []
+        for item in self.console:
+            if item.kind == "media" and isinstance(item.payload, Sequence) and item.payload:
+                found.append(
+                    (str(item.payload[0]), item.payload[1] if len(item.payload) > 1 else None)
+                )
+        return found
+
+    @property
+    def html(self) -> list[str]:
+        """The HTML items."""
+        return [str(item.payload) for item in self.console if item.kind == "html"]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run finished with exit code 0."""
+        return self.status == "finished" and self.exit_code == 0
+
+    def add_step(self, result: Mapping[str, Any]) -> list[ConsoleItem]:
+        """Record one raw ``result`` object; return its new console items."""
+        self.raw.append(result)
+        self.status = str(result.get("status", ""))
+        exit_code = result.get("exitCode")
+        if isinstance(exit_code, int):
+            self.exit_code = exit_code
+        files = result.get("files")
+        if isinstance(files, list):
+            self.files.extend(files)
+        items = []
+        for entry in result.get("console") or ():
+            if isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) == 2:
+                items.append(ConsoleItem(str(entry[0]), entry[1]))
+        self.console.extend(items)
+        return items
