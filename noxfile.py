@@ -31,3 +31,37 @@ def quickstart(session: nox.Session) -> None:
     """Run examples/quickstart.py (against BACKEND_ENDPOINT, or an emulator it starts)."""
     session.install(".")
     session.run("python", "examples/quickstart.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def integration(session: nox.Session) -> None:
+    """The integration tier: the client against a real Backend.AI manager on 127.0.0.1.
+
+    tests/integration starts the manager with integration/realmanager/launch.py (installing it
+    first if needed, which takes root and package registries) and stops it afterwards unless
+    it was already running. Without a reachable registry the tier is skipped, loudly.
+    """
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest",
+        "tests/integration",
+        *session.posargs,
+        env={"PYTHONDEVMODE": "1", "BACKENDAI_INTEGRATION": "1"},
+    )
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The benchmarks (benchmarks/): the table on stdout, JSON in benchmarks/results/.
+
+    ``nox -s bench -- --quick`` for a short run; ``-- --help`` lists the options. The official
+    SDK is installed into its own venv under benchmarks/.cache/ on the first run.
+    """
+    session.install("-e", ".", "pyinstrument>=4.6")
+    session.run(
+        "python",
+        "-m",
+        "benchmarks",
+        *session.posargs,
+        env={"PYTHONDEVMODE": "", "PYTHONASYNCIODEBUG": ""},
+    )

@@ -227,7 +227,9 @@ class BaseClient:
     def _url(self, *segments: str) -> URL:
         """A path relative to the endpoint, each segment percent-encoded."""
         for segment in segments:
-            if not isinstance(segment, str) or not segment or "/" in segment:
+            # "." and ".." would be resolved away by the server or a proxy, addressing
+            # another resource than the one named.
+            if not isinstance(segment, str) or segment in ("", ".", "..") or "/" in segment:
                 raise InvalidArgumentError(f"invalid path segment {segment!r}")
         return URL(URL("/").joinpath(*segments).raw_path[1:], encoded=True)
 

@@ -194,8 +194,9 @@ async def test_bad_input_fails_before_sending(client: Client) -> None:
         await client.create_if_not_exists("python", "no spaces allowed")
     with pytest.raises(InvalidArgumentError, match="unknown session option"):
         await client.create_if_not_exists("python", "abcd", enqueueOnly=True)
-    with pytest.raises(InvalidArgumentError, match="path segment"):
-        await client.get_info("a/b")
+    for bad in ("a/b", ".", "..", ""):
+        with pytest.raises(InvalidArgumentError, match="path segment"):
+            await client.get_info(bad)
     assert client.api_version is not None  # the failures above left the client usable
 
 

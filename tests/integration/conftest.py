@@ -1,0 +1,189 @@
+"""The integration tier: the client against a real Backend.AI manager on 127.0.0.1.
+
+The tier needs a real manager, which ``integration/realmanager/launch.py`` installs and starts
+(minutes the first time, with root and package registries), so it is left out of the default
+test run. It runs when asked for: with ``BACKENDAI_INTEGRATION=1`` in the environment (what
+``nox -s integration`` does) or when its folder or one of its files is named on the command
+line (``pytest tests/integration``).
+
+The manager is started once per test session and stopped at the end only if this session
+started it: a manager that was already running is left running. When the launcher cannot reach
+a package registry (exit code 3) the whole tier is skipped, loudly; any other launcher failure
+fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from backendai_aio import Client, ClientConfig
+
+from ._support import (
+    ADMIN_ACCESS_KEY,
+    ADMIN_SECRET_KEY,
+    ENDPOINT,
+    USER_ACCESS_KEY,
+    USER_SECRET_KEY,
+)
+
+HERE = Path(__file__).resolve().parent
+PROJECT_ROOT = HERE.parent.parent
+LAUNCHER = PROJECT_ROOT / "integration" / "realmanager" / "launch.py"
+
+#: Set to ``1`` to select the tier whatever the command line names.
+ENABLE_ENV_VAR = "BACKENDAI_INTEGRATION"
+
+#: The launcher's exit code for "a package registry could not be reached".
+LAUNCHER_REGISTRY_UNREACHABLE = 3
+#: A cold install (apt packages and the manager's venv) takes minutes; a warm start seconds.
+LAUNCHER_START_TIMEOUT = 1800.0
+LAUNCHER_STOP_TIMEOUT = 300.0
+#: Per-test budget, counted on the test function only (see pytest_collection_modifyitems).
+TEST_TIMEOUT = 120.0
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+def _names_the_tier(arg: str, invocation_dir: Path) -> bool:
+    """Whether a command-line argument (``path[::node]``) points into this folder."""
+    path = Path(arg.split("::", 1)[0])
+    if not path.is_absolute():
+        path = invocation_dir / path
+    return path.resolve().is_relative_to(HERE)
+
+
+def tier_selected(config: pytest.Config) -> bool:
+    """Whether this run asked for the tier (environment variable or an explicit path)."""
+    if os.environ.get(ENABLE_ENV_VAR) == "1":
+        return True
+    invocation_dir = config.invocation_params.dir
+    return any(_names_the_tier(arg, invocation_dir) for arg in config.args)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave the tier's files out of runs that did not ask for it (plain ``pytest``)."""
+    if collection_path.resolve().is_relative_to(HERE) and not tier_selected(config):
+        return True
+    return None  # no opinion: the other ignore rules (--ignore, ...) still apply
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Time the tier's test functions only, not the fixtures.
+
+    The first test's setup starts the manager, which may mean installing it (minutes): with
+    the suite's default timeout that would fail the first test. The launcher bounds itself
+    (LAUNCHER_START_TIMEOUT), and the clients bound their connections.
+    """
+    for item in items:
+        if item.path.resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT, func_only=True))
+
+
+# ----------------------------------------------------------------------------- the manager
+
+
+@dataclass
+class _TierStatus:
+    """Why the tier was skipped, for the end-of-run banner (None: it was not)."""
+
+    skip_reason: str | None = None
+
+
+_STATUS = _TierStatus()
+
+
+def _launcher(command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``launch.py <command>`` and capture its output (stdout and stderr together)."""
+    # The manager is a third-party program: the suite's development-mode settings (asyncio
+    # debug mode, warnings shown) are for this project's code and would only slow it down.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDEVMODE", "PYTHONWARNINGS")}
+    try:
+        return subprocess.run(
+            [sys.executable, str(LAUNCHER), command],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.output if isinstance(exc.output, str) else ""
+        pytest.fail(
+            f"`launch.py {command}` did not finish in {timeout:.0f}s:\n{_tail(output)}",
+            pytrace=False,
+        )
+
+
+def _tail(output: str, lines: int = 60) -> str:
+    return "\n".join(output.rstrip().splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def real_manager() -> Iterator[str]:
+    """The endpoint of a running real manager, started for this session if needed."""
+    # `status` exits 0 only when every component runs: then someone else owns the manager
+    # and it must outlive this test session.
+    already_running = _launcher("status", timeout=60).returncode == 0
+    if not already_running:
+        started = _launcher("start", timeout=LAUNCHER_START_TIMEOUT)
+        if started.returncode == LAUNCHER_REGISTRY_UNREACHABLE:
+            # A machine without registry access cannot install the manager: that is not a
+            # failure of the client, but it must never pass silently for a green run.
+            _STATUS.skip_reason = (
+                "REAL-MANAGER INTEGRATION TIER SKIPPED: the launcher could not reach a "
+                "package registry to install the Backend.AI manager (launch.py exit 3). "
+                f"Launcher output:\n{_tail(started.stdout, 20)}"
+            )
+            pytest.skip(_STATUS.skip_reason)
+        if started.returncode != 0:
+            pytest.fail(
+                f"`launch.py start` failed (exit {started.returncode}):\n{_tail(started.stdout)}",
+                pytrace=False,
+            )
+    yield ENDPOINT
+    if not already_running:
+        stopped = _launcher("stop", timeout=LAUNCHER_STOP_TIMEOUT)
+        if stopped.returncode != 0:
+            pytest.fail(
+                f"`launch.py stop` failed (exit {stopped.returncode}):\n{_tail(stopped.stdout)}",
+                pytrace=False,
+            )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Repeat a skip of the whole tier at the very end, where CI logs are read."""
+    if _STATUS.skip_reason is not None:
+        terminalreporter.write_sep(
+            "!", "real-manager integration tier SKIPPED", red=True, bold=True
+        )
+        terminalreporter.write_line(_STATUS.skip_reason, red=True, bold=True)
+        terminalreporter.write_sep("!", red=True, bold=True)
+
+
+# ----------------------------------------------------------------------------- clients
+
+
+@pytest.fixture
+async def admin_client(real_manager: str) -> AsyncIterator[Client]:
+    """A client with the superadmin keypair."""
+    async with Client(ClientConfig(ADMIN_ACCESS_KEY, ADMIN_SECRET_KEY, real_manager)) as client:
+        yield client
+
+
+@pytest.fixture
+async def user_client(real_manager: str) -> AsyncIterator[Client]:
+    """A client with a plain user's keypair."""
+    async with Client(ClientConfig(USER_ACCESS_KEY, USER_SECRET_KEY, real_manager)) as client:
+        yield client

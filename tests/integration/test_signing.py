@@ -1,0 +1,134 @@
+"""Signed requests on paths and queries that need percent-encoding.
+
+The manager signs ``request.raw_path`` (the path and query as sent on the wire), so a client
+that signs one spelling and sends another gets 401 "Signature mismatch". An answer past the
+authentication step (404 "No such session.", a validation error, an echo) therefore proves
+that the signature matched; the session name quoted back in the answer proves the manager
+decoded the same name the caller gave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from backendai_aio import BackendError, BadRequestError, Client, InvalidArgumentError, NotFoundError
+
+from ._support import PROBS, USER_ACCESS_KEY
+
+#: Session names the manager could never have created, each needing care on the wire: a
+#: space, a literal plus (not a space in a path), percent signs (one that looks like an
+#: escape, one that would decode to a slash), reserved query and fragment characters, and
+#: non-ASCII in two- to four-byte UTF-8.
+ODD_NAMES = [
+    "odd name",
+    "a+b",
+    "50%",
+    "%2F",
+    "%41",
+    "a?b#c",
+    "a&b=c;d",
+    "héllo wörld",
+    "日本語 セッション",
+    "🐍 py",
+]
+
+#: Values for query strings: everything a form encoder and a path encoder disagree about.
+ODD_QUERY_VALUE = "a b+c%d&e=f?g#h/é 日本 🐍"
+
+Call = Callable[[Client, str], Awaitable[Any]]
+
+CALLS: dict[str, Call] = {
+    "GET info": lambda client, name: client.get_info(name),
+    "GET logs": lambda client, name: client.get_logs(name),
+    "DELETE destroy": lambda client, name: client.destroy(name),
+    "DELETE destroy forced": lambda client, name: client.destroy(name, True, recursive=True),
+    "PATCH restart": lambda client, name: client.restart(name),
+    "POST execute": lambda client, name: client.execute(name, None, "query", "print(1)"),
+    "POST interrupt": lambda client, name: client.interrupt(name),
+    "POST complete": lambda client, name: client.complete(name, "pri"),
+}
+
+
+def assert_no_such_session(error: BackendError, name: str) -> None:
+    assert isinstance(error, NotFoundError)
+    assert error.status == 404
+    assert error.problem_type == PROBS + "object-not-found"
+    assert error.title == "No such session."
+    assert error.msg == f"Session (id={name}) does not exist."
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+@pytest.mark.parametrize("call", list(CALLS), ids=list(CALLS))
+async def test_odd_session_names_are_signed_and_decoded(
+    admin_client: Client, call: str, name: str
+) -> None:
+    with pytest.raises(BackendError) as exc_info:
+        await CALLS[call](admin_client, name)
+    assert_no_such_session(exc_info.value, name)
+
+
+async def test_get_query_round_trips(admin_client: Client) -> None:
+    # GET /auth echoes its query parameter: signed, and decoded back to the same string.
+    answer = await admin_client._request(
+        "GET", admin_client._url("auth"), params={"echo": ODD_QUERY_VALUE}
+    )
+    assert answer == {"authorized": "yes", "echo": ODD_QUERY_VALUE}
+
+
+async def test_post_with_query_and_body(admin_client: Client) -> None:
+    # POST /auth/test reads `echo` from the JSON body; the query is only signed, not read.
+    answer = await admin_client._request(
+        "POST",
+        admin_client._url("auth", "test"),
+        params={"note": ODD_QUERY_VALUE},
+        json={"echo": ODD_QUERY_VALUE},
+    )
+    assert answer == {"authorized": "yes", "echo": ODD_QUERY_VALUE}
+
+
+@pytest.mark.parametrize("method", ["DELETE", "PATCH"])
+async def test_delete_and_patch_queries_reach_validation(admin_client: Client, method: str) -> None:
+    # These handlers validate their query: an unknown owner access key is refused after
+    # authentication, with the key decoded as sent.
+    name = "héllo +50% 日"
+    with pytest.raises(BadRequestError) as exc_info:
+        await admin_client._request(
+            method,
+            admin_client._url("session", name),
+            params={"owner_access_key": ODD_QUERY_VALUE},
+        )
+    error = exc_info.value
+    assert error.status == 400
+    assert error.problem_type == PROBS + "invalid-api-params"
+    assert error.msg == "Unknown owner access key"
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PATCH"])
+async def test_queries_on_odd_paths(admin_client: Client, method: str) -> None:
+    # A known owner (the user's keypair) passes validation: the lookup itself answers 404.
+    name = "héllo +50% 日"
+    with pytest.raises(NotFoundError) as exc_info:
+        await admin_client._request(
+            method,
+            admin_client._url("session", name),
+            params={"owner_access_key": USER_ACCESS_KEY},
+        )
+    assert_no_such_session(exc_info.value, name)
+
+
+async def test_dots_beyond_two_are_sent_as_names(admin_client: Client) -> None:
+    with pytest.raises(NotFoundError) as exc_info:
+        await admin_client.get_info("...")
+    assert_no_such_session(exc_info.value, "...")
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+async def test_dot_segments_never_reach_another_endpoint(admin_client: Client, name: str) -> None:
+    # "/session/.." reaches no session handler on the manager (404 url-not-found), and a
+    # proxy that normalises URLs would send it to "GET /": no session has such a name, so
+    # the client refuses it before sending anything.
+    with pytest.raises(InvalidArgumentError, match="path segment"):
+        await admin_client.get_info(name)

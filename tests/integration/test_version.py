@@ -1,0 +1,48 @@
+"""The server's version document and the API version negotiated from it."""
+
+from __future__ import annotations
+
+from backendai_aio import Client, ClientConfig
+
+from ._support import ADMIN_ACCESS_KEY, ADMIN_SECRET_KEY, API_VERSION, MANAGER_VERSION
+
+
+async def test_server_version_and_negotiation(admin_client: Client) -> None:
+    assert admin_client.api_version is None
+    version = await admin_client.get_server_version()
+    assert version == {"version": API_VERSION, "manager": MANAGER_VERSION}
+    # The client knows newer versions than v7; it must step down to the server's.
+    assert admin_client.api_version == API_VERSION
+    assert admin_client._signer.api_version == API_VERSION
+
+
+async def test_first_signed_call_negotiates(real_manager: str) -> None:
+    async with Client(ClientConfig(ADMIN_ACCESS_KEY, ADMIN_SECRET_KEY, real_manager)) as client:
+        # No explicit get_server_version(): the first signed call must negotiate by itself,
+        # or the manager would refuse the client's newest version (v9) as unsupported.
+        answer = await client._request("GET", client._url("auth"), params={"echo": "negotiated"})
+        assert answer == {"authorized": "yes", "echo": "negotiated"}
+        assert client.api_version == API_VERSION
+
+
+async def test_keypair_roles(admin_client: Client, user_client: Client) -> None:
+    admin = await admin_client._request("GET", admin_client._url("auth", "role"))
+    user = await user_client._request("GET", user_client._url("auth", "role"))
+    assert admin["global_role"] == "superadmin"
+    assert user["global_role"] == "user"
+
+
+async def test_rate_limit_headers(admin_client: Client) -> None:
+    await admin_client._request("GET", admin_client._url("auth"), params={"echo": "one"})
+    first = admin_client.rate_limit
+    await admin_client._request("GET", admin_client._url("auth"), params={"echo": "two"})
+    second = admin_client.rate_limit
+    # The example keypair's resource policy allows 30000 calls per 15-minute window.
+    assert first is not None and second is not None
+    assert first.limit == second.limit == 30000
+    assert first.window == second.window == 900
+    assert first.remaining is not None and second.remaining is not None
+    # The window slides and other clients may share the keypair, so the count between two
+    # calls is not certain; that each call counts is.
+    assert first.remaining < 30000
+    assert second.remaining < 30000
