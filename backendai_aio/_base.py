@@ -127,10 +127,12 @@ class BaseClient:
         )
         self._session = session
         self._owns_session = session is None
+        # In session mode a webserver signs on the client's behalf, after a cookie login.
+        self._session_mode = self.config.endpoint_type == "session"
         # aiohttp replaces a session's middlewares with per-request ones, so the signer is
         # passed per request only for a session we did not create (ours has it installed).
         self._signed: tuple[SigningMiddleware, ...] | None = (
-            None if session is None else (self._signer,)
+            None if session is None or self._session_mode else (self._signer,)
         )
         self._state = _State.UNOPENED
         self._api_version: ApiVersion | None = None
@@ -192,7 +194,11 @@ class BaseClient:
                 stacklevel=4,
             )
         if self._session is None:
-            self._session = aiohttp.ClientSession(middlewares=(self._signer,))
+            if self._session_mode:
+                # The login cookie must be kept even for an IP-address endpoint.
+                self._session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+            else:
+                self._session = aiohttp.ClientSession(middlewares=(self._signer,))
         self._state = _State.OPENED
         return self._session
 
@@ -236,7 +242,9 @@ class BaseClient:
     def _absolute(self, url: URL) -> URL:
         if url.is_absolute():
             return url
-        return URL(str(self.endpoint) + url.raw_path_qs, encoded=True)
+        # A webserver serves the manager's API under /func/.
+        prefix = "func/" if self._session_mode else ""
+        return URL(str(self.endpoint) + prefix + url.raw_path_qs, encoded=True)
 
     # -- the request loop --------------------------------------------------------------------
 
@@ -336,6 +344,8 @@ class BaseClient:
         if signed:
             await self._negotiate(limits)
         request_headers = self._headers if headers is None else {**self._headers, **headers}
+        if signed and self._session_mode:
+            request_headers = {**request_headers, "X-BackendAI-Version": self._signer.api_version}
         may_retry = (method in IDEMPOTENT_METHODS if idempotent is None else idempotent) and (
             _replayable(data)
         )
@@ -385,7 +395,13 @@ class BaseClient:
             if response.status < 400:
                 return response
             error = await self._failure(response, method, target)
-            if signed and not skew_corrected and _replayable(data) and is_clock_skew_error(error):
+            if (
+                signed
+                and not self._session_mode
+                and not skew_corrected
+                and _replayable(data)
+                and is_clock_skew_error(error)
+            ):
                 offset = measure_offset(response.headers.get("Date"), sent, datetime.now(UTC))
                 if offset is not None:
                     skew_corrected = True

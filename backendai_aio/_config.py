@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Literal
 
 from yarl import URL
 
 from ._errors import InvalidArgumentError
 
-__all__ = ["DEFAULT_ENDPOINT", "ClientConfig"]
+__all__ = ["DEFAULT_ENDPOINT", "ClientConfig", "EndpointType"]
+
+#: How the client authenticates: keypair signing, or a webserver login session.
+EndpointType = Literal["api", "session"]
 
 #: The endpoint used when none is given, as in the JavaScript client.
 DEFAULT_ENDPOINT = "https://api.backend.ai"
@@ -34,19 +38,36 @@ def _parse_endpoint(endpoint: str) -> URL:
 class ClientConfig:
     """The keypair and the manager endpoint a :class:`~backendai_aio.Client` talks to.
 
-    Both keys are required; a missing one is an :class:`~backendai_aio.InvalidArgumentError`
-    here rather than an authentication failure later. The secret key is never shown by
-    ``repr`` or ``str``. *endpoint* may list several URLs separated by commas: when one
-    cannot be connected to, the client moves on to the next.
+    With *endpoint_type* ``"api"`` (the default) the client signs each request with the
+    keypair, and both keys are required: a missing one is an
+    :class:`~backendai_aio.InvalidArgumentError` here rather than an authentication failure
+    later. With ``"session"`` the endpoint is a Backend.AI webserver: the client logs in with
+    :meth:`Client.login` and needs no keypair. The secret key is never shown by ``repr`` or
+    ``str``. *endpoint* may list several URLs separated by commas: when one cannot be
+    connected to, the client moves on to the next.
     """
 
-    __slots__ = ("__secret_key", "access_key", "endpoint", "endpoint_urls")
+    __slots__ = ("__secret_key", "access_key", "endpoint", "endpoint_type", "endpoint_urls")
 
-    def __init__(self, access_key: str, secret_key: str, endpoint: str | None = None) -> None:
-        if not access_key or not isinstance(access_key, str):
-            raise InvalidArgumentError("an access key is required (BACKEND_ACCESS_KEY)")
-        if not secret_key or not isinstance(secret_key, str):
-            raise InvalidArgumentError("a secret key is required (BACKEND_SECRET_KEY)")
+    def __init__(
+        self,
+        access_key: str = "",
+        secret_key: str = "",
+        endpoint: str | None = None,
+        *,
+        endpoint_type: EndpointType = "api",
+    ) -> None:
+        if endpoint_type not in ("api", "session"):
+            raise InvalidArgumentError(
+                f"endpoint_type is 'api' or 'session', not {endpoint_type!r}"
+            )
+        #: ``"api"`` (keypair signing, the manager) or ``"session"`` (webserver login).
+        self.endpoint_type: EndpointType = endpoint_type
+        if endpoint_type == "api":
+            if not access_key or not isinstance(access_key, str):
+                raise InvalidArgumentError("an access key is required (BACKEND_ACCESS_KEY)")
+            if not secret_key or not isinstance(secret_key, str):
+                raise InvalidArgumentError("a secret key is required (BACKEND_SECRET_KEY)")
         #: The keypair's access key (public: it names the keypair).
         self.access_key = access_key.strip()
         self.__secret_key = secret_key.strip()
@@ -71,12 +92,22 @@ class ClientConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientConfig:
-        """Read ``BACKEND_ACCESS_KEY``, ``BACKEND_SECRET_KEY`` and ``BACKEND_ENDPOINT``."""
+        """Read the configuration from the environment.
+
+        ``BACKEND_ACCESS_KEY``, ``BACKEND_SECRET_KEY``, ``BACKEND_ENDPOINT`` and
+        ``BACKEND_ENDPOINT_TYPE`` (``api``, the default, or ``session``).
+        """
         env = os.environ if environ is None else environ
+        endpoint_type = env.get("BACKEND_ENDPOINT_TYPE") or "api"
+        if endpoint_type not in ("api", "session"):
+            raise InvalidArgumentError(
+                f"BACKEND_ENDPOINT_TYPE is 'api' or 'session', not {endpoint_type!r}"
+            )
         return cls(
             env.get("BACKEND_ACCESS_KEY", ""),
             env.get("BACKEND_SECRET_KEY", ""),
             env.get("BACKEND_ENDPOINT") or None,
+            endpoint_type="session" if endpoint_type == "session" else "api",
         )
 
     @classmethod
@@ -87,16 +118,17 @@ class ClientConfig:
     def __repr__(self) -> str:
         return (
             f"ClientConfig(access_key={self.access_key!r}, secret_key=<hidden>, "
-            f"endpoint={self.endpoint!r})"
+            f"endpoint={self.endpoint!r}, endpoint_type={self.endpoint_type!r})"
         )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ClientConfig):
             return NotImplemented
-        return (self.access_key, self.__secret_key, self.endpoint_urls) == (
+        return (self.access_key, self.__secret_key, self.endpoint_urls, self.endpoint_type) == (
             other.access_key,
             other.secret_key,
             other.endpoint_urls,
+            other.endpoint_type,
         )
 
     def __hash__(self) -> int:

@@ -1,0 +1,150 @@
+"""Calls about the caller and what it may use.
+
+Login (session mode), the auth check, the role, resource presets and the GraphQL endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from yarl import URL
+
+from ._base import BaseClient
+from ._errors import AuthenticationError, InvalidArgumentError, ServerError
+from ._timeouts import NOT_GIVEN, TimeoutArg
+
+__all__ = ["AccountAPI", "GraphQLError"]
+
+
+class GraphQLError(ServerError):
+    """The GraphQL endpoint answered ``errors`` (with HTTP 200); ``data`` holds them."""
+
+
+class AccountAPI(BaseClient):
+    """Who the caller is and what it may use."""
+
+    async def login(self, username: str, password: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+        """Log in to a webserver endpoint (``endpoint_type="session"``).
+
+        The session cookie the webserver sets authorises every later call, which goes under
+        ``/func/``. Answers the webserver's ``data`` (access key, role, status). A refused
+        login raises :class:`~backendai_aio.AuthenticationError` with the reason; the
+        password never appears in an error or a log line.
+        """
+        if not self._session_mode:
+            raise InvalidArgumentError("login() needs a ClientConfig with endpoint_type='session'")
+        if not username or not password:
+            raise InvalidArgumentError("login() needs a user name and a password")
+        url = self._server_url("login")
+        body = await self._request(
+            "POST",
+            url,
+            json={"username": username, "password": password},
+            timeout=timeout,
+            signed=False,
+        )
+        if not isinstance(body, Mapping) or body.get("authenticated") is not True:
+            details = body.get("data") if isinstance(body, Mapping) else None
+            details = details if isinstance(details, Mapping) else {}
+            title = details.get("title")
+            reason = details.get("details")
+            message = "login refused"
+            if title or reason:
+                message += ": " + " ".join(str(part) for part in (title, reason) if part)
+            raise AuthenticationError(
+                message,
+                status=200,
+                problem_type=details.get("type"),
+                title=None if title is None else str(title),
+                msg=None if reason is None else str(reason),
+                body=body,
+                method="POST",
+                url=str(url),
+            )
+        return body.get("data")
+
+    async def logout(self, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
+        """End the webserver login session (``endpoint_type="session"``)."""
+        if not self._session_mode:
+            raise InvalidArgumentError("logout() needs a ClientConfig with endpoint_type='session'")
+        await self._request("POST", self._server_url("logout"), timeout=timeout, signed=False)
+
+    def _server_url(self, name: str) -> URL:
+        # The webserver's own routes live beside /func/, not under it.
+        return URL(str(self.endpoint) + "server/" + name, encoded=True)
+
+    async def check_auth(self, echo: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+        """Check the credentials: the server answers ``{"authorized": "yes", "echo": echo}``."""
+        return await self._request(
+            "POST", self._url("auth", "test"), json={"echo": echo}, timeout=timeout
+        )
+
+    async def get_role(self, group: str | None = None, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+        """The caller's roles: ``{"global_role", "domain_role", "group_role"}``.
+
+        *group* (a group id) asks for the role in that group too.
+        """
+        params = {} if group is None else {"group": group}
+        return await self._request("GET", self._url("auth", "role"), params=params, timeout=timeout)
+
+    async def list_presets(self, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+        """The resource presets: ``{"presets": [{"name", "resource_slots", ...}, ...]}``."""
+        return await self._request("GET", self._url("resource", "presets"), timeout=timeout)
+
+    async def check_presets(
+        self,
+        *,
+        group: str | None = None,
+        scaling_group: str | None = None,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> Any:
+        """Which presets can be allocated now, with the keypair's limits and usage."""
+        body: dict[str, str] = {}
+        if group is not None:
+            body["group"] = group
+        if scaling_group is not None:
+            body["scaling_group"] = scaling_group
+        return await self._request(
+            "POST", self._url("resource", "check-presets"), json=body, timeout=timeout
+        )
+
+    async def query(
+        self,
+        gql: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> Any:
+        """Run a GraphQL query or mutation and return its ``data``.
+
+        The manager answers GraphQL errors with HTTP 200 and an ``errors`` list: they raise
+        :class:`GraphQLError` (``data`` holds the list, ``body`` the whole answer).
+        """
+        if not isinstance(gql, str) or not gql.strip():
+            raise InvalidArgumentError("query() needs a GraphQL document")
+        url = self._url("admin", "gql")
+        body = await self._request(
+            "POST",
+            url,
+            json={"query": gql, "variables": dict(variables or {})},
+            timeout=timeout,
+        )
+        if not isinstance(body, Mapping):
+            raise GraphQLError(
+                f"POST {url}: the GraphQL answer is not an object", body=body, status=200
+            )
+        errors = body.get("errors")
+        if errors:
+            first = errors[0] if isinstance(errors, list) and errors else errors
+            detail = first.get("message") if isinstance(first, Mapping) else first
+            raise GraphQLError(
+                f"GraphQL error: {detail}",
+                status=200,
+                msg=None if detail is None else str(detail),
+                data=errors,
+                body=body,
+                method="POST",
+                url=str(url),
+            )
+        return body.get("data")
