@@ -13,11 +13,11 @@ import logging
 import ssl as ssl_module
 import time
 import warnings
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeAlias
 
 import aiohttp
 from yarl import URL
@@ -52,6 +52,9 @@ _log = logging.getLogger("backendai_aio")
 
 #: The largest body a non-streaming call reads into memory (64 MiB).
 DEFAULT_MAX_RESPONSE_SIZE: Final = 64 * 1024 * 1024
+
+#: Query parameters: a mapping, or pairs when a key repeats.
+Params: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]] | None
 
 # Failures of the transport, as aiohttp and the OS report them.
 _TRANSPORT_ERRORS: Final = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
@@ -196,11 +199,20 @@ class BaseClient:
         if self._session is None:
             if self._session_mode:
                 # The login cookie must be kept even for an IP-address endpoint.
-                self._session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+                self._session = aiohttp.ClientSession(
+                    cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=self._session_timeout()
+                )
             else:
-                self._session = aiohttp.ClientSession(middlewares=(self._signer,))
+                self._session = aiohttp.ClientSession(
+                    middlewares=(self._signer,), timeout=self._session_timeout()
+                )
         self._state = _State.OPENED
         return self._session
+
+    def _session_timeout(self) -> aiohttp.ClientTimeout:
+        # Calls pass their own limits; this one bounds what passes none, such as a websocket
+        # upgrade: connecting only, never a total that would cut a long stream.
+        return aiohttp.ClientTimeout(total=None, sock_connect=self._timeout.connect)
 
     async def __aenter__(self) -> Self:
         self._open()
@@ -253,14 +265,19 @@ class BaseClient:
         method: str,
         url: URL,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Params = None,
         json: Any = None,
         data: Any = None,
         timeout: TimeoutArg = NOT_GIVEN,
         idempotent: bool | None = None,
         signed: bool = True,
+        streaming: bool = False,
     ) -> Any:
-        """Send one request; return its body decoded by Content-Type, or raise BackendError."""
+        """Send one request; return its body decoded by Content-Type, or raise BackendError.
+
+        *streaming* marks a call whose request body is a stream (an upload): like a streamed
+        response, it gets no read limit unless the caller gives one.
+        """
         async with self._send(
             method,
             url,
@@ -270,6 +287,7 @@ class BaseClient:
             timeout=timeout,
             idempotent=idempotent,
             signed=signed,
+            streaming=streaming,
         ) as response:
             body = await self._read(response, method)
         return decipher_response(
@@ -287,7 +305,7 @@ class BaseClient:
         method: str,
         url: URL,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Params = None,
         json: Any = None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
@@ -327,7 +345,7 @@ class BaseClient:
         method: str,
         url: URL,
         *,
-        params: Mapping[str, str] | None,
+        params: Params,
         json: Any,
         data: Any,
         headers: Mapping[str, str] | None,

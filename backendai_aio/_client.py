@@ -6,9 +6,12 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, TypeAlias, TypeVar
 
+from ._account import AccountAPI
 from ._base import BaseClient
 from ._errors import InvalidArgumentError, ResponseError
+from ._live import LiveAPI
 from ._results import CONTINUING_STATUSES, TERMINAL_STATUSES, RunResult
+from ._session_files import SessionFilesAPI
 from ._session_options import (
     build_create_body,
     generate_run_id,
@@ -16,6 +19,7 @@ from ._session_options import (
     validate_session_name,
 )
 from ._timeouts import NOT_GIVEN, TimeoutArg
+from ._vfolders import VFolderAPI
 
 __all__ = ["EXECUTE_MODES", "Client", "InputCallback", "OutputCallback"]
 
@@ -46,7 +50,7 @@ def _result_of(response: Any) -> Mapping[str, Any]:
     return result
 
 
-class Client(BaseClient):
+class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
     """An asyncio Backend.AI client.
 
     Use one client per application and close it when done, best with ``async with``::

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
+from yarl import URL
 
 from ._signing import SigningKeyCache, authorization_header, bare_media_type, sign_with_key
 
@@ -52,13 +54,39 @@ class SigningMiddleware:
         content_type = headers.get(hdrs.CONTENT_TYPE)
         if content_type is None:
             content_type = headers[hdrs.CONTENT_TYPE] = DEFAULT_CONTENT_TYPE
+        self._sign(
+            headers, request.method, request.url.raw_path_qs, headers[hdrs.HOST], content_type
+        )
+        return await handler(request)
+
+    def headers_for(self, method: str, url: URL) -> dict[str, str]:
+        """The signed headers for a request that cannot pass through the middleware.
+
+        aiohttp's ``ws_connect`` takes no per-request middlewares, so a websocket opened on a
+        session the client did not create carries these instead. ``Host`` is set to what
+        aiohttp would send, so that it is the one signed.
+        """
+        host = url.host_port_subcomponent
+        if host is None:
+            raise ValueError(f"cannot sign a relative URL: {url}")
+        headers: dict[str, str] = {hdrs.HOST: host, hdrs.CONTENT_TYPE: DEFAULT_CONTENT_TYPE}
+        self._sign(headers, method, url.raw_path_qs, host, DEFAULT_CONTENT_TYPE)
+        return headers
+
+    def _sign(
+        self,
+        headers: MutableMapping[str, str],
+        method: str,
+        path_qs: str,
+        host: str,
+        content_type: str,
+    ) -> None:
         now = datetime.now(UTC) + self.clock_offset
         date_header = now.isoformat()
-        host = headers[hdrs.HOST]
         signature = sign_with_key(
             self._keys.key_for(now, host),
-            method=request.method,
-            path_qs=request.url.raw_path_qs,
+            method=method,
+            path_qs=path_qs,
             date_header=date_header,
             host=host,
             content_type=bare_media_type(content_type),
@@ -67,7 +95,6 @@ class SigningMiddleware:
         headers[hdrs.DATE] = date_header
         headers["X-BackendAI-Version"] = self.api_version
         headers[hdrs.AUTHORIZATION] = authorization_header(self._access_key, signature)
-        return await handler(request)
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,313 @@
+"""Files of compute sessions: upload, download, single-file download, listing, rename."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final, TypeAlias
+
+import aiohttp
+from aiohttp import hdrs
+
+from ._apiversion import ApiVersion
+from ._base import BaseClient
+from ._errors import InvalidArgumentError, ResponseError
+from ._session_options import validate_session_name
+from ._streams import CHUNK_SIZE, ByteStream, ProgressCallback, report
+from ._tarsafe import UnsafeArchiveError, extract_safely
+from ._timeouts import NOT_GIVEN, TimeoutArg
+
+__all__ = ["FileSource", "SessionFilesAPI", "UploadFiles"]
+
+#: What can be uploaded: a local path, bytes, or an async iterator of bytes.
+FileSource: TypeAlias = str | os.PathLike[str] | bytes | AsyncIterable[bytes]
+#: Files to upload: local paths (named relative to *basedir*), or destination names
+#: mapped to sources.
+UploadFiles: TypeAlias = Sequence[str | os.PathLike[str]] | Mapping[str, FileSource]
+
+# The manager takes at most this many files per upload or download request.
+_UPLOAD_BATCH: Final = 20
+_DOWNLOAD_BATCH: Final = 5
+# Managers up to 24.09 serve downloads on GET (with a JSON body); later ones on POST.
+_DOWNLOAD_BY_POST: Final = ApiVersion(9, "20250722")
+
+
+def _relative_name(name: str) -> str:
+    """Check a destination name relative to the session's work folder."""
+    parts = name.replace("\\", "/").split("/")
+    if not name or name.startswith("/") or ".." in parts:
+        raise InvalidArgumentError(
+            f"upload destination {name!r} must be a path inside the session's work folder"
+        )
+    return "/".join(part for part in parts if part not in ("", "."))
+
+
+def _plan_uploads(
+    files: UploadFiles, basedir: str | os.PathLike[str] | None
+) -> list[tuple[str, FileSource, int | None]]:
+    """Resolve (destination name, source, size or None) for each file, before sending."""
+    planned: list[tuple[str, FileSource, int | None]] = []
+    if isinstance(files, Mapping):
+        items: Iterable[tuple[str, FileSource]] = files.items()
+    else:
+        if isinstance(files, str | bytes | os.PathLike):
+            raise InvalidArgumentError("files must be a list of paths or a mapping")
+        base = Path.cwd() if basedir is None else Path(basedir).resolve()
+        items = []
+        for file in files:
+            path = Path(file).resolve()
+            try:
+                name = path.relative_to(base).as_posix()
+            except ValueError:
+                raise InvalidArgumentError(
+                    f"{path} is outside the base folder {base}; pass basedir= or a mapping"
+                ) from None
+            items.append((name, path))
+    for name, source in items:
+        if isinstance(source, bytes):
+            planned.append((_relative_name(name), source, len(source)))
+        elif isinstance(source, str | os.PathLike):
+            path = Path(source)
+            if not path.is_file():
+                raise InvalidArgumentError(f"no such file to upload: {path}")
+            planned.append((_relative_name(name), path, path.stat().st_size))
+        elif isinstance(source, AsyncIterable):
+            planned.append((_relative_name(name), source, None))
+        else:
+            raise InvalidArgumentError(f"cannot upload {type(source).__name__} as {name!r}")
+    if not planned:
+        raise InvalidArgumentError("no files to upload")
+    return planned
+
+
+class _Progress:
+    """Counts bytes across the parts of a transfer and reports them."""
+
+    def __init__(self, callback: ProgressCallback | None, total: int | None) -> None:
+        self._callback = callback
+        self.total = total
+        self.done = 0
+
+    async def add(self, count: int) -> None:
+        self.done += count
+        if self._callback is not None:
+            await report(self._callback, self.done, self.total)
+
+
+async def _chunks_of(source: FileSource, progress: _Progress) -> AsyncIterator[bytes]:
+    """Stream a source in chunks, counting them: a file is never read whole."""
+    if isinstance(source, bytes):
+        for start in range(0, len(source), CHUNK_SIZE):
+            chunk = source[start : start + CHUNK_SIZE]
+            await progress.add(len(chunk))
+            yield chunk
+    elif isinstance(source, str | os.PathLike):
+        with Path(source).open("rb") as file:  # noqa: ASYNC230 (chunked page-cache reads)
+            while chunk := file.read(CHUNK_SIZE):
+                await progress.add(len(chunk))
+                yield chunk
+    else:
+        async for chunk in source:
+            await progress.add(len(chunk))
+            yield chunk
+
+
+class SessionFilesAPI(BaseClient):
+    """Transfers to and from a compute session's work folder (``/home/work``)."""
+
+    async def upload(
+        self,
+        session_id: str,
+        files: UploadFiles,
+        *,
+        basedir: str | os.PathLike[str] | None = None,
+        progress: ProgressCallback | None = None,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> None:
+        """Upload files into the session's work folder, streamed.
+
+        *files* is a list of local paths, named in the session by their path relative to
+        *basedir* (default: the current folder), or a mapping from destination names to
+        sources: a path, ``bytes``, or an async iterator of ``bytes``. Nothing is held in
+        memory whole. ``progress(done, total)`` follows the bytes sent (``total`` is
+        ``None`` when a source has no known size). Uploads are never retried: a stream
+        cannot be sent twice.
+        """
+        planned = _plan_uploads(files, basedir)
+        sizes = [size for _, _, size in planned]
+        total = None if None in sizes else sum(size or 0 for size in sizes)
+        counter = _Progress(progress, total)
+        url = self._url("session", session_id, "upload")
+        for start in range(0, len(planned), _UPLOAD_BATCH):
+            writer = aiohttp.MultipartWriter("form-data")
+            for name, source, size in planned[start : start + _UPLOAD_BATCH]:
+                part = writer.append_payload(
+                    aiohttp.payload.AsyncIterablePayload(
+                        _chunks_of(source, counter), content_type="application/octet-stream"
+                    )
+                )
+                # The manager stores the file name as sent: percent-encoding would turn
+                # "sub/a.txt" into a file literally named "sub%2Fa.txt".
+                part.set_content_disposition(
+                    "form-data", quote_fields=False, name="src", filename=name
+                )
+                if size is not None:
+                    part.headers[hdrs.CONTENT_LENGTH] = str(size)
+            await self._request("POST", url, data=writer, timeout=timeout, streaming=True)
+
+    def _download_method(self) -> str:
+        version = self._api_version
+        return "POST" if version is not None and version >= _DOWNLOAD_BY_POST else "GET"
+
+    async def download(
+        self,
+        session_id: str,
+        files: Sequence[str],
+        dest: str | os.PathLike[str] = ".",
+        *,
+        progress: ProgressCallback | None = None,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> list[str]:
+        """Download files or folders of the session into *dest*; return the names written.
+
+        The manager answers a multipart body of tar archives; each is streamed to a
+        temporary file and extracted safely: a member with an absolute path, a ``..``
+        escape or a link out of *dest* makes the whole archive refused (a
+        :class:`~backendai_aio.ResponseError`) with nothing written outside *dest*.
+        """
+        if isinstance(files, str) or not files:
+            raise InvalidArgumentError("files must be a non-empty list of paths")
+        destination = Path(dest)
+        counter = _Progress(progress, None)
+        names: list[str] = []
+        await self._negotiate()
+        url = self._url("session", session_id, "download")
+        for start in range(0, len(files), _DOWNLOAD_BATCH):
+            batch = [str(file) for file in files[start : start + _DOWNLOAD_BATCH]]
+            # Older managers read the JSON body, newer ones the query string: send both.
+            async with self._send(
+                self._download_method(),
+                url,
+                params=[("files", file) for file in batch],
+                json={"files": batch},
+                timeout=timeout,
+                streaming=True,
+                idempotent=True,
+            ) as response:
+                if counter.total is None:
+                    counter.total = response.content_length
+                names += await self._receive_archives(response, destination, counter)
+        return names
+
+    async def _receive_archives(
+        self, response: aiohttp.ClientResponse, dest: Path, counter: _Progress
+    ) -> list[str]:
+        try:
+            reader = aiohttp.MultipartReader(response.headers, response.content)
+        except (AssertionError, ValueError, KeyError) as exc:
+            raise ResponseError(
+                f"the download answer is not multipart: {response.content_type}",
+                status=response.status,
+                url=str(response.url),
+            ) from exc
+        names: list[str] = []
+        with tempfile.TemporaryDirectory(prefix="backendai-download-") as scratch:
+            index = 0
+            while True:
+                try:
+                    part = await reader.next()
+                    if part is None:
+                        break
+                    if not isinstance(part, aiohttp.BodyPartReader):
+                        raise ResponseError("a nested multipart part in the download answer")
+                    archive = Path(scratch) / f"part-{index}.tar"
+                    index += 1
+                    with archive.open("wb") as file:
+                        while chunk := await part.read_chunk(CHUNK_SIZE):
+                            file.write(chunk)
+                            await counter.add(len(chunk))
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    raise ResponseError(
+                        f"reading the download answer failed: {type(exc).__name__}: {exc}",
+                        status=response.status,
+                        url=str(response.url),
+                    ) from exc
+                try:
+                    names += await asyncio.to_thread(extract_safely, archive, dest)
+                except UnsafeArchiveError as exc:
+                    raise ResponseError(
+                        f"the server sent an unsafe archive: {exc}",
+                        status=response.status,
+                        url=str(response.url),
+                    ) from exc
+                archive.unlink()
+        return names
+
+    @asynccontextmanager
+    async def download_single(
+        self, session_id: str, file: str, *, timeout: TimeoutArg = NOT_GIVEN
+    ) -> AsyncIterator[ByteStream]:
+        """Stream one file of the session: ``async with`` yields a :class:`ByteStream`.
+
+        Memory stays constant whatever the file's size; the connection is released when
+        the block ends, read or not.
+        """
+        if not isinstance(file, str) or not file:
+            raise InvalidArgumentError("download_single needs a file path")
+        await self._negotiate()
+        async with self._send(
+            self._download_method(),
+            self._url("session", session_id, "download_single"),
+            params={"file": file},
+            json={"file": file},
+            timeout=timeout,
+            streaming=True,
+            idempotent=True,
+        ) as response:
+            yield ByteStream(response, self._download_method())
+
+    async def download_single_to(
+        self,
+        session_id: str,
+        file: str,
+        path: str | os.PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> int:
+        """Download one file of the session to *path*; return the number of bytes."""
+        async with self.download_single(session_id, file, timeout=timeout) as stream:
+            return await stream.to_file(path, progress=progress)
+
+    async def list_files(
+        self, session_id: str, path: str = ".", *, timeout: TimeoutArg = NOT_GIVEN
+    ) -> Any:
+        """List a folder of the session: ``{"files": "<JSON list>", "errors", "abspath"}``.
+
+        ``files`` is the manager's JSON-encoded list of entries (``filename``, ``size``,
+        ``mode``, ``ctime``, ``mtime``, ``atime``).
+        """
+        return await self._request(
+            "GET",
+            self._url("session", session_id, "files"),
+            params={"path": path},
+            json={"path": path},
+            timeout=timeout,
+        )
+
+    async def rename(
+        self, session_id: str, new_name: str, *, timeout: TimeoutArg = NOT_GIVEN
+    ) -> None:
+        """Rename a running session."""
+        validate_session_name(new_name)
+        await self._request(
+            "POST",
+            self._url("session", session_id, "rename"),
+            params={"name": new_name},
+            json={"name": new_name},
+            timeout=timeout,
+        )

@@ -1,0 +1,181 @@
+"""Streaming execution over a websocket, session and background-task events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Iterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from backendai_aio import BackendError, Client, ClientConfig, NotFoundError, ResponseError
+from backendai_aio.emulator import Emulator
+from backendai_aio.emulator.pytest_plugin import EmulatorThread
+
+from .faulty_servers import app_server, root_app
+
+
+async def test_stream_execute_with_input(client: Client) -> None:
+    await client.create_if_not_exists("python", "stream-1")
+    code = "name = input('who? ')\nfor i in range(3):\n    print(name, i)\n"
+    statuses = []
+    async with client.stream_execute("stream-1", code) as stream:
+        async for frame in stream:
+            statuses.append(frame["status"])
+            if frame["status"] == "waiting-input":
+                await stream.send_input("Grace")
+    assert statuses[-1] == "finished"
+    assert "waiting-input" in statuses
+    assert stream.result.exit_code == 0
+    assert "Grace 2" in stream.result.stdout
+
+
+async def test_stream_execute_error_and_unknown_session(client: Client) -> None:
+    with pytest.raises(NotFoundError):
+        async with client.stream_execute("no-such-stream", "print(1)"):
+            pass
+    await client.create_if_not_exists("python", "stream-err")
+    async with client.stream_execute("stream-err", "raise ValueError('boom')") as stream:
+        frames = [frame async for frame in stream]
+    assert frames[-1]["exitCode"] == 1
+    assert "ValueError" in stream.result.stderr
+
+
+async def test_stream_execute_on_an_injected_session(emulator: Emulator) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with Client(emulator.config, session=session) as client:
+            await client.create_if_not_exists("python", "stream-injected")
+            async with client.stream_execute("stream-injected", "print(7 * 6)") as stream:
+                async for _ in stream:
+                    pass
+            assert stream.result.stdout == "42\n"
+
+
+async def test_session_events_for_create_and_destroy(client: Client) -> None:
+    async with client.session_events() as events:
+        await client.create_if_not_exists("python", "evented-1")
+        await client.destroy("evented-1")
+        names = []
+        async with asyncio.timeout(10):
+            async for event in events:
+                assert event.data["sessionName"] == "evented-1"
+                names.append(event.name)
+                if event.name == "session_terminated":
+                    break
+    assert names[0] == "session_enqueued"
+    assert "session_started" in names
+    assert names.index("session_started") < names.index("session_terminated")
+
+
+async def test_session_events_filtered_by_id_on_the_client(client: Client) -> None:
+    first = await client.create_if_not_exists("python", "evented-a")
+    async with client.session_events(session_id=first["sessionId"]) as events:
+        await client.create_if_not_exists("python", "evented-b")
+        await client.destroy("evented-b")
+        await client.destroy("evented-a")
+        async with asyncio.timeout(10):
+            async for event in events:
+                assert event.data["sessionId"] == first["sessionId"]
+                if event.name == "session_terminated":
+                    break
+
+
+async def test_background_task_events_to_the_end(client: Client) -> None:
+    await client.get_server_version()
+    started = await client._request(
+        "POST", client._url("emulator", "bgtask"), json={"steps": 3, "interval": 0.05}
+    )
+    async with client.background_task_events(started["task_id"]) as events:
+        names = [event.name async for event in events]
+    assert names[-1] == "bgtask_done"
+    assert names.count("bgtask_updated") >= 1
+    assert "server_close" not in names
+
+
+async def test_event_stream_reconnects_and_is_bounded() -> None:
+    connections = 0
+    app = root_app()
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        nonlocal connections
+        connections += 1
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        if connections <= 2:
+            seen = request.headers.get("Last-Event-ID", "-")
+            await response.write(
+                f"retry: 50\nid: {connections}\nevent: tick\ndata: {seen}\n\n".encode()
+            )
+        return response  # the connection ends: the client must reconnect
+
+    app.router.add_get("/events/session", events)
+    async with app_server(app) as url, Client(ClientConfig("AK", "SK", url)) as client:
+        got = []
+        with pytest.raises(ResponseError, match="dropped"):
+            async with client.session_events(max_reconnects=3) as stream:
+                async for event in stream:
+                    got.append(event.data)
+        assert got == ["-", 1]  # the second connection sent the last id back
+        # The first, one more after which an event came, then three in a row with none.
+        assert connections == 5
+        assert stream.reconnects >= 1
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def threaded_emulator() -> Iterator[EmulatorThread]:
+    emulator = EmulatorThread(flush_window=0.2)
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+async def test_cancelling_streams_leaves_no_connection(threaded_emulator: EmulatorThread) -> None:
+    async with Client(threaded_emulator.config) as setup:
+        await setup.create_if_not_exists("python", "cancel-streams")
+        await setup.upload("cancel-streams", {"big.bin": os.urandom(8 * 1024 * 1024)})
+    await asyncio.sleep(0.2)
+    before = _open_fds()
+    async with Client(threaded_emulator.config) as client:
+
+        async def read_slowly() -> None:
+            async with client.download_single("cancel-streams", "big.bin") as stream:
+                async for _ in stream:
+                    await asyncio.sleep(0.2)
+
+        async def stream_forever() -> None:
+            async with client.stream_execute("cancel-streams", "while True: pass") as stream:
+                async for _ in stream:
+                    pass
+
+        async def follow_events() -> None:
+            async with client.session_events() as events:
+                async for _ in events:
+                    pass
+
+        for job in (read_slowly, stream_forever, follow_events):
+            task = asyncio.create_task(job())
+            await asyncio.sleep(0.3)
+            assert not task.done()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await client.interrupt("cancel-streams")
+    await asyncio.sleep(0.3)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+    assert _open_fds() == before
+
+
+async def test_unknown_background_task(client: Client) -> None:
+    with pytest.raises(BackendError) as caught:
+        async with client.background_task_events("00000000-0000-0000-0000-000000000000"):
+            pass
+    assert caught.value.status == 404
