@@ -40,6 +40,7 @@ from ._results import ConsoleItem, RunResult
 from ._retries import NO_RETRIES, RetryPolicy
 from ._timeouts import NOT_GIVEN, Timeout
 from ._version import __version__
+from ._vfolders import VFolder
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -73,5 +74,6 @@ __all__ = [
     "SigningMiddleware",
     "Timeout",
     "UnsupportedServerError",
+    "VFolder",
     "__version__",
 ]

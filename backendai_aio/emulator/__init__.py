@@ -1,8 +1,9 @@
 """A local Backend.AI manager emulator that really runs Python code.
 
 It answers the manager's REST API on 127.0.0.1 (signature checks, problem+json errors,
-sessions, execution in a child Python process per session), so the SDK can be tried and
-tested without a cluster::
+sessions, execution in a child Python process per session, file transfer with each session's
+work folder, streaming execution over websockets, session and background task events over
+SSE), so the SDK can be tried and tested without a cluster::
 
     from backendai_aio import Client
     from backendai_aio.emulator import Emulator

@@ -12,8 +12,12 @@ from aiohttp import web
 from .._apiversion import LATEST_API_VERSION, SUPPORTED_API_VERSIONS, parse_api_version
 from .._config import ClientConfig
 from ._auth import public, request_checks
+from ._bgtasks import add_bgtask_routes
+from ._events import DEFAULT_PING_INTERVAL, SSE_PING_INTERVAL_KEY, add_event_routes
+from ._files import add_file_routes
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
 from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry, add_session_routes
+from ._streaming import add_streaming_routes
 
 __all__ = [
     "DEFAULT_ACCESS_KEY",
@@ -72,13 +76,15 @@ def create_app(
     api_version: str = LATEST_API_VERSION,
     flush_window: float = 0.5,
     exec_timeout: float = 60.0,
+    sse_ping_interval: float = DEFAULT_PING_INTERVAL,
 ) -> web.Application:
     """Build the emulator application.
 
     *keypairs* maps access keys to secret keys (default: the example admin keypair);
     *api_version* is the newest version the emulated manager speaks; *flush_window* is how long
     an execute call collects output before answering ``continued``; *exec_timeout* stops
-    runaway code.
+    runaway code; *sse_ping_interval* is how often quiet event streams send a keep-alive
+    comment (the manager's 15 seconds by default).
     """
     if api_version not in SUPPORTED_API_VERSIONS:
         raise ValueError(f"the emulator cannot speak API {api_version!r}")
@@ -93,13 +99,22 @@ def create_app(
             {"version": api_version, "manager": MANAGER_VERSIONS.get(api_version, "unknown")}
         )
 
+    app[SSE_PING_INTERVAL_KEY] = sse_ping_interval
     app.router.add_get("/", root)
+    # The order matters for shutdown, whose hooks run in turn: streaming runs are stopped
+    # first (each tells its client), then the sessions are terminated (their events still
+    # reach the event streams), then background tasks are cancelled, and the event streams
+    # end last.
+    add_streaming_routes(app)
     add_session_routes(app)
+    add_file_routes(app)
 
     async def close_sessions(app: web.Application) -> None:
         await app[REGISTRY_KEY].close()
 
     app.on_shutdown.append(close_sessions)
+    add_bgtask_routes(app)
+    add_event_routes(app)
     return app
 
 
@@ -124,6 +139,7 @@ class Emulator:
         api_version: str = LATEST_API_VERSION,
         flush_window: float = 0.5,
         exec_timeout: float = 60.0,
+        sse_ping_interval: float = DEFAULT_PING_INTERVAL,
     ) -> None:
         self.access_key = access_key
         self._secret_key = secret_key
@@ -133,6 +149,7 @@ class Emulator:
             api_version=api_version,
             flush_window=flush_window,
             exec_timeout=exec_timeout,
+            sse_ping_interval=sse_ping_interval,
         )
         self._port = port
         self._runner: web.AppRunner | None = None

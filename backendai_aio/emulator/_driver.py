@@ -205,11 +205,15 @@ class _Output:
         deadline: float | None = None
         while True:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            poller.poll(None if timeout is None else math.ceil(timeout * 1000))
+            events = poller.poll(None if timeout is None else math.ceil(timeout * 1000))
             with contextlib.suppress(BlockingIOError):
                 os.read(self._wake_read, 4096)
             with self._lock:
                 self._drain_locked()
+                for fd, _ in events:
+                    if fd != self._wake_read and fd not in self._sources:
+                        # At EOF (user code closed fd 1 or 2): it would poll ready forever.
+                        poller.unregister(fd)
                 now = time.monotonic()
                 if not self._pending:
                     deadline = None
@@ -220,13 +224,16 @@ class _Output:
                     deadline = None
 
     def _drain_locked(self) -> None:
-        for fd, kind in self._sources.items():
+        for fd, kind in list(self._sources.items()):
             while True:
                 try:
                     data = os.read(fd, _READ_SIZE)
                 except BlockingIOError:
                     break
                 if not data:
+                    # Every writer is gone: stop watching this pipe.
+                    del self._sources[fd]
+                    self._probe.unregister(fd)
                     break
                 text = self._decoders[fd].decode(data)
                 if text:

@@ -50,6 +50,12 @@ _COMPLETE_TIMEOUT: Final = 5.0
 _KILL_GRACE: Final = 2.0
 _PIPE_DRAIN_TIMEOUT: Final = 1.0
 _MAX_STRAY_CHARS: Final = 1 << 20
+# Batch commands start through this: a SIGINT that is ignored here (as in a shell's
+# background job) would be ignored by the command too, and a shell cannot undo that.
+_SHELL_TRAMPOLINE: Final = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv('/bin/sh', ['/bin/sh', '-c', sys.argv[1]])"
+)
 _FINAL_STATES: Final = frozenset({"finished", "exec-timeout"})
 _PHASE_STATES: Final = frozenset({"clean-finished", "build-finished"})
 _TOKEN_RE: Final = re.compile(r"[\w.]*\Z")
@@ -653,7 +659,12 @@ class Kernel:
         """Run *command* with the shell in its own process group; return its exit status."""
         if run.interrupt_requested:
             return _INTERRUPTED_EXIT
-        proc = await asyncio.create_subprocess_shell(
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            _SHELL_TRAMPOLINE,
             command,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,

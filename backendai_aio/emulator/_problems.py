@@ -9,7 +9,10 @@ from aiohttp import web
 
 __all__ = [
     "AuthorizationFailed",
+    "BackgroundTaskNotFound",
     "GenericBadRequest",
+    "GenericForbidden",
+    "GroupNotFound",
     "ImageNotFound",
     "InternalServerError",
     "InvalidAPIParameters",
@@ -73,6 +76,24 @@ class InvalidAPIParameters(Problem):
     """400 invalid-api-params (malformed or invalid body)."""
 
     status, slug, title = 400, "invalid-api-params", "Missing or invalid API parameters."
+
+
+class GenericForbidden(Problem):
+    """403 generic-forbidden (e.g. watching another user's session events)."""
+
+    status, slug, title = 403, "generic-forbidden", "Forbidden operation."
+
+
+class GroupNotFound(Problem):
+    """404 object-not-found for a user group (project)."""
+
+    status, slug, title = 404, "object-not-found", "No such user group (or project)."
+
+
+class BackgroundTaskNotFound(Problem):
+    """404 bgtask-not-found (an unknown background task id)."""
+
+    status, slug, title = 404, "bgtask-not-found", "Background Task Not Found"
 
 
 class URLNotFound(Problem):

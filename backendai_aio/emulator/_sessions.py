@@ -18,6 +18,7 @@ from aiohttp import web
 from .._apiversion import ApiVersion
 from .._session_options import SESSION_NAME_RE
 from ._auth import ACCESS_KEY
+from ._eventhub import EventHub, LifecycleEvent
 from ._kernel import Kernel, KernelBusyError
 from ._problems import (
     GenericBadRequest,
@@ -33,6 +34,11 @@ __all__ = [
     "EmulatedSession",
     "SessionRegistry",
     "add_session_routes",
+    "check_params",
+    "ensure_running",
+    "read_api_params",
+    "read_json_body",
+    "request_session",
 ]
 
 _V7: Final = ApiVersion(7, "20230615")
@@ -41,6 +47,17 @@ _EXECUTE_MODES: Final = frozenset({"query", "batch", "continue", "input", "compl
 # Any ``python`` image (``python``, ``python:3.11``, ``cr.backend.ai/stable/python:3.9-...``)
 # runs the local interpreter.
 _PYTHON_IMAGE: Final = re.compile(r"(?:[\w.\-:]+/)*python(?::[\w.\-]+)?")
+# Reasons carried by lifecycle events (the manager's KernelLifecycleEventReason values). Newer
+# managers default the session creation events' reason to "unknown"; kernel creation events
+# carry an empty reason.
+_CREATION_REASON: Final = "unknown"
+_USER_REQUESTED: Final = "user-requested"
+_FAILED_TO_START: Final = "failed-to-start"
+_SHUTDOWN_REASON: Final = "agent-termination"
+# The manager's kernel_terminating carries the event's default exit code; kernel_terminated
+# carries the container's, and the emulator kills its kernel with SIGKILL (128 + 9).
+_UNKNOWN_EXIT: Final = -1
+_KILLED_EXIT: Final = 137
 
 
 @dataclass(eq=False)
@@ -57,6 +74,8 @@ class EmulatedSession:
     workdir: Path
     kernel: Kernel
     id: uuid.UUID = field(default_factory=uuid.uuid4)
+    #: The id of the session's only kernel (reported by kernel lifecycle events).
+    kernel_id: uuid.UUID = field(default_factory=uuid.uuid4)
     status: str = "PENDING"
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -95,12 +114,45 @@ class EmulatedSession:
 
 
 class SessionRegistry:
-    """The emulator's sessions, keyed by (owner access key, name)."""
+    """The emulator's sessions, keyed by (owner access key, name).
 
-    def __init__(self, *, flush_window: float, exec_timeout: float) -> None:
+    Every lifecycle transition is published on :attr:`events`, in the order the manager emits
+    them: on creation ``session_enqueued``, ``session_scheduled``, ``session_preparing``,
+    ``kernel_preparing``, ``kernel_creating``, then ``kernel_started`` and ``session_started``
+    (or ``kernel_cancelled`` and ``session_cancelled`` when the kernel cannot start); on
+    termination ``session_terminating``, ``kernel_terminating``, ``kernel_terminated`` and
+    ``session_terminated``.
+    """
+
+    def __init__(
+        self, *, flush_window: float, exec_timeout: float, events: EventHub | None = None
+    ) -> None:
         self._sessions: dict[tuple[str, str], EmulatedSession] = {}
         self._flush_window = flush_window
         self._exec_timeout = exec_timeout
+        #: Where the sessions' lifecycle events are published.
+        self.events = events if events is not None else EventHub()
+
+    def _emit(
+        self,
+        session: EmulatedSession,
+        name: str,
+        reason: str,
+        *,
+        exit_code: int | None = None,
+    ) -> None:
+        kernel_id = session.kernel_id if name.startswith("kernel_") else None
+        self.events.publish(
+            LifecycleEvent(
+                name=name,
+                session_id=session.id,
+                session_name=session.name,
+                owner=session.owner,
+                reason=reason,
+                exit_code=exit_code,
+                kernel_id=kernel_id,
+            )
+        )
 
     def get(self, owner: str, name_or_id: str) -> EmulatedSession:
         """Find a session by name or id, or raise SessionNotFound."""
@@ -135,31 +187,57 @@ class SessionRegistry:
             ),
         )
         self._sessions[(owner, name)] = session
+        # The emulator has no queue nor agents: scheduling and preparation happen at once.
+        for event in ("session_enqueued", "session_scheduled", "session_preparing"):
+            self._emit(session, event, _CREATION_REASON)
+        self._emit(session, "kernel_preparing", "")
+        self._emit(session, "kernel_creating", "")
         session.start_task = asyncio.create_task(self._start(session))
         return session
 
     async def _start(self, session: EmulatedSession) -> None:
         try:
             await session.kernel.start()
-            session.status = "RUNNING"
         except Exception:
-            session.status = "ERROR"
+            if session.status == "PENDING":
+                session.status = "ERROR"
+                self._emit(session, "kernel_cancelled", _FAILED_TO_START)
+                self._emit(session, "session_cancelled", _FAILED_TO_START)
+        else:
+            # A session destroyed while its kernel was starting stays terminated.
+            if session.status == "PENDING":
+                session.status = "RUNNING"
+                self._emit(session, "kernel_started", "")
+                self._emit(session, "session_started", _CREATION_REASON)
         finally:
             session.ready.set()
 
-    async def destroy(self, session: EmulatedSession) -> None:
+    def rename(self, session: EmulatedSession, new_name: str) -> None:
+        """Give *session* a new name; the name must not be taken by another session."""
+        if (session.owner, new_name) in self._sessions:
+            raise SessionAlreadyExists(f"Session with name '{new_name}' already exists")
+        del self._sessions[(session.owner, session.name)]
+        session.name = new_name
+        self._sessions[(session.owner, new_name)] = session
+
+    async def destroy(self, session: EmulatedSession, *, reason: str = _USER_REQUESTED) -> None:
         """Terminate a session: stop its kernel and remove its work folder."""
         self._sessions.pop((session.owner, session.name), None)
-        session.status = "TERMINATED"
+        session.status = "TERMINATING"
+        self._emit(session, "session_terminating", reason)
+        self._emit(session, "kernel_terminating", reason, exit_code=_UNKNOWN_EXIT)
         if session.start_task is not None:
             await asyncio.gather(session.start_task, return_exceptions=True)
         await session.kernel.close()
         shutil.rmtree(session.workdir, ignore_errors=True)
+        session.status = "TERMINATED"
+        self._emit(session, "kernel_terminated", reason, exit_code=_KILLED_EXIT)
+        self._emit(session, "session_terminated", reason)
 
     async def close(self) -> None:
         """Terminate every session (on emulator shutdown)."""
         for session in list(self._sessions.values()):
-            await self.destroy(session)
+            await self.destroy(session, reason=_SHUTDOWN_REASON)
 
 
 REGISTRY_KEY: Final = web.AppKey("sessions", SessionRegistry)
@@ -167,7 +245,7 @@ REGISTRY_KEY: Final = web.AppKey("sessions", SessionRegistry)
 SERVER_VERSION_KEY: Final = web.AppKey("server_version", ApiVersion)
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+async def read_json_body(request: web.Request) -> dict[str, Any]:
     """Read a JSON object body; a bodiless request reads as ``{}``, like the manager."""
     raw = await request.read()
     if not raw.strip():
@@ -181,7 +259,24 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _check(errors: dict[str, str]) -> None:
+async def read_api_params(request: web.Request) -> dict[str, Any]:
+    """Read a call's parameters from its JSON body and its query string.
+
+    The manager reads a JSON body when there is one and the query string otherwise, and its
+    clients moved from one to the other over the years (they now send both), so the emulator
+    takes the body's values first and falls back to the query's. A parameter repeated in the
+    query (``files=a&files=b``) reads as a list.
+    """
+    params: dict[str, Any] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        params[key] = values[0] if len(values) == 1 else list(values)
+    params.update(await read_json_body(request))
+    return params
+
+
+def check_params(errors: dict[str, str]) -> None:
+    """Raise the manager's "Input validation error" when *errors* (key -> problem) is not empty."""
     if errors:
         raise InvalidAPIParameters("Input validation error", data=errors)
 
@@ -193,11 +288,18 @@ def _alias(body: dict[str, Any], *names: str, default: Any = None) -> Any:
     return default
 
 
-async def _running(session: EmulatedSession) -> EmulatedSession:
+async def ensure_running(session: EmulatedSession) -> EmulatedSession:
+    """Wait until *session* has started; refuse it unless it is running."""
     await session.ready.wait()
     if session.status != "RUNNING":
         raise GenericBadRequest(f"The session is not running (status: {session.status}).")
     return session
+
+
+def request_session(request: web.Request) -> EmulatedSession:
+    """The caller's session named (or identified) by the ``{name}`` of *request*'s path."""
+    registry: SessionRegistry = request.app[REGISTRY_KEY]
+    return registry.get(ACCESS_KEY.get(), request.match_info["name"])
 
 
 def add_session_routes(app: web.Application) -> None:
@@ -212,7 +314,7 @@ def add_session_routes(app: web.Application) -> None:
 
     @routes.post("/session")
     async def create(request: web.Request) -> web.Response:
-        body = await _json_body(request)
+        body = await read_json_body(request)
         errors: dict[str, str] = {}
         name = _alias(body, "name", "session_name", "clientSessionToken")
         image = _alias(body, "image", "lang")
@@ -234,7 +336,7 @@ def add_session_routes(app: web.Application) -> None:
         config = body.get("config", {})
         if not isinstance(config, dict):
             errors["config"] = "value is not a dict"
-        _check(errors)
+        check_params(errors)
         assert isinstance(name, str) and isinstance(image, str)
         if name == "from-template":
             raise InvalidAPIParameters(f"Requested session ID {name} is reserved word")
@@ -260,7 +362,9 @@ def add_session_routes(app: web.Application) -> None:
 
     @routes.patch("/session/{name}")
     async def restart(request: web.Request) -> web.Response:
-        session = await _running(registry(request).get(owner(request), request.match_info["name"]))
+        session = await ensure_running(
+            registry(request).get(owner(request), request.match_info["name"])
+        )
         await session.kernel.restart()
         return web.Response(status=204)
 
@@ -273,7 +377,7 @@ def add_session_routes(app: web.Application) -> None:
     @routes.post("/session/{name}")
     async def execute(request: web.Request) -> web.Response:
         session = registry(request).get(owner(request), request.match_info["name"])
-        body = await _json_body(request)
+        body = await read_json_body(request)
         # Servers up to 25.5 read runId, later ones run_id; the emulator reads whichever came.
         run_id = _alias(body, "run_id", "runId")
         mode = body.get("mode")
@@ -288,8 +392,8 @@ def add_session_routes(app: web.Application) -> None:
             errors["runId"] = "must be a string of 8 to 64 characters"
         if not isinstance(options, dict):
             errors["options"] = "value is not a dict"
-        _check(errors)
-        await _running(session)
+        check_params(errors)
+        await ensure_running(session)
         if mode == "complete":
             return web.json_response({"result": await session.kernel.complete(code, options)})
         if run_id is None:
@@ -312,23 +416,43 @@ def add_session_routes(app: web.Application) -> None:
 
     @routes.post("/session/{name}/interrupt")
     async def interrupt(request: web.Request) -> web.Response:
-        session = await _running(registry(request).get(owner(request), request.match_info["name"]))
+        session = await ensure_running(
+            registry(request).get(owner(request), request.match_info["name"])
+        )
         await session.kernel.interrupt()
         return web.Response(status=204)
 
     @routes.post("/session/{name}/complete")
     async def complete(request: web.Request) -> web.Response:
-        session = await _running(registry(request).get(owner(request), request.match_info["name"]))
-        body = await _json_body(request)
+        session = await ensure_running(
+            registry(request).get(owner(request), request.match_info["name"])
+        )
+        body = await read_json_body(request)
         code = body.get("code", "")
         if not isinstance(code, str):
-            _check({"code": "value is not a string"})
+            check_params({"code": "value is not a string"})
         options = body.get("options") or {}
         return web.json_response({"result": await session.kernel.complete(code, options)})
 
+    @routes.post("/session/{name}/rename")
+    async def rename(request: web.Request) -> web.Response:
+        session = request_session(request)
+        params = await read_api_params(request)
+        new_name = _alias(params, "name", "session_name", "clientSessionToken")
+        if not isinstance(new_name, str) or SESSION_NAME_RE.fullmatch(new_name) is None:
+            check_params({"name": "is required" if new_name is None else "does not match pattern"})
+        assert isinstance(new_name, str)
+        await session.ready.wait()
+        if session.status != "RUNNING":
+            raise InvalidAPIParameters("Can't change name of not running session")
+        registry(request).rename(session, new_name)
+        return web.Response(status=204)
+
     @routes.get("/session/{name}/logs")
     async def get_logs(request: web.Request) -> web.Response:
-        session = await _running(registry(request).get(owner(request), request.match_info["name"]))
+        session = await ensure_running(
+            registry(request).get(owner(request), request.match_info["name"])
+        )
         return web.json_response({"result": {"logs": "".join(session.logs)}})
 
     app.add_routes(routes)

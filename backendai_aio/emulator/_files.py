@@ -1,0 +1,376 @@
+"""File transfer with a session's work folder: upload, download, download_single, list files.
+
+Inside a real session the work folder is ``/home/work``, the kernel's working directory; here
+it is the session's own temporary folder (:attr:`EmulatedSession.workdir`). Paths are taken
+relative to it; absolute paths are accepted when they lie under ``/home/work``, like the
+agent's. Anything that would leave the folder (``..``, another absolute path, a symbolic link
+pointing outside) is refused with 400 ``invalid-api-params``.
+
+Wire formats, as the manager (``src/ai/backend/manager/api/session.py``) and the agent
+(``src/ai/backend/agent/docker/kernel.py``) produce them:
+
+- ``POST /session/{name}/upload``: a multipart body, one part per file, its filename the path
+  to write (the official client names every part ``src``); at most 20 parts. Answers 204.
+  The filename is used as it arrives, as aiohttp's server parses it: a client that
+  percent-encodes it (aiohttp's ``FormData`` does by default) creates ``sub%2Fa.txt``, not
+  ``sub/a.txt``, on the real manager and here alike.
+- ``POST /session/{name}/download`` with ``files`` (a list; body or query): answers
+  ``multipart/mixed``, one part per requested path, each a tar archive of that path as
+  ``docker cp`` makes it (a file under its base name, a folder with its content), with the
+  part headers ``Content-Type: application/octet-stream``, ``Content-Encoding: identity`` and
+  ``Content-Length``. At most 5 paths.
+- ``POST /session/{name}/download_single`` with ``file``: the file's raw bytes,
+  ``application/octet-stream``.
+- ``GET /session/{name}/files`` with ``path`` (JSON body, or query): ``{"files": "<JSON text
+  of [{mode, size, ctime, mtime, atime, filename}, ...]> and a newline", "errors": "<stderr
+  text>", "abspath": "<the path as given>"}``; a listing that fails leaves ``files`` empty and
+  describes the error in ``errors``, as the agent's listing script does.
+
+The manager reads whole files into memory and refuses files of 1 MiB or more; the emulator
+streams every transfer through the disk instead, so transfers of any size work and memory use
+stays constant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import stat
+import tarfile
+import tempfile
+import traceback
+import uuid
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Final
+
+from aiohttp import BodyPartReader, web
+
+from ._problems import InvalidAPIParameters
+from ._sessions import (
+    EmulatedSession,
+    check_params,
+    ensure_running,
+    read_api_params,
+    request_session,
+)
+
+__all__ = ["CONTAINER_WORKDIR", "SessionPath", "add_file_routes", "resolve_session_path"]
+
+#: Where a session's work folder is mounted inside a real session's container.
+CONTAINER_WORKDIR: Final = PurePosixPath("/home/work")
+
+# The manager's limits on the number of files per call.
+_MAX_UPLOAD_FILES: Final = 20
+_MAX_DOWNLOAD_FILES: Final = 5
+_CHUNK_SIZE: Final = 1 << 20
+_CRLF: Final = b"\r\n"
+
+# The agent's own words for refused paths.
+_BAD_UPLOAD_PATH: Final = "malformed upload filename and path."
+_OUTSIDE_DOWNLOAD: Final = f"You cannot download files outside {CONTAINER_WORKDIR}"
+_OUTSIDE_LIST: Final = f"You cannot list files outside {CONTAINER_WORKDIR}"
+_NOT_FOUND: Final = "The file is not found."
+
+
+@dataclass(frozen=True)
+class SessionPath:
+    """A path of a session's work folder, as the container sees it and as it lies on disk."""
+
+    #: The absolute path inside the container, normalised (e.g. ``/home/work/data/a.csv``).
+    container: PurePosixPath
+    #: The same path in the emulator's work folder.
+    local: Path
+
+    @property
+    def is_workdir(self) -> bool:
+        """Whether this is the work folder itself."""
+        return self.container == CONTAINER_WORKDIR
+
+
+def resolve_session_path(workdir: Path, raw: str) -> SessionPath | None:
+    """Map *raw* (relative to ``/home/work`` or absolute under it) into *workdir*.
+
+    Returns None when the path leaves the work folder, lexically (``..``, another absolute
+    path) or through a symbolic link.
+    """
+    if "\0" in raw:
+        return None
+    requested = PurePosixPath(raw)
+    # normpath folds "a/../b" lexically, like the container's own path resolution does
+    # before any symbolic link is looked at.
+    container = PurePosixPath(os.path.normpath(CONTAINER_WORKDIR / requested))
+    if not container.is_relative_to(CONTAINER_WORKDIR):
+        return None
+    local = workdir.joinpath(*container.relative_to(CONTAINER_WORKDIR).parts)
+    # A symbolic link inside the folder may point anywhere; follow it before trusting it.
+    if not local.resolve().is_relative_to(workdir.resolve()):
+        return None
+    return SessionPath(container=container, local=local)
+
+
+def _session_path(session: EmulatedSession, raw: Any, refusal: str) -> SessionPath:
+    if not isinstance(raw, str):
+        raise InvalidAPIParameters(refusal)
+    path = resolve_session_path(session.workdir, raw)
+    if path is None:
+        raise InvalidAPIParameters(refusal)
+    return path
+
+
+# -- upload -------------------------------------------------------------------------------
+
+
+def _create_temp(target: Path) -> tuple[int, Path]:
+    """Create a hidden temporary file next to *target* (blocking)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.upload-{uuid.uuid4().hex}")
+    # Created like any new file (mode 0666 less the umask), not 0600 as mkstemp would.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    return fd, temp
+
+
+async def _receive_file(part: BodyPartReader, target: Path) -> None:
+    """Stream one part into *target*, through a temporary file so no half file is left."""
+    try:
+        fd, temp = await asyncio.to_thread(_create_temp, target)
+    except OSError:
+        raise InvalidAPIParameters(_BAD_UPLOAD_PATH) from None
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            while chunk := await part.read_chunk(_CHUNK_SIZE):
+                try:
+                    data = part.decode(chunk)
+                except (RuntimeError, ValueError):
+                    # An unknown or broken Content-Transfer-Encoding.
+                    raise InvalidAPIParameters("Malformed body") from None
+                await asyncio.to_thread(sink.write, data)
+        try:
+            await asyncio.to_thread(os.replace, temp, target)
+        except OSError:
+            # The target is an existing folder, or the like.
+            raise InvalidAPIParameters(_BAD_UPLOAD_PATH) from None
+    except BaseException:
+        # Synchronous on purpose: this also runs when the handler is cancelled, and removing a
+        # file is quick.
+        _discard(temp)
+        raise
+
+
+def _discard(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+async def _upload(request: web.Request) -> web.Response:
+    session = await ensure_running(request_session(request))
+    if not request.content_type.startswith("multipart/"):
+        raise InvalidAPIParameters("Malformed body")
+    try:
+        reader = await request.multipart()
+    except (KeyError, ValueError):
+        raise InvalidAPIParameters("Malformed body") from None
+    count = 0
+    while True:
+        try:
+            part = await reader.next()
+        except ValueError:
+            raise InvalidAPIParameters("Malformed body") from None
+        if part is None:
+            break
+        if not isinstance(part, BodyPartReader):
+            # A nested multipart: not a file.
+            raise InvalidAPIParameters("Malformed body")
+        if count == _MAX_UPLOAD_FILES:
+            raise InvalidAPIParameters("Too many files")
+        count += 1
+        path = _session_path(session, part.filename, _BAD_UPLOAD_PATH)
+        if path.is_workdir:
+            raise InvalidAPIParameters(_BAD_UPLOAD_PATH)
+        await _receive_file(part, path.local)
+    return web.Response(status=204)
+
+
+# -- download -----------------------------------------------------------------------------
+
+
+def _archive(path: SessionPath) -> IO[bytes]:
+    """Write a tar archive of *path* to an anonymous temporary file (blocking; a thread's job).
+
+    Like ``docker cp``: the archive holds the path under its base name, a folder with its
+    whole content (symbolic links are stored as links, never followed).
+    """
+    # Closed by the caller once sent (it owns the file from here).
+    sink = tempfile.TemporaryFile()  # noqa: SIM115
+    try:
+        with tarfile.open(fileobj=sink, mode="w") as archive:
+            archive.add(
+                path.local, arcname=path.container.name, recursive=True, filter=_whole_seconds
+            )
+        sink.seek(0)
+    except BaseException:
+        sink.close()
+        raise
+    return sink
+
+
+def _whole_seconds(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    # Container archives keep whole-second times; a fractional one would make tarfile add a
+    # PAX header to every member.
+    info.mtime = int(info.mtime)
+    return info
+
+
+def _size(stream: IO[bytes]) -> int:
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(0)
+    return size
+
+
+async def _send_file(response: web.StreamResponse, source: IO[bytes], size: int) -> None:
+    """Copy *size* bytes of *source* into *response*, a chunk at a time."""
+    remaining = size
+    while remaining > 0:
+        chunk = await asyncio.to_thread(source.read, min(_CHUNK_SIZE, remaining))
+        if not chunk:
+            raise OSError("the file shrank while it was being sent")
+        remaining -= len(chunk)
+        await response.write(chunk)
+
+
+def _part_head(boundary: bytes, size: int) -> bytes:
+    # The manager appends each archive to an aiohttp MultipartWriter with
+    # Content-Encoding: identity; these are the headers the writer then sends.
+    lines = [
+        b"--" + boundary,
+        b"Content-Type: application/octet-stream",
+        b"Content-Encoding: identity",
+        b"Content-Length: %d" % size,
+        b"",
+        b"",
+    ]
+    return _CRLF.join(lines)
+
+
+async def _download(request: web.Request) -> web.StreamResponse:
+    session = request_session(request)
+    params = await read_api_params(request)
+    files = params.get("files")
+    if isinstance(files, str):
+        files = [files]
+    if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
+        check_params({"files": "is required" if files is None else "value is not a list"})
+    assert isinstance(files, list)
+    await ensure_running(session)
+    if len(files) > _MAX_DOWNLOAD_FILES:
+        raise InvalidAPIParameters("Too many files")
+    paths = [_session_path(session, raw, _OUTSIDE_DOWNLOAD) for raw in files]
+    for path in paths:
+        if not await asyncio.to_thread(path.local.exists):
+            raise InvalidAPIParameters(_NOT_FOUND)
+    with contextlib.ExitStack() as open_files:
+        archives: list[IO[bytes]] = []
+        for path in paths:
+            try:
+                archive = await asyncio.to_thread(_archive, path)
+            except FileNotFoundError:
+                # Removed meanwhile.
+                raise InvalidAPIParameters(_NOT_FOUND) from None
+            archives.append(open_files.enter_context(archive))
+        sizes = [_size(archive) for archive in archives]
+        boundary = uuid.uuid4().hex.encode("ascii")
+        closing = b"--" + boundary + b"--" + _CRLF
+        length = len(closing) + sum(
+            len(_part_head(boundary, size)) + size + len(_CRLF) for size in sizes
+        )
+        response = web.StreamResponse(status=200)
+        response.headers["Content-Type"] = f"multipart/mixed; boundary={boundary.decode()}"
+        response.content_length = length
+        await response.prepare(request)
+        for archive, size in zip(archives, sizes, strict=True):
+            await response.write(_part_head(boundary, size))
+            await _send_file(response, archive, size)
+            await response.write(_CRLF)
+        await response.write(closing)
+        await response.write_eof()
+        return response
+
+
+async def _download_single(request: web.Request) -> web.StreamResponse:
+    session = request_session(request)
+    params = await read_api_params(request)
+    raw = params.get("file")
+    if not isinstance(raw, str):
+        check_params({"file": "is required" if raw is None else "value is not a string"})
+    await ensure_running(session)
+    path = _session_path(session, raw, _OUTSIDE_DOWNLOAD)
+    try:
+        source = await asyncio.to_thread(path.local.open, "rb")
+    except OSError:
+        # Missing, or a folder: the agent finds no file to extract from the archive.
+        raise InvalidAPIParameters(_NOT_FOUND) from None
+    with source:
+        info = os.fstat(source.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidAPIParameters(_NOT_FOUND)
+        response = web.StreamResponse(status=200)
+        response.content_type = "application/octet-stream"
+        response.content_length = info.st_size
+        await response.prepare(request)
+        await _send_file(response, source, info.st_size)
+        await response.write_eof()
+        return response
+
+
+# -- list files ---------------------------------------------------------------------------
+
+
+def _listing(folder: Path) -> tuple[str, str]:
+    """Describe the entries of *folder* as the agent's listing script prints them.
+
+    Returns (stdout, stderr): the JSON text and a newline, or nothing and the error.
+    """
+    try:
+        entries = []
+        with os.scandir(folder) as scan:
+            for entry in scan:
+                info = entry.stat(follow_symlinks=False)
+                entries.append(
+                    {
+                        "mode": stat.filemode(info.st_mode),
+                        "size": info.st_size,
+                        "ctime": info.st_ctime,
+                        "mtime": info.st_mtime,
+                        "atime": info.st_atime,
+                        "filename": entry.name,
+                    }
+                )
+    except OSError as exc:
+        # The script dies with a traceback on its stderr; its last line names the error.
+        return "", "".join(traceback.format_exception_only(exc))
+    return json.dumps(entries) + "\n", ""
+
+
+async def _list_files(request: web.Request) -> web.Response:
+    session = request_session(request)
+    params = await read_api_params(request)
+    raw = params.get("path", ".")
+    if not isinstance(raw, str):
+        check_params({"path": "value is not a string"})
+    await ensure_running(session)
+    path = _session_path(session, raw, _OUTSIDE_LIST)
+    files, errors = await asyncio.to_thread(_listing, path.local)
+    return web.json_response({"files": files, "errors": errors, "abspath": raw})
+
+
+def add_file_routes(app: web.Application) -> None:
+    """Install the file transfer routes of ``/session/{name}``."""
+    app.router.add_post("/session/{name}/upload", _upload)
+    # Managers up to 24.x route the downloads as GET (with a JSON body, which the official
+    # client sends); newer ones route them as POST. The emulator answers both.
+    for method in ("GET", "POST"):
+        app.router.add_route(method, "/session/{name}/download", _download)
+        app.router.add_route(method, "/session/{name}/download_single", _download_single)
+    app.router.add_get("/session/{name}/files", _list_files)
