@@ -12,6 +12,7 @@ Failures raise :class:`BackendError`, whose ``type`` is :data:`ERR_SERVER`,
 :data:`ERR_RESPONSE` or :data:`ERR_REQUEST`.
 """
 
+from ._account import GraphQLError
 from ._apiversion import LATEST_API_VERSION, OLDEST_API_VERSION, SUPPORTED_API_VERSIONS
 from ._client import Client
 from ._config import DEFAULT_ENDPOINT, ClientConfig
@@ -34,11 +35,14 @@ from ._errors import (
     ServerError,
     UnsupportedServerError,
 )
+from ._live import Event, EventStream, ExecutionStream
 from ._middleware import SigningMiddleware
 from ._ratelimits import RateLimit
 from ._results import ConsoleItem, RunResult
 from ._retries import NO_RETRIES, RetryPolicy
-from ._timeouts import NOT_GIVEN, Timeout
+from ._session_options import SessionOptions
+from ._streams import ByteStream, ProgressCallback
+from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg
 from ._version import __version__
 from ._vfolders import VFolder
 
@@ -55,15 +59,21 @@ __all__ = [
     "AuthenticationError",
     "BackendError",
     "BadRequestError",
+    "ByteStream",
     "Client",
     "ClientClosedError",
     "ClientConfig",
     "ConsoleItem",
+    "Event",
+    "EventStream",
+    "ExecutionStream",
+    "GraphQLError",
     "InsecureTLSWarning",
     "InternalServerError",
     "InvalidArgumentError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProgressCallback",
     "RateLimit",
     "RateLimitError",
     "RequestError",
@@ -71,8 +81,10 @@ __all__ = [
     "RetryPolicy",
     "RunResult",
     "ServerError",
+    "SessionOptions",
     "SigningMiddleware",
     "Timeout",
+    "TimeoutArg",
     "UnsupportedServerError",
     "VFolder",
     "__version__",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar, Unpack
 
 from ._account import AccountAPI
 from ._base import BaseClient
@@ -13,6 +13,7 @@ from ._live import LiveAPI
 from ._results import CONTINUING_STATUSES, TERMINAL_STATUSES, RunResult
 from ._session_files import SessionFilesAPI
 from ._session_options import (
+    SessionOptions,
     build_create_body,
     generate_run_id,
     generate_session_name,
@@ -91,7 +92,7 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
         session_id: str | None = None,
         *,
         timeout: TimeoutArg = NOT_GIVEN,
-        **options: Any,
+        **options: Unpack[SessionOptions],
     ) -> Any:
         """Get or create a compute session named *session_id* running *image*.
 
@@ -278,7 +279,9 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
 
     # -- legacy aliases of the JavaScript client -------------------------------------------------
 
-    async def create_kernel(self, image: str, session_id: str | None = None, **options: Any) -> Any:
+    async def create_kernel(
+        self, image: str, session_id: str | None = None, **options: Unpack[SessionOptions]
+    ) -> Any:
         """Legacy alias of :meth:`create_if_not_exists`."""
         return await self.create_if_not_exists(image, session_id, **options)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal, TypedDict
 
 from ._apiversion import ApiVersion
 from ._errors import InvalidArgumentError
@@ -18,6 +18,7 @@ from ._errors import InvalidArgumentError
 __all__ = [
     "KNOWN_OPTIONS",
     "SESSION_NAME_RE",
+    "SessionOptions",
     "build_create_body",
     "generate_run_id",
     "generate_session_name",
@@ -73,6 +74,50 @@ _CONFIG_V5: Final[Mapping[str, str]] = {
 KNOWN_OPTIONS: Final = frozenset(_TOP_LEVEL) | frozenset(_CONFIG_V5) | {"cluster_mode"}
 
 
+class SessionOptions(TypedDict, total=False):
+    """The creation options of :meth:`Client.create_if_not_exists`, with Python names.
+
+    Each is sent under the wire name of the negotiated API version; ``None`` leaves the
+    server's default.
+    """
+
+    #: ``interactive`` (the default), ``batch`` or ``inference``.
+    type: Literal["interactive", "batch", "inference"] | None
+    #: Answer at once with status ``PENDING`` instead of waiting for the session to start.
+    enqueue_only: bool | None
+    #: How long the server waits for the session to start before answering ``TIMEOUT``.
+    max_wait_seconds: int | None
+    #: Reuse a session of the same name (the default) or fail with session-already-exists.
+    reuse_if_exists: bool | None
+    tag: str | None
+    group: str | None
+    domain: str | None
+    #: Resource slots, e.g. ``{"cpu": 2, "mem": "4g", "cuda.shares": 0.5}``.
+    resources: Mapping[str, Any] | None
+    #: Resource options, e.g. ``{"shmem": "64m"}``.
+    resource_opts: Mapping[str, Any] | None
+    #: Names of virtual folders to mount.
+    mounts: Sequence[str] | None
+    #: Folder name to mount path.
+    mount_map: Mapping[str, str] | None
+    mount_options: Mapping[str, Any] | None
+    environ: Mapping[str, str] | None
+    scaling_group: str | None
+    cluster_size: int | None
+    cluster_mode: Literal["single-node", "multi-node"] | None
+    startup_command: str | None
+    bootstrap_script: str | None
+    owner_access_key: str | None
+    starts_at: str | None
+    dependencies: Sequence[str] | None
+    callback_url: str | None
+    architecture: str | None
+    preopen_ports: Sequence[int] | None
+    agent_list: Sequence[str] | None
+    #: Raw ``config`` fields, merged under the mapped ones.
+    config: Mapping[str, Any] | None
+
+
 def validate_session_name(name: str) -> str:
     """Return *name* if the manager would accept it, else raise InvalidArgumentError."""
     if not isinstance(name, str) or SESSION_NAME_RE.fullmatch(name) is None:
@@ -94,7 +139,7 @@ def generate_run_id() -> str:
 
 
 def build_create_body(
-    api_version: ApiVersion, image: str, name: str, options: Mapping[str, Any]
+    api_version: ApiVersion, image: str, name: str, options: Mapping[str, object]
 ) -> dict[str, Any]:
     """Build the ``POST /session`` body for *api_version*.
 

@@ -193,7 +193,7 @@ async def test_bad_input_fails_before_sending(client: Client) -> None:
     with pytest.raises(InvalidArgumentError, match="session name"):
         await client.create_if_not_exists("python", "no spaces allowed")
     with pytest.raises(InvalidArgumentError, match="unknown session option"):
-        await client.create_if_not_exists("python", "abcd", enqueueOnly=True)
+        await client.create_if_not_exists("python", "abcd", enqueueOnly=True)  # type: ignore[call-arg]
     for bad in ("a/b", ".", "..", ""):
         with pytest.raises(InvalidArgumentError, match="path segment"):
             await client.get_info(bad)

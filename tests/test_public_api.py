@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import inspect
+
 import backendai_aio
 import backendai_aio.emulator
 
@@ -16,7 +18,7 @@ def test_all_is_sorted_unique_and_importable() -> None:
 def test_public_names_are_documented() -> None:
     for name in backendai_aio.__all__:
         obj = getattr(backendai_aio, name)
-        if isinstance(obj, type) or callable(obj):
+        if inspect.isclass(obj) or inspect.isfunction(obj):
             assert obj.__doc__, name
 
 

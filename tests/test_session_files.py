@@ -57,7 +57,7 @@ async def test_upload_list_download_round_trip(client: Client, tmp_path: Path) -
 async def test_download_in_batches_of_five(client: Client, tmp_path: Path) -> None:
     await client.create_if_not_exists("python", "files-many")
     files = {f"f{i}.txt": str(i).encode() for i in range(12)}
-    await client.upload("files-many", files)  # type: ignore[arg-type]
+    await client.upload("files-many", files)
     names = await client.download("files-many", list(files), tmp_path)
     assert sorted(names) == sorted(files)
     assert all((tmp_path / name).read_bytes() == data for name, data in files.items())
@@ -85,7 +85,7 @@ async def test_download_single_streams_and_writes(client: Client, tmp_path: Path
 
 async def test_rename_then_info_by_the_new_name(client: Client) -> None:
     await client.create_if_not_exists("python", "old-name")
-    assert await client.rename("old-name", "new-name") is None
+    await client.rename("old-name", "new-name")
     assert (await client.get_info("new-name"))["status"] == "RUNNING"
     with pytest.raises(BackendError):
         await client.get_info("old-name")
