@@ -19,11 +19,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Ruff (lint and format) and mypy --strict."""
-    session.install("-e", ".[test]", "ruff>=0.8", "mypy>=1.13", "nox")
+    """Ruff (lint and format), mypy --strict, and pyright on the package and examples."""
+    session.install("-e", ".[test]", "ruff>=0.8", "mypy>=1.13", "pyright>=1.1.390", "nox")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("pyright")
 
 
 @nox.session(python=PYTHON)

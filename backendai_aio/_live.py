@@ -243,6 +243,11 @@ class EventStream:
             self.reconnects += 1
 
 
+def _ws_timeout(receive: float | None) -> aiohttp.ClientWSTimeout:
+    # aiohttp builds this dataclass dynamically, out of pyright's sight.
+    return aiohttp.ClientWSTimeout(ws_receive=receive, ws_close=10.0)  # pyright: ignore[reportCallIssue]
+
+
 def _decode(data: str) -> Any:
     try:
         return json.loads(data)
@@ -290,7 +295,7 @@ class LiveAPI(BaseClient):
                 url,
                 headers=headers,
                 ssl=self._ssl,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=limits.read, ws_close=10.0),
+                timeout=_ws_timeout(limits.read),
             )
         except aiohttp.WSServerHandshakeError as exc:
             raise error_from_response(
