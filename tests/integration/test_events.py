@@ -1,0 +1,61 @@
+"""Session events from the real manager, for a session that stays pending (no agent runs)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from backendai_aio import Client, Event
+
+from ._support import IMAGE, destroy_quietly, session_name
+
+_ENDINGS = frozenset({"kernel_cancelled", "session_cancelled", "session_terminated"})
+
+
+async def test_events_of_a_pending_session(user_client: Client) -> None:
+    name = session_name()
+    seen: list[Event] = []
+    try:
+        async with user_client.session_events(name=name) as events:
+            created = await user_client.create_if_not_exists(IMAGE, name, enqueue_only=True)
+            assert created["status"] == "PENDING"
+
+            await user_client.destroy(name, forced=True)
+
+            async def collect() -> None:
+                # With no agent to schedule it, 23.09 announces a pending session only when
+                # it goes: its kernel is cancelled ("force-terminated").
+                async for event in events:
+                    seen.append(event)
+                    if event.name in _ENDINGS:
+                        return
+
+            await asyncio.wait_for(collect(), timeout=60)
+    finally:
+        await destroy_quietly(user_client, name)
+    assert seen[-1].name in _ENDINGS
+    assert seen[-1].data["reason"] == "force-terminated"
+    for event in seen:
+        assert event.data["sessionName"] == name
+        assert event.data["sessionId"] == created["sessionId"]
+        assert event.data["ownerAccessKey"] == "AKIANABBDUSEREXAMPLE"
+
+
+async def test_session_id_filter_on_the_client(user_client: Client) -> None:
+    wanted, other = session_name(), session_name()
+    try:
+        first = await user_client.create_if_not_exists(IMAGE, wanted, enqueue_only=True)
+        async with user_client.session_events(session_id=first["sessionId"]) as events:
+            await user_client.create_if_not_exists(IMAGE, other, enqueue_only=True)
+            await user_client.destroy(other, forced=True)
+            await user_client.destroy(wanted, forced=True)
+
+            async def first_event() -> Event:
+                async for event in events:
+                    return event
+                raise AssertionError("the stream ended without an event")
+
+            event = await asyncio.wait_for(first_event(), timeout=60)
+        assert event.data["sessionId"] == first["sessionId"]
+    finally:
+        await destroy_quietly(user_client, wanted)
+        await destroy_quietly(user_client, other)
