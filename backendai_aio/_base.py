@@ -371,7 +371,6 @@ class BaseClient:
         skew_corrected = False
         while True:
             target = self._absolute(url)
-            sent = datetime.now(UTC)
             started = time.monotonic()
             try:
                 response = await session.request(
@@ -412,6 +411,7 @@ class BaseClient:
             self._rate_limit = parse_rate_limit(response.headers)
             if response.status < 400:
                 return response
+            received = time.monotonic()
             error = await self._failure(response, method, target)
             if (
                 signed
@@ -420,7 +420,10 @@ class BaseClient:
                 and _replayable(data)
                 and is_clock_skew_error(error)
             ):
-                offset = measure_offset(response.headers.get("Date"), sent, datetime.now(UTC))
+                # Our clock at send and receive time, from the monotonic interval.
+                now = datetime.now(UTC)
+                sent = now - timedelta(seconds=received - started)
+                offset = measure_offset(response.headers.get("Date"), sent, now)
                 if offset is not None:
                     skew_corrected = True
                     self._correct_clock(offset.total_seconds())

@@ -145,12 +145,13 @@ class SigningKeyCache:
 
     def __init__(self, secret_key: str) -> None:
         self.__secret_key = secret_key
-        self._slot: tuple[str, str] | None = None
+        self._slot: tuple[int, int, int, str] | None = None
         self._key = b""
 
     def key_for(self, date: datetime, host: str) -> bytes:
         """Return the signing key for the day of *date* and *host*."""
-        slot = (date.strftime("%Y%m%d"), host)
+        # Comparing the fields is cheaper than formatting the day on every request.
+        slot = (date.year, date.month, date.day, host)
         if slot != self._slot:
             self._key = derive_signing_key(self.__secret_key, date, host)
             self._slot = slot

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
@@ -38,7 +39,13 @@ class Timeout:
 
     def to_aiohttp(self) -> aiohttp.ClientTimeout:
         """The equivalent ``aiohttp.ClientTimeout`` (no total limit)."""
-        return aiohttp.ClientTimeout(total=None, sock_connect=self.connect, sock_read=self.read)
+        return _aiohttp_timeout(self.connect, self.read)
+
+
+@functools.lru_cache(maxsize=64)
+def _aiohttp_timeout(connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    # Built once per pair of limits rather than once per request (the object is immutable).
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
 #: What a ``timeout=`` argument accepts: seconds (both limits), a :class:`Timeout`, ``None``
