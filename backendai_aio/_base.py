@@ -383,6 +383,9 @@ class BaseClient:
                     timeout=limits.to_aiohttp(),
                     ssl=self._ssl,
                     middlewares=self._signed if signed else (),
+                    # An injected session may raise on failure statuses by default; this
+                    # client maps them itself, with the server's problem details.
+                    raise_for_status=False,
                 )
             except _TRANSPORT_ERRORS as exc:
                 if _connect_failed(exc) and endpoint_moves < len(self._bases) - 1:

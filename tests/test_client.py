@@ -430,3 +430,11 @@ async def test_concurrent_first_calls_negotiate_once(emulator: Emulator) -> None
         names = [f"concurrent-{i}" for i in range(4)]
         created = await asyncio.gather(*(client.create_if_not_exists("python", n) for n in names))
         assert sorted(c["sessionName"] for c in created) == names
+
+
+async def test_injected_session_that_raises_for_status(emulator: Emulator) -> None:
+    async with aiohttp.ClientSession(raise_for_status=True) as session:
+        async with Client(emulator.config, session=session) as client:
+            with pytest.raises(NotFoundError) as caught:
+                await client.get_info("no-such-session")
+    assert caught.value.title == "No such session."
