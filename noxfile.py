@@ -1,4 +1,4 @@
-"""Development tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s quickstart``."""
+"""Development tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s quickstart``, ``nox -s docs``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ PYTHON = "3.11"
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole test suite: the pure core, the emulator and the client end to end."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,examples]")
     session.run("pytest", *session.posargs, env={"PYTHONDEVMODE": "1"})
 
 
@@ -25,6 +25,23 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     session.run("pyright")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ (MkDocs, warnings as errors)."""
+    session.install(
+        "-e", ".", "mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.27", "ruff>=0.8"
+    )
+    session.run(
+        "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        "site",
+        *session.posargs,
+        env={"NO_MKDOCS_2_WARNING": "1"},
+    )
 
 
 @nox.session(python=PYTHON)

@@ -390,6 +390,22 @@ async def _open_source(source: UploadSource, size: int | None) -> _Source:
 # -- the transfers -------------------------------------------------------------------------
 
 
+async def _end_body(stream: AsyncGenerator[bytes, None], finished: asyncio.Event) -> None:
+    """Close a request body, waiting first for it to stop running.
+
+    On a failed request aiohttp cancels the task sending the body without waiting for it, so
+    the body may still be inside an await (a file read); it can only be closed once back at
+    a ``yield``. A body left at a ``yield`` is closed at once.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _BODY_END_WAIT
+    while not finished.is_set() and getattr(stream, "ag_running", False):
+        if loop.time() >= deadline:
+            return  # still running: closing it now would fail; it ends when cancelled
+        await asyncio.sleep(0.01)
+    await stream.aclose()
+
+
 class _Upload:
     """One tus upload to the storage proxy, resumed after failures."""
 
@@ -481,13 +497,7 @@ class _Upload:
             ) as response:
                 return parse_upload_offset(response.headers.get("Upload-Offset"))
         finally:
-            # aiohttp cancels the task sending a failed request's body without waiting for
-            # it; let it end before anything else reads the source.
-            if not finished.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(finished.wait(), _BODY_END_WAIT)
-            with contextlib.suppress(RuntimeError):
-                await stream.aclose()
+            await _end_body(stream, finished)
 
     async def _landed(self, total: int) -> bool:
         """Whether the target holds *total* bytes: the upload ended as the connection broke."""

@@ -14,6 +14,22 @@ SSE), so the SDK can be tried and tested without a cluster::
 Run it standalone with ``python -m backendai_aio.emulator --port 8091``.
 """
 
-from ._app import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, MANAGER_VERSIONS, Emulator, create_app
+from ._app import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_SECRET_KEY,
+    MANAGER_VERSIONS,
+    USER_ACCESS_KEY,
+    USER_SECRET_KEY,
+    Emulator,
+    create_app,
+)
 
-__all__ = ["DEFAULT_ACCESS_KEY", "DEFAULT_SECRET_KEY", "MANAGER_VERSIONS", "Emulator", "create_app"]
+__all__ = [
+    "DEFAULT_ACCESS_KEY",
+    "DEFAULT_SECRET_KEY",
+    "MANAGER_VERSIONS",
+    "USER_ACCESS_KEY",
+    "USER_SECRET_KEY",
+    "Emulator",
+    "create_app",
+]

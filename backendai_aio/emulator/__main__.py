@@ -8,7 +8,7 @@ import contextlib
 import signal
 
 from .._apiversion import LATEST_API_VERSION, SUPPORTED_API_VERSIONS
-from ._app import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Emulator
+from ._app import USER_ACCESS_KEY, USER_SECRET_KEY, Emulator
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -23,12 +23,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=SUPPORTED_API_VERSIONS,
         help="the newest API version the emulated manager speaks",
     )
-    parser.add_argument("--access-key", default=DEFAULT_ACCESS_KEY)
-    parser.add_argument("--secret-key", default=DEFAULT_SECRET_KEY)
+    parser.add_argument(
+        "--access-key", help="serve this keypair only (default: the example admin and user)"
+    )
+    parser.add_argument("--secret-key", help="the secret key of --access-key")
     parser.add_argument(
         "--exec-timeout", type=float, default=60.0, help="seconds before runaway code is stopped"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if (args.access_key is None) != (args.secret_key is None):
+        parser.error("--access-key and --secret-key go together")
+    return args
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -43,11 +48,17 @@ async def _serve(args: argparse.Namespace) -> None:
         api_version=args.api_version,
         exec_timeout=args.exec_timeout,
     ) as emulator:
-        # The emulator's keypair is a published example keypair, shown so users can copy it.
+        # The default keypairs are published examples, shown so users can copy them.
         print(f"Backend.AI emulator (API {args.api_version}) listening; use it with:", flush=True)
         print(f"export BACKEND_ENDPOINT={emulator.endpoint}")
-        print(f"export BACKEND_ACCESS_KEY={args.access_key}")
-        print(f"export BACKEND_SECRET_KEY={args.secret_key}", flush=True)
+        print(f"export BACKEND_ACCESS_KEY={emulator.access_key}")
+        print(f"export BACKEND_SECRET_KEY={emulator.config.secret_key}", flush=True)
+        if args.access_key is None:
+            print(
+                f"(a plain user: {USER_ACCESS_KEY} / {USER_SECRET_KEY}; webserver logins "
+                "admin@lablup.com / wJalrXUt and user@lablup.com / C8qnIo29)",
+                flush=True,
+            )
         await stop.wait()
 
 

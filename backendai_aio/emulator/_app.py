@@ -11,27 +11,42 @@ from aiohttp import web
 
 from .._apiversion import LATEST_API_VERSION, SUPPORTED_API_VERSIONS, parse_api_version
 from .._config import ClientConfig
-from ._auth import public, request_checks
+from ._account_routes import add_account_routes
+from ._accounts import (
+    ACCOUNTS_KEY,
+    ADMIN_KEYPAIR,
+    USER_KEYPAIR,
+    AccountDirectory,
+    keypairs_from_secrets,
+)
+from ._auth import anonymous, manager_path, request_checks
 from ._bgtasks import add_bgtask_routes
 from ._events import DEFAULT_PING_INTERVAL, SSE_PING_INTERVAL_KEY, add_event_routes
 from ._files import add_file_routes
+from ._graphql import add_graphql_routes
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
 from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry, add_session_routes
 from ._streaming import add_streaming_routes
+from ._webserver import add_webserver_routes, logged_in_keypair
 
 __all__ = [
     "DEFAULT_ACCESS_KEY",
     "DEFAULT_SECRET_KEY",
     "MANAGER_VERSIONS",
+    "USER_ACCESS_KEY",
+    "USER_SECRET_KEY",
     "Emulator",
     "create_app",
 ]
 
 _log = logging.getLogger("backendai_aio.emulator")
 
-#: The manager's example admin keypair, the emulator's default.
-DEFAULT_ACCESS_KEY: Final = "AKIAIOSFODNN7EXAMPLE"
-DEFAULT_SECRET_KEY: Final = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+#: The manager's example superadmin keypair (``admin@lablup.com``), the emulator's default.
+DEFAULT_ACCESS_KEY: Final = ADMIN_KEYPAIR.access_key
+DEFAULT_SECRET_KEY: Final = ADMIN_KEYPAIR.secret_key
+#: The manager's example plain user's keypair (``user@lablup.com``), also served by default.
+USER_ACCESS_KEY: Final = USER_KEYPAIR.access_key
+USER_SECRET_KEY: Final = USER_KEYPAIR.secret_key
 
 #: The manager release reported for each API version by ``GET /``.
 MANAGER_VERSIONS: Final[Mapping[str, str]] = {
@@ -58,7 +73,8 @@ async def _problems(request: web.Request, handler: Handler) -> web.StreamRespons
     except Problem as problem:
         return problem.to_response()
     except web.HTTPNotFound:
-        return URLNotFound().to_response()
+        # The manager names the path it did not find (as it saw it: without /func).
+        return URLNotFound(data=manager_path(request)).to_response()
     except web.HTTPMethodNotAllowed as exc:
         return MethodNotAllowed().to_response(
             headers={"Allow": ",".join(sorted(exc.allowed_methods))}
@@ -77,27 +93,33 @@ def create_app(
     flush_window: float = 0.5,
     exec_timeout: float = 60.0,
     sse_ping_interval: float = DEFAULT_PING_INTERVAL,
+    rate_limit: int | None = None,
 ) -> web.Application:
     """Build the emulator application.
 
-    *keypairs* maps access keys to secret keys (default: the example admin keypair);
-    *api_version* is the newest version the emulated manager speaks; *flush_window* is how long
-    an execute call collects output before answering ``continued``; *exec_timeout* stops
-    runaway code; *sse_ping_interval* is how often quiet event streams send a keep-alive
-    comment (the manager's 15 seconds by default).
+    *keypairs* maps access keys to secret keys (default: the example superadmin and user
+    keypairs; see :mod:`._accounts` for the users owning them); *api_version* is the newest
+    version the emulated manager speaks; *flush_window* is how long an execute call collects
+    output before answering ``continued``; *exec_timeout* stops runaway code;
+    *sse_ping_interval* is how often quiet event streams send a keep-alive comment (the
+    manager's 15 seconds by default); *rate_limit* overrides the keypairs' calls per
+    900-second window (30000).
+
+    The application also emulates the webserver's session mode: ``/server/login`` and the
+    manager's API under ``/func/`` (see :mod:`._webserver`).
     """
     if api_version not in SUPPORTED_API_VERSIONS:
         raise ValueError(f"the emulator cannot speak API {api_version!r}")
-    keys = dict(keypairs or {DEFAULT_ACCESS_KEY: DEFAULT_SECRET_KEY})
-    app = web.Application(middlewares=[_problems, request_checks(keys, api_version)])
+    chosen = [ADMIN_KEYPAIR, USER_KEYPAIR] if keypairs is None else keypairs_from_secrets(keypairs)
+    manager_version = MANAGER_VERSIONS.get(api_version, "unknown")
+    app = web.Application(middlewares=[_problems, request_checks(api_version, logged_in_keypair)])
+    app[ACCOUNTS_KEY] = AccountDirectory(chosen, rate_limit=rate_limit)
     app[REGISTRY_KEY] = SessionRegistry(flush_window=flush_window, exec_timeout=exec_timeout)
     app[SERVER_VERSION_KEY] = parse_api_version(api_version)
 
-    @public
+    @anonymous
     async def root(request: web.Request) -> web.Response:
-        return web.json_response(
-            {"version": api_version, "manager": MANAGER_VERSIONS.get(api_version, "unknown")}
-        )
+        return web.json_response({"version": api_version, "manager": manager_version})
 
     app[SSE_PING_INTERVAL_KEY] = sse_ping_interval
     app.router.add_get("/", root)
@@ -108,6 +130,9 @@ def create_app(
     add_streaming_routes(app)
     add_session_routes(app)
     add_file_routes(app)
+    add_account_routes(app)
+    add_graphql_routes(app)
+    add_webserver_routes(app, version=manager_version)
 
     async def close_sessions(app: web.Application) -> None:
         await app[REGISTRY_KEY].close()
@@ -127,29 +152,35 @@ class Emulator:
             async with Client(emulator.config) as client:
                 ...
 
-    *port* 0 (the default) picks a free port; other arguments go to :func:`create_app`.
+    *port* 0 (the default) picks a free port. Without *access_key* and *secret_key* it serves
+    both example keypairs (the superadmin's, used by :attr:`config`, and a plain user's, used
+    by :attr:`user_config`); with them, only that keypair. Other arguments go to
+    :func:`create_app`.
     """
 
     def __init__(
         self,
         *,
         port: int = 0,
-        access_key: str = DEFAULT_ACCESS_KEY,
-        secret_key: str = DEFAULT_SECRET_KEY,
+        access_key: str | None = None,
+        secret_key: str | None = None,
         api_version: str = LATEST_API_VERSION,
         flush_window: float = 0.5,
         exec_timeout: float = 60.0,
         sse_ping_interval: float = DEFAULT_PING_INTERVAL,
+        rate_limit: int | None = None,
     ) -> None:
-        self.access_key = access_key
-        self._secret_key = secret_key
+        self.access_key = DEFAULT_ACCESS_KEY if access_key is None else access_key
+        self._secret_key = DEFAULT_SECRET_KEY if secret_key is None else secret_key
         self.api_version = api_version
+        examples = (self.access_key, self._secret_key) == (DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)
         self._app = create_app(
-            keypairs={access_key: secret_key},
+            keypairs=None if examples else {self.access_key: self._secret_key},
             api_version=api_version,
             flush_window=flush_window,
             exec_timeout=exec_timeout,
             sse_ping_interval=sse_ping_interval,
+            rate_limit=rate_limit,
         )
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -162,6 +193,25 @@ class Emulator:
         if not self.endpoint:
             raise RuntimeError("the emulator is not running")
         return ClientConfig(self.access_key, self._secret_key, self.endpoint)
+
+    @property
+    def user_config(self) -> ClientConfig:
+        """A client configuration for the example plain user's keypair (when it is served)."""
+        if not self.endpoint:
+            raise RuntimeError("the emulator is not running")
+        if self._app[ACCOUNTS_KEY].keypair(USER_ACCESS_KEY) is None:
+            raise RuntimeError("this emulator does not serve the example user keypair")
+        return ClientConfig(USER_ACCESS_KEY, USER_SECRET_KEY, self.endpoint)
+
+    @property
+    def session_config(self) -> ClientConfig:
+        """A client configuration for the emulated webserver (``endpoint_type="session"``).
+
+        The client then logs in, e.g. as ``user@lablup.com`` / ``C8qnIo29``.
+        """
+        if not self.endpoint:
+            raise RuntimeError("the emulator is not running")
+        return ClientConfig(endpoint=self.endpoint, endpoint_type="session")
 
     async def start(self) -> None:
         """Start serving on 127.0.0.1."""

@@ -14,14 +14,19 @@ __all__ = [
     "GenericForbidden",
     "GroupNotFound",
     "ImageNotFound",
+    "InsufficientPrivilege",
     "InternalServerError",
     "InvalidAPIParameters",
     "InvalidAuthParameters",
     "MethodNotAllowed",
     "Problem",
+    "ProjectNotFound",
+    "QuotaExceeded",
+    "RateLimitExceeded",
     "SessionAlreadyExists",
     "SessionNotFound",
     "URLNotFound",
+    "WebserverProblem",
 ]
 
 _PROBS = "https://api.backend.ai/probs/"
@@ -84,10 +89,22 @@ class GenericForbidden(Problem):
     status, slug, title = 403, "generic-forbidden", "Forbidden operation."
 
 
+class InsufficientPrivilege(Problem):
+    """403 insufficient-privilege (e.g. a plain user naming agents for a session)."""
+
+    status, slug, title = 403, "insufficient-privilege", "Insufficient privilege."
+
+
 class GroupNotFound(Problem):
     """404 object-not-found for a user group (project)."""
 
     status, slug, title = 404, "object-not-found", "No such user group (or project)."
+
+
+class ProjectNotFound(Problem):
+    """404 object-not-found for a project the caller is not a member of (``/auth/role``)."""
+
+    status, slug, title = 404, "object-not-found", "No such project (user group)."
 
 
 class BackgroundTaskNotFound(Problem):
@@ -97,7 +114,7 @@ class BackgroundTaskNotFound(Problem):
 
 
 class URLNotFound(Problem):
-    """404 url-not-found."""
+    """404 url-not-found; the manager puts the request's path in ``data``."""
 
     status, slug, title = 404, "url-not-found", "Unknown URL path."
 
@@ -127,7 +144,31 @@ class SessionAlreadyExists(Problem):
     title = "The session already exists but you requested not to reuse existing one."
 
 
+class QuotaExceeded(Problem):
+    """412 quota-exceeded (a resource policy's limit, e.g. containers per session)."""
+
+    status, slug, title = 412, "quota-exceeded", "You have reached your resource limit."
+
+
+class RateLimitExceeded(Problem):
+    """429 rate-limit-exceeded (more calls in the rolling window than the keypair's limit)."""
+
+    status, slug, title = 429, "rate-limit-exceeded", "You have reached your API query rate limit."
+
+
 class InternalServerError(Problem):
     """500 internal-server-error."""
 
     status, slug, title = 500, "internal-server-error", "Internal server error."
+
+
+class WebserverProblem(Problem):
+    """An error of the webserver itself: its own type and title, no ``msg``.
+
+    The webserver writes these bodies by hand (``{"type", "title"}``), so each carries its
+    status, slug and title as given.
+    """
+
+    def __init__(self, status: int, slug: str, title: str) -> None:
+        self.status, self.slug, self.title = status, slug, title
+        super().__init__()

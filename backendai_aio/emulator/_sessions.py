@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import shutil
@@ -10,22 +11,44 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
 
-from .._apiversion import ApiVersion
-from .._session_options import SESSION_NAME_RE
-from ._auth import ACCESS_KEY
+from .._apiversion import ApiVersion, parse_api_version
+from ._accounts import ACCOUNTS_KEY, DEFAULT_GROUP_ID
+from ._auth import ACCESS_KEY, current_keypair
 from ._eventhub import EventHub, LifecycleEvent
+from ._images import ResolvedImage, resolve_image
 from ._kernel import Kernel, KernelBusyError
 from ._problems import (
     GenericBadRequest,
-    ImageNotFound,
+    InsufficientPrivilege,
+    InternalServerError,
     InvalidAPIParameters,
+    QuotaExceeded,
     SessionAlreadyExists,
     SessionNotFound,
+)
+from ._validation import (
+    Check,
+    Invalid,
+    Key,
+    check_params,
+    either,
+    enum,
+    integer,
+    list_of,
+    mapping,
+    null_or,
+    regexp,
+    string,
+    to_bool,
+    url,
+    uuid_string,
+    validate,
 )
 
 __all__ = [
@@ -37,16 +60,30 @@ __all__ = [
     "check_params",
     "ensure_running",
     "read_api_params",
+    "read_checked_params",
     "read_json_body",
     "request_session",
 ]
 
 _V7: Final = ApiVersion(7, "20230615")
-_SESSION_TYPES: Final = frozenset({"interactive", "batch", "inference"})
+_SESSION_TYPES: Final = ("interactive", "batch", "inference")
+_CLUSTER_MODES: Final = ("single-node", "multi-node")
 _EXECUTE_MODES: Final = frozenset({"query", "batch", "continue", "input", "complete"})
-# Any ``python`` image (``python``, ``python:3.11``, ``cr.backend.ai/stable/python:3.9-...``)
-# runs the local interpreter.
-_PYTHON_IMAGE: Final = re.compile(r"(?:[\w.\-:]+/)*python(?::[\w.\-]+)?")
+# The manager's session name pattern, quoted as it is in its validation errors.
+_NAME_PATTERN: Final = r"^(?=.{4,64}$)\w[\w.-]*\w$"
+# The example resource policy allows one container per session.
+_MAX_CONTAINERS_PER_SESSION: Final = 1
+# The slots the emulated manager knows (no accelerators).
+_KNOWN_SLOTS: Final = ("cpu", "mem")
+_BINARY_SUFFIXES: Final = {
+    "y": 2**80, "z": 2**70, "e": 2**60, "p": 2**50, "t": 2**40,
+    "g": 2**30, "m": 2**20, "k": 2**10, " ": 1,
+}  # fmt: skip
+_BINARY_ENDINGS: Final = ("ibytes", "ibyte", "ib", "bytes", "byte", "b")
+# The owner of a session made without one (only internal callers do that).
+_NO_USER: Final = uuid.UUID(int=0)
+# The shared memory a session gets by default (64 MiB), reported in its resource options.
+_DEFAULT_SHMEM: Final = 64 * 2**20
 # Reasons carried by lifecycle events (the manager's KernelLifecycleEventReason values). Newer
 # managers default the session creation events' reason to "unknown"; kernel creation events
 # carry an empty reason.
@@ -65,14 +102,19 @@ class EmulatedSession:
     """One compute session: its identity, status and the kernel running its code."""
 
     name: str
+    #: The image as the manager names it (a row's canonical name, or the name asked for).
     image: str
     owner: str
     session_type: str
     tag: str | None
     environ: dict[str, str]
-    resources: dict[str, Any]
+    #: The requested resource slots (``cpu``, ``mem``), as the manager normalises them.
+    resources: dict[str, Decimal]
     workdir: Path
     kernel: Kernel
+    registry_name: str = "index.docker.io"
+    #: The owning user's id.
+    user_id: uuid.UUID = _NO_USER
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     #: The id of the session's only kernel (reported by kernel lifecycle events).
     kernel_id: uuid.UUID = field(default_factory=uuid.uuid4)
@@ -84,32 +126,45 @@ class EmulatedSession:
     logs: list[str] = field(default_factory=list)
 
     def info(self) -> dict[str, Any]:
-        """The ``GET /session/{name}`` body (the manager's legacy session info fields)."""
+        """The ``GET /session/{name}`` body (the manager's legacy session info fields).
+
+        As the 23.09 manager answers it: the slot, environment and option fields are the
+        Python text of the stored values (``"{'cpu': Decimal('1'), ...}"``), not JSON, and
+        the times are ``str()`` of the stored datetimes.
+        """
+        occupying = self.resources if self.status == "RUNNING" else {}
         return {
             "domainName": "default",
-            "groupId": "2de2b969-1d04-48a6-af16-0bc8adb3c831",
-            "userId": "f38dea23-50fa-42a0-b5ae-338f5f4693f4",
+            "groupId": str(DEFAULT_GROUP_ID),
+            "userId": str(self.user_id),
             "lang": self.image,
             "image": self.image,
             "architecture": "x86_64",
-            "registry": None,
+            "registry": self.registry_name,
             "tag": self.tag,
-            "containerId": str(self.id),
-            "occupiedSlots": json.dumps(self.resources),
-            "occupyingSlots": json.dumps(self.resources),
-            "requestedSlots": json.dumps(self.resources),
+            # A container id is a 64-digit hex string; derive a stable one from the kernel.
+            "containerId": hashlib.sha256(self.kernel_id.bytes).hexdigest(),
+            "occupiedSlots": repr(self.resources),
+            "occupyingSlots": repr(occupying),
+            "requestedSlots": repr(self.resources),
             "occupiedShares": "{}",
-            "environ": json.dumps(self.environ),
-            "resourceOpts": "{}",
+            "environ": repr(self.environ),
+            "resourceOpts": repr({"main1": {"shmem": _DEFAULT_SHMEM}}),
             "status": self.status,
-            "statusInfo": None,
+            "statusInfo": "None",
             "statusData": None,
             "age": int((datetime.now(UTC) - self.created_at).total_seconds() * 1000),
-            "creationTime": self.created_at.isoformat(),
+            "creationTime": str(self.created_at),
             "terminationTime": None,
             "numQueriesExecuted": self.kernel.num_queries_executed,
-            "lastStat": {},
-            "idleChecks": {},
+            "lastStat": None,
+            "idleChecks": {
+                "session_lifetime": {
+                    "remaining": None,
+                    "remaining_time_type": "expire_after",
+                    "extra": None,
+                }
+            },
         }
 
 
@@ -128,6 +183,9 @@ class SessionRegistry:
         self, *, flush_window: float, exec_timeout: float, events: EventHub | None = None
     ) -> None:
         self._sessions: dict[tuple[str, str], EmulatedSession] = {}
+        # Terminated sessions by (owner, name) and (owner, id): the manager keeps their rows,
+        # and a recursive destroy still finds them.
+        self._terminated: dict[tuple[str, str], EmulatedSession] = {}
         self._flush_window = flush_window
         self._exec_timeout = exec_timeout
         #: Where the sessions' lifecycle events are published.
@@ -169,22 +227,48 @@ class SessionRegistry:
         """Return the session named *name*, if any."""
         return self._sessions.get((owner, name))
 
-    def create(self, owner: str, name: str, image: str, params: dict[str, Any]) -> EmulatedSession:
+    def owned_by(self, owner: str) -> list[EmulatedSession]:
+        """The sessions of *owner*."""
+        return [session for (key, _), session in self._sessions.items() if key == owner]
+
+    def find_any(self, owner: str, name_or_id: str) -> EmulatedSession | None:
+        """The live or terminated session of *owner* named (or identified) *name_or_id*."""
+        found = self._sessions.get((owner, name_or_id))
+        if found is None:
+            found = next(
+                (s for s in self.owned_by(owner) if str(s.id) == name_or_id),
+                self._terminated.get((owner, name_or_id)),
+            )
+        return found
+
+    def create(
+        self,
+        owner: str,
+        name: str,
+        image: ResolvedImage,
+        *,
+        user_id: uuid.UUID,
+        session_type: str = "interactive",
+        tag: str | None = None,
+        environ: dict[str, str] | None = None,
+        resources: dict[str, Decimal] | None = None,
+    ) -> EmulatedSession:
         """Register a new session and start its kernel in the background."""
         workdir = Path(tempfile.mkdtemp(prefix=f"backendai-emulator-{name}-"))
-        config = params.get("config") or {}
         session = EmulatedSession(
             name=name,
-            image=image,
+            image=image.name,
             owner=owner,
-            session_type=params.get("type", "interactive"),
-            tag=params.get("tag"),
-            environ=dict(config.get("environ") or {}),
-            resources=dict(config.get("resources") or {"cpu": "1", "mem": "1073741824"}),
+            session_type=session_type,
+            tag=tag,
+            environ=dict(environ or {}),
+            resources=dict(resources or {"cpu": image.min_cpu, "mem": image.min_mem}),
             workdir=workdir,
             kernel=Kernel(
                 workdir, flush_window=self._flush_window, exec_timeout=self._exec_timeout
             ),
+            registry_name=image.registry,
+            user_id=user_id,
         )
         self._sessions[(owner, name)] = session
         # The emulator has no queue nor agents: scheduling and preparation happen at once.
@@ -223,6 +307,8 @@ class SessionRegistry:
     async def destroy(self, session: EmulatedSession, *, reason: str = _USER_REQUESTED) -> None:
         """Terminate a session: stop its kernel and remove its work folder."""
         self._sessions.pop((session.owner, session.name), None)
+        self._terminated[(session.owner, session.name)] = session
+        self._terminated[(session.owner, str(session.id))] = session
         session.status = "TERMINATING"
         self._emit(session, "session_terminating", reason)
         self._emit(session, "kernel_terminating", reason, exit_code=_UNKNOWN_EXIT)
@@ -275,10 +361,15 @@ async def read_api_params(request: web.Request) -> dict[str, Any]:
     return params
 
 
-def check_params(errors: dict[str, str]) -> None:
-    """Raise the manager's "Input validation error" when *errors* (key -> problem) is not empty."""
-    if errors:
-        raise InvalidAPIParameters("Input validation error", data=errors)
+async def read_checked_params(request: web.Request) -> dict[str, Any]:
+    """Read a call's parameters exactly as the manager's checked calls do.
+
+    The JSON body when the request has one, else the query string (never both): a bodiless
+    ``DELETE /session/x?forced=true`` is checked on its query.
+    """
+    if request.can_read_body:
+        return await read_json_body(request)
+    return {key: request.query[key] for key in request.query}
 
 
 def _alias(body: dict[str, Any], *names: str, default: Any = None) -> Any:
@@ -302,6 +393,176 @@ def request_session(request: web.Request) -> EmulatedSession:
     return registry.get(ACCESS_KEY.get(), request.match_info["name"])
 
 
+def _request_api_version(request: web.Request) -> ApiVersion:
+    """The API version the call speaks (the server's newest when it names none)."""
+    version = request.headers.get("X-BackendAI-Version")
+    return request.app[SERVER_VERSION_KEY] if version is None else parse_api_version(version)
+
+
+def _owner(request: web.Request, owner_access_key: str | None) -> str:
+    """The access key a call acts for (its own, or the one it may act on behalf of)."""
+    return request.app[ACCOUNTS_KEY].owner_scope(current_keypair(request), owner_access_key)
+
+
+# -- the creation parameters, as the manager's create_from_params checks them --------------
+
+_NULL_OR_STRING: Final = null_or(string(allow_blank=True))
+
+_CREATE_KEYS: Final = (
+    Key.of(["name", "session_name", "clientSessionToken"], regexp(_NAME_PATTERN, re.ASCII),
+           to="session_name"),
+    Key.of(["image", "lang"], string(allow_blank=True)),
+    Key.of(["arch", "architecture"], string(allow_blank=True), "x86_64", to="architecture"),
+    Key.of(["type", "sessionType"], enum("SessionTypes", _SESSION_TYPES), "interactive",
+           to="session_type"),
+    Key.of(["group", "groupName", "group_name"], string(allow_blank=True), "default",
+           to="group"),
+    Key.of(["domain", "domainName", "domain_name"], string(allow_blank=True), "default",
+           to="domain"),
+    Key.of(["cluster_size", "clusterSize"], integer(gte=1, convert=True), 1, to="cluster_size"),
+    Key.of(["cluster_mode", "clusterMode"], enum("ClusterMode", _CLUSTER_MODES), "single-node",
+           to="cluster_mode"),
+    Key.of("config", mapping(), dict),
+    Key.of("tag", _NULL_OR_STRING, None),
+    Key.of("enqueueOnly", to_bool(), False),
+    Key.of("maxWaitSeconds", integer(gte=0, convert=True), 0),
+    Key.of(["starts_at", "startsAt"], _NULL_OR_STRING, None, to="starts_at"),
+    Key.of("reuseIfExists", to_bool(), True),
+    Key.of("startupCommand", _NULL_OR_STRING, None),
+    Key.of(["bootstrap_script", "bootstrapScript"], _NULL_OR_STRING, None,
+           to="bootstrap_script"),
+    Key.of("dependencies",
+           either(null_or(list_of(uuid_string())), list_of(string(allow_blank=True))), None),
+    Key.of(["callback_url", "callbackUrl", "callbackURL"], null_or(url()), None,
+           to="callback_url"),
+    Key.of("owner_access_key", _NULL_OR_STRING, None),
+)  # fmt: skip
+
+
+def _config_keys(api_version: ApiVersion) -> tuple[Key, ...]:
+    """The keys ``config`` may hold for *api_version* (``cluster_size`` moved out in v6)."""
+    strings = list_of(string(allow_blank=True))
+    keys = [
+        Key.of("mounts", null_or(strings), None),
+        Key.of(["mount_map", "mountMap"], null_or(_string_mapping()), None, to="mount_map"),
+        Key.of("environ", null_or(_string_mapping()), None),
+        Key.of(["scaling_group", "scalingGroup"], _NULL_OR_STRING, None, to="scaling_group"),
+        Key.of("resources", null_or(mapping()), None),
+        Key.of(["resource_opts", "resourceOpts"], null_or(mapping()), None, to="resource_opts"),
+        Key.of(["preopen_ports", "preopenPorts"], null_or(list_of(_port())), None,
+               to="preopen_ports"),
+    ]  # fmt: skip
+    if api_version.major >= 6:
+        keys.append(Key.of(["agent_list", "agentList"], null_or(strings), None, to="agent_list"))
+    else:
+        keys.append(
+            Key.of(["cluster_size", "clusterSize"], null_or(integer(gte=1)), None,
+                   to="cluster_size")
+        )  # fmt: skip
+    return tuple(keys)
+
+
+def _string_mapping() -> Check:
+    def check(value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise Invalid("value is not a dict")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise Invalid("value is not a string")
+        return value
+
+    return check
+
+
+def _port() -> Check:
+    number = integer(gte=1024)
+
+    def check(value: Any) -> Any:
+        checked = number(value)
+        if int(checked) > 65535:
+            raise Invalid("value is greater than 65535")
+        return checked
+
+    return check
+
+
+def _check_config(config: dict[str, Any], api_version: ApiVersion) -> dict[str, Any]:
+    """Check ``config`` as the manager does: after the call's own parameters.
+
+    The manager checks it outside its parameter checking, so a bad ``config`` is not a 400
+    but an unexpected error: 500 ``internal-server-error``.
+    """
+    try:
+        return validate(config, _config_keys(api_version))
+    except InvalidAPIParameters:
+        raise InternalServerError from None
+
+
+def _bytes(value: Any) -> Decimal:
+    """A memory size: a number of bytes, or text such as ``"1g"``, ``"512m"``, ``"1.5GiB"``."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        return Decimal(value)
+    if not isinstance(value, str):
+        raise ValueError(value)
+    expr = value.strip().replace("_", "")
+    try:
+        return Decimal(int(expr))
+    except ValueError:
+        pass
+    expr = expr.lower()
+    for ending in _BINARY_ENDINGS:
+        if expr.endswith(ending):
+            suffix, number = expr[-len(ending) - 1], expr[: -len(ending) - 1]
+            break
+    else:
+        if not expr or expr[-1].isnumeric():
+            # A plain number that is not an integer: fractional bytes.
+            raise ValueError(value)
+        suffix, number = expr[-1], expr[:-1]
+    try:
+        return Decimal(int(Decimal(number) * _BINARY_SUFFIXES[suffix]))
+    except (ArithmeticError, KeyError):
+        raise ValueError(value) from None
+
+
+def _requested_slots(resources: dict[str, Any] | None) -> dict[str, Decimal | None]:
+    """Convert ``config.resources`` as the manager does, or refuse it with its words."""
+    slots: dict[str, Decimal | None] = {"cpu": None, "mem": None}
+    for key, value in (resources or {}).items():
+        if value is None:
+            continue
+        if key not in _KNOWN_SLOTS:
+            raise InvalidAPIParameters(f"Invalid resource allocation: Unknown slot type: {key!r}")
+        try:
+            if key == "mem":
+                slots[key] = _bytes(value)
+            else:
+                text = str(value) if isinstance(value, float) else value
+                slots[key] = Decimal(text).quantize(Decimal("0.001")).normalize()
+        except (ArithmeticError, ValueError, TypeError, InvalidOperation):
+            raise InvalidAPIParameters(
+                f"Invalid resource allocation: Cannot convert the slot {key!r} "
+                f"to decimal: {value!r}"
+            ) from None
+    return slots
+
+
+def _session_slots(
+    requested: dict[str, Decimal | None], image: ResolvedImage
+) -> dict[str, Decimal]:
+    """Fill the slots not asked for with the image's minimums, and refuse smaller ones."""
+    minimums = {"cpu": image.min_cpu, "mem": image.min_mem}
+    slots = {key: value if value else minimums[key] for key, value in requested.items()}
+    if any(slots[key] < minimums[key] for key in minimums):
+        mem = f"{int(image.min_mem) // 2**20}m"
+        raise InvalidAPIParameters(
+            "Your resource request is smaller than the minimum required by the image. "
+            f"(cpu={image.min_cpu} mem={mem})"
+        )
+    return slots
+
+
 def add_session_routes(app: web.Application) -> None:
     """Install the ``/session`` routes on *app* (which holds a SessionRegistry)."""
     routes = web.RouteTableDef()
@@ -314,41 +575,55 @@ def add_session_routes(app: web.Application) -> None:
 
     @routes.post("/session")
     async def create(request: web.Request) -> web.Response:
-        body = await read_json_body(request)
-        errors: dict[str, str] = {}
-        name = _alias(body, "name", "session_name", "clientSessionToken")
-        image = _alias(body, "image", "lang")
-        if not isinstance(name, str) or SESSION_NAME_RE.fullmatch(name) is None:
-            errors["name" if name is not None else "session_name"] = (
-                "is required" if name is None else "does not match pattern"
-            )
-        if not isinstance(image, str):
-            errors["image"] = "is required"
-        session_type = _alias(body, "type", "sessionType", default="interactive")
-        if session_type not in _SESSION_TYPES:
-            errors["type"] = f"value is not one of {sorted(_SESSION_TYPES)}"
-        for key in ("enqueueOnly", "reuseIfExists"):
-            if key in body and not isinstance(body[key], bool):
-                errors[key] = "value can't be converted to Bool"
-        max_wait = body.get("maxWaitSeconds", 0)
-        if not isinstance(max_wait, int) or isinstance(max_wait, bool) or max_wait < 0:
-            errors["maxWaitSeconds"] = "value is not a non-negative int"
-        config = body.get("config", {})
-        if not isinstance(config, dict):
-            errors["config"] = "value is not a dict"
-        check_params(errors)
-        assert isinstance(name, str) and isinstance(image, str)
+        # The manager's order: parameters, the reserved name, config, the owner, the project
+        # and domain, the resources, the image, an existing session, then the quota.
+        params = validate(await read_checked_params(request), _CREATE_KEYS)
+        name: str = params["session_name"]
         if name == "from-template":
             raise InvalidAPIParameters(f"Requested session ID {name} is reserved word")
-        existing = registry(request).find(owner(request), name)
+        config = _check_config(params["config"], _request_api_version(request))
+        requester = current_keypair(request)
+        if config.get("agent_list") is not None and not requester.is_superadmin:
+            raise InsufficientPrivilege(
+                "You are not allowed to manually assign agents for your session."
+            )
+        session_owner = _owner(request, params["owner_access_key"])
+        if params["domain"] != requester.user.domain_name:
+            raise InvalidAPIParameters("You can only set the domain to your domain.")
+        if params["group"] not in ("default", str(DEFAULT_GROUP_ID)):
+            raise InvalidAPIParameters("Invalid group")
+        requested = _requested_slots(config["resources"])
+        image = resolve_image(params["image"])
+        existing = registry(request).find(session_owner, name)
         if existing is not None:
-            if not body.get("reuseIfExists", True):
+            # The image must be the same when get-or-create meets an existing session.
+            if existing.image != image.name or not params["reuseIfExists"]:
                 raise SessionAlreadyExists(data={"existingSessionId": str(existing.id)})
             return web.json_response(_reused(existing), status=201)
-        if _PYTHON_IMAGE.fullmatch(image) is None:
-            raise ImageNotFound(f"Unknown image references: alias:'{image}'")
-        session = registry(request).create(owner(request), name, image, body)
-        if not body.get("enqueueOnly", False):
+        if params["cluster_size"] > _MAX_CONTAINERS_PER_SESSION:
+            raise QuotaExceeded(
+                "You cannot create session with more than "
+                f"{_MAX_CONTAINERS_PER_SESSION} containers."
+            )
+        slots = _session_slots(requested, image)
+        if config.get("agent_list"):
+            # Only a superadmin gets this far; the emulator has no agents to name.
+            raise InvalidAPIParameters(f"No such agent: {config['agent_list'][0]}")
+        accounts = request.app[ACCOUNTS_KEY]
+        owner_keypair = accounts.keypair(session_owner)
+        assert owner_keypair is not None
+        session = registry(request).create(
+            session_owner,
+            name,
+            image,
+            user_id=owner_keypair.user.uuid,
+            session_type=params["session_type"],
+            tag=params["tag"],
+            environ=config["environ"],
+            resources=slots,
+        )
+        if not params["enqueueOnly"]:
+            max_wait = params["maxWaitSeconds"]
             try:
                 await asyncio.wait_for(session.ready.wait(), timeout=max_wait or None)
             except TimeoutError:
@@ -357,20 +632,46 @@ def add_session_routes(app: web.Application) -> None:
 
     @routes.get("/session/{name}")
     async def get_info(request: web.Request) -> web.Response:
+        # The manager reads no parameters here: an owner_access_key in the query is ignored.
         session = registry(request).get(owner(request), request.match_info["name"])
         return web.json_response(session.info())
 
     @routes.patch("/session/{name}")
     async def restart(request: web.Request) -> web.Response:
+        params = validate(
+            await read_checked_params(request), [Key.of("owner_access_key", _NULL_OR_STRING, None)]
+        )
+        session_owner = _owner(request, params["owner_access_key"])
         session = await ensure_running(
-            registry(request).get(owner(request), request.match_info["name"])
+            registry(request).get(session_owner, request.match_info["name"])
         )
         await session.kernel.restart()
         return web.Response(status=204)
 
     @routes.delete("/session/{name}")
     async def destroy(request: web.Request) -> web.Response:
-        session = registry(request).get(owner(request), request.match_info["name"])
+        params = validate(
+            await read_checked_params(request),
+            [
+                Key.of("forced", to_bool(), False),
+                Key.of("recursive", to_bool(), False),
+                Key.of("owner_access_key", _NULL_OR_STRING, None),
+            ],
+        )
+        session_owner = _owner(request, params["owner_access_key"])
+        name = request.match_info["name"]
+        if params["recursive"]:
+            # The manager answers the list of the destroyed sessions' statistics; a session
+            # terminated before counts as done (an empty list). Emulated sessions have no
+            # dependents.
+            found = registry(request).find_any(session_owner, name)
+            if found is None:
+                raise SessionNotFound(f"Session (id={name}) does not exist.")
+            if found.status in ("TERMINATING", "TERMINATED"):
+                return web.json_response([])
+            await registry(request).destroy(found)
+            return web.json_response([{"status": "terminated"}])
+        session = registry(request).get(session_owner, name)
         await registry(request).destroy(session)
         return web.json_response({"stats": {"status": "terminated"}})
 
@@ -436,12 +737,18 @@ def add_session_routes(app: web.Application) -> None:
 
     @routes.post("/session/{name}/rename")
     async def rename(request: web.Request) -> web.Response:
+        params = validate(
+            await read_checked_params(request),
+            [
+                Key.of(
+                    ["name", "session_name", "clientSessionToken"],
+                    regexp(_NAME_PATTERN, re.ASCII),
+                    to="session_name",
+                )
+            ],
+        )
+        new_name: str = params["session_name"]
         session = request_session(request)
-        params = await read_api_params(request)
-        new_name = _alias(params, "name", "session_name", "clientSessionToken")
-        if not isinstance(new_name, str) or SESSION_NAME_RE.fullmatch(new_name) is None:
-            check_params({"name": "is required" if new_name is None else "does not match pattern"})
-        assert isinstance(new_name, str)
         await session.ready.wait()
         if session.status != "RUNNING":
             raise InvalidAPIParameters("Can't change name of not running session")
@@ -450,8 +757,12 @@ def add_session_routes(app: web.Application) -> None:
 
     @routes.get("/session/{name}/logs")
     async def get_logs(request: web.Request) -> web.Response:
+        params = validate(
+            await read_checked_params(request), [Key.of("owner_access_key", _NULL_OR_STRING, None)]
+        )
+        session_owner = _owner(request, params["owner_access_key"])
         session = await ensure_running(
-            registry(request).get(owner(request), request.match_info["name"])
+            registry(request).get(session_owner, request.match_info["name"])
         )
         return web.json_response({"result": {"logs": "".join(session.logs)}})
 

@@ -409,6 +409,7 @@ async def test_rename_then_info_by_the_new_name(wire: Wire) -> None:
     assert status == 204
 
 
+@pytest.mark.corrected_by_real_manager
 async def test_rename_errors(wire: Wire) -> None:
     await wire.create_session("rename-a")
     await wire.create_session("rename-b")
@@ -424,4 +425,10 @@ async def test_rename_errors(wire: Wire) -> None:
         )
         assert (status, problem["msg"]) == (400, "Input validation error")
     status, problem = await wire.call("POST", "/session/rename-a/rename", body={})
-    assert (status, problem["data"]) == (400, {"name": "is required"})
+    # The real manager names a missing new name by its target key, session_name.
+    assert (status, problem["data"]) == (400, {"session_name": "is required"})
+    # It refuses unknown keys too: {"x": "x is not allowed key"}.
+    status, problem = await wire.call(
+        "POST", "/session/rename-a/rename", body={"name": "rename-c", "x": 1}
+    )
+    assert (status, problem["data"]) == (400, {"x": "x is not allowed key"})

@@ -1,0 +1,1153 @@
+"""Virtual folders: the manager's ``/folders`` routes, and an emulated storage proxy.
+
+Folders live in a temporary directory made when the application starts and removed when it
+stops. The storage proxy's client-facing endpoints are served by the same application under
+``/storage-proxy/upload`` (tus) and ``/storage-proxy/download``: unsigned, like the real
+proxy's, and authorised by the ``token`` query parameter that ``request-upload`` and
+``request-download`` hand out (an opaque random string here, a JWT on the real proxy).
+
+Wire formats, as the manager (``src/ai/backend/manager/api/vfolder.py``, 23.09) and the
+storage proxy (``src/ai/backend/storage/api/client.py``) produce them, checked against a real
+23.09.10 manager and its vfs storage proxy:
+
+- ``POST /folders`` ``{name, host, usage_mode, permission, group, quota, cloneable}`` answers
+  201 ``{id, name, quota_scope_id, host, usage_mode, permission, max_size, creator,
+  ownership_type, user, group, cloneable, status}``; names are slugs (dots allowed at the
+  start); a second folder of the same name is 400 ``vfolder-already-exists``; an unknown host
+  is 400 ``invalid-api-params``.
+- ``GET /folders`` answers a list of ``{name, id, quota_scope_id, host, status, usage_mode,
+  created_at, is_owner, permission, user, group, creator, user_email, group_name,
+  ownership_type, type, cloneable, max_files, max_size, cur_size}``; ``GET /folders/{name}``
+  answers ``{name, id, host, quota_scope_id, status, numFiles, num_files, used_bytes, created,
+  created_at, last_used, user, group, type, is_owner, permission, usage_mode, cloneable,
+  max_size, cur_size}`` (``group`` is the text ``"None"`` for a user folder, as the manager
+  writes it); an unknown folder is 404 ``object-not-found`` "No such virtual folder." with the
+  name as ``data``; ``DELETE /folders/{name}`` answers 204.
+- ``GET /folders/_/hosts`` answers ``{default, allowed, volume_info}``.
+- ``POST /folders/{name}/mkdir`` ``{path, parents=true, exist_ok=false}`` answers 201 with no
+  body; ``GET /folders/{name}/files?path=`` answers ``{items: [{name, type (FILE, DIRECTORY,
+  SYMLINK), size, mode, created, modified}], files: "<legacy JSON text>"}``; ``POST
+  .../rename-file`` ``{target_path, new_name}`` and ``DELETE .../delete-files`` ``{files,
+  recursive}`` answer ``{}``. A file-system failure is 400 ``invalid-api-params`` with the
+  OS's message as ``msg`` and ``{errno, paths}`` as ``data``.
+- ``POST .../request-upload`` ``{path, size}`` and ``POST .../request-download`` ``{path}``
+  answer ``{token, url}``, the url the proxy's ``/upload`` or ``/download``.
+- tus on ``/upload``: ``OPTIONS`` (``Tus-Version``, ``Tus-Max-Size``); ``HEAD`` answers
+  ``Upload-Offset`` and ``Upload-Length`` (``Cache-Control: no-store``); ``PATCH`` appends its
+  body and answers 204 with the new ``Upload-Offset``; once every byte arrived the file is
+  moved into place and the session is gone (404 ``storage/no-such-upload-session``). A bad
+  token is 400 ``storage/invalid-api-params``. Unlike the 23.09 proxy, which appends whatever
+  arrives, a ``PATCH`` whose ``Upload-Offset`` is not the server's is refused with 409, as
+  tus 1.0.0 and newer proxies require: the emulator checks that clients resume correctly.
+- ``GET /download`` streams the file (``Content-Disposition``, ``Accept-Ranges: bytes``,
+  ``ETag``, ``Last-Modified``); ``Range: bytes=a-`` or ``a-b`` answers 206 with
+  ``Content-Range``, a range past the end 416 with ``Content-Range: bytes */size``; an
+  ``If-Range`` date older than the file (or an ETag other than its own) gives the whole file,
+  as aiohttp's file responses do. A missing file is 404 ``storage/file-not-found``.
+- Invitations: ``POST /folders/{name}/invite`` ``{perm, emails | user_ids}`` answers 201
+  ``{invited_ids}``; ``GET /folders/invitations/list`` and ``/list-sent`` answer
+  ``{invitations: [{id, inviter, invitee, perm, state, created_at, modified_at, vfolder_id,
+  vfolder_name}]}``; ``POST /folders/invitations/accept`` and ``DELETE
+  /folders/invitations/delete`` ``{inv_id}`` answer ``{}``. An unknown invitation is 404
+  (the 23.09 manager answers its deletion with a 500).
+
+Users are the keypairs' owners: the manager's example keypairs map to ``admin@lablup.com``
+(a superadmin) and ``user@lablup.com``; any other access key to ``<key>@emulator.invalid``.
+
+:func:`transfer_hooks` gives tests a way to break the next transfer's connection halfway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import stat
+import tempfile
+import urllib.parse
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Final, TypeVar
+
+from aiohttp import web
+
+from ._auth import ACCESS_KEY, public
+from ._problems import GenericForbidden, GroupNotFound, InvalidAPIParameters, Problem
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DOWNLOAD_PATH",
+    "UPLOAD_PATH",
+    "VFOLDER_STORE_KEY",
+    "TransferHooks",
+    "VFolderStore",
+    "add_vfolder_routes",
+    "transfer_hooks",
+]
+
+#: The storage host folders are created on unless the caller names another.
+DEFAULT_HOST: Final = "local:volume1"
+#: Where the emulated storage proxy takes tus uploads.
+UPLOAD_PATH: Final = "/storage-proxy/upload"
+#: Where the emulated storage proxy serves downloads.
+DOWNLOAD_PATH: Final = "/storage-proxy/download"
+
+#: The owners of the manager's example keypairs.
+_EXAMPLE_USERS: Final = {
+    "AKIAIOSFODNN7EXAMPLE": "admin@lablup.com",
+    "AKIANABBDUSEREXAMPLE": "user@lablup.com",
+}
+_EXAMPLE_ADMINS: Final = frozenset({"AKIAIOSFODNN7EXAMPLE"})
+#: The one project every user belongs to.
+_DEFAULT_GROUP: Final = "default"
+_NAMESPACE: Final = uuid.UUID("7c1ef1d2-3b8f-4c55-9a41-2f0f6a1d9b3e")
+
+_SLUG = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?")
+_USAGE_MODES: Final = ("general", "model", "data")
+_PERMISSIONS: Final = ("ro", "rw", "wd")
+_RANK: Final = {"ro": 1, "rw": 2, "wd": 3}
+_BLOCK: Final = 256 * 1024
+_MAX_UPLOAD_SIZE: Final = 100 * 1024**3
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+_TUS_CORS: Final = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": (
+        "Tus-Resumable, Upload-Length, Upload-Metadata, Upload-Offset, Content-Type"
+    ),
+    "Access-Control-Expose-Headers": (
+        "Tus-Resumable, Upload-Length, Upload-Metadata, Upload-Offset, Content-Type"
+    ),
+    "Access-Control-Allow-Methods": "*",
+}
+
+_T = TypeVar("_T")
+
+
+# -- problems ------------------------------------------------------------------------------
+
+
+class VFolderNotFound(Problem):
+    """404 object-not-found for a virtual folder (``data`` holds the name)."""
+
+    status, slug, title = 404, "object-not-found", "No such virtual folder."
+
+
+class VFolderAlreadyExists(Problem):
+    """400 vfolder-already-exists."""
+
+    status, slug = 400, "vfolder-already-exists"
+    title = "The virtual folder already exists with the same name."
+
+
+class VFolderOperationFailed(Problem):
+    """400 vfolder-operation-failed (the storage proxy refused the operation)."""
+
+    status, slug, title = 400, "vfolder-operation-failed", "Virtual folder operation has failed."
+
+
+class InvitationNotFound(Problem):
+    """404 object-not-found for a folder invitation."""
+
+    status, slug, title = 404, "object-not-found", "No such vfolder invitation."
+
+
+class StorageInvalidParameters(Problem):
+    """400 from the storage proxy: a bad token or header."""
+
+    status, slug, title = 400, "storage/invalid-api-params", "Invalid API parameters"
+
+
+class NoSuchUploadSession(Problem):
+    """404 from the storage proxy: the upload finished (or never existed)."""
+
+    status, slug, title = 404, "storage/no-such-upload-session", "No such upload session"
+
+
+class UploadOffsetMismatch(Problem):
+    """409 from the storage proxy: a PATCH at another offset than the server's."""
+
+    status, slug, title = 409, "storage/upload-offset-mismatch", "Upload offset mismatch"
+
+
+class StorageFileNotFound(Problem):
+    """404 from the storage proxy: no such file to download."""
+
+    status, slug, title = 404, "storage/file-not-found", "File not found"
+
+
+# -- state ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _User:
+    access_key: str
+    email: str
+    uuid: uuid.UUID
+    admin: bool
+
+
+@dataclass
+class _Folder:
+    id: uuid.UUID
+    name: str
+    host: str
+    usage_mode: str
+    permission: str
+    creator: str
+    user: uuid.UUID | None  # the owner (a user folder)
+    group: uuid.UUID | None  # the project (a project folder)
+    cloneable: bool
+    max_size: int | None
+    created_at: datetime
+    root: Path
+    #: Users it is shared with (by email) and the permission each was granted.
+    shares: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Access:
+    folder: _Folder
+    permission: str
+    is_owner: bool
+
+
+@dataclass
+class _Invitation:
+    id: uuid.UUID
+    folder: _Folder
+    inviter: str
+    invitee: str
+    perm: str
+    state: str
+    created_at: datetime
+    modified_at: datetime | None = None
+
+
+@dataclass
+class _UploadSession:
+    folder: _Folder
+    relpath: PurePosixPath
+    size: int
+    staging: Path
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass
+class _DownloadSession:
+    folder: _Folder
+    relpath: PurePosixPath
+
+
+@dataclass
+class TransferHooks:
+    """Test hooks of the emulated storage proxy.
+
+    Set :attr:`drop_upload_after` (or :attr:`drop_download_after`) to *n* and the next tus
+    ``PATCH`` (or download ``GET``) has its connection broken once *n* bytes of its body went
+    through, as a flaky network would; the hook then clears itself. :attr:`log` records the
+    proxy requests: ``"HEAD"``, ``"PATCH <offset>+<length>"``, ``"GET"`` or ``"GET
+    <range>"``, with ``" dropped"`` appended to those broken on purpose.
+    """
+
+    drop_upload_after: int | None = None
+    drop_download_after: int | None = None
+    log: list[str] = field(default_factory=list)
+
+
+class VFolderStore:
+    """The emulated manager's folders, invitations and transfer sessions."""
+
+    def __init__(
+        self,
+        users: Mapping[str, str] | None = None,
+        admins: frozenset[str] = _EXAMPLE_ADMINS,
+    ) -> None:
+        self._emails = dict(_EXAMPLE_USERS if users is None else users)
+        self._admins = admins
+        self._root: Path | None = None
+        self.folders: dict[uuid.UUID, _Folder] = {}
+        self.invitations: dict[uuid.UUID, _Invitation] = {}
+        self.uploads: dict[str, _UploadSession] = {}
+        self.downloads: dict[str, _DownloadSession] = {}
+        # Tokens of finished uploads: a HEAD then answers 404, not 400 (bad token).
+        self.finished: set[str] = set()
+        self.hooks = TransferHooks()
+        self.group_id = uuid.uuid5(_NAMESPACE, f"group:{_DEFAULT_GROUP}")
+
+    @property
+    def root(self) -> Path:
+        """The temporary directory holding every folder (made when the application starts)."""
+        if self._root is None:
+            raise RuntimeError("the virtual-folder store is not started")
+        return self._root
+
+    async def start(self) -> None:
+        """Make the temporary directory."""
+        root = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="backendai-vfolders-"))
+        await asyncio.to_thread((root / "staging").mkdir)
+        self._root = root
+
+    async def close(self) -> None:
+        """Remove the temporary directory and everything in it."""
+        root, self._root = self._root, None
+        if root is not None:
+            await asyncio.to_thread(shutil.rmtree, root, True)
+
+    def user(self, access_key: str) -> _User:
+        """The user owning *access_key*."""
+        email = self._emails.get(access_key, f"{access_key.lower()}@emulator.invalid")
+        return _User(access_key, email, uuid.uuid5(_NAMESPACE, email), access_key in self._admins)
+
+    def user_by_email(self, email: str) -> _User | None:
+        """The user with *email*, among the keypairs the emulator knows of."""
+        for key, known in self._emails.items():
+            if known == email:
+                return self.user(key)
+        return None
+
+    def accessible(self, user: _User) -> list[_Access]:
+        """The folders *user* can reach: own, shared with them, and project folders."""
+        found = []
+        for folder in self.folders.values():
+            if folder.user == user.uuid:
+                found.append(_Access(folder, folder.permission, True))
+            elif user.email in folder.shares:
+                found.append(_Access(folder, folder.shares[user.email], False))
+            elif folder.group is not None:
+                permission = "wd" if user.admin else folder.permission
+                found.append(_Access(folder, permission, user.admin))
+        return found
+
+    def find(self, user: _User, name: str, need: str = "ro") -> _Access:
+        """The folder *name* of *user*, with at least the permission *need* (else 404)."""
+        for access in self.accessible(user):
+            if access.folder.name == name and (
+                access.is_owner or _RANK[access.permission] >= _RANK[need]
+            ):
+                return access
+        raise VFolderNotFound(data=name)
+
+
+#: Where an application keeps its :class:`VFolderStore`.
+VFOLDER_STORE_KEY: Final = web.AppKey("vfolders", VFolderStore)
+
+
+def transfer_hooks(app: web.Application) -> TransferHooks:
+    """The :class:`TransferHooks` of an application built with :func:`add_vfolder_routes`."""
+    return app[VFOLDER_STORE_KEY].hooks
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    """A call's parameters as the manager reads them: the JSON body if any, else the query."""
+    if request.can_read_body:
+        raw = await request.read()
+        if raw.strip():
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise InvalidAPIParameters("Malformed body") from None
+            if not isinstance(body, dict):
+                raise InvalidAPIParameters("Malformed body")
+            return body
+    return dict(request.query)
+
+
+def _check(errors: dict[str, str]) -> None:
+    if errors:
+        raise InvalidAPIParameters("Input validation error", data=errors)
+
+
+def _alias(params: Mapping[str, Any], *names: str, default: Any = None) -> Any:
+    for name in names:
+        if name in params:
+            return params[name]
+    return default
+
+
+def _to_bool(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+def _caller(request: web.Request) -> tuple[VFolderStore, _User]:
+    store = request.app[VFOLDER_STORE_KEY]
+    return store, store.user(ACCESS_KEY.get())
+
+
+def _relpath(raw: Any, *, key: str = "path", allow_root: bool = False) -> PurePosixPath:
+    """A path inside a folder, as the storage proxy takes it (relative only)."""
+    if not isinstance(raw, str):
+        raise InvalidAPIParameters("Input validation error", data={key: "value is not a string"})
+    path = PurePosixPath(raw)
+    if path.is_absolute():
+        raise InvalidAPIParameters(
+            "Input validation error", data={key: "expected relative path, got absolute"}
+        )
+    if not allow_root and path.name in ("", "."):
+        raise InvalidAPIParameters("Input validation error", data={key: "empty path"})
+    return path
+
+
+def _locate(folder: _Folder, relpath: PurePosixPath) -> Path:
+    """The host path of *relpath* in *folder*; anything leading outside it is refused."""
+    target = folder.root / relpath
+    resolved = target.resolve()
+    if not resolved.is_relative_to(folder.root.resolve()):
+        raise VFolderOperationFailed("the path leads outside the virtual folder")
+    return target
+
+
+def _fs_error(exc: OSError, folder: _Folder) -> Problem:
+    """A file-system failure as the manager relays the storage proxy's: 400 with errno."""
+    paths = []
+    for name in (exc.filename, exc.filename2):
+        if name:
+            try:
+                paths.append(str(Path(os.fsdecode(name)).relative_to(folder.root)))
+            except ValueError:
+                paths.append(os.fsdecode(name))
+    return InvalidAPIParameters(exc.strerror or str(exc), data={"errno": exc.errno, "paths": paths})
+
+
+async def _fs(folder: _Folder, func: Callable[..., _T], *args: Any) -> _T:
+    """Run a blocking file-system call in a thread, mapping its OSError like the manager."""
+    try:
+        return await asyncio.to_thread(func, *args)
+    except OSError as exc:
+        raise _fs_error(exc, folder) from None
+
+
+def _stamp(moment: datetime) -> str:
+    return str(moment)
+
+
+def _folder_entry(access: _Access, store: VFolderStore) -> dict[str, Any]:
+    folder = access.folder
+    owner = None if folder.user is None else store.user_by_email(folder.creator)
+    return {
+        "name": folder.name,
+        "id": folder.id.hex,
+        "quota_scope_id": _quota_scope(folder),
+        "host": folder.host,
+        "status": "ready",
+        "usage_mode": folder.usage_mode,
+        "created_at": _stamp(folder.created_at),
+        "is_owner": access.is_owner,
+        "permission": access.permission,
+        "user": None if folder.user is None else str(folder.user),
+        "group": None if folder.group is None else str(folder.group),
+        "creator": folder.creator,
+        "user_email": None if owner is None else owner.email,
+        "group_name": None if folder.group is None else _DEFAULT_GROUP,
+        "ownership_type": "user" if folder.user is not None else "group",
+        "type": "user" if folder.user is not None else "group",
+        "cloneable": folder.cloneable,
+        "max_files": 1000,
+        "max_size": folder.max_size,
+        "cur_size": 0,
+    }
+
+
+def _quota_scope(folder: _Folder) -> str:
+    if folder.user is not None:
+        return f"user:{folder.user}"
+    return f"project:{folder.group}"
+
+
+def _usage(root: Path) -> tuple[int, int]:
+    """The entries under *root* and their apparent sizes, as the vfs backend counts them.
+
+    Directories count as entries and add their own size, like the 23.09 storage proxy's
+    ``scan_tree_usage`` (so ``num_files`` is not just files).
+    """
+    count = size = 0
+    pending = [root]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # removed meanwhile
+                count += 1
+                size += info.st_size
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+    return count, size
+
+
+def _list_directory(path: Path) -> list[dict[str, Any]]:
+    """The storage proxy's listing of one directory (blocking)."""
+    items = []
+    with os.scandir(path) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            info = entry.stat(follow_symlinks=False)
+            if entry.is_symlink():
+                kind = "SYMLINK"
+            elif entry.is_dir(follow_symlinks=False):
+                kind = "DIRECTORY"
+            else:
+                kind = "FILE"
+            items.append(
+                {
+                    "name": entry.name,
+                    "type": kind,
+                    "size": info.st_size,
+                    "mode": oct(info.st_mode)[2:][-3:],
+                    "st_mode": info.st_mode,
+                    "created": datetime.fromtimestamp(info.st_ctime, UTC).isoformat(),
+                    "modified": datetime.fromtimestamp(info.st_mtime, UTC).isoformat(),
+                }
+            )
+    return items
+
+
+def _delete_paths(targets: list[Path], recursive: bool) -> None:
+    for target in targets:
+        if target.is_dir() and not target.is_symlink():
+            if not recursive:
+                raise IsADirectoryError(21, "Is a directory", str(target))
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+
+
+def _finish_upload(staging: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staging, target)
+
+
+# -- manager routes ------------------------------------------------------------------------
+
+
+async def _create(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    params = await _params(request)
+    errors: dict[str, str] = {}
+    name = params.get("name")
+    if not isinstance(name, str):
+        errors["name"] = "is required" if name is None else "value must be a string"
+    elif not _SLUG.fullmatch(name[1:] if name.startswith(".") else name):
+        errors["name"] = "value must be a valid slug."
+    host = params.get("host") or DEFAULT_HOST
+    usage_mode = params.get("usage_mode") or "general"
+    if usage_mode not in _USAGE_MODES:
+        errors["usage_mode"] = "value doesn't match any variant"
+    permission = params.get("permission") or "rw"
+    if permission not in _PERMISSIONS:
+        errors["permission"] = "value doesn't match any variant"
+    cloneable = params.get("cloneable", False)
+    if not isinstance(cloneable, bool):
+        errors["cloneable"] = "value should be True or False"
+    _check(errors)
+    assert isinstance(name, str)
+    if host != DEFAULT_HOST:
+        raise InvalidAPIParameters(
+            f"`VFolderHostPermission.CREATE` Not allowed in vfolder host(`{host}`)"
+        )
+    group_ref = _alias(params, "group", "groupId", "group_id")
+    group: uuid.UUID | None = None
+    if group_ref is not None:
+        if group_ref not in (_DEFAULT_GROUP, str(store.group_id), store.group_id.hex):
+            raise GroupNotFound(data=str(group_ref))
+        if name.startswith("."):
+            raise InvalidAPIParameters("dot-prefixed vfolders cannot be a group folder.")
+        if not user.admin:
+            raise GenericForbidden("no permission")
+        group = store.group_id
+    if any(access.folder.name == name for access in store.accessible(user)):
+        raise VFolderAlreadyExists(data=name)
+    folder_id = uuid.uuid4()
+    root = store.root / "folders" / folder_id.hex
+    await asyncio.to_thread(root.mkdir, parents=True)
+    quota = params.get("quota")
+    max_size = int(quota) // 2**20 if isinstance(quota, int) and quota > 0 else None
+    folder = _Folder(
+        id=folder_id,
+        name=name,
+        host=host,
+        usage_mode=usage_mode,
+        permission=permission,
+        creator=user.email,
+        user=None if group is not None else user.uuid,
+        group=group,
+        cloneable=cloneable,
+        max_size=max_size,
+        created_at=datetime.now(UTC),
+        root=root,
+    )
+    store.folders[folder_id] = folder
+    return _json(
+        {
+            "id": folder.id.hex,
+            "name": folder.name,
+            "quota_scope_id": _quota_scope(folder),
+            "host": folder.host,
+            "usage_mode": folder.usage_mode,
+            "permission": folder.permission,
+            "max_size": folder.max_size,
+            "creator": folder.creator,
+            "ownership_type": "user" if folder.user is not None else "group",
+            "user": None if folder.user is None else str(folder.user),
+            "group": None if folder.group is None else str(folder.group),
+            "cloneable": folder.cloneable,
+            "status": "ready",
+        },
+        status=201,
+    )
+
+
+async def _list(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    params = await _params(request)
+    if _to_bool(params.get("all"), False):
+        raise InvalidAPIParameters("Deprecated use of 'all' option")
+    entries = [_folder_entry(access, store) for access in store.accessible(user)]
+    return _json(entries)
+
+
+async def _hosts(request: web.Request) -> web.Response:
+    store, _ = _caller(request)
+    usage = await asyncio.to_thread(shutil.disk_usage, store.root)
+    return _json(
+        {
+            "default": DEFAULT_HOST,
+            "allowed": [DEFAULT_HOST],
+            "volume_info": {
+                DEFAULT_HOST: {
+                    "backend": "vfs",
+                    "capabilities": ["vfolder"],
+                    "usage": {"percentage": usage.used / usage.total * 100},
+                    "sftp_scaling_groups": [],
+                }
+            },
+        }
+    )
+
+
+async def _info(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    access = store.find(user, request.match_info["name"])
+    folder = access.folder
+    count, size = await asyncio.to_thread(_usage, folder.root)
+    created = _stamp(folder.created_at)
+    return _json(
+        {
+            "name": folder.name,
+            "id": folder.id.hex,
+            "host": folder.host,
+            "quota_scope_id": _quota_scope(folder),
+            "status": "ready",
+            "numFiles": count,
+            "num_files": count,
+            "used_bytes": size,
+            "created": created,
+            "created_at": created,
+            "last_used": created,
+            "user": str(folder.user),
+            "group": str(folder.group),
+            "type": "user" if folder.user is not None else "group",
+            "is_owner": access.is_owner,
+            "permission": access.permission,
+            "usage_mode": folder.usage_mode,
+            "cloneable": folder.cloneable,
+            "max_size": folder.max_size,
+            "cur_size": 0,
+        }
+    )
+
+
+async def _delete(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    name = request.match_info["name"]
+    access = next((a for a in store.accessible(user) if a.folder.name == name), None)
+    if access is None:
+        raise VFolderNotFound(data=name)
+    if not access.is_owner and access.permission != "wd":
+        raise InvalidAPIParameters("Cannot delete the vfolder that is not owned by myself.")
+    folder = access.folder
+    del store.folders[folder.id]
+    for table in (store.uploads, store.downloads):
+        for token in [t for t, s in table.items() if s.folder is folder]:
+            del table[token]
+    for inv_id in [i for i, inv in store.invitations.items() if inv.folder is folder]:
+        del store.invitations[inv_id]
+    await asyncio.to_thread(shutil.rmtree, folder.root, True)
+    return web.Response(status=204)
+
+
+async def _mkdir(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    folder = store.find(user, request.match_info["name"], "rw").folder
+    params = await _params(request)
+    relpath = _relpath(params.get("path"))
+    target = _locate(folder, relpath)
+    parents = _to_bool(params.get("parents"), True)
+    exist_ok = _to_bool(params.get("exist_ok"), False)
+    await _fs(folder, lambda: target.mkdir(parents=parents, exist_ok=exist_ok))
+    return web.Response(status=201)
+
+
+async def _files(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    folder = store.find(user, request.match_info["name"]).folder
+    params = await _params(request)
+    relpath = _relpath(params.get("path", ""), allow_root=True)
+    items = await _fs(folder, _list_directory, _locate(folder, relpath))
+    legacy = [
+        {
+            "filename": item["name"],
+            "size": item["size"],
+            "mode": stat.filemode(item.pop("st_mode")),
+            "ctime": datetime.fromisoformat(item["created"]).timestamp(),
+            "atime": 0,
+            "mtime": datetime.fromisoformat(item["modified"]).timestamp(),
+        }
+        for item in items
+    ]
+    return _json({"items": items, "files": json.dumps(legacy)})
+
+
+async def _rename_file(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    folder = store.find(user, request.match_info["name"], "rw").folder
+    params = await _params(request)
+    relpath = _relpath(params.get("target_path"), key="target_path")
+    new_name = params.get("new_name")
+    if not isinstance(new_name, str) or not new_name or "/" in new_name:
+        raise InvalidAPIParameters("Input validation error", data={"new_name": "invalid name"})
+    source = _locate(folder, relpath)
+    target = _locate(folder, relpath.with_name(new_name))
+    await _fs(folder, source.rename, target)
+    return _json({})
+
+
+async def _delete_files(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    folder = store.find(user, request.match_info["name"], "rw").folder
+    params = await _params(request)
+    files = params.get("files")
+    if not isinstance(files, list):
+        raise InvalidAPIParameters("Input validation error", data={"files": "value is not a list"})
+    targets = [_locate(folder, _relpath(item, key="files")) for item in files]
+    recursive = _to_bool(params.get("recursive"), False)
+    await _fs(folder, _delete_paths, targets, recursive)
+    return _json({})
+
+
+async def _request_upload(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    folder = store.find(user, request.match_info["name"], "rw").folder
+    params = await _params(request)
+    relpath = _relpath(params.get("path"))
+    _locate(folder, relpath)
+    raw_size = params.get("size")
+    try:
+        size = int(raw_size) if isinstance(raw_size, int | str) and raw_size is not True else -1
+    except ValueError:
+        size = -1
+    if size < 0:
+        raise InvalidAPIParameters("Input validation error", data={"size": "value can't be int"})
+    token = secrets.token_urlsafe(32)
+    staging = store.root / "staging" / token
+    await asyncio.to_thread(staging.touch)
+    store.uploads[token] = _UploadSession(folder, relpath, size, staging)
+    return _json({"token": token, "url": str(request.url.origin().with_path(UPLOAD_PATH))})
+
+
+async def _request_download(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    folder = store.find(user, request.match_info["name"]).folder
+    params = await _params(request)
+    relpath = _relpath(_alias(params, "path", "file"))
+    token = secrets.token_urlsafe(32)
+    store.downloads[token] = _DownloadSession(folder, relpath)
+    return _json({"token": token, "url": str(request.url.origin().with_path(DOWNLOAD_PATH))})
+
+
+# -- invitations ---------------------------------------------------------------------------
+
+
+def _invitation_entry(invitation: _Invitation) -> dict[str, Any]:
+    return {
+        "id": str(invitation.id),
+        "inviter": invitation.inviter,
+        "invitee": invitation.invitee,
+        "perm": invitation.perm,
+        "state": invitation.state,
+        "created_at": _stamp(invitation.created_at),
+        "modified_at": str(invitation.modified_at),
+        "vfolder_id": str(invitation.folder.id),
+        "vfolder_name": invitation.folder.name,
+    }
+
+
+async def _invite(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    name = request.match_info["name"]
+    params = await _params(request)
+    perm = _alias(params, "perm", "permission", default="rw")
+    emails = _alias(params, "emails", "user_ids", "userIDs")
+    errors = {}
+    if perm not in _PERMISSIONS:
+        errors["perm"] = "value doesn't match any variant"
+    if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+        errors["emails"] = "value is not a list of strings"
+    _check(errors)
+    if name.startswith("."):
+        raise GenericForbidden("Cannot share private dot-prefixed vfolders.")
+    folder = next(
+        (f for f in store.folders.values() if f.user == user.uuid and f.name == name), None
+    )
+    if folder is None:
+        raise VFolderNotFound()
+    invitees = [
+        invitee
+        for email in dict.fromkeys(emails)
+        if email != user.email and (invitee := store.user_by_email(email)) is not None
+    ]
+    if not invitees:
+        raise InvitationNotFound()
+    for invitee in invitees:
+        if any(access.folder.name == name for access in store.accessible(invitee)):
+            raise VFolderAlreadyExists()
+    invited = []
+    for invitee in invitees:
+        pending = any(
+            inv.folder is folder and inv.invitee == invitee.email and inv.state == "pending"
+            for inv in store.invitations.values()
+        )
+        if pending:
+            continue
+        invitation = _Invitation(
+            id=uuid.uuid4(),
+            folder=folder,
+            inviter=user.email,
+            invitee=invitee.email,
+            perm=perm,
+            state="pending",
+            created_at=datetime.now(UTC),
+        )
+        store.invitations[invitation.id] = invitation
+        invited.append(invitee.email)
+    return _json({"invited_ids": invited}, status=201)
+
+
+async def _invitations(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    found = [
+        _invitation_entry(inv)
+        for inv in store.invitations.values()
+        if inv.invitee == user.email and inv.state == "pending"
+    ]
+    return _json({"invitations": found})
+
+
+async def _sent_invitations(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    found = [
+        _invitation_entry(inv)
+        for inv in store.invitations.values()
+        if inv.inviter == user.email and inv.state == "pending"
+    ]
+    return _json({"invitations": found})
+
+
+def _pending_invitation(store: VFolderStore, params: Mapping[str, Any]) -> _Invitation:
+    raw = params.get("inv_id")
+    if not isinstance(raw, str):
+        raise InvalidAPIParameters("Input validation error", data={"inv_id": "is required"})
+    try:
+        invitation = store.invitations.get(uuid.UUID(raw))
+    except ValueError:
+        invitation = None
+    if invitation is None or invitation.state != "pending":
+        raise InvitationNotFound()
+    return invitation
+
+
+async def _accept_invitation(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    invitation = _pending_invitation(store, await _params(request))
+    if invitation.invitee != user.email:
+        raise InvitationNotFound()
+    name = invitation.folder.name
+    if any(access.folder.name == name for access in store.accessible(user)):
+        raise VFolderAlreadyExists()
+    invitation.folder.shares[user.email] = invitation.perm
+    invitation.state = "accepted"
+    invitation.modified_at = datetime.now(UTC)
+    return _json({})
+
+
+async def _delete_invitation(request: web.Request) -> web.Response:
+    store, user = _caller(request)
+    invitation = _pending_invitation(store, await _params(request))
+    if user.email == invitation.inviter:
+        invitation.state = "canceled"
+    elif user.email == invitation.invitee:
+        invitation.state = "rejected"
+    else:
+        raise GenericForbidden("Cannot change other user's invitaiton")
+    invitation.modified_at = datetime.now(UTC)
+    return _json({})
+
+
+# -- the emulated storage proxy ------------------------------------------------------------
+
+
+def _token(request: web.Request) -> str:
+    token = request.query.get("token")
+    if not token:
+        raise StorageInvalidParameters(data={"token": "is required"})
+    return token
+
+
+def _upload_session(request: web.Request) -> tuple[VFolderStore, str, _UploadSession]:
+    store = request.app[VFOLDER_STORE_KEY]
+    token = _token(request)
+    session = store.uploads.get(token)
+    if session is None:
+        if token in store.finished:
+            raise NoSuchUploadSession()
+        raise StorageInvalidParameters(data={"token": "cannot decode the given value"})
+    return store, token, session
+
+
+def _tus_headers(session: _UploadSession, offset: int) -> dict[str, str]:
+    return {
+        **_TUS_CORS,
+        "Cache-Control": "no-store",
+        "Tus-Resumable": "1.0.0",
+        "Upload-Offset": str(offset),
+        "Upload-Length": str(session.size),
+    }
+
+
+@public
+async def _tus_options(request: web.Request) -> web.Response:
+    return web.Response(
+        headers={
+            **_TUS_CORS,
+            "Tus-Resumable": "1.0.0",
+            "Tus-Version": "1.0.0",
+            "Tus-Max-Size": str(_MAX_UPLOAD_SIZE),
+            "X-Content-Type-Options": "nosniff",
+        }
+    )
+
+
+@public
+async def _tus_head(request: web.Request) -> web.Response:
+    store, _, session = _upload_session(request)
+    store.hooks.log.append("HEAD")
+    offset = (await asyncio.to_thread(session.staging.stat)).st_size
+    return web.Response(headers=_tus_headers(session, offset))
+
+
+@public
+async def _tus_patch(request: web.Request) -> web.Response:
+    store, token, session = _upload_session(request)
+    raw_offset = request.headers.get("Upload-Offset", "")
+    if not raw_offset.isdigit():
+        raise StorageInvalidParameters(f"Invalid Upload-Offset header value: {raw_offset!r}")
+    client_offset = int(raw_offset)
+    async with session.lock:
+        offset = (await asyncio.to_thread(session.staging.stat)).st_size
+        length = request.content_length
+        entry = f"PATCH {client_offset}+{length}"
+        if client_offset != offset:
+            store.hooks.log.append(entry + " refused")
+            raise UploadOffsetMismatch(f"expected {offset}, got {client_offset}")
+        if length is not None and offset + length > session.size:
+            store.hooks.log.append(entry + " refused")
+            raise StorageInvalidParameters("The upload exceeds its declared Upload-Length.")
+        drop_after = store.hooks.drop_upload_after
+        store.hooks.drop_upload_after = None
+        received = 0
+        file: IO[bytes] = await asyncio.to_thread(open, session.staging, "ab")
+        try:
+            async for chunk in request.content.iter_chunked(_BLOCK):
+                if drop_after is not None and received + len(chunk) >= drop_after:
+                    # What arrived before the break stays, as on a real proxy.
+                    await asyncio.to_thread(file.write, chunk[: drop_after - received])
+                    store.hooks.log.append(entry + " dropped")
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return web.Response(status=204)
+                await asyncio.to_thread(file.write, chunk)
+                received += len(chunk)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            store.hooks.log.append(entry + " aborted")
+            return web.Response(status=204)  # the client is gone; nobody reads this
+        finally:
+            await asyncio.to_thread(file.close)
+        store.hooks.log.append(entry)
+        new_offset = offset + received
+        headers = _tus_headers(session, new_offset)
+        if new_offset >= session.size:
+            target = _locate(session.folder, session.relpath)
+            await _fs(session.folder, _finish_upload, session.staging, target)
+            del store.uploads[token]
+            store.finished.add(token)
+    return web.Response(status=204, headers=headers)
+
+
+def _content_disposition(name: str) -> str:
+    ascii_name = name.encode("ascii", errors="ignore").decode("ascii").replace('"', r"\"")
+    quoted = urllib.parse.quote(name, encoding="utf-8")
+    return f"attachment;filename=\"{ascii_name}\"; filename*=UTF-8''{quoted}"
+
+
+def _wanted_range(request: web.Request, size: int, etag: str, mtime: float) -> range | None:
+    """The byte range a GET asks for and may have (``None``: the whole file).
+
+    ``If-Range`` is honoured as aiohttp's file responses do: a date gives the range only if
+    the file is no newer; an ETag (which aiohttp ignores) only if it is the file's.
+    """
+    raw = request.headers.get("Range")
+    match = _RANGE.fullmatch(raw.strip()) if raw else None
+    if match is None or (not match[1] and not match[2]):
+        return None
+    if_range = request.headers.get("If-Range")
+    if if_range:
+        if if_range.startswith(('"', "W/")):
+            if if_range != etag:
+                return None
+        else:
+            try:
+                date = parsedate_to_datetime(if_range)
+            except (TypeError, ValueError):
+                date = None
+            if date is None or int(mtime) > date.timestamp():
+                return None
+    if not match[1]:  # bytes=-N: the last N bytes
+        first = max(0, size - int(match[2]))
+        last = size - 1
+    else:
+        first = int(match[1])
+        last = min(int(match[2]), size - 1) if match[2] else size - 1
+    if first >= size or last < first:
+        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+    return range(first, last + 1)
+
+
+@public
+async def _download(request: web.Request) -> web.StreamResponse:
+    store = request.app[VFOLDER_STORE_KEY]
+    session = store.downloads.get(_token(request))
+    if session is None:
+        raise StorageInvalidParameters(data={"token": "cannot decode the given value"})
+    try:
+        path = _locate(session.folder, session.relpath)
+        info = await asyncio.to_thread(path.stat)
+    except (VFolderOperationFailed, OSError):
+        raise StorageFileNotFound() from None
+    if not stat.S_ISREG(info.st_mode):
+        raise StorageInvalidParameters("The file is not a regular file.")
+    etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": _content_disposition(path.name),
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+        "Last-Modified": format_datetime(datetime.fromtimestamp(info.st_mtime, UTC), usegmt=True),
+    }
+    span = _wanted_range(request, info.st_size, etag, info.st_mtime)
+    status = 200
+    if span is None:
+        span = range(0, info.st_size)
+    else:
+        status = 206
+        headers["Content-Range"] = f"bytes {span.start}-{span.stop - 1}/{info.st_size}"
+    store.hooks.log.append(f"GET {request.headers['Range']}" if status == 206 else "GET")
+    drop_after = store.hooks.drop_download_after
+    store.hooks.drop_download_after = None
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = len(span)
+    await response.prepare(request)
+    file: IO[bytes] = await asyncio.to_thread(open, path, "rb")
+    try:
+        await asyncio.to_thread(file.seek, span.start)
+        sent = 0
+        while sent < len(span):
+            block = await asyncio.to_thread(file.read, min(_BLOCK, len(span) - sent))
+            if not block:
+                break
+            if drop_after is not None and sent + len(block) >= drop_after:
+                await response.write(block[: drop_after - sent])
+                store.hooks.log[-1] += " dropped"
+                if request.transport is not None:
+                    request.transport.abort()
+                return response
+            await response.write(block)
+            sent += len(block)
+    except ConnectionError:
+        return response  # the client went away
+    finally:
+        await asyncio.to_thread(file.close)
+    await response.write_eof()
+    return response
+
+
+# -- installation --------------------------------------------------------------------------
+
+
+def add_vfolder_routes(app: web.Application) -> None:
+    """Install the ``/folders`` routes and the emulated storage proxy on *app*.
+
+    The folders live in a temporary directory made when *app* starts and removed when it
+    stops; :func:`transfer_hooks` gives its test hooks.
+    """
+    store = VFolderStore()
+    app[VFOLDER_STORE_KEY] = store
+
+    async def start(app: web.Application) -> None:
+        await store.start()
+
+    async def stop(app: web.Application) -> None:
+        await store.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    router = app.router
+    router.add_route("POST", "/folders", _create)
+    router.add_route("GET", "/folders", _list)
+    router.add_route("GET", "/folders/_/hosts", _hosts)
+    router.add_route("GET", "/folders/invitations/list", _invitations)
+    router.add_route("GET", "/folders/invitations/list-sent", _sent_invitations)
+    router.add_route("GET", "/folders/invitations/list_sent", _sent_invitations)
+    router.add_route("POST", "/folders/invitations/accept", _accept_invitation)
+    router.add_route("DELETE", "/folders/invitations/delete", _delete_invitation)
+    router.add_route("GET", "/folders/{name}", _info)
+    router.add_route("DELETE", "/folders/{name}", _delete)
+    router.add_route("POST", "/folders/{name}/mkdir", _mkdir)
+    router.add_route("GET", "/folders/{name}/files", _files)
+    router.add_route("POST", "/folders/{name}/rename-file", _rename_file)
+    router.add_route("POST", "/folders/{name}/rename_file", _rename_file)
+    router.add_route("DELETE", "/folders/{name}/delete-files", _delete_files)
+    router.add_route("DELETE", "/folders/{name}/delete_files", _delete_files)
+    router.add_route("POST", "/folders/{name}/request-upload", _request_upload)
+    router.add_route("POST", "/folders/{name}/request-download", _request_download)
+    router.add_route("POST", "/folders/{name}/invite", _invite)
+    router.add_route("OPTIONS", UPLOAD_PATH, _tus_options)
+    router.add_route("HEAD", UPLOAD_PATH, _tus_head)
+    router.add_route("PATCH", UPLOAD_PATH, _tus_patch)
+    router.add_route("GET", DOWNLOAD_PATH, _download)

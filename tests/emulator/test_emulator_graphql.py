@@ -1,0 +1,370 @@
+"""``POST /admin/gql``: the emulated subset, and the manager's error answers (raw requests).
+
+Every expected answer below is what the real 23.09 manager answered to the same document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from backendai_aio.emulator import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_SECRET_KEY,
+    USER_ACCESS_KEY,
+    USER_SECRET_KEY,
+    Emulator,
+)
+
+from .wire import PROBS, Wire
+
+pytestmark = pytest.mark.corrected_by_real_manager
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    async with Emulator(flush_window=0.2, exec_timeout=10.0) as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def admin(emulator: Emulator, http: aiohttp.ClientSession) -> Wire:
+    return Wire(emulator, http)
+
+
+@pytest.fixture
+def user(emulator: Emulator, http: aiohttp.ClientSession) -> Wire:
+    return Wire(emulator, http, access_key=USER_ACCESS_KEY, secret_key=USER_SECRET_KEY)
+
+
+async def gql(wire: Wire, query: str, **extra: Any) -> Any:
+    """Post a document; GraphQL answers come with HTTP 200."""
+    status, body = await wire.call("POST", "/admin/gql", body={"query": query, **extra})
+    assert status == 200, body
+    return body
+
+
+def error(message: str, *locations: tuple[int, int], path: list[str] | None = None) -> Any:
+    body: dict[str, Any] = {"message": message}
+    if locations:
+        body["locations"] = [{"line": line, "column": column} for line, column in locations]
+    if path is not None:
+        body["path"] = path
+    return body
+
+
+# -- the emulated queries ------------------------------------------------------------------------
+
+
+async def test_keypair(admin: Wire, user: Wire) -> None:
+    query = (
+        "{ keypair { access_key secret_key is_active is_admin resource_policy rate_limit "
+        "user_id } }"
+    )
+    assert await gql(user, query) == {
+        "data": {
+            "keypair": {
+                "access_key": USER_ACCESS_KEY,
+                "secret_key": USER_SECRET_KEY,
+                "is_active": True,
+                "is_admin": False,
+                "resource_policy": "default",
+                "rate_limit": 30000,
+                "user_id": "user@lablup.com",
+            }
+        }
+    }
+    body = await gql(admin, "{ keypair { access_key secret_key is_admin num_queries } }")
+    keypair = body["data"]["keypair"]
+    assert (keypair["access_key"], keypair["secret_key"], keypair["is_admin"]) == (
+        DEFAULT_ACCESS_KEY,
+        DEFAULT_SECRET_KEY,
+        True,
+    )
+    assert keypair["num_queries"] >= 1
+
+
+async def test_user(admin: Wire, user: Wire) -> None:
+    query = (
+        "query { user { email role username full_name domain_name status uuid id is_active "
+        "need_password_change } }"
+    )
+    assert await gql(user, query) == {
+        "data": {
+            "user": {
+                "email": "user@lablup.com",
+                "role": "user",
+                "username": "user",
+                "full_name": "User Lablup",
+                "domain_name": "default",
+                "status": "active",
+                "uuid": "dfa9da54-4b28-432f-be29-c0d680c7a412",
+                "id": "dfa9da54-4b28-432f-be29-c0d680c7a412",
+                "is_active": True,
+                "need_password_change": False,
+            }
+        }
+    }
+    body = await gql(admin, "{ user { email role groups { id name } main_access_key } }")
+    assert body == {
+        "data": {
+            "user": {
+                "email": "admin@lablup.com",
+                "role": "superadmin",
+                "groups": [{"id": "2de2b969-1d04-48a6-af16-0bc8adb3c831", "name": "default"}],
+                "main_access_key": DEFAULT_ACCESS_KEY,
+            }
+        }
+    }
+
+
+async def test_images_and_image(user: Wire) -> None:
+    row = {
+        "name": "stable/python",
+        "tag": "3.9-ubuntu20.04",
+        "registry": "cr.backend.ai",
+        "architecture": "x86_64",
+    }
+    assert await gql(user, "{ images { name tag registry architecture } }") == {
+        "data": {"images": [row]}
+    }
+    body = await gql(user, '{ image(reference: "python") { name tag registry } }')
+    assert body == {
+        "data": {
+            "image": {
+                "name": "stable/python",
+                "tag": "3.9-ubuntu20.04",
+                "registry": "cr.backend.ai",
+            }
+        }
+    }
+    body = await gql(
+        user, "{ images { aliases labels { key value } resource_limits { key min max } } }"
+    )
+    image = body["data"]["images"][0]
+    assert image["aliases"] == ["python"]
+    assert {"key": "ai.backend.runtime-type", "value": "python"} in image["labels"]
+    assert image["resource_limits"] == [
+        {"key": "cpu", "min": "1", "max": None},
+        {"key": "mem", "min": "268435456", "max": None},
+    ]
+
+
+async def test_aliases_fragments_and_directives(user: Wire) -> None:
+    body = await gql(user, "{ a: keypair { k: access_key } b: user { email } }")
+    assert body == {"data": {"a": {"k": USER_ACCESS_KEY}, "b": {"email": "user@lablup.com"}}}
+    body = await gql(user, "{ user { ...F } } fragment F on User { email }")
+    assert body == {"data": {"user": {"email": "user@lablup.com"}}}
+    body = await gql(user, "{ user { ... on User { email } role @skip(if: true) } }")
+    assert body == {"data": {"user": {"email": "user@lablup.com"}}}
+
+
+async def test_variables(admin: Wire) -> None:
+    query = "query($a: String) { keypair(access_key: $a) { access_key } }"
+    body = await gql(admin, query, variables={"a": USER_ACCESS_KEY})
+    assert body == {"data": {"keypair": {"access_key": USER_ACCESS_KEY}}}
+    query = "query A { user { email } } query B { keypair { access_key } }"
+    body = await gql(admin, query, operationName="B")
+    assert body == {"data": {"keypair": {"access_key": DEFAULT_ACCESS_KEY}}}
+
+
+# -- permissions: errors with data and a path -----------------------------------------------------
+
+
+async def test_agents_are_for_superadmins(admin: Wire, user: Wire) -> None:
+    assert await gql(admin, "{ agents { id status } }") == {"data": {"agents": []}}
+    assert await gql(user, "{ agents { id status } }") == {
+        "data": {"agents": None},
+        "errors": [
+            error("Forbidden operation. (superadmin privilege required)", (1, 3), path=["agents"])
+        ],
+    }
+
+
+async def test_other_users_keypairs(admin: Wire, user: Wire) -> None:
+    query = f'{{ keypair(access_key: "{DEFAULT_ACCESS_KEY}") {{ access_key }} }}'
+    assert await gql(user, query) == {
+        "data": {"keypair": None},
+        "errors": [error("Forbidden operation.", (1, 3), path=["keypair"])],
+    }
+    assert await gql(admin, '{ keypair(access_key: "NOPE") { access_key } }') == {
+        "data": {"keypair": None}
+    }
+    assert await gql(user, "{ keypairs { access_key } }") == {
+        "data": {"keypairs": [{"access_key": USER_ACCESS_KEY}]}
+    }
+    assert await gql(admin, '{ user(email: "user@lablup.com") { email } }') == {
+        "data": {"user": {"email": "user@lablup.com"}}
+    }
+    assert await gql(user, '{ user(email: "admin@lablup.com") { email } }') == {
+        "data": {"user": None},
+        "errors": [error("Forbidden operation.", (1, 3), path=["user"])],
+    }
+
+
+async def test_unknown_image(user: Wire) -> None:
+    assert await gql(user, '{ image(reference: "nosuch") { name } }') == {
+        "data": {"image": None},
+        "errors": [
+            error(
+                "No such environment image. (Unknown image references: "
+                "ref:'index.docker.io/lablup/nosuch:latest', alias:'nosuch')",
+                (1, 3),
+                path=["image"],
+            )
+        ],
+    }
+
+
+# -- validation errors: data null -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "errors"),
+    [
+        ("{ nosuchfield }", [error("Cannot query field 'nosuchfield' on type 'Queries'.", (1, 3))]),
+        (
+            "{ keypair { nosuch } }",
+            [error("Cannot query field 'nosuch' on type 'KeyPair'.", (1, 13))],
+        ),
+        (
+            "{ keypairx { access_key } }",
+            [
+                error(
+                    "Cannot query field 'keypairx' on type 'Queries'. "
+                    "Did you mean 'keypair' or 'keypairs'?",
+                    (1, 3),
+                )
+            ],
+        ),
+        (
+            "{ image { name } }",
+            [
+                error(
+                    "Field 'image' argument 'reference' of type 'String!' is required, "
+                    "but it was not provided.",
+                    (1, 3),
+                )
+            ],
+        ),
+        (
+            "{ keypair(foo: 1) { access_key } }",
+            [error("Unknown argument 'foo' on field 'Queries.keypair'.", (1, 11))],
+        ),
+        (
+            "{ keypair(access_key: 5) { access_key } }",
+            [error("String cannot represent a non string value: 5", (1, 23))],
+        ),
+        (
+            "query Q($a: String) { keypair(access_key: $b) { access_key } }",
+            [
+                error("Variable '$b' is not defined by operation 'Q'.", (1, 43), (1, 1)),
+                error("Variable '$a' is never used in operation 'Q'.", (1, 9)),
+            ],
+        ),
+        (
+            "{ keypair }",
+            [
+                error(
+                    "Field 'keypair' of type 'KeyPair' must have a selection of subfields. "
+                    "Did you mean 'keypair { ... }'?",
+                    (1, 3),
+                )
+            ],
+        ),
+        (
+            "{ keypair { access_key { x } } }",
+            [
+                error(
+                    "Field 'access_key' must not have a selection since type 'String' has no "
+                    "subfields.",
+                    (1, 24),
+                )
+            ],
+        ),
+        (
+            "{ __typename }",
+            [error("Cannot query '__typename': introspection is disabled.", (1, 3))],
+        ),
+        (
+            "{ __schema { types { name } } }",
+            [error("Cannot query '__schema': introspection is disabled.", (1, 3))],
+        ),
+        (
+            "query A { user { email } } query B { keypair { access_key } }",
+            [error("Must provide operation name if query contains multiple operations.")],
+        ),
+        (
+            "subscription { x }",
+            [error("Schema is not configured to execute subscription operation.", (1, 1))],
+        ),
+        (
+            "query($a: String!) { keypair(access_key: $a) { access_key } }",
+            [error("Variable '$a' of required type 'String!' was not provided.", (1, 7))],
+        ),
+        ("query { keypair { ...Missing } }", [error("Unknown fragment 'Missing'.", (1, 22))]),
+    ],
+)
+async def test_validation_errors(user: Wire, query: str, errors: list[Any]) -> None:
+    assert await gql(user, query) == {"data": None, "errors": errors}
+
+
+async def test_fields_the_emulator_lacks(admin: Wire) -> None:
+    # The manager has these; the emulator says it does not implement them (HTTP 200 too).
+    body = await gql(admin, "{ compute_session_list(limit: 10) { total_count } }")
+    assert body == {
+        "data": None,
+        "errors": [
+            error(
+                "The emulator does not implement the GraphQL field 'Queries.compute_session_list'.",
+                (1, 3),
+            )
+        ],
+    }
+    body = await gql(admin, 'mutation { create_keypair(user_id: "x") { ok } }')
+    assert body["data"] is None
+    assert body["errors"][0]["message"] == (
+        "The emulator does not implement the GraphQL field 'Mutations.create_keypair'."
+    )
+
+
+async def test_not_graphql_at_all(admin: Wire) -> None:
+    # Real: the manager parses outside its error handling: 500 internal-server-error.
+    for query in ("this is not graphql", "{ keypair { access_key"):
+        status, problem = await admin.call("POST", "/admin/gql", body={"query": query})
+        assert (status, problem) == (
+            500,
+            {"type": PROBS + "internal-server-error", "title": "Internal server error."},
+        )
+
+
+@pytest.mark.parametrize(
+    ("body", "data"),
+    [
+        ({}, {"query": "is required"}),
+        ({"query": ""}, {"query": "blank value is not allowed"}),
+        ({"query": 5}, {"query": "value is not a string"}),
+        (
+            {"query": "{ keypair { access_key } }", "variables": 5},
+            {"variables": {"0": "value should be None", "1": "value is not a dict"}},
+        ),
+        ({"query": "{ keypair { access_key } }", "x": 1}, {"x": "x is not allowed key"}),
+    ],
+)
+async def test_parameter_errors(admin: Wire, body: dict[str, Any], data: Any) -> None:
+    status, problem = await admin.call("POST", "/admin/gql", body=body)
+    assert (status, problem["msg"], problem["data"]) == (400, "Input validation error", data)
+
+
+async def test_only_post(admin: Wire) -> None:
+    status, problem = await admin.call("GET", "/admin/gql")
+    assert (status, problem["type"]) == (405, PROBS + "method-not-allowed")

@@ -1,0 +1,312 @@
+"""Virtual folders through the real manager and its storage proxy (tus uploads, ranged GETs)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+import tracemalloc
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from yarl import URL
+
+from backendai_aio import BadRequestError, Client, NotFoundError
+from backendai_aio._vfolders import _Download, _FileSource, _Progress, _Upload
+
+MiB = 1024 * 1024
+STORAGE_PROXY = ("127.0.0.1", 6021)
+
+
+def folder_name() -> str:
+    """A fresh folder name: runs sharing a long-lived manager must never collide."""
+    return f"aio-it-vf-{secrets.token_hex(6)}"
+
+
+@contextlib.asynccontextmanager
+async def temporary_folder(client: Client) -> AsyncIterator[str]:
+    """Create a folder for one test and delete it afterwards, whatever happened."""
+    name = folder_name()
+    await client.vfolder_create(name)
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(NotFoundError):
+            await client.vfolder_delete(name)
+
+
+def make_file(path: Path, size: int) -> str:
+    """Write *size* random bytes to *path* in 1 MiB blocks; return their SHA-256."""
+    digest = hashlib.sha256()
+    with path.open("wb") as file:
+        for start in range(0, size, MiB):
+            block = os.urandom(min(MiB, size - start))
+            file.write(block)
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(MiB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def names(listing: dict[str, Any]) -> list[str]:
+    return sorted(item["name"] for item in listing["items"])
+
+
+async def test_64_mib_cycle(user_client: Client, tmp_path: Path) -> None:
+    size = 64 * MiB
+    source = tmp_path / "big.bin"
+    digest = make_file(source, size)
+    uploaded: list[int] = []
+    async with temporary_folder(user_client) as name:
+        info = await user_client.vfolder_info(name)
+        assert info["name"] == name
+        assert info["num_files"] == 0
+        assert name in [entry["name"] for entry in await user_client.vfolder_list()]
+        hosts = await user_client.vfolder_list_hosts()
+        assert hosts["default"] in hosts["allowed"]
+        await user_client.vfolder_mkdir(name, "data/raw", parents=True)
+
+        tracemalloc.start()
+        try:
+            stored = await user_client.vfolder_upload(
+                name,
+                source,
+                "data/raw/",
+                progress=lambda done, total: uploaded.append(done),
+            )
+            _, upload_peak = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            back = await user_client.vfolder_download(
+                name, "data/raw/big.bin", tmp_path / "back.bin"
+            )
+            _, download_peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert stored == size
+        assert uploaded[-1] == size
+        # Streamed in blocks: far below the file's 64 MiB.
+        assert upload_peak < 16 * MiB, upload_peak
+        assert download_peak < 16 * MiB, download_peak
+        assert sha256_of(back) == digest
+
+        listing = await user_client.vfolder_list_files(name, "data/raw")
+        assert [(item["name"], item["size"], item["type"]) for item in listing["items"]] == [
+            ("big.bin", size, "FILE")
+        ]
+        info = await user_client.vfolder_info(name)
+        # The vfs backend counts directories as entries, with their own sizes.
+        assert info["num_files"] == 3  # data, data/raw, big.bin
+        assert info["used_bytes"] >= size
+
+        await user_client.vfolder_rename_file(name, "data/raw/big.bin", "renamed.bin")
+        assert names(await user_client.vfolder_list_files(name, "data/raw")) == ["renamed.bin"]
+        with pytest.raises(BadRequestError) as is_dir:
+            await user_client.vfolder_delete_files(name, ["data"])
+        assert is_dir.value.msg == "Is a directory"
+        await user_client.vfolder_delete_files(name, ["data"], recursive=True)
+        assert names(await user_client.vfolder_list_files(name)) == []
+
+        await user_client.vfolder_delete(name)
+        with pytest.raises(NotFoundError) as gone:
+            await user_client.vfolder_info(name)
+        assert gone.value.title == "No such virtual folder."
+
+
+async def test_non_ascii_cycle(user_client: Client, tmp_path: Path) -> None:
+    file_name = "données é 日本 a+b%20c.bin"
+    data = os.urandom(300_000)
+    source = tmp_path / file_name
+    source.write_bytes(data)
+    async with temporary_folder(user_client) as name:
+        folder = user_client.vfolder(name)
+        await folder.upload(source, "dossier é/")
+        assert names(await folder.list_files()) == ["dossier é"]
+        listing = await folder.list_files("dossier é")
+        assert [(i["name"], i["size"]) for i in listing["items"]] == [(file_name, len(data))]
+        back = await folder.download(f"dossier é/{file_name}", tmp_path / "out.bin")
+        assert back.read_bytes() == data
+        await folder.rename_file(f"dossier é/{file_name}", "ünïcode + space.bin")
+        back = await folder.download("dossier é/ünïcode + space.bin", tmp_path)
+        assert back.name == "ünïcode + space.bin"
+        assert back.read_bytes() == data
+
+
+async def test_stream_and_empty_uploads(user_client: Client, tmp_path: Path) -> None:
+    data = os.urandom(3 * MiB + 11)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(data), 100_000):
+            yield data[start : start + 100_000]
+
+    async with temporary_folder(user_client) as name:
+        await user_client.vfolder_upload(name, chunks(), "s.bin", size=len(data), chunk_size=MiB)
+        await user_client.vfolder_upload(name, b"", "empty.bin")
+        listing = await user_client.vfolder_list_files(name)
+        sizes = {item["name"]: item["size"] for item in listing["items"]}
+        assert sizes == {"s.bin": len(data), "empty.bin": 0}
+        back = await user_client.vfolder_download(name, "s.bin", tmp_path / "s.bin")
+        assert back.read_bytes() == data
+        empty = await user_client.vfolder_download(name, "empty.bin", tmp_path / "e.bin")
+        assert empty.read_bytes() == b""
+
+
+async def test_download_errors(user_client: Client, tmp_path: Path) -> None:
+    async with temporary_folder(user_client) as name:
+        with pytest.raises(NotFoundError) as missing:
+            await user_client.vfolder_download(name, "nope.bin", tmp_path / "nope.bin")
+        assert missing.value.title == "File not found"
+        assert missing.value.problem_type == ("https://api.backend.ai/probs/storage/file-not-found")
+        assert missing.value.message.startswith("downloading 'nope.bin' from virtual folder")
+        assert list(tmp_path.iterdir()) == []
+
+
+async def test_invitations(user_client: Client, admin_client: Client) -> None:
+    async with temporary_folder(user_client) as name:
+        invited = await user_client.vfolder_invite(name, ["admin@lablup.com"], "ro")
+        assert invited == {"invited_ids": ["admin@lablup.com"]}
+        sent = (await user_client.vfolder_sent_invitations())["invitations"]
+        assert any(inv["vfolder_name"] == name for inv in sent)
+        received = [
+            inv
+            for inv in (await admin_client.vfolder_invitations())["invitations"]
+            if inv["vfolder_name"] == name
+        ]
+        assert [(inv["inviter"], inv["perm"], inv["state"]) for inv in received] == [
+            ("user@lablup.com", "ro", "pending")
+        ]
+        await admin_client.vfolder_accept_invitation(received[0]["id"])
+        shared = {entry["name"]: entry for entry in await admin_client.vfolder_list()}
+        assert shared[name]["is_owner"] is False
+        assert shared[name]["permission"] == "ro"
+        with pytest.raises(NotFoundError):
+            await admin_client.vfolder_accept_invitation(received[0]["id"])
+
+
+# -- resumption against the real storage proxy, through a relay that breaks once ------------
+
+
+class CuttingRelay:
+    """Relay TCP connections to the storage proxy, breaking one after *budget* bytes.
+
+    *upstream* counts the bytes going to the proxy (a PATCH body), otherwise the bytes coming
+    back (a download). The first connection to exceed the budget is aborted both ways.
+    """
+
+    def __init__(self, budget: int, *, upstream: bool) -> None:
+        self.budget: int | None = budget
+        self.upstream = upstream
+        self.cuts = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> URL:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return URL.build(scheme="http", host="127.0.0.1", port=port)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        up_reader, up_writer = await asyncio.open_connection(*STORAGE_PROXY)
+        try:
+            await asyncio.gather(
+                self._pump(reader, up_writer, counted=self.upstream, ends=(writer, up_writer)),
+                self._pump(up_reader, writer, counted=not self.upstream, ends=(writer, up_writer)),
+            )
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            for end in (writer, up_writer):
+                end.close()
+            self._tasks.discard(task)
+
+    async def _pump(
+        self,
+        source: asyncio.StreamReader,
+        sink: asyncio.StreamWriter,
+        *,
+        counted: bool,
+        ends: tuple[asyncio.StreamWriter, asyncio.StreamWriter],
+    ) -> None:
+        passed = 0
+        while data := await source.read(65536):
+            if counted and self.budget is not None and passed + len(data) > self.budget:
+                sink.write(data[: self.budget - passed])
+                await sink.drain()
+                self.budget = None
+                self.cuts += 1
+                await asyncio.sleep(0.1)  # let the cut-off bytes reach the other side
+                for end in ends:
+                    end.transport.abort()
+                return
+            passed += len(data)
+            sink.write(data)
+            await sink.drain()
+        if sink.can_write_eof():
+            sink.write_eof()
+
+
+async def test_upload_resumes_through_the_real_proxy(user_client: Client, tmp_path: Path) -> None:
+    size = 12 * MiB
+    source_path = tmp_path / "resume.bin"
+    digest = make_file(source_path, size)
+    async with temporary_folder(user_client) as name:
+        ticket = await user_client._request(
+            "POST",
+            user_client._url("folders", name, "request-upload"),
+            json={"path": "resume.bin", "size": size},
+        )
+        relay = CuttingRelay(3 * MiB, upstream=True)
+        async with relay as relay_url:
+            upload_url = relay_url.with_path(URL(ticket["url"]).path)
+            upload = _Upload(user_client, name, "resume.bin", upload_url, ticket["token"], 30)
+            source = _FileSource(source_path.open("rb"), size, str(source_path))
+            try:
+                await upload.run(source, _Progress(None, size), 8 * MiB, 5)
+            finally:
+                await source.aclose()
+        assert relay.cuts == 1
+        back = await user_client.vfolder_download(name, "resume.bin", tmp_path / "back.bin")
+        assert sha256_of(back) == digest
+
+
+async def test_download_resumes_through_the_real_proxy(user_client: Client, tmp_path: Path) -> None:
+    size = 12 * MiB
+    source_path = tmp_path / "resume.bin"
+    digest = make_file(source_path, size)
+    async with temporary_folder(user_client) as name:
+        await user_client.vfolder_upload(name, source_path)
+        ticket = await user_client._request(
+            "POST",
+            user_client._url("folders", name, "request-download"),
+            json={"path": "resume.bin"},
+        )
+        relay = CuttingRelay(5 * MiB, upstream=False)
+        back = tmp_path / "back.bin"
+        async with relay as relay_url:
+            download_url = relay_url.with_path(URL(ticket["url"]).path)
+            download = _Download(user_client, name, "resume.bin", download_url, ticket["token"], 30)
+            with back.open("wb") as file:
+                written = await download.run(file, None, 5)
+        assert relay.cuts == 1
+        assert written == size
+        assert sha256_of(back) == digest
