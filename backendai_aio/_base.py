@@ -388,13 +388,17 @@ class BaseClient:
                     raise_for_status=False,
                 )
             except _TRANSPORT_ERRORS as exc:
-                if _connect_failed(exc) and endpoint_moves < len(self._bases) - 1:
-                    # Nothing was sent, so any method may move on to the next endpoint.
+                if (
+                    _connect_failed(exc)
+                    and not url.is_absolute()
+                    and endpoint_moves < len(self._bases) - 1
+                ):
+                    # Nothing was sent, so any method may move on to the next endpoint. (An
+                    # absolute URL, such as a storage proxy's, is not the manager's to move.)
                     endpoint_moves += 1
                     self._base_index = (self._base_index + 1) % len(self._bases)
                     _log.info("cannot connect to %s; trying %s", target.origin(), self.endpoint)
-                    if not url.is_absolute():
-                        continue
+                    continue
                 if (
                     may_retry
                     and retries < self._retry.max_retries

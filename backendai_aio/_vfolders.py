@@ -194,12 +194,14 @@ class _Source(Protocol):
 
     def can_resume_at(self, offset: int) -> bool:
         """Whether the bytes from *offset* on can still be produced."""
+        ...
 
     async def prepare(self, offset: int, length: int) -> None:
         """Make the *length* bytes from *offset* ready for :meth:`blocks`."""
 
     def blocks(self, offset: int, length: int) -> AsyncIterator[bytes]:
         """Yield exactly *length* bytes from *offset*, in blocks."""
+        ...
 
     async def aclose(self) -> None:
         """Release the source."""

@@ -84,7 +84,7 @@ FULL = Settings(
     calls=2048,
     reps=11,
     size=1 << 30,
-    transfer_reps=5,
+    transfer_reps=7,
     burst_reps=5,
     import_reps=21,
     warmup_calls=256,
@@ -514,6 +514,9 @@ def bench_transfers(
             if "aio" not in unavailable and samples["aio"] and samples["raw"]:
                 pairs = zip(samples["aio"], samples["raw"], strict=False)
                 entry["ratio"] = _summary([a["throughput"] / r["throughput"] for a, r in pairs])
+                # Best of each: the least disturbed runs, a steadier estimate on a noisy host.
+                best = [max(run["throughput"] for run in samples[name]) for name in ("aio", "raw")]
+                entry["best_ratio"] = best[0] / best[1]
             results[kind] = entry
     finally:
         source.unlink(missing_ok=True)
@@ -713,7 +716,9 @@ def _report_transfers(transfers: dict[str, Any]) -> list[str]:
             if "unavailable" in data:
                 table.append([kind, LABELS[name], "not available yet", "-", "-", "-"])
                 continue
-            ratio = _fmt(entry.get("ratio"), "{:.2f}x") if name == "aio" else ""
+            ratio = ""
+            if name == "aio" and "ratio" in entry:
+                ratio = f"{_fmt(entry['ratio'], '{:.2f}x')}, best {entry['best_ratio']:.2f}x"
             table.append(
                 [
                     kind,
@@ -862,7 +867,7 @@ def _targets(results: dict[str, Any]) -> list[dict[str, str]]:
             add(
                 f"{number} {kind} >= {TARGET_THROUGHPUT_RATIO}x raw throughput",
                 "met" if ratio >= TARGET_THROUGHPUT_RATIO else "NOT MET",
-                f"{ratio:.2f}x",
+                f"{ratio:.2f}x median (best runs: {entry['best_ratio']:.2f}x)",
             )
             growth = aio["rss_growth"]["max"]
             add(

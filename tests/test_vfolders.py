@@ -33,7 +33,6 @@ from backendai_aio.emulator import create_app
 from backendai_aio.emulator._vfolders import (
     VFOLDER_STORE_KEY,
     TransferHooks,
-    add_vfolder_routes,
     transfer_hooks,
 )
 
@@ -46,9 +45,7 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def app() -> web.Application:
-    application = create_app(keypairs={ADMIN_KEY: ADMIN_SECRET, USER_KEY: USER_SECRET})
-    add_vfolder_routes(application)
-    return application
+    return create_app(keypairs={ADMIN_KEY: ADMIN_SECRET, USER_KEY: USER_SECRET})
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from ._graphql import add_graphql_routes
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
 from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry, add_session_routes
 from ._streaming import add_streaming_routes
+from ._vfolders import add_vfolder_routes
 from ._webserver import add_webserver_routes, logged_in_keypair
 
 __all__ = [
@@ -130,6 +131,7 @@ def create_app(
     add_streaming_routes(app)
     add_session_routes(app)
     add_file_routes(app)
+    add_vfolder_routes(app)
     add_account_routes(app)
     add_graphql_routes(app)
     add_webserver_routes(app, version=manager_version)

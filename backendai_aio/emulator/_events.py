@@ -45,9 +45,9 @@ from ._problems import (
     BackgroundTaskNotFound,
     GenericForbidden,
     GroupNotFound,
-    InvalidAPIParameters,
 )
-from ._sessions import REGISTRY_KEY, check_params
+from ._sessions import REGISTRY_KEY, read_checked_params
+from ._validation import Invalid, Key, null_or, string, uuid_string, validate
 
 __all__ = [
     "DEFAULT_PING_INTERVAL",
@@ -161,25 +161,30 @@ def _matches(event: LifecycleEvent, *, owner: str, name: str, session_id: uuid.U
     return name == "*" or event.session_name == name
 
 
+def _scope(value: Any) -> Any:
+    # trafaret's Enum words its refusal without naming the variants.
+    if value not in _SCOPES:
+        raise Invalid("value doesn't match any variant")
+    return value
+
+
+# The parameters of GET /events/session, checked (and worded) as the manager checks them.
+_SESSION_EVENT_KEYS: Final = (
+    Key.of(["name", "sessionName"], string(), "*", to="name"),
+    Key.of("ownerAccessKey", null_or(string()), None),
+    Key.of("sessionId", null_or(uuid_string()), None),
+    Key.of(["group", "groupName"], string(), "*", to="group"),
+    Key.of("scope", _scope, "*"),
+)
+
+
 async def _session_events(request: web.Request) -> web.StreamResponse:
-    query = request.query
-    name = query.get("name", query.get("sessionName", "*"))
-    scope = query.get("scope", "*")
-    group = query.get("group", query.get("groupName", "*"))
-    raw_id = query.get("sessionId")
-    errors: dict[str, str] = {}
-    session_id: uuid.UUID | None = None
-    if raw_id is not None:
-        try:
-            session_id = uuid.UUID(raw_id)
-        except ValueError:
-            errors["sessionId"] = "value is not a valid UUID"
-    if scope not in _SCOPES:
-        errors["scope"] = f"value doesn't match any variant of {sorted(_SCOPES)}"
-    check_params(errors)
+    params = validate(await read_checked_params(request), _SESSION_EVENT_KEYS)
+    name, scope, group = params["name"], params["scope"], params["group"]
+    session_id: uuid.UUID | None = params["sessionId"]
     owner = ACCESS_KEY.get()
     # A plain user may only watch its own sessions.
-    if query.get("ownerAccessKey", owner) != owner:
+    if params["ownerAccessKey"] not in (None, owner):
         raise GenericForbidden
     if group not in _GROUPS:
         raise GroupNotFound
@@ -202,12 +207,11 @@ async def _session_events(request: web.Request) -> web.StreamResponse:
 
 
 async def _background_task_events(request: web.Request) -> web.StreamResponse:
-    raw_id = request.query.get("task_id", request.query.get("taskId"))
-    try:
-        task_id = uuid.UUID(raw_id or "")
-    except ValueError:
-        problem = "is required" if raw_id is None else "value is not a valid UUID"
-        raise InvalidAPIParameters("Input validation error", data={"task_id": problem}) from None
+    params = validate(
+        await read_checked_params(request),
+        [Key.of(["task_id", "taskId"], uuid_string(), to="task_id")],
+    )
+    task_id: uuid.UUID = params["task_id"]
     manager = request.app[BGTASKS_KEY]
     if not manager.exists(task_id):
         raise BackgroundTaskNotFound

@@ -266,11 +266,18 @@ async def test_background_task_failure_and_cancellation(
     assert events[-2].json() == {"task_id": task_id, "message": message}
 
 
+@pytest.mark.corrected_by_real_manager
 async def test_background_task_errors(wire: Wire) -> None:
     status, body = await wire.call("GET", f"/events/background-task?task_id={uuid.uuid4()}")
     assert (status, body["type"]) == (404, PROBS + "bgtask-not-found")
     status, body = await wire.call("GET", "/events/background-task?task_id=nope")
-    assert (status, body["data"]) == (400, {"task_id": "value is not a valid UUID"})
+    # The real manager words it "cannot convert value to UUID", and refuses unknown keys.
+    assert (status, body["data"]) == (400, {"task_id": "cannot convert value to UUID"})
+    status, body = await wire.call("GET", "/events/background-task?x=1")
+    assert (status, body["data"]) == (
+        400,
+        {"task_id": "is required", "x": "x is not allowed key"},
+    )
     status, body = await wire.call("GET", "/events/background-task")
     assert (status, body["data"]) == (400, {"task_id": "is required"})
     status, body = await wire.call("POST", "/emulator/bgtask", body={"steps": 0, "outcome": "?"})

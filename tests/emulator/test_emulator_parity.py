@@ -469,6 +469,24 @@ async def test_acting_on_behalf_of_another_keypair(admin: Wire, user: Wire) -> N
     assert (status, body) == (200, {"stats": {"status": "terminated"}})
 
 
+@pytest.mark.parametrize(
+    ("query", "data"),
+    [
+        ("x=1", {"x": "x is not allowed key"}),
+        ("scope=foo", {"scope": "value doesn't match any variant"}),
+        (
+            "sessionId=xx",
+            {"sessionId": {"0": "value should be None", "1": "cannot convert value to UUID"}},
+        ),
+        ("name=", {"name": "blank value is not allowed"}),
+    ],
+)
+async def test_session_event_parameters(admin: Wire, query: str, data: Any) -> None:
+    # Real: the event stream's parameters are checked before it starts, in trafaret's words.
+    status, problem = await admin.call("GET", "/events/session?" + query)
+    assert (status, problem) == (400, invalid(data))
+
+
 # -- rate limits -------------------------------------------------------------------------------
 
 
