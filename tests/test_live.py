@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterator
+from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Iterator
 
 import aiohttp
 import pytest
@@ -138,7 +139,9 @@ def threaded_emulator() -> Iterator[EmulatorThread]:
         emulator.stop()
 
 
-async def test_cancelling_streams_leaves_no_connection(threaded_emulator: EmulatorThread) -> None:
+async def test_cancelling_streams_leaves_no_connection(
+    threaded_emulator: EmulatorThread, tmp_path: Path
+) -> None:
     async with Client(threaded_emulator.config) as setup:
         await setup.create_if_not_exists("python", "cancel-streams")
         await setup.upload("cancel-streams", {"big.bin": os.urandom(8 * 1024 * 1024)})
@@ -161,7 +164,24 @@ async def test_cancelling_streams_leaves_no_connection(threaded_emulator: Emulat
                 async for _ in events:
                     pass
 
-        for job in (read_slowly, stream_forever, follow_events):
+        async def upload_slowly() -> None:
+            async def trickle() -> AsyncIterator[bytes]:
+                while True:
+                    yield b"x" * 65536
+                    await asyncio.sleep(0.05)
+
+            await client.upload("cancel-streams", {"endless.bin": trickle()})
+
+        async def download_slowly() -> None:
+            def slow_progress(done: int, total: int | None) -> Awaitable[None]:
+                return asyncio.sleep(0.2)
+
+            await client.download(
+                "cancel-streams", ["big.bin"], tmp_path / "dest", progress=slow_progress
+            )
+
+        jobs = (read_slowly, stream_forever, follow_events, upload_slowly, download_slowly)
+        for job in jobs:
             task = asyncio.create_task(job())
             await asyncio.sleep(0.3)
             assert not task.done()
