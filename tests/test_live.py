@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Iterator
+from pathlib import Path
 
 import aiohttp
 import pytest
