@@ -11,10 +11,10 @@ from backendai_aio import (
     BadRequestError,
     Client,
     ClientConfig,
+    GraphQLError,
     InvalidArgumentError,
     NotFoundError,
 )
-from backendai_aio._account import GraphQLError
 from backendai_aio.emulator import USER_ACCESS_KEY, Emulator
 
 DEFAULT_GROUP = "2de2b969-1d04-48a6-af16-0bc8adb3c831"

@@ -290,3 +290,17 @@ async def test_func_websocket_needs_a_login(
         async with browser.ws_connect(emulator.endpoint + "/func/stream/session/x/execute"):
             pass
     assert exc_info.value.status == 401
+
+
+async def test_a_custom_keypair_logs_in_with_its_secret(browser: aiohttp.ClientSession) -> None:
+    # Any other keypair belongs to <access key>@emulator.invalid, password the secret key.
+    async with Emulator(access_key="AKIACUSTOMEXAMPLE", secret_key="s3cr3t") as custom:
+        creds = {"username": "akiacustomexample@emulator.invalid", "password": "s3cr3t"}
+        body = await login(browser, custom, creds)
+        assert body["data"] == {
+            "access_key": "AKIACUSTOMEXAMPLE",
+            "role": "user",
+            "status": "active",
+        }
+        status, echo, _ = await call(browser, custom, "POST", "/auth/test", {"echo": "me"})
+        assert (status, echo) == (200, {"authorized": "yes", "echo": "me"})

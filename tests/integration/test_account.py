@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backendai_aio import BadRequestError, Client, NotFoundError
-from backendai_aio._account import GraphQLError
+from backendai_aio import BadRequestError, Client, GraphQLError, NotFoundError
 
 from ._support import ADMIN_ACCESS_KEY, USER_ACCESS_KEY
 
