@@ -27,7 +27,6 @@ reached or is rate limited is 503.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -37,12 +36,11 @@ from aiohttp import web
 from backendai_aio import (
     BackendError,
     Client,
-    ClientConfig,
     InvalidArgumentError,
     RateLimitError,
     RequestError,
 )
-from backendai_aio.emulator import Emulator
+from backendai_aio.emulator import configured_or_emulated
 
 CLIENT = web.AppKey("client", Client)
 IMAGE = web.AppKey("image", str)
@@ -50,20 +48,9 @@ IMAGE = web.AppKey("image", str)
 log = logging.getLogger("aiohttp_app")
 
 
-@contextlib.asynccontextmanager
-async def backend_config() -> AsyncIterator[ClientConfig]:
-    """The configured cluster, or a local emulator when no endpoint is set."""
-    if os.environ.get("BACKEND_ENDPOINT"):
-        yield ClientConfig.from_env()
-        return
-    async with Emulator() as emulator:
-        log.info("no BACKEND_ENDPOINT set: using a local emulator at %s", emulator.endpoint)
-        yield emulator.config
-
-
 async def backend_client(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: one client for the application's whole life."""
-    async with backend_config() as config, Client(config) as client:
+    async with configured_or_emulated(announce=log.info) as config, Client(config) as client:
         app[CLIENT] = client
         yield
 

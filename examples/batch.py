@@ -14,14 +14,12 @@ to a local emulator it starts itself; ``BACKEND_IMAGE`` picks the image (default
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
-from backendai_aio import BackendError, Client, ClientConfig
-from backendai_aio.emulator import Emulator
+from backendai_aio import BackendError, Client
+from backendai_aio.emulator import configured_or_emulated
 
 # The project: a word count over a text file.
 PROJECT = {
@@ -50,17 +48,6 @@ OPTIONS = {
 }
 
 
-@contextlib.asynccontextmanager
-async def backend_config() -> AsyncIterator[ClientConfig]:
-    """The configured cluster, or a local emulator when no endpoint is set."""
-    if os.environ.get("BACKEND_ENDPOINT"):
-        yield ClientConfig.from_env()
-        return
-    async with Emulator() as emulator:
-        print(f"No BACKEND_ENDPOINT set: using a local emulator at {emulator.endpoint}")
-        yield emulator.config
-
-
 def show(kind: str, payload: Any) -> None:
     """Print each console item as it arrives."""
     print(f"[{kind}] {payload}", end="" if str(payload).endswith("\n") else "\n")
@@ -69,7 +56,7 @@ def show(kind: str, payload: Any) -> None:
 async def main() -> int:
     """Run the batch job; return its exit code."""
     image = os.environ.get("BACKEND_IMAGE", "python")
-    async with backend_config() as config, Client(config) as client:
+    async with configured_or_emulated(announce=print) as config, Client(config) as client:
         session = await client.create_if_not_exists(image)
         name = session["sessionName"]
         try:

@@ -13,28 +13,15 @@ It talks to ``BACKEND_ENDPOINT`` when it is set, else to a local emulator it sta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator
 
-from backendai_aio import BackendError, Client, ClientConfig
-from backendai_aio.emulator import Emulator
+from backendai_aio import BackendError, Client
+from backendai_aio.emulator import configured_or_emulated
 
 # Events after which the session is gone.
 FINAL_EVENTS = frozenset({"session_terminated", "session_cancelled", "session_failure"})
-
-
-@contextlib.asynccontextmanager
-async def backend_config() -> AsyncIterator[ClientConfig]:
-    """The configured cluster, or a local emulator when no endpoint is set."""
-    if os.environ.get("BACKEND_ENDPOINT"):
-        yield ClientConfig.from_env()
-        return
-    async with Emulator() as emulator:
-        print(f"No BACKEND_ENDPOINT set: using a local emulator at {emulator.endpoint}")
-        yield emulator.config
 
 
 async def lifecycle(client: Client, name: str, image: str) -> None:
@@ -49,7 +36,7 @@ async def main() -> None:
     """Print the events of one session's life."""
     image = os.environ.get("BACKEND_IMAGE", "python")
     name = f"events-{secrets.token_hex(4)}"
-    async with backend_config() as config, Client(config) as client:
+    async with configured_or_emulated(announce=print) as config, Client(config) as client:
         # Open the stream first, so that no event of the new session is missed.
         async with client.session_events(name=name, scope="session") as events:
             print(f"Watching session {name}")

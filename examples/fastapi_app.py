@@ -36,12 +36,11 @@ from fastapi.responses import JSONResponse  # pyright: ignore[reportMissingImpor
 from backendai_aio import (
     BackendError,
     Client,
-    ClientConfig,
     InvalidArgumentError,
     RateLimitError,
     RequestError,
 )
-from backendai_aio.emulator import Emulator
+from backendai_aio.emulator import configured_or_emulated
 
 log = logging.getLogger("fastapi_app")
 
@@ -64,20 +63,9 @@ class RunResponse:
 
 
 @contextlib.asynccontextmanager
-async def backend_config() -> AsyncIterator[ClientConfig]:
-    """The configured cluster, or a local emulator when no endpoint is set."""
-    if os.environ.get("BACKEND_ENDPOINT"):
-        yield ClientConfig.from_env()
-        return
-    async with Emulator() as emulator:
-        log.info("no BACKEND_ENDPOINT set: using a local emulator at %s", emulator.endpoint)
-        yield emulator.config
-
-
-@contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """One client for the application's whole life."""
-    async with backend_config() as config, Client(config) as client:
+    async with configured_or_emulated(announce=log.info) as config, Client(config) as client:
         app.state.client = client
         yield
 

@@ -23,13 +23,13 @@ import gzip
 import hashlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tqdm import tqdm  # pyright: ignore[reportMissingModuleSource]
 
-from backendai_aio import BackendError, Client, ClientConfig
-from backendai_aio.emulator import Emulator
+from backendai_aio import BackendError, Client
+from backendai_aio.emulator import configured_or_emulated
 
 SAMPLE_SIZE = 16 * 1024 * 1024
 
@@ -57,17 +57,6 @@ def bar(description: str, total: int | None = None) -> Iterator[Progress]:
         yield update
 
 
-@contextlib.asynccontextmanager
-async def backend_config() -> AsyncIterator[ClientConfig]:
-    """The configured cluster, or a local emulator when no endpoint is set."""
-    if os.environ.get("BACKEND_ENDPOINT"):
-        yield ClientConfig.from_env()
-        return
-    async with Emulator() as emulator:
-        print(f"No BACKEND_ENDPOINT set: using a local emulator at {emulator.endpoint}")
-        yield emulator.config
-
-
 def sha256(path: Path, *, gzipped: bool = False) -> str:
     """The SHA-256 of a file (of its uncompressed content if *gzipped*), read in chunks."""
     with gzip.open(path, "rb") if gzipped else path.open("rb") as file:
@@ -81,7 +70,7 @@ async def transfer(source: Path, size: int, dest: Path) -> Path:
     """
     image = os.environ.get("BACKEND_IMAGE", "python")
     compressed = dest / f"{source.name}.gz"
-    async with backend_config() as config, Client(config) as client:
+    async with configured_or_emulated(announce=print) as config, Client(config) as client:
         session = await client.create_if_not_exists(image)
         name = session["sessionName"]
         try:

@@ -8,29 +8,16 @@ it is set, else against a local emulator it starts itself. ``BACKEND_IMAGE`` pic
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
 
-from backendai_aio import BackendError, Client, ClientConfig
-from backendai_aio.emulator import Emulator
-
-
-@contextlib.asynccontextmanager
-async def backend_config() -> AsyncIterator[ClientConfig]:
-    """The configured cluster, or a local emulator when no endpoint is set."""
-    if os.environ.get("BACKEND_ENDPOINT"):
-        yield ClientConfig.from_env()
-        return
-    async with Emulator() as emulator:
-        print(f"No BACKEND_ENDPOINT set: using a local emulator at {emulator.endpoint}")
-        yield emulator.config
+from backendai_aio import BackendError, Client
+from backendai_aio.emulator import configured_or_emulated
 
 
 async def main() -> None:
     image = os.environ.get("BACKEND_IMAGE", "python")
-    async with backend_config() as config, Client(config) as client:
+    async with configured_or_emulated(announce=print) as config, Client(config) as client:
         version = await client.get_server_version()
         print(f"Server: manager {version['manager']}, API {version['version']}")
 

@@ -31,7 +31,8 @@ from backendai_aio import (
 )
 from backendai_aio.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Emulator, create_app
 
-from .faulty_servers import answering_root_then, app_server, raw_server, root_app
+from .fault_server import Behaviour, FaultServer, response
+from .faulty_servers import app_server, root_app
 
 PROBS = "https://api.backend.ai/probs/"
 
@@ -236,41 +237,46 @@ async def test_refused_connection_is_err_request(unused_port: int) -> None:
     assert isinstance(caught.value.__cause__, aiohttp.ClientError)
 
 
+def answering(raw: bytes, close: bool = False) -> Behaviour:
+    """A behaviour that writes *raw* as the whole response (and closes, if asked)."""
+
+    async def behave(
+        server: FaultServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(raw)
+        await writer.drain()
+        if close:
+            writer.close()
+
+    return behave
+
+
 async def test_truncated_json_body_is_err_response() -> None:
-    respond = answering_root_then(
-        b"HTTP/1.1 200 OK",
-        b"Content-Type: application/json\r\nContent-Length: 100\r\n",
-        b'{"result": {"sta',
-    )
-    async with raw_server(respond) as url, Client(ClientConfig("AK", "SK", url)) as client:
-        with pytest.raises(ResponseError) as caught:
-            await client.get_info("abcd")
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    async with FaultServer(answering(head + b'{"result": {"sta', close=True)) as server:
+        async with Client(ClientConfig("AK", "SK", server.url)) as client:
+            with pytest.raises(ResponseError) as caught:
+                await client.get_info("abcd")
     assert caught.value.type == ERR_RESPONSE
     assert caught.value.status == 200
 
 
 async def test_invalid_json_body_is_err_response() -> None:
-    respond = answering_root_then(
-        b"HTTP/1.1 200 OK",
-        b"Content-Type: application/json; charset=utf-8\r\nContent-Length: 9\r\n",
-        b"{not json",
-    )
-    async with raw_server(respond) as url, Client(ClientConfig("AK", "SK", url)) as client:
-        with pytest.raises(ResponseError, match="invalid JSON") as caught:
-            await client.get_info("abcd")
+    raw = response("200 OK", b"{not json", {"Content-Type": "application/json; charset=utf-8"})
+    async with FaultServer(answering(raw)) as server:
+        async with Client(ClientConfig("AK", "SK", server.url)) as client:
+            with pytest.raises(ResponseError, match="invalid JSON") as caught:
+                await client.get_info("abcd")
     assert caught.value.type == ERR_RESPONSE
 
 
 async def test_html_502_page_is_err_server() -> None:
     page = b"<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>"
-    respond = answering_root_then(
-        b"HTTP/1.1 502 Bad Gateway",
-        b"Content-Type: text/html\r\nContent-Length: %d\r\n" % len(page),
-        page,
-    )
-    async with raw_server(respond) as url, Client(ClientConfig("AK", "SK", url)) as client:
-        with pytest.raises(InternalServerError) as caught:
-            await client.get_info("abcd")
+    raw = response("502 Bad Gateway", page, {"Content-Type": "text/html"})
+    async with FaultServer(answering(raw)) as server:
+        async with Client(ClientConfig("AK", "SK", server.url), retry=None) as client:
+            with pytest.raises(InternalServerError) as caught:
+                await client.get_info("abcd")
     assert caught.value.type == ERR_SERVER
     assert caught.value.status == 502
     assert "502 Bad Gateway" in caught.value.message

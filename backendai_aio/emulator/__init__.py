@@ -11,7 +11,8 @@ SSE), so the SDK can be tried and tested without a cluster::
     async with Emulator() as emulator, Client(emulator.config) as client:
         await client.create_if_not_exists("python", "demo-session")
 
-Run it standalone with ``python -m backendai_aio.emulator --port 8091``.
+Run it standalone with ``python -m backendai_aio.emulator --port 8091``. Programs that should
+talk to a real cluster when one is configured use :func:`configured_or_emulated`.
 """
 
 from ._app import (
@@ -23,6 +24,7 @@ from ._app import (
     Emulator,
     create_app,
 )
+from ._local import configured_or_emulated
 
 __all__ = [
     "DEFAULT_ACCESS_KEY",
@@ -31,5 +33,6 @@ __all__ = [
     "USER_ACCESS_KEY",
     "USER_SECRET_KEY",
     "Emulator",
+    "configured_or_emulated",
     "create_app",
 ]

@@ -20,7 +20,7 @@ from typing import Any, Final
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from .._apiversion import parse_api_version
+from .._apiversion import SUPPORTED_API_VERSIONS, parse_api_version
 from .._signing import derive_signing_key, sign_with_key
 from ._accounts import (
     ACCOUNTS_KEY,
@@ -56,20 +56,12 @@ ACCESS_KEY: ContextVar[str] = ContextVar("ACCESS_KEY")
 
 #: Every version a current manager accepts; a server accepts those up to its own newest.
 MANAGER_API_VERSIONS: Final = (
+    # API v4 versions, which the client no longer speaks but a manager still accepts.
     "v4.20181215",
     "v4.20190115",
     "v4.20190315",
     "v4.20190615",
-    "v5.20191215",
-    "v6.20200815",
-    "v6.20210815",
-    "v6.20220315",
-    "v6.20220615",
-    "v6.20230315",
-    "v7.20230615",
-    "v8.20240315",
-    "v8.20240915",
-    "v9.20250722",
+    *SUPPORTED_API_VERSIONS,
 )
 
 #: How far a request's date may be from the server's clock.
