@@ -31,8 +31,8 @@ from backendai_aio import (
 )
 from backendai_aio.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Emulator, create_app
 
+from .app_servers import app_server, root_app
 from .fault_server import Behaviour, FaultServer, response
-from .faulty_servers import app_server, root_app
 
 PROBS = "https://api.backend.ai/probs/"
 
