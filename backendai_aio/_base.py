@@ -9,6 +9,7 @@ decoding (:mod:`._decoding`), error mapping (:mod:`._errors`), retry timing
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl as ssl_module
 import time
@@ -58,6 +59,23 @@ Params: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]] | None
 
 # Failures of the transport, as aiohttp and the OS report them.
 _TRANSPORT_ERRORS: Final = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+@functools.lru_cache(maxsize=1024)
+def _relative_url(segments: tuple[str, ...]) -> URL:
+    # Cached: a service asks for the same few paths over and over, and yarl caches what it
+    # computes about a URL on the object, so reusing the object saves that work too.
+    for segment in segments:
+        # "." and ".." would be resolved away by the server or a proxy, addressing
+        # another resource than the one named.
+        if segment in ("", ".", "..") or "/" in segment:
+            raise InvalidArgumentError(f"invalid path segment {segment!r}")
+    return URL(URL("/").joinpath(*segments).raw_path[1:], encoded=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _joined(base: URL, prefix: str, relative: URL) -> URL:
+    return URL(str(base) + prefix + relative.raw_path_qs, encoded=True)
 
 
 class _State(Enum):
@@ -245,18 +263,15 @@ class BaseClient:
     def _url(self, *segments: str) -> URL:
         """A path relative to the endpoint, each segment percent-encoded."""
         for segment in segments:
-            # "." and ".." would be resolved away by the server or a proxy, addressing
-            # another resource than the one named.
-            if not isinstance(segment, str) or segment in ("", ".", "..") or "/" in segment:
-                raise InvalidArgumentError(f"invalid path segment {segment!r}")
-        return URL(URL("/").joinpath(*segments).raw_path[1:], encoded=True)
+            if not isinstance(segment, str):
+                raise InvalidArgumentError(f"a path segment must be a string, not {segment!r}")
+        return _relative_url(segments)
 
     def _absolute(self, url: URL) -> URL:
         if url.is_absolute():
             return url
         # A webserver serves the manager's API under /func/.
-        prefix = "func/" if self._session_mode else ""
-        return URL(str(self.endpoint) + prefix + url.raw_path_qs, encoded=True)
+        return _joined(self.endpoint, "func/" if self._session_mode else "", url)
 
     # -- the request loop --------------------------------------------------------------------
 
@@ -278,25 +293,32 @@ class BaseClient:
         *streaming* marks a call whose request body is a stream (an upload): like a streamed
         response, it gets no read limit unless the caller gives one.
         """
-        async with self._send(
+        # The hot path of every call: no context manager, and no URL text unless it fails.
+        response = await self._send_with_policies(
             method,
             url,
             params=params,
             json=json,
             data=data,
+            headers=None,
             timeout=timeout,
             idempotent=idempotent,
             signed=signed,
             streaming=streaming,
-        ) as response:
+        )
+        try:
             body = await self._read(response, method)
+        except BaseException:
+            response.close()
+            raise
+        response.release()
         return decipher_response(
             response.status,
             response.reason,
             response.headers.get("Content-Type"),
             body,
             method=method,
-            url=str(response.url),
+            url=response.url,
         )
 
     @asynccontextmanager

@@ -8,6 +8,7 @@ The rule is the original JavaScript client's: JSON media types (``application/js
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 from typing import Any
 
@@ -36,6 +37,7 @@ def is_json_media_type(media_type: str) -> bool:
     return media_type.endswith(("/json", "+json"))
 
 
+@functools.lru_cache(maxsize=64)
 def _text_codec(charset: str | None, default: str) -> str:
     if charset is None:
         return default
@@ -56,6 +58,9 @@ def decode_body(status: int, content_type: str | None, body: bytes) -> Any:
     media_type, charset = parse_content_type(content_type)
     if is_json_media_type(media_type):
         try:
+            if charset is None:
+                # json.loads detects UTF-8, -16 and -32 in bytes by itself.
+                return json.loads(body)
             return json.loads(body.decode(_text_codec(charset, "utf-8")))
         except (UnicodeDecodeError, ValueError) as exc:
             raise BodyDecodeError(f"invalid JSON in a {media_type} body: {exc}") from exc

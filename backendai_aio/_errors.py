@@ -264,18 +264,21 @@ def decipher_response(
     body: bytes,
     *,
     method: str | None = None,
-    url: str | None = None,
+    url: object = None,
 ) -> Any:
     """Turn a complete response into its decoded body, or raise the matching BackendError.
 
     A failure status raises the :class:`ServerError` of :func:`error_from_response`; a body
-    that its Content-Type says is JSON but is not raises :class:`ResponseError`.
+    that its Content-Type says is JSON but is not raises :class:`ResponseError`. *url* (a
+    string or a ``yarl.URL``) is turned into text only for an error.
     """
     if status >= 400:
-        raise error_from_response(status, reason, content_type, body, method=method, url=url)
+        text = None if url is None else str(url)
+        raise error_from_response(status, reason, content_type, body, method=method, url=text)
     try:
         return decode_body(status, content_type, body)
     except BodyDecodeError as exc:
+        text = None if url is None else str(url)
         raise ResponseError(
-            f"{method} {url}: {exc}", status=status, method=method, url=url
+            f"{method} {text}: {exc}", status=status, method=method, url=text
         ) from exc

@@ -8,12 +8,15 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
 from yarl import URL
 
-from ._signing import SigningKeyCache, authorization_header, bare_media_type, sign_with_key
+from ._signing import SigningKeyCache, authorization_header, canonical_tail, sign_message
 
 __all__ = ["DEFAULT_CONTENT_TYPE", "SigningMiddleware"]
 
 #: The content type set on requests that carry none (bodiless GET, DELETE, PATCH, ...).
 DEFAULT_CONTENT_TYPE = "application/json"
+
+# A client talks to a handful of hosts with a handful of content types.
+_MAX_TAILS = 64
 
 
 class SigningMiddleware:
@@ -38,11 +41,14 @@ class SigningMiddleware:
     the server has told its version. The secret key never leaves the key cache.
     """
 
-    __slots__ = ("_access_key", "_keys", "api_version", "clock_offset")
+    __slots__ = ("_access_key", "_keys", "_tails", "api_version", "clock_offset")
 
     def __init__(self, access_key: str, secret_key: str, api_version: str) -> None:
         self._access_key = access_key
         self._keys = SigningKeyCache(secret_key)
+        # The last lines of the string to sign depend only on the host, the content type and
+        # the version: built once each, not once per request.
+        self._tails: dict[tuple[str, str, str], str] = {}
         #: The ``X-BackendAI-Version`` value sent and signed.
         self.api_version = api_version
         #: Added to the local clock when dating a request (the server's clock minus ours).
@@ -83,14 +89,16 @@ class SigningMiddleware:
     ) -> None:
         now = datetime.now(UTC) + self.clock_offset
         date_header = now.isoformat()
-        signature = sign_with_key(
-            self._keys.key_for(now, host),
-            method=method,
-            path_qs=path_qs,
-            date_header=date_header,
-            host=host,
-            content_type=bare_media_type(content_type),
-            api_version=self.api_version,
+        slot = (host, content_type, self.api_version)
+        tail = self._tails.get(slot)
+        if tail is None:
+            if len(self._tails) >= _MAX_TAILS:
+                self._tails.clear()
+            tail = self._tails[slot] = canonical_tail(
+                host=host, content_type=content_type, api_version=self.api_version
+            )
+        signature = sign_message(
+            self._keys.key_for(now, host), f"{method.upper()}\n{path_qs}\n{date_header}\n{tail}"
         )
         headers[hdrs.DATE] = date_header
         headers["X-BackendAI-Version"] = self.api_version

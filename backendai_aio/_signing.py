@@ -26,9 +26,11 @@ __all__ = [
     "SigningKeyCache",
     "authorization_header",
     "bare_media_type",
+    "canonical_tail",
     "derive_signing_key",
     "format_date",
     "sign",
+    "sign_message",
     "sign_with_key",
     "string_to_sign",
 ]
@@ -63,21 +65,25 @@ def derive_signing_key(secret_key: str, date: datetime, host: str) -> bytes:
     return hmac.new(day_key, host.encode(), hashlib.sha256).digest()
 
 
+def canonical_tail(*, host: str, content_type: str, api_version: str) -> str:
+    """The last four lines of the string to sign, the same for every call to one host."""
+    return (
+        f"host:{host}\ncontent-type:{bare_media_type(content_type)}\n"
+        f"x-backendai-version:{api_version}\n{EMPTY_BODY_SHA256}"
+    )
+
+
 def string_to_sign(
     *, method: str, path_qs: str, date_header: str, host: str, content_type: str, api_version: str
 ) -> str:
     """Build the seven-line string the manager signs (see the module docstring)."""
-    return "\n".join(
-        (
-            method.upper(),
-            path_qs,
-            date_header,
-            f"host:{host}",
-            f"content-type:{bare_media_type(content_type)}",
-            f"x-backendai-version:{api_version}",
-            EMPTY_BODY_SHA256,
-        )
-    )
+    tail = canonical_tail(host=host, content_type=content_type, api_version=api_version)
+    return f"{method.upper()}\n{path_qs}\n{date_header}\n{tail}"
+
+
+def sign_message(key: bytes, message: str) -> str:
+    """The hex HMAC-SHA256 of a string to sign."""
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 def sign(
@@ -126,7 +132,7 @@ def sign_with_key(
         content_type=content_type,
         api_version=api_version,
     )
-    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+    return sign_message(key, message)
 
 
 def authorization_header(access_key: str, signature: str) -> str:
