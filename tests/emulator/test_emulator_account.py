@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from backendai_aio.emulator import USER_ACCESS_KEY, USER_SECRET_KEY, Emulator
+from backendai_aio.emulator import Emulator
 
-from .wire import PROBS, Wire
+from .wire import PROBS, Wire, invalid
 
 pytestmark = pytest.mark.corrected_by_real_manager
 
@@ -29,37 +28,6 @@ PRESETS = [
         ("cuda03-large", "8", "34359738368"),
     ]
 ]
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(flush_window=0.2, exec_timeout=10.0) as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-def admin(emulator: Emulator, http: aiohttp.ClientSession) -> Wire:
-    return Wire(emulator, http)
-
-
-@pytest.fixture
-def user(emulator: Emulator, http: aiohttp.ClientSession) -> Wire:
-    return Wire(emulator, http, access_key=USER_ACCESS_KEY, secret_key=USER_SECRET_KEY)
-
-
-def invalid(data: Any) -> dict[str, Any]:
-    return {
-        "type": PROBS + "invalid-api-params",
-        "title": "Missing or invalid API parameters.",
-        "msg": "Input validation error",
-        "data": data,
-    }
 
 
 # -- /auth and /auth/test ----------------------------------------------------------------------

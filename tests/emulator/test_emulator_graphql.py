@@ -5,10 +5,8 @@ Every expected answer below is what the real 23.09 manager answered to the same 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 
 from backendai_aio.emulator import (
@@ -16,34 +14,11 @@ from backendai_aio.emulator import (
     DEFAULT_SECRET_KEY,
     USER_ACCESS_KEY,
     USER_SECRET_KEY,
-    Emulator,
 )
 
 from .wire import PROBS, Wire
 
 pytestmark = pytest.mark.corrected_by_real_manager
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(flush_window=0.2, exec_timeout=10.0) as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-def admin(emulator: Emulator, http: aiohttp.ClientSession) -> Wire:
-    return Wire(emulator, http)
-
-
-@pytest.fixture
-def user(emulator: Emulator, http: aiohttp.ClientSession) -> Wire:
-    return Wire(emulator, http, access_key=USER_ACCESS_KEY, secret_key=USER_SECRET_KEY)
 
 
 async def gql(wire: Wire, query: str, **extra: Any) -> Any:

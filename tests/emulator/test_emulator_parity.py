@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -16,43 +15,11 @@ from backendai_aio.emulator import (
     Emulator,
 )
 
-from .wire import PROBS, Wire
+from .wire import PROBS, Wire, invalid
 
 pytestmark = pytest.mark.corrected_by_real_manager
 
 INPUT_ERROR = "Input validation error"
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(flush_window=0.2, exec_timeout=10.0) as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-def admin(emulator: Emulator, http: aiohttp.ClientSession) -> Wire:
-    return Wire(emulator, http)
-
-
-@pytest.fixture
-def user(emulator: Emulator, http: aiohttp.ClientSession) -> Wire:
-    return Wire(emulator, http, access_key=USER_ACCESS_KEY, secret_key=USER_SECRET_KEY)
-
-
-def invalid(data: Any) -> dict[str, Any]:
-    """The manager's "Input validation error" body with per-key *data*."""
-    return {
-        "type": PROBS + "invalid-api-params",
-        "title": "Missing or invalid API parameters.",
-        "msg": INPUT_ERROR,
-        "data": data,
-    }
 
 
 def bad_request(msg: str) -> dict[str, Any]:

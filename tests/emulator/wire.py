@@ -162,3 +162,13 @@ async def read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[SSEvent | 
             retry = fields.get("retry")
             yield SSEvent(fields["event"], fields["data"], int(retry) if retry else None)
             fields = {}
+
+
+def invalid(data: Any) -> dict[str, Any]:
+    """The manager's "Input validation error" body with per-key *data*."""
+    return {
+        "type": PROBS + "invalid-api-params",
+        "title": "Missing or invalid API parameters.",
+        "msg": "Input validation error",
+        "data": data,
+    }
