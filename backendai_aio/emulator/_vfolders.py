@@ -78,6 +78,7 @@ from typing import IO, Any, Final, TypeVar
 
 from aiohttp import web
 
+from ._accounts import ACCOUNTS_KEY, AccountDirectory
 from ._auth import ACCESS_KEY, public
 from ._problems import GenericForbidden, GroupNotFound, InvalidAPIParameters, Problem
 
@@ -99,12 +100,6 @@ UPLOAD_PATH: Final = "/storage-proxy/upload"
 #: Where the emulated storage proxy serves downloads.
 DOWNLOAD_PATH: Final = "/storage-proxy/download"
 
-#: The owners of the manager's example keypairs.
-_EXAMPLE_USERS: Final = {
-    "AKIAIOSFODNN7EXAMPLE": "admin@lablup.com",
-    "AKIANABBDUSEREXAMPLE": "user@lablup.com",
-}
-_EXAMPLE_ADMINS: Final = frozenset({"AKIAIOSFODNN7EXAMPLE"})
 #: The one project every user belongs to.
 _DEFAULT_GROUP: Final = "default"
 _NAMESPACE: Final = uuid.UUID("7c1ef1d2-3b8f-4c55-9a41-2f0f6a1d9b3e")
@@ -264,13 +259,8 @@ class TransferHooks:
 class VFolderStore:
     """The emulated manager's folders, invitations and transfer sessions."""
 
-    def __init__(
-        self,
-        users: Mapping[str, str] | None = None,
-        admins: frozenset[str] = _EXAMPLE_ADMINS,
-    ) -> None:
-        self._emails = dict(_EXAMPLE_USERS if users is None else users)
-        self._admins = admins
+    def __init__(self, accounts: AccountDirectory) -> None:
+        self._accounts = accounts
         self._root: Path | None = None
         self.folders: dict[uuid.UUID, _Folder] = {}
         self.invitations: dict[uuid.UUID, _Invitation] = {}
@@ -301,16 +291,20 @@ class VFolderStore:
             await asyncio.to_thread(shutil.rmtree, root, True)
 
     def user(self, access_key: str) -> _User:
-        """The user owning *access_key*."""
-        email = self._emails.get(access_key, f"{access_key.lower()}@emulator.invalid")
-        return _User(access_key, email, uuid.uuid5(_NAMESPACE, email), access_key in self._admins)
+        """The user owning *access_key* (a keypair the signature check already accepted)."""
+        keypair = self._accounts.keypair(access_key)
+        if keypair is None:
+            email = f"{access_key.lower()}@emulator.invalid"
+            return _User(access_key, email, uuid.uuid5(_NAMESPACE, email), False)
+        user = keypair.user
+        return _User(access_key, user.email, user.uuid, keypair.is_admin)
 
     def user_by_email(self, email: str) -> _User | None:
-        """The user with *email*, among the keypairs the emulator knows of."""
-        for key, known in self._emails.items():
-            if known == email:
-                return self.user(key)
-        return None
+        """The user with *email*, among the accounts the emulator knows of."""
+        user = self._accounts.user_by_email(email)
+        if user is None:
+            return None
+        return self.user(self._accounts.main_keypair(user).access_key)
 
     def accessible(self, user: _User) -> list[_Access]:
         """The folders *user* can reach: own, shared with them, and project folders."""
@@ -1116,7 +1110,7 @@ def add_vfolder_routes(app: web.Application) -> None:
     The folders live in a temporary directory made when *app* starts and removed when it
     stops; :func:`transfer_hooks` gives its test hooks.
     """
-    store = VFolderStore()
+    store = VFolderStore(app[ACCOUNTS_KEY])
     app[VFOLDER_STORE_KEY] = store
 
     async def start(app: web.Application) -> None:
