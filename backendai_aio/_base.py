@@ -440,7 +440,9 @@ class BaseClient:
             self._rate_limit = parse_rate_limit(response.headers)
             if response.status < 400:
                 return response
-            received = time.monotonic()
+            # When the answer came, by our clock: the skew check below needs it.
+            received_at = datetime.now(UTC)
+            elapsed = time.monotonic() - started
             error = await self._failure(response, method, target)
             if (
                 signed
@@ -449,10 +451,8 @@ class BaseClient:
                 and _replayable(data)
                 and is_clock_skew_error(error)
             ):
-                # Our clock at send and receive time, from the monotonic interval.
-                now = datetime.now(UTC)
-                sent = now - timedelta(seconds=received - started)
-                offset = measure_offset(response.headers.get("Date"), sent, now)
+                sent_at = received_at - timedelta(seconds=elapsed)
+                offset = measure_offset(response.headers.get("Date"), sent_at, received_at)
                 if offset is not None:
                     skew_corrected = True
                     self._correct_clock(offset.total_seconds())
