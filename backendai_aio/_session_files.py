@@ -98,7 +98,9 @@ class _Progress:
             await report(self._callback, self.done, self.total)
 
 
-async def _chunks_of(source: FileSource, progress: _Progress) -> AsyncIterator[bytes]:
+async def _chunks_of(
+    source: FileSource, size: int | None, progress: _Progress
+) -> AsyncIterator[bytes]:
     """Stream a source in chunks, counting them: a file is never read whole."""
     if isinstance(source, bytes):
         for start in range(0, len(source), CHUNK_SIZE):
@@ -106,14 +108,32 @@ async def _chunks_of(source: FileSource, progress: _Progress) -> AsyncIterator[b
             await progress.add(len(chunk))
             yield chunk
     elif isinstance(source, str | os.PathLike):
+        # Exactly the size announced in Content-Length, even if the file changes meanwhile.
+        left = size or 0
         with Path(source).open("rb") as file:  # noqa: ASYNC230 (chunked page-cache reads)
-            while chunk := file.read(CHUNK_SIZE):
+            while left:
+                chunk = file.read(min(CHUNK_SIZE, left))
+                if not chunk:
+                    raise InvalidArgumentError(f"{source} shrank while it was being uploaded")
+                left -= len(chunk)
                 await progress.add(len(chunk))
                 yield chunk
     else:
         async for chunk in source:
             await progress.add(len(chunk))
             yield chunk
+
+
+class _StreamPayload(aiohttp.payload.AsyncIterablePayload):
+    """A streamed part whose size may be known in advance.
+
+    With every part's size known, the request carries a ``Content-Length`` instead of being
+    sent in chunked encoding, which costs a copy of every chunk on the way out.
+    """
+
+    def __init__(self, chunks: AsyncIterator[bytes], size: int | None, **kwargs: Any) -> None:
+        super().__init__(chunks, **kwargs)
+        self._size = size
 
 
 class SessionFilesAPI(BaseClient):
@@ -146,8 +166,10 @@ class SessionFilesAPI(BaseClient):
             writer = aiohttp.MultipartWriter("form-data")
             for name, source, size in planned[start : start + _UPLOAD_BATCH]:
                 part = writer.append_payload(
-                    aiohttp.payload.AsyncIterablePayload(
-                        _chunks_of(source, counter), content_type="application/octet-stream"
+                    _StreamPayload(
+                        _chunks_of(source, size, counter),
+                        size,
+                        content_type="application/octet-stream",
                     )
                 )
                 # The manager stores the file name as sent: percent-encoding would turn
