@@ -16,7 +16,7 @@ import pytest
 from yarl import URL
 
 from backendai_aio import BadRequestError, Client, NotFoundError
-from backendai_aio._vfolders import _Download, _FileSource, _Progress, _Upload
+from backendai_aio._vfolder_transfers import Download, FileSource, TransferProgress, Upload
 
 MiB = 1024 * 1024
 STORAGE_PROXY = ("127.0.0.1", 6021)
@@ -278,10 +278,10 @@ async def test_upload_resumes_through_the_real_proxy(user_client: Client, tmp_pa
         relay = CuttingRelay(3 * MiB, upstream=True)
         async with relay as relay_url:
             upload_url = relay_url.with_path(URL(ticket["url"]).path)
-            upload = _Upload(user_client, name, "resume.bin", upload_url, ticket["token"], 30)
-            source = _FileSource(source_path.open("rb"), size, str(source_path))
+            upload = Upload(user_client, name, "resume.bin", upload_url, ticket["token"], 30)
+            source = FileSource(source_path.open("rb"), size, str(source_path))
             try:
-                await upload.run(source, _Progress(None, size), 8 * MiB, 5)
+                await upload.run(source, TransferProgress(None, size), 8 * MiB, 5)
             finally:
                 await source.aclose()
         assert relay.cuts == 1
@@ -304,7 +304,7 @@ async def test_download_resumes_through_the_real_proxy(user_client: Client, tmp_
         back = tmp_path / "back.bin"
         async with relay as relay_url:
             download_url = relay_url.with_path(URL(ticket["url"]).path)
-            download = _Download(user_client, name, "resume.bin", download_url, ticket["token"], 30)
+            download = Download(user_client, name, "resume.bin", download_url, ticket["token"], 30)
             with back.open("wb") as file:
                 written = await download.run(file, None, 5)
         assert relay.cuts == 1
