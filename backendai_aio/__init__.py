@@ -38,9 +38,9 @@ from ._errors import (
 from ._live import Event, EventStream, ExecutionStream
 from ._middleware import SigningMiddleware
 from ._ratelimits import RateLimit
-from ._results import ConsoleItem, RunResult
+from ._results import ConsoleItem, FileEntry, RunResult
 from ._retries import NO_RETRIES, RetryPolicy
-from ._session_options import SessionOptions
+from ._session_options import BatchOptions, SessionOptions
 from ._streams import ByteStream, ProgressCallback
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg
 from ._version import __version__
@@ -59,6 +59,7 @@ __all__ = [
     "AuthenticationError",
     "BackendError",
     "BadRequestError",
+    "BatchOptions",
     "ByteStream",
     "Client",
     "ClientClosedError",
@@ -67,6 +68,7 @@ __all__ = [
     "Event",
     "EventStream",
     "ExecutionStream",
+    "FileEntry",
     "GraphQLError",
     "InsecureTLSWarning",
     "InternalServerError",

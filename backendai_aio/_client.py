@@ -13,6 +13,7 @@ from ._live import LiveAPI
 from ._results import CONTINUING_STATUSES, TERMINAL_STATUSES, RunResult
 from ._session_files import SessionFilesAPI
 from ._session_options import (
+    BatchOptions,
     SessionOptions,
     build_create_body,
     generate_run_id,
@@ -220,7 +221,7 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
         code: str,
         *,
         mode: str = "query",
-        opts: Mapping[str, Any] | None = None,
+        opts: BatchOptions | Mapping[str, Any] | None = None,
         on_input: InputCallback | None = None,
         on_output: OutputCallback | None = None,
         timeout: TimeoutArg = NOT_GIVEN,

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ConsoleItem", "RunResult", "TERMINAL_STATUSES", "CONTINUING_STATUSES"]
+from ._errors import ResponseError
+
+__all__ = [
+    "CONTINUING_STATUSES",
+    "TERMINAL_STATUSES",
+    "ConsoleItem",
+    "FileEntry",
+    "RunResult",
+    "session_entries",
+    "vfolder_entries",
+]
 
 #: Statuses after which :meth:`Client.run` asks for more with mode ``continue``.
 CONTINUING_STATUSES = frozenset({"continued", "build-finished", "clean-finished"})
@@ -86,3 +98,79 @@ class RunResult:
                 items.append(ConsoleItem(str(entry[0]), entry[1]))
         self.console.extend(items)
         return items
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One entry of a folder listing, in a session or a virtual folder."""
+
+    #: The entry's name (not its path).
+    name: str
+    #: ``FILE``, ``DIRECTORY`` or ``SYMLINK``.
+    type: str
+    #: The size in bytes.
+    size: int
+    #: The modification time as the server sent it (ISO text or a timestamp).
+    modified: Any
+    #: The server's entry, with every field it sent.
+    raw: Mapping[str, Any]
+
+    @property
+    def is_dir(self) -> bool:
+        """Whether the entry is a directory."""
+        return self.type == "DIRECTORY"
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def session_entries(listing: Any) -> list[FileEntry]:
+    """Type the answer of :meth:`Client.list_files`, whose ``files`` is JSON text.
+
+    Each entry there is ``{filename, size, mode, ctime, mtime, atime}``, ``mode`` a
+    ``ls -l``-style string or a number.
+    """
+    text = listing.get("files") if isinstance(listing, Mapping) else None
+    if not text:
+        return []
+    try:
+        items = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ResponseError(f"a file listing that is not JSON: {text!r:.100}") from exc
+    entries = []
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, Mapping):
+            continue
+        mode = item.get("mode")
+        if isinstance(mode, int):
+            kind = (
+                "DIRECTORY" if stat.S_ISDIR(mode) else "SYMLINK" if stat.S_ISLNK(mode) else "FILE"
+            )
+        else:
+            kind = {"d": "DIRECTORY", "l": "SYMLINK"}.get(str(mode or "-")[:1], "FILE")
+        entries.append(
+            FileEntry(
+                str(item.get("filename", "")), kind, _int(item.get("size")), item.get("mtime"), item
+            )
+        )
+    return entries
+
+
+def vfolder_entries(listing: Any) -> list[FileEntry]:
+    """Type the answer of :meth:`Client.vfolder_list_files` (``{"items": [...]}``)."""
+    items = listing.get("items") if isinstance(listing, Mapping) else None
+    return [
+        FileEntry(
+            str(item.get("name", "")),
+            str(item.get("type", "FILE")),
+            _int(item.get("size")),
+            item.get("modified"),
+            item,
+        )
+        for item in items or ()
+        if isinstance(item, Mapping)
+    ]

@@ -16,6 +16,7 @@ from aiohttp import hdrs
 from ._apiversion import ApiVersion
 from ._base import BaseClient
 from ._errors import InvalidArgumentError, ResponseError
+from ._results import FileEntry, session_entries
 from ._session_options import validate_session_name
 from ._streams import CHUNK_SIZE, ByteStream, ProgressCallback, report
 from ._tarsafe import UnsafeArchiveError, extract_safely
@@ -320,6 +321,12 @@ class SessionFilesAPI(BaseClient):
             json={"path": path},
             timeout=timeout,
         )
+
+    async def list_entries(
+        self, session_id: str, path: str = ".", *, timeout: TimeoutArg = NOT_GIVEN
+    ) -> list[FileEntry]:
+        """:meth:`list_files` as typed :class:`~backendai_aio.FileEntry` objects."""
+        return session_entries(await self.list_files(session_id, path, timeout=timeout))
 
     async def rename(
         self, session_id: str, new_name: str, *, timeout: TimeoutArg = NOT_GIVEN

@@ -18,6 +18,7 @@ from ._errors import InvalidArgumentError
 __all__ = [
     "KNOWN_OPTIONS",
     "SESSION_NAME_RE",
+    "BatchOptions",
     "SessionOptions",
     "build_create_body",
     "generate_run_id",
@@ -116,6 +117,23 @@ class SessionOptions(TypedDict, total=False):
     agent_list: Sequence[str] | None
     #: Raw ``config`` fields, merged under the mapped ones.
     config: Mapping[str, Any] | None
+
+
+class BatchOptions(TypedDict, total=False):
+    """The ``opts`` of a batch run (:meth:`Client.run` or :meth:`Client.execute`).
+
+    Each command runs with the shell in the session's work folder; ``"*"`` asks for the
+    image's default (for Python images, ``exec`` ``"*"`` runs ``main.py``).
+    """
+
+    #: Run first, e.g. to remove old build outputs.
+    clean: str | None
+    #: Run next, e.g. ``pip install -r requirements.txt``.
+    build: str | None
+    #: Whether the build's output is returned in the console.
+    buildLog: bool
+    #: Run last: the job itself.
+    exec: str | None
 
 
 def validate_session_name(name: str) -> str:

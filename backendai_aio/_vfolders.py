@@ -18,6 +18,7 @@ from ._base import BaseClient
 from ._errors import (
     InvalidArgumentError,
 )
+from ._results import FileEntry, vfolder_entries
 from ._streams import ProgressCallback
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transfers import (
@@ -162,6 +163,16 @@ class VFolderAPI(BaseClient):
         return await self._request(
             "GET", self._url("folders", folder_name(name), "files"), params=params, timeout=timeout
         )
+
+    async def vfolder_entries(
+        self,
+        name: str,
+        path: str | os.PathLike[str] = ".",
+        *,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> list[FileEntry]:
+        """:meth:`vfolder_list_files` as typed :class:`~backendai_aio.FileEntry` objects."""
+        return vfolder_entries(await self.vfolder_list_files(name, path, timeout=timeout))
 
     async def vfolder_rename_file(
         self,
@@ -470,6 +481,12 @@ class VFolder:
     ) -> Any:
         """List a directory (see :meth:`VFolderAPI.vfolder_list_files`)."""
         return await self.client.vfolder_list_files(self.name, path, timeout=timeout)
+
+    async def entries(
+        self, path: str | os.PathLike[str] = ".", *, timeout: TimeoutArg = NOT_GIVEN
+    ) -> list[FileEntry]:
+        """List a directory as typed entries (see :meth:`VFolderAPI.vfolder_entries`)."""
+        return await self.client.vfolder_entries(self.name, path, timeout=timeout)
 
     async def rename_file(
         self,

@@ -153,3 +153,13 @@ async def test_malicious_archive_is_refused(tmp_path: Path, archive: bytes) -> N
     assert list(dest.iterdir()) == []
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["dest", "outside"]
     assert not Path("/tmp/backendai-aio-absolute.txt").exists()
+
+
+async def test_list_entries_are_typed(client: Client) -> None:
+    await client.create_if_not_exists("python", "files-typed")
+    await client.upload("files-typed", {"dir/a.txt": b"abc", "b.bin": b"12345"})
+    entries = {entry.name: entry for entry in await client.list_entries("files-typed")}
+    assert entries["b.bin"].size == 5
+    assert entries["b.bin"].type == "FILE"
+    assert entries["dir"].is_dir
+    assert entries["b.bin"].raw["filename"] == "b.bin"  # the server's entry stays reachable

@@ -477,3 +477,17 @@ async def test_download_memory_stays_bounded(client: Client, tmp_path: Path) -> 
     # Client and emulator share this process: both stream in small blocks.
     assert upload_peak < 6 * MiB
     assert download_peak < 6 * MiB
+
+
+async def test_entries_are_typed(client: Client) -> None:
+    await client.vfolder_create("typed-entries")
+    try:
+        folder = client.vfolder("typed-entries")
+        await folder.upload(b"12345", "data/five.bin")
+        top = {entry.name: entry for entry in await folder.entries()}
+        assert top["data"].is_dir
+        inner = await client.vfolder_entries("typed-entries", "data")
+        assert [(e.name, e.size, e.type) for e in inner] == [("five.bin", 5, "FILE")]
+        assert inner[0].raw["name"] == "five.bin"
+    finally:
+        await client.vfolder_delete("typed-entries")

@@ -310,3 +310,14 @@ async def test_download_resumes_through_the_real_proxy(user_client: Client, tmp_
         assert relay.cuts == 1
         assert written == size
         assert sha256_of(back) == digest
+
+
+async def test_typed_entries_from_the_real_manager(user_client: Client) -> None:
+    async with temporary_folder(user_client) as name:
+        folder = user_client.vfolder(name)
+        await folder.upload(b"x" * 1234, "sub/file.bin")
+        top = await folder.entries()
+        assert [(entry.name, entry.is_dir) for entry in top] == [("sub", True)]
+        (entry,) = await folder.entries("sub")
+        assert (entry.name, entry.size, entry.type) == ("file.bin", 1234, "FILE")
+        assert entry.modified is not None
