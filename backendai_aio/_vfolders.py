@@ -42,9 +42,6 @@ from ._vfolder_transfers import (
 __all__ = ["VFolder", "VFolderAPI"]
 
 
-# -- the API -------------------------------------------------------------------------------
-
-
 class VFolderAPI(BaseClient):
     """The virtual-folder calls of :class:`~backendai_aio.Client` (``/folders``).
 
