@@ -356,7 +356,9 @@ async def test_client_reads_the_environment(
     monkeypatch.setenv("BACKEND_SECRET_KEY", DEFAULT_SECRET_KEY)
     monkeypatch.setenv("BACKEND_ENDPOINT", emulator.endpoint)
     async with Client() as client:
-        await client.create_if_not_exists("python", "from-env-1")
+        assert client.config.endpoint == emulator.endpoint
+        created = await client.create_if_not_exists("python", "from-env-1")
+        assert created["created"] is True
 
 
 async def test_user_agent_carries_the_agent_signature() -> None:
