@@ -14,6 +14,7 @@ import logging
 import ssl as ssl_module
 import time
 import warnings
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -47,7 +48,7 @@ from ._retries import IDEMPOTENT_METHODS, NO_RETRIES, RetryPolicy, parse_retry_a
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg, resolve_timeout
 from ._version import __version__
 
-__all__ = ["DEFAULT_MAX_RESPONSE_SIZE", "BaseClient"]
+__all__ = ["DEFAULT_MAX_RESPONSE_SIZE", "TRANSPORT_ERRORS", "BaseClient", "Params"]
 
 _log = logging.getLogger("backendai_aio")
 
@@ -57,8 +58,8 @@ DEFAULT_MAX_RESPONSE_SIZE: Final = 64 * 1024 * 1024
 #: Query parameters: a mapping, or pairs when a key repeats.
 Params: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]] | None
 
-# Failures of the transport, as aiohttp and the OS report them.
-_TRANSPORT_ERRORS: Final = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+#: Failures of the transport, as aiohttp and the OS report them.
+TRANSPORT_ERRORS: Final = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -155,21 +156,24 @@ class BaseClient:
         self._signed: tuple[SigningMiddleware, ...] | None = (
             None if session is None or self._session_mode else (self._signer,)
         )
+        # Unsigned calls skip our signer but keep an injected session's own middlewares.
+        self._unsigned: tuple[()] | None = () if session is None else None
         self._state = _State.UNOPENED
         self._api_version: ApiVersion | None = None
         self._negotiation = asyncio.Lock()
         self._bases = self.config.endpoint_urls
         self._base_index = 0
-        try:
-            self._timeout = resolve_timeout(timeout, Timeout())
-        except ValueError as exc:
-            raise InvalidArgumentError(str(exc)) from None
+        self._timeout = resolve_timeout(timeout, Timeout())
         self._retry = NO_RETRIES if retry is None else retry
         self._ssl = ssl
         self._ssl_warned = False
         self._max_response_size = max_response_size
         self._rate_limit: RateLimit | None = None
         self._skew_warned = False
+        # Streams still open (responses, websockets): close() ends them, since aiohttp does
+        # not wake a pending read when its session closes.
+        self._live: weakref.WeakSet[aiohttp.ClientResponse | aiohttp.ClientWebSocketResponse]
+        self._live = weakref.WeakSet()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -247,6 +251,11 @@ class BaseClient:
         if self._state is _State.CLOSED:
             return
         self._state = _State.CLOSED
+        for stream in list(self._live):
+            if isinstance(stream, aiohttp.ClientWebSocketResponse):
+                await stream.close()
+            else:
+                stream.close()
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -353,6 +362,8 @@ class BaseClient:
             signed=signed,
             streaming=streaming,
         )
+        if streaming:
+            self._live.add(response)
         try:
             yield response
         except BaseException:
@@ -377,10 +388,7 @@ class BaseClient:
         streaming: bool,
     ) -> aiohttp.ClientResponse:
         session = self._open()
-        try:
-            limits = resolve_timeout(timeout, self._timeout, streaming=streaming)
-        except ValueError as exc:
-            raise InvalidArgumentError(str(exc)) from None
+        limits = resolve_timeout(timeout, self._timeout, streaming=streaming)
         if signed:
             await self._negotiate(limits)
         request_headers = self._headers if headers is None else {**self._headers, **headers}
@@ -392,6 +400,7 @@ class BaseClient:
         retries = endpoint_moves = 0
         skew_corrected = False
         while True:
+            base_index = self._base_index
             target = self._absolute(url)
             started = time.monotonic()
             try:
@@ -404,12 +413,12 @@ class BaseClient:
                     headers=request_headers,
                     timeout=limits.to_aiohttp(),
                     ssl=self._ssl,
-                    middlewares=self._signed if signed else (),
+                    middlewares=self._signed if signed else self._unsigned,
                     # An injected session may raise on failure statuses by default; this
                     # client maps them itself, with the server's problem details.
                     raise_for_status=False,
                 )
-            except _TRANSPORT_ERRORS as exc:
+            except TRANSPORT_ERRORS as exc:
                 if (
                     _connect_failed(exc)
                     and not url.is_absolute()
@@ -418,7 +427,10 @@ class BaseClient:
                     # Nothing was sent, so any method may move on to the next endpoint. (An
                     # absolute URL, such as a storage proxy's, is not the manager's to move.)
                     endpoint_moves += 1
-                    self._base_index = (self._base_index + 1) % len(self._bases)
+                    # Concurrent calls failing on the same endpoint move it on once, not
+                    # once each (which would bring it back).
+                    if self._base_index == base_index:
+                        self._base_index = (base_index + 1) % len(self._bases)
                     _log.info("cannot connect to %s; trying %s", target.origin(), self.endpoint)
                     continue
                 if (
@@ -533,7 +545,10 @@ class BaseClient:
     async def _read(self, response: aiohttp.ClientResponse, method: str) -> bytes:
         """Read a whole body, at most ``max_response_size`` bytes."""
         limit = self._max_response_size
-        length = response.content_length
+        # Content-Length counts the bytes on the wire: only an uncompressed body's tells the
+        # size it will have in memory.
+        encoding = response.headers.get("Content-Encoding", "identity").lower()
+        length = response.content_length if encoding in ("", "identity") else None
         try:
             if length is not None and length <= limit:
                 return await response.read()
@@ -547,7 +562,7 @@ class BaseClient:
                     raise self._too_large(response, method, size)
                 chunks.append(chunk)
             return b"".join(chunks)
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             if isinstance(exc, asyncio.TimeoutError):
                 phase = "timed out reading the response body"
             else:
@@ -570,11 +585,11 @@ class BaseClient:
 
     # -- version negotiation -------------------------------------------------------------------
 
-    async def _negotiate(self, limits: Timeout | None = None) -> None:
+    async def _negotiate(self, timeout: TimeoutArg = NOT_GIVEN) -> None:
         if self._api_version is None:
             async with self._negotiation:
                 if self._api_version is None:
-                    await self._fetch_server_version(NOT_GIVEN if limits is None else limits)
+                    await self._fetch_server_version(timeout)
 
     async def _fetch_server_version(self, timeout: TimeoutArg) -> Any:
         """``GET /`` (unsigned); the first answer fixes the API version spoken."""

@@ -64,7 +64,8 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
     - *config*: keypair and endpoint (default: :meth:`ClientConfig.from_env`);
     - *agent_signature*: appended to the ``User-Agent``, as in the JavaScript client;
     - *session*: an ``aiohttp.ClientSession`` to use instead of creating one; the client
-      never closes it, and applies its signing middleware per request;
+      never closes it, and applies its signing middleware per request, which (by aiohttp's
+      rule) replaces the session's own middlewares for the client's signed calls;
     - *timeout*: the default :class:`Timeout` (connect and read limits) of every call;
       ``None`` for no limit; each method also takes ``timeout=``;
     - *retry*: the :class:`RetryPolicy` for idempotent calls (``None`` switches it off);
@@ -103,7 +104,8 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
         ``mounts``, ``mount_map``, ``environ``, ``scaling_group``, ``cluster_size``,
         ``cluster_mode``, ``startup_command``, ``bootstrap_script``, ``owner_access_key``,
         ``starts_at``, ``dependencies``, ``callback_url``, ``architecture``, ``preopen_ports``,
-        plus ``config`` for raw config fields. They are sent with the wire names of the
+        ``mount_options``, ``agent_list``, plus ``config`` for raw config fields (see
+        :class:`~backendai_aio.SessionOptions`). They are sent with the wire names of the
         negotiated API version.
 
         Answers ``{"sessionId", "sessionName", "status", "servicePorts", "created"}``;
@@ -111,7 +113,7 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
         name, the call is retried like an idempotent one.
         """
         name = generate_session_name() if session_id is None else validate_session_name(session_id)
-        await self._negotiate()
+        await self._negotiate(timeout)
         assert self._api_version is not None
         body = build_create_body(self._api_version, image, name, options)
         return await self._request(
@@ -244,8 +246,8 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
         result = RunResult(run_id=run_id)
         response = await self.execute(session_id, run_id, mode, code, opts, timeout=timeout)
         while True:
-            step = _result_of(response)
-            for item in result.add_step(step):
+            items = result.add_step(_result_of(response))
+            for item in items:
                 if on_output is not None:
                     await _maybe_await(on_output(item.kind, item.payload))
             if result.status in CONTINUING_STATUSES:
@@ -257,11 +259,7 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
                         "the code is waiting for input; pass on_input= to answer it "
                         "(the run was interrupted)"
                     )
-                prompt = "".join(
-                    str(entry[1])
-                    for entry in step.get("console") or ()
-                    if isinstance(entry, list) and len(entry) == 2 and entry[0] == "stdout"
-                )
+                prompt = "".join(str(i.payload) for i in items if i.kind == "stdout")
                 line = await _maybe_await(on_input(prompt))
                 if not isinstance(line, str):
                     raise InvalidArgumentError("on_input must return a string")

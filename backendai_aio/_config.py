@@ -20,7 +20,11 @@ DEFAULT_ENDPOINT = "https://api.backend.ai"
 
 
 def _parse_endpoint(endpoint: str) -> URL:
-    url = URL(endpoint.strip())
+    try:
+        url = URL(endpoint.strip())
+        url.port  # noqa: B018 (an invalid port only shows when read)
+    except ValueError:
+        url = URL()
     if url.scheme not in ("http", "https") or not url.host:
         raise InvalidArgumentError(
             f"the endpoint must be an absolute http:// or https:// URL, not {endpoint!r}"
@@ -63,14 +67,18 @@ class ClientConfig:
             )
         #: ``"api"`` (keypair signing, the manager) or ``"session"`` (webserver login).
         self.endpoint_type: EndpointType = endpoint_type
+        access_key = access_key.strip() if isinstance(access_key, str) else ""
+        secret_key = secret_key.strip() if isinstance(secret_key, str) else ""
         if endpoint_type == "api":
-            if not access_key or not isinstance(access_key, str):
+            if not access_key:
                 raise InvalidArgumentError("an access key is required (BACKEND_ACCESS_KEY)")
-            if not secret_key or not isinstance(secret_key, str):
+            if not secret_key:
                 raise InvalidArgumentError("a secret key is required (BACKEND_SECRET_KEY)")
+        if endpoint is not None and not isinstance(endpoint, str):
+            raise InvalidArgumentError(f"the endpoint must be a string, not {endpoint!r}")
         #: The keypair's access key (public: it names the keypair).
-        self.access_key = access_key.strip()
-        self.__secret_key = secret_key.strip()
+        self.access_key = access_key
+        self.__secret_key = secret_key
         #: The endpoint as given, or :data:`DEFAULT_ENDPOINT`.
         self.endpoint = endpoint or DEFAULT_ENDPOINT
         #: The parsed endpoints, in order of preference (each ends with a slash).

@@ -42,10 +42,19 @@ def _text_codec(charset: str | None, default: str) -> str:
     if charset is None:
         return default
     try:
-        return codecs.lookup(charset).name
+        info = codecs.lookup(charset)
     except LookupError:
         # An unknown charset label must not turn a readable body into an error.
         return default
+    # Only text encodings: "rot13" or "base64" name codecs that bytes.decode refuses (it
+    # checks only when there is something to decode).
+    try:
+        b"a".decode(info.name)
+    except LookupError:
+        return default
+    except ValueError:
+        pass  # a text codec that needs more than one byte (UTF-16, UTF-32): fine
+    return info.name
 
 
 def decode_body(status: int, content_type: str | None, body: bytes) -> Any:

@@ -10,7 +10,8 @@ as in the original JavaScript client::
     │   ├── PermissionDeniedError     403
     │   ├── NotFoundError             404 (no such session, image, URL)
     │   ├── RateLimitError            429
-    │   └── InternalServerError       5xx (including a proxy's HTML 502/504 page)
+    │   ├── InternalServerError       5xx (including a proxy's HTML 502/504 page)
+    │   └── GraphQLError              200 with an ``errors`` list (:mod:`._account`)
     ├── UnsupportedServerError        ERR_SERVER: the server's API version is too old
     ├── ResponseError                 ERR_RESPONSE: reading or decoding the response failed
     └── RequestError                  ERR_REQUEST: sending failed (refused, DNS, TLS, timeout)

@@ -14,8 +14,9 @@ from typing import Any, Final
 import aiohttp
 from yarl import URL
 
-from ._base import BaseClient, Params
+from ._base import TRANSPORT_ERRORS, BaseClient, Params
 from ._errors import (
+    ClientClosedError,
     InvalidArgumentError,
     RequestError,
     ResponseError,
@@ -30,7 +31,6 @@ __all__ = ["Event", "EventStream", "ExecutionStream", "LiveAPI"]
 
 _log = logging.getLogger("backendai_aio")
 
-_TRANSPORT_ERRORS: Final = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 # Backoff between reconnections when the server suggests no ``retry:`` (seconds).
 _RECONNECT_BASE: Final = 0.5
 _RECONNECT_MAX: Final = 10.0
@@ -58,7 +58,7 @@ class ExecutionStream:
             raise InvalidArgumentError("input must be a string")
         try:
             await self._ws.send_str(line)
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise RequestError(f"sending input to {self._url} failed: {exc}") from exc
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
@@ -68,7 +68,7 @@ class ExecutionStream:
         while not self._finished:
             try:
                 message = await self._ws.receive()
-            except _TRANSPORT_ERRORS as exc:
+            except TRANSPORT_ERRORS as exc:
                 raise ResponseError(f"the execution stream {self._url} failed: {exc}") from exc
             if message.type in (
                 aiohttp.WSMsgType.CLOSE,
@@ -169,6 +169,7 @@ class EventStream:
             signed=True,
             streaming=True,
         )
+        self._client._live.add(self._response)
 
     def close(self) -> None:
         """Close the connection; iteration ends."""
@@ -191,7 +192,7 @@ class EventStream:
                 continue
             try:
                 chunk = await self._response.content.readany()
-            except _TRANSPORT_ERRORS as exc:
+            except TRANSPORT_ERRORS as exc:
                 self._drop(exc)
                 continue
             if not chunk:
@@ -217,9 +218,14 @@ class EventStream:
         response, self._response = self._response, None
         if response is not None:
             response.close()
+        # What arrived of an unfinished event is lost with the connection.
+        self._parser.reset()
         self._last_error = exc
 
     async def _reconnect(self) -> None:
+        if self._client.closed:
+            self._done = True
+            raise ClientClosedError("the client was closed while the event stream was open")
         self._failures += 1
         if self._failures > self._max_reconnects:
             self._done = True
@@ -236,6 +242,8 @@ class EventStream:
         await asyncio.sleep(delay)
         try:
             await self._connect()
+        except (ClientClosedError, InvalidArgumentError):
+            raise
         except RequestError as exc:
             # Unreachable for now: the next round waits longer, up to the bound.
             self._last_error = exc
@@ -277,11 +285,8 @@ class LiveAPI(BaseClient):
         if mode not in ("query", "batch"):
             raise InvalidArgumentError(f"stream_execute takes 'query' or 'batch', not {mode!r}")
         session = self._open()
-        try:
-            limits = resolve_timeout(timeout, self._timeout, streaming=True)
-        except ValueError as exc:
-            raise InvalidArgumentError(str(exc)) from None
-        await self._negotiate()
+        limits = resolve_timeout(timeout, self._timeout, streaming=True)
+        await self._negotiate(timeout)
         url = self._absolute(self._url("stream", "session", session_id, "execute"))
         headers = dict(self._headers)
         if self._session_mode:
@@ -291,24 +296,39 @@ class LiveAPI(BaseClient):
             # per-request middleware: sign the upgrade by hand.
             headers.update(self._signer.headers_for("GET", url))
         try:
-            ws = await session.ws_connect(
-                url,
-                headers=headers,
-                ssl=self._ssl,
-                timeout=_ws_timeout(limits.read),
-            )
+            # ws_connect takes no per-call connect limit: bound the whole handshake instead.
+            async with asyncio.timeout(limits.connect):
+                ws = await session.ws_connect(
+                    url,
+                    headers=headers,
+                    ssl=self._ssl,
+                    timeout=_ws_timeout(limits.read),
+                )
         except aiohttp.WSServerHandshakeError as exc:
             raise error_from_response(
                 exc.status, exc.message, None, b"", method="GET", url=str(url)
             ) from exc
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
+            reason = (
+                f"timed out (connect limit {limits.connect:g} s)"
+                if isinstance(exc, TimeoutError) and limits.connect is not None
+                else f"{type(exc).__name__}: {exc}"
+            )
             raise RequestError(
-                f"GET {url}: opening the execution stream failed: {type(exc).__name__}: {exc}",
+                f"GET {url}: opening the execution stream failed: {reason}",
                 method="GET",
                 url=str(url),
             ) from exc
+        self._live.add(ws)
         try:
-            await ws.send_json({"mode": mode, "code": code, "options": dict(opts or {})})
+            try:
+                await ws.send_json({"mode": mode, "code": code, "options": dict(opts or {})})
+            except TRANSPORT_ERRORS as exc:
+                raise RequestError(
+                    f"GET {url}: sending the code failed: {type(exc).__name__}: {exc}",
+                    method="GET",
+                    url=str(url),
+                ) from exc
             yield ExecutionStream(ws, url)
         finally:
             await ws.close()
@@ -366,10 +386,7 @@ class LiveAPI(BaseClient):
         max_reconnects: int,
         timeout: TimeoutArg,
     ) -> AsyncIterator[EventStream]:
-        try:
-            limits = resolve_timeout(timeout, self._timeout, streaming=True)
-        except ValueError as exc:
-            raise InvalidArgumentError(str(exc)) from None
+        limits = resolve_timeout(timeout, self._timeout, streaming=True)
         stream = EventStream(
             self,
             url,

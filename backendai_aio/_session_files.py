@@ -15,7 +15,7 @@ from aiohttp import hdrs
 
 from ._apiversion import ApiVersion
 from ._base import BaseClient
-from ._errors import InvalidArgumentError, ResponseError
+from ._errors import BackendError, InvalidArgumentError, ResponseError
 from ._results import FileEntry, session_entries
 from ._session_options import validate_session_name
 from ._streams import CHUNK_SIZE, ByteStream, ProgressCallback, report
@@ -92,11 +92,18 @@ class _Progress:
         self._callback = callback
         self.total = total
         self.done = 0
+        #: What the callback (or the source) raised; aiohttp reports it as a broken
+        #: connection when it happens inside an upload's body, so it is kept for the caller.
+        self.error: BaseException | None = None
 
     async def add(self, count: int) -> None:
         self.done += count
         if self._callback is not None:
-            await report(self._callback, self.done, self.total)
+            try:
+                await report(self._callback, self.done, self.total)
+            except Exception as exc:
+                self.error = exc
+                raise
 
 
 async def _chunks_of(
@@ -115,7 +122,10 @@ async def _chunks_of(
             while left:
                 chunk = file.read(min(CHUNK_SIZE, left))
                 if not chunk:
-                    raise InvalidArgumentError(f"{source} shrank while it was being uploaded")
+                    progress.error = InvalidArgumentError(
+                        f"{source} shrank while it was being uploaded"
+                    )
+                    raise progress.error
                 left -= len(chunk)
                 await progress.add(len(chunk))
                 yield chunk
@@ -180,7 +190,12 @@ class SessionFilesAPI(BaseClient):
                 )
                 if size is not None:
                     part.headers[hdrs.CONTENT_LENGTH] = str(size)
-            await self._request("POST", url, data=writer, timeout=timeout, streaming=True)
+            try:
+                await self._request("POST", url, data=writer, timeout=timeout, streaming=True)
+            except BackendError:
+                if counter.error is not None:
+                    raise counter.error from None
+                raise
 
     def _download_method(self) -> str:
         version = self._api_version
@@ -206,8 +221,10 @@ class SessionFilesAPI(BaseClient):
             raise InvalidArgumentError("files must be a non-empty list of paths")
         destination = Path(dest)
         counter = _Progress(progress, None)
+        # Content-Length tells a batch's size; with several batches the total is unknown.
+        single_batch = len(files) <= _DOWNLOAD_BATCH
         names: list[str] = []
-        await self._negotiate()
+        await self._negotiate(timeout)
         url = self._url("session", session_id, "download")
         for start in range(0, len(files), _DOWNLOAD_BATCH):
             batch = [str(file) for file in files[start : start + _DOWNLOAD_BATCH]]
@@ -221,7 +238,7 @@ class SessionFilesAPI(BaseClient):
                 streaming=True,
                 idempotent=True,
             ) as response:
-                if counter.total is None:
+                if single_batch:
                     counter.total = response.content_length
                 names += await self._receive_archives(response, destination, counter)
         return names
@@ -253,11 +270,17 @@ class SessionFilesAPI(BaseClient):
                         while chunk := await part.read_chunk(CHUNK_SIZE):
                             file.write(chunk)
                             await counter.add(len(chunk))
-                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                except (TimeoutError, aiohttp.ClientError, ValueError, AssertionError) as exc:
+                    # aiohttp's multipart reader says a malformed body with ValueError or an
+                    # assertion.
                     raise ResponseError(
                         f"reading the download answer failed: {type(exc).__name__}: {exc}",
                         status=response.status,
                         url=str(response.url),
+                    ) from exc
+                except OSError as exc:
+                    raise InvalidArgumentError(
+                        f"cannot write the download to a temporary file: {exc}"
                     ) from exc
                 try:
                     names += await asyncio.to_thread(extract_safely, archive, dest)
@@ -267,6 +290,8 @@ class SessionFilesAPI(BaseClient):
                         status=response.status,
                         url=str(response.url),
                     ) from exc
+                except OSError as exc:
+                    raise InvalidArgumentError(f"cannot extract into {dest}: {exc}") from exc
                 archive.unlink()
         return names
 
@@ -281,7 +306,7 @@ class SessionFilesAPI(BaseClient):
         """
         if not isinstance(file, str) or not file:
             raise InvalidArgumentError("download_single needs a file path")
-        await self._negotiate()
+        await self._negotiate(timeout)
         async with self._send(
             self._download_method(),
             self._url("session", session_id, "download_single"),

@@ -50,6 +50,19 @@ class SSEParser:
         #: The last ``retry:`` value seen, in milliseconds.
         self.retry: int | None = None
 
+    def reset(self) -> None:
+        """Forget a half-received line or event, as when the connection broke.
+
+        The last event id and ``retry`` stay, for the reconnection.
+        """
+        self._decoder.reset()
+        self._buffer = ""
+        self._pending_cr = False
+        self._event = ""
+        self._data = []
+        self._has_data = False
+        self._retry = None
+
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Consume *chunk*; return the events it completes, in order."""
         text = self._decoder.decode(chunk)
@@ -98,7 +111,7 @@ class SSEParser:
         elif name == "id":
             if "\0" not in value:
                 self.last_event_id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():
             self._retry = self.retry = int(value)
         return None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Final, TypeAlias
 
 import aiohttp
 
+from ._base import TRANSPORT_ERRORS
 from ._errors import ResponseError
 
 __all__ = ["CHUNK_SIZE", "ByteStream", "ProgressCallback"]
@@ -19,8 +19,6 @@ CHUNK_SIZE: Final = 1024 * 1024
 
 #: ``progress(done, total)``: bytes transferred so far, and the total when known.
 ProgressCallback: TypeAlias = Callable[[int, int | None], object]
-
-_TRANSPORT_ERRORS: Final = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 class ByteStream:
@@ -52,7 +50,7 @@ class ByteStream:
         """Read up to *size* bytes; ``b""`` at the end of the body."""
         try:
             chunk = await self._response.content.read(size)
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise ResponseError(
                 f"{self._method} {self._response.url}: reading the body failed after "
                 f"{self.bytes_read} bytes: {type(exc).__name__}: {exc}",

@@ -32,6 +32,12 @@ def extract_safely(archive: Path, dest: Path) -> list[str]:
                     raise UnsafeArchiveError(
                         f"refused the archive: member {member.name!r} has an absolute path"
                     )
+                if ".." in member.name.replace("\\", "/").split("/"):
+                    # Checked by name, before anything exists: "link/../x" through a link the
+                    # archive itself makes could not be resolved until it is written.
+                    raise UnsafeArchiveError(
+                        f"refused the archive: member {member.name!r} has a '..' component"
+                    )
                 try:
                     checked = tarfile.data_filter(member, root)
                 except tarfile.FilterError as exc:

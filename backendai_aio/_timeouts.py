@@ -9,6 +9,8 @@ from typing import Final, Literal, TypeAlias
 
 import aiohttp
 
+from ._errors import InvalidArgumentError
+
 __all__ = ["NOT_GIVEN", "NotGiven", "Timeout", "TimeoutArg", "resolve_timeout"]
 
 
@@ -68,5 +70,5 @@ def resolve_timeout(arg: TimeoutArg, default: Timeout, *, streaming: bool = Fals
     if isinstance(arg, Timeout):
         return arg
     if isinstance(arg, bool) or not isinstance(arg, int | float) or arg <= 0:
-        raise ValueError(f"a timeout is a positive number of seconds, not {arg!r}")
+        raise InvalidArgumentError(f"a timeout is a positive number of seconds, not {arg!r}")
     return Timeout(connect=float(arg), read=float(arg))

@@ -119,7 +119,9 @@ def _resumable(error: BackendError) -> bool:
 def _in_phase(error: BackendError, phase: str, secret: str) -> BackendError:
     """A copy of *error* (same class and details) whose message starts with *phase*.
 
-    The storage token is masked wherever it could have slipped into the text.
+    The storage token is masked wherever it could have slipped into the text; the copy is
+    raised ``from None`` because the original (and aiohttp's exception under it) names the
+    URL with the token, and a traceback would print it.
     """
     phased = copy.copy(error)
     message = f"{phase}: {error.message}".replace(secret, _REDACTED)
@@ -520,7 +522,7 @@ class Upload:
         try:
             offset = await self._offset(total)
         except BackendError as head_error:
-            raise self._fail(head_error, "HEAD") from head_error
+            raise self._fail(head_error, "HEAD") from None
         if offset is None:
             unknown = ResponseError(
                 "the storage proxy does not know the upload session",
@@ -546,10 +548,10 @@ class Upload:
                 if progress.error is not None:
                     raise progress.error from None
                 if source.failure is not None:
-                    raise source.failure from exc
+                    raise source.failure from None
                 failed = exc if isinstance(exc, BackendError) else RequestError(_describe(exc))
                 if not (_resumable(failed) or isinstance(failed, NotFoundError)):
-                    raise self._fail(failed, f"PATCH at byte {offset}") from exc
+                    raise self._fail(failed, f"PATCH at byte {offset}") from None
                 offset_or_gone, failures = await self._resume(total, failures, max_attempts, failed)
                 if offset_or_gone is None:
                     # The session is gone: the proxy completes and forgets it on the last
@@ -559,7 +561,7 @@ class Upload:
                         return
                     raise self._fail(
                         failed, f"PATCH at byte {offset}; the upload session is gone"
-                    ) from exc
+                    ) from None
                 offset = offset_or_gone
                 continue
             patched = True
@@ -586,13 +588,13 @@ class Upload:
         while True:
             failures += 1
             if failures >= max_attempts:
-                raise self._fail(error, f"gave up after {_attempts(failures)}") from error
+                raise self._fail(error, f"gave up after {_attempts(failures)}") from None
             await asyncio.sleep(_backoff(failures))
             try:
                 return await self._settled_offset(total), failures
             except BackendError as head_error:
                 if not _resumable(head_error):
-                    raise self._fail(head_error, "HEAD after a failed PATCH") from head_error
+                    raise self._fail(head_error, "HEAD after a failed PATCH") from None
                 error = head_error
 
 
@@ -641,13 +643,13 @@ class Download:
                     await asyncio.to_thread(_truncate, file)
                     written = 0
                 elif not _resumable(error):
-                    raise self._fail(error, phase) from error
+                    raise self._fail(error, phase) from None
                 last: BackendError = error
             except BackendError as error:
                 if reporter.error is not None:
                     raise reporter.error from None
                 if not _resumable(error):
-                    raise self._fail(error, phase) from error
+                    raise self._fail(error, phase) from None
                 last = error
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 reason = (
@@ -660,7 +662,7 @@ class Download:
             written = await asyncio.to_thread(file.tell)
             failures += 1
             if failures >= max_attempts:
-                raise self._fail(last, f"{phase}; gave up after {_attempts(failures)}") from last
+                raise self._fail(last, f"{phase}; gave up after {_attempts(failures)}") from None
             await asyncio.sleep(_backoff(failures))
 
     async def _attempt(

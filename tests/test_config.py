@@ -69,3 +69,26 @@ def test_several_endpoints() -> None:
     assert config.endpoint_url == config.endpoint_urls[0]
     with pytest.raises(InvalidArgumentError, match="no endpoint"):
         ClientConfig("AK", "SK", " , ")
+
+
+@pytest.mark.parametrize(
+    ("access", "secret", "endpoint", "match"),
+    [
+        (None, None, "http://h", "access key"),
+        ("   ", "x", "http://h", "access key"),
+        ("a", "b", "http://h:99999", "endpoint"),
+        ("a", "b", "http://[::1", "endpoint"),
+        ("a", "b", 42, "endpoint"),
+    ],
+)
+def test_bad_values_are_invalid_arguments(
+    access: object, secret: object, endpoint: object, match: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=match):
+        ClientConfig(access, secret, endpoint)  # type: ignore[arg-type]
+
+
+def test_session_mode_needs_no_keypair() -> None:
+    config = ClientConfig(endpoint="http://h", endpoint_type="session")
+    assert config.access_key == ""
+    assert config.endpoint_type == "session"

@@ -62,3 +62,13 @@ def test_parse_content_type() -> None:
     assert parse_content_type('Text/HTML; Charset="UTF-8"; q=1') == ("text/html", "UTF-8")
     assert parse_content_type(None) == ("", None)
     assert parse_content_type("application/json") == ("application/json", None)
+
+
+@pytest.mark.parametrize("charset", ["rot13", "base64", "hex", "zlib"])
+def test_non_text_codecs_fall_back_to_utf8(charset: str) -> None:
+    assert decode_body(200, f"text/plain; charset={charset}", b"ok") == "ok"
+    assert decode_body(200, f"application/json; charset={charset}", b"[1]") == [1]
+
+
+def test_multibyte_text_codecs_are_kept() -> None:
+    assert decode_body(200, "text/plain; charset=utf-16", "héllo".encode("utf-16")) == "héllo"

@@ -370,3 +370,41 @@ async def test_next_endpoint_after_a_refused_connection(unused_port: int) -> Non
             assert await client.interrupt("abcd") == {"ok": True}
             assert str(client.endpoint) == server.url + "/"
             assert await client.get_info("abcd") == {"ok": True}
+
+
+async def test_compressed_body_is_bounded_by_its_decoded_size() -> None:
+    import zlib
+
+    body = zlib.compress(b"[" + b"1," * 1_000_000 + b"1]")  # ~2 MB decoded, a few KB sent
+
+    async def deflated(
+        server: FaultServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(
+            response(
+                "200 OK", body, {"Content-Type": "application/json", "Content-Encoding": "deflate"}
+            )
+        )
+        await writer.drain()
+
+    async with (
+        FaultServer(deflated) as server,
+        client_for(server, max_response_size=1 << 20) as client,
+    ):
+        with pytest.raises(ResponseError, match="exceeds"):
+            await client.get_info("abcd")
+
+
+async def test_concurrent_failures_move_to_the_next_endpoint_once(unused_port: int) -> None:
+    async def ok(
+        server: FaultServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(response("200 OK", b"{}", {"Content-Type": "application/json"}))
+        await writer.drain()
+
+    async with FaultServer(ok) as server:
+        endpoints = f"http://127.0.0.1:{unused_port},{server.url}"
+        async with Client(ClientConfig("AK", "SK", endpoints), retry=None) as client:
+            results = await asyncio.gather(*(client.interrupt("abcd") for _ in range(8)))
+            assert results == [{}] * 8
+            assert str(client.endpoint) == server.url + "/"

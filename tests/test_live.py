@@ -12,7 +12,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from backendai_aio import BackendError, Client, ClientConfig, NotFoundError, ResponseError
+from backendai_aio import (
+    BackendError,
+    Client,
+    ClientClosedError,
+    ClientConfig,
+    NotFoundError,
+    ResponseError,
+)
 from backendai_aio.emulator import Emulator
 from backendai_aio.emulator.pytest_plugin import EmulatorThread
 
@@ -199,3 +206,41 @@ async def test_unknown_background_task(client: Client) -> None:
         async with client.background_task_events("00000000-0000-0000-0000-000000000000"):
             pass
     assert caught.value.status == 404
+
+
+async def test_reconnection_drops_a_half_received_event() -> None:
+    connections = 0
+    app = root_app()
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        nonlocal connections
+        connections += 1
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        if connections == 1:
+            await response.write(b'retry: 10\nid: 1\nevent: first\ndata: {"a": 1}\n\n')
+            await response.write(b'event: broken\ndata: {"b"')  # cut mid-event
+        else:
+            await response.write(
+                b'event: second\ndata: {"c": 3}\n\nevent: server_close\ndata: {}\n\n'
+            )
+        return response
+
+    app.router.add_get("/events/background-task", events)
+    async with app_server(app) as url, Client(ClientConfig("AK", "SK", url)) as client:
+        async with client.background_task_events("task-1") as stream:
+            got = [(event.name, event.data) async for event in stream]
+    assert got == [("first", {"a": 1}), ("second", {"c": 3})]
+
+
+async def test_closing_the_client_ends_an_open_event_stream(client: Client) -> None:
+    async def follow() -> None:
+        async with client.session_events() as events:
+            async for _ in events:
+                pass
+
+    task = asyncio.create_task(follow())
+    await asyncio.sleep(0.3)
+    await client.close()
+    with pytest.raises(ClientClosedError):
+        await asyncio.wait_for(task, timeout=5)

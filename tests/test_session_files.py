@@ -163,3 +163,13 @@ async def test_list_entries_are_typed(client: Client) -> None:
     assert entries["b.bin"].type == "FILE"
     assert entries["dir"].is_dir
     assert entries["b.bin"].raw["filename"] == "b.bin"  # the server's entry stays reachable
+
+
+async def test_a_failing_progress_callback_is_raised_as_itself(client: Client) -> None:
+    await client.create_if_not_exists("python", "files-progress-error")
+
+    def broken(done: int, total: int | None) -> None:
+        raise ZeroDivisionError("the progress bar broke")
+
+    with pytest.raises(ZeroDivisionError, match="progress bar"):
+        await client.upload("files-progress-error", {"x.bin": b"x" * 10}, progress=broken)

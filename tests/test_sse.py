@@ -56,3 +56,13 @@ def test_incomplete_event_waits_for_the_blank_line() -> None:
     parser = SSEParser()
     assert parser.feed(b"data: a\ndata: b\n") == []
     assert parser.feed(b"\n") == [ServerSentEvent("message", "a\nb")]
+
+
+def test_reset_drops_a_half_received_event_but_keeps_the_id() -> None:
+    parser = SSEParser()
+    assert parser.feed(b'id: 7\nretry: 100\nevent: a\ndata: {"b"') == []
+    parser.reset()
+    assert parser.feed(b'event: x\ndata: {"c": 3}\n\n') == [
+        ServerSentEvent("x", '{"c": 3}', "7", None)
+    ]
+    assert parser.retry == 100

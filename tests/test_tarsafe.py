@@ -81,3 +81,14 @@ def test_not_a_tar(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not a tar archive" * 40)
     with pytest.raises(UnsafeArchiveError, match="not a readable tar"):
         extract_safely(junk, tmp_path / "dest")
+
+
+def test_dot_dot_through_a_link_of_the_same_archive(tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    archive = make_tar(
+        tmp_path / "sneaky.tar",
+        [(link_member("a", "."), None), (file_member("a/../x.txt"), b"x")],
+    )
+    with pytest.raises(UnsafeArchiveError, match=r"'\.\.' component"):
+        extract_safely(archive, dest)
+    assert list(dest.iterdir()) == []

@@ -11,10 +11,11 @@ As the 23.09 manager answers them for its example setup:
   the example fixtures' presets with the slots the manager knows (``cpu``, ``mem``: the
   accelerator slots of the ``cuda`` presets are dropped, as a manager without accelerators
   does) and ``shared_memory`` null, as the example setup answers.
-- ``POST /resource/check-presets`` (``group``, default ``default``; ``scaling_group``):
-  ``keypair_limits`` / ``keypair_using`` / ``keypair_remaining``, ``scaling_group_remaining``,
-  ``scaling_groups`` (``{"default": {"using", "remaining"}}``), ``presets`` (each with
-  ``allocatable``) and ``group_limits`` / ``group_using`` / ``group_remaining``. Slot amounts
+- ``POST /resource/check-presets`` (``group``, the project's name or id, default
+  ``default``; ``scaling_group``): ``keypair_limits`` / ``keypair_using`` /
+  ``keypair_remaining``, ``scaling_group_remaining``, ``scaling_groups`` (``{"default":
+  {"using", "remaining"}}``), ``presets`` (each with ``allocatable``) and ``group_limits`` /
+  ``group_using`` / ``group_remaining``. Slot amounts
   are strings: the example resource policy is unlimited (``"Infinity"``), the project's
   figures are hidden (``"NaN"``), and ``keypair_using`` adds up the caller's sessions. The
   emulator registers no agents (its sessions run in the emulator itself), so like a manager
@@ -28,10 +29,11 @@ from typing import Final
 
 from aiohttp import web
 
-from ._accounts import DEFAULT_GROUP_ID
+from ._accounts import is_default_project
 from ._auth import current_keypair
+from ._params import read_checked_params
 from ._problems import InternalServerError, InvalidAPIParameters, ProjectNotFound
-from ._sessions import REGISTRY_KEY, read_checked_params
+from ._sessions import KNOWN_SLOTS, REGISTRY_KEY
 from ._validation import Key, null_or, string, uuid_string, validate
 
 __all__ = ["PRESETS", "add_account_routes"]
@@ -45,16 +47,15 @@ PRESETS: Final = (
     ("cuda02-medium", {"cpu": "4", "mem": "17179869184", "cuda.device": "2", "cuda.shares": "2.0"}),
     ("cuda03-large", {"cpu": "8", "mem": "34359738368", "cuda.device": "4", "cuda.shares": "4.0"}),
 )
-_KNOWN_SLOTS: Final = ("cpu", "mem")
 _SCALING_GROUPS: Final = ("default",)
 
 
 def _known(slots: dict[str, str]) -> dict[str, str]:
-    return {key: value for key, value in slots.items() if key in _KNOWN_SLOTS}
+    return {key: value for key, value in slots.items() if key in KNOWN_SLOTS}
 
 
 def _slots_text(amount: Decimal | str) -> dict[str, str]:
-    return {slot: str(amount) for slot in _KNOWN_SLOTS}
+    return {slot: str(amount) for slot in KNOWN_SLOTS}
 
 
 async def _auth_test(request: web.Request) -> web.Response:
@@ -70,7 +71,7 @@ async def _get_role(request: web.Request) -> web.Response:
     group_role = None
     if params["group"] is not None:
         # Every emulated user is a member of the default project, and of no other.
-        if params["group"] != DEFAULT_GROUP_ID:
+        if not is_default_project(params["group"]):
             raise ProjectNotFound("No such project or you are not the member of it.")
         group_role = "user"
     return web.json_response(
@@ -98,16 +99,16 @@ async def _check_presets(request: web.Request) -> web.Response:
             Key.of("group", string(), "default"),
         ],
     )
-    if params["group"] != "default":
+    if not is_default_project(params["group"]):
         # The 23.09 manager fails on a project the caller is not a member of.
         raise InternalServerError
     if params["scaling_group"] is not None and params["scaling_group"] not in _SCALING_GROUPS:
         raise InvalidAPIParameters("Unknown scaling group")
     keypair = current_keypair(request)
-    using = {slot: Decimal(0) for slot in _KNOWN_SLOTS}
+    using = {slot: Decimal(0) for slot in KNOWN_SLOTS}
     for session in request.app[REGISTRY_KEY].owned_by(keypair.access_key):
         if session.status == "RUNNING":
-            for slot in _KNOWN_SLOTS:
+            for slot in KNOWN_SLOTS:
                 using[slot] += session.resources.get(slot, Decimal(0))
     zero = _slots_text(Decimal(0))
     using_text = {slot: str(amount) for slot, amount in using.items()}

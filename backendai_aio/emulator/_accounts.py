@@ -36,12 +36,14 @@ __all__ = [
     "ADMIN_KEYPAIR",
     "ANONYMOUS_RATE_LIMIT",
     "DEFAULT_GROUP_ID",
+    "DEFAULT_GROUP_NAME",
     "DEFAULT_RATE_LIMIT",
     "RATE_LIMIT_WINDOW",
     "USER_KEYPAIR",
     "AccountDirectory",
     "Keypair",
     "User",
+    "is_default_project",
     "keypairs_from_secrets",
 ]
 
@@ -53,8 +55,24 @@ DEFAULT_RATE_LIMIT: Final = 30000
 ANONYMOUS_RATE_LIMIT: Final = 1000
 #: The example fixtures' only project (user group), of which every user is a member.
 DEFAULT_GROUP_ID: Final = uuid.UUID("2de2b969-1d04-48a6-af16-0bc8adb3c831")
+#: The name of that project.
+DEFAULT_GROUP_NAME: Final = "default"
 # Users of keypairs the fixtures do not know get stable ids derived from their e-mail.
 _NAMESPACE: Final = uuid.UUID("5e2c1ad8-3f6a-4d7e-9b0c-6a1f2e3d4c5b")
+
+
+def is_default_project(ref: object) -> bool:
+    """Whether *ref* names the default project: by its name, or by its id (text or UUID)."""
+    if isinstance(ref, uuid.UUID):
+        return ref == DEFAULT_GROUP_ID
+    if not isinstance(ref, str):
+        return False
+    if ref == DEFAULT_GROUP_NAME:
+        return True
+    try:
+        return uuid.UUID(ref) == DEFAULT_GROUP_ID
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -154,9 +154,12 @@ class Emulator:
             async with Client(emulator.config) as client:
                 ...
 
-    *port* 0 (the default) picks a free port. Without *access_key* and *secret_key* it serves
-    both example keypairs (the superadmin's, used by :attr:`config`, and a plain user's, used
-    by :attr:`user_config`); with them, only that keypair. Other arguments go to
+    *port* 0 (the default) picks a free port. It serves both example keypairs, the
+    superadmin's (used by :attr:`config`) and a plain user's (used by :attr:`user_config`),
+    unless *access_key* and *secret_key* name another keypair: then it serves that one only
+    (owned by a plain user, unless the access key is an example's) and :attr:`config` uses it.
+    The two go together (one without the other is a ``ValueError``); naming the example
+    superadmin's keypair serves both examples, as without them. Other arguments go to
     :func:`create_app`.
     """
 
@@ -172,6 +175,8 @@ class Emulator:
         sse_ping_interval: float = DEFAULT_PING_INTERVAL,
         rate_limit: int | None = None,
     ) -> None:
+        if (access_key is None) != (secret_key is None):
+            raise ValueError("access_key and secret_key go together")
         self.access_key = DEFAULT_ACCESS_KEY if access_key is None else access_key
         self._secret_key = DEFAULT_SECRET_KEY if secret_key is None else secret_key
         self.api_version = api_version
@@ -216,17 +221,29 @@ class Emulator:
         return ClientConfig(endpoint=self.endpoint, endpoint_type="session")
 
     async def start(self) -> None:
-        """Start serving on 127.0.0.1."""
+        """Start serving on 127.0.0.1.
+
+        If the server cannot start (the port is taken), what was set up is cleaned up again
+        before the error propagates.
+        """
         runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self._port)
-        await site.start()
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
         self._runner = runner
         self.endpoint = f"http://127.0.0.1:{runner.addresses[0][1]}"
 
     async def stop(self) -> None:
-        """Stop serving and terminate every session; calling it again does nothing."""
+        """Stop serving and terminate every session; calling it again does nothing.
+
+        Afterwards :attr:`endpoint` is empty again and the configurations raise.
+        """
         runner, self._runner = self._runner, None
+        self.endpoint = ""
         if runner is not None:
             await runner.cleanup()
 

@@ -7,9 +7,11 @@ so it offers one of its own, for SDKs to test their background task handling aga
 
 ``POST /emulator/bgtask`` (emulator only, signed like any call), JSON body, every key optional:
 ``steps`` (int, 1 to 1000, default 3), ``interval`` (seconds between steps, 0 to 10, default
-0.05), ``outcome`` (``"done"``, ``"failed"`` or ``"cancelled"``, default ``"done"``). It answers
+0.05), ``outcome`` (``"done"``, ``"failed"`` or ``"cancelled"``, default ``"done"``); other keys
+and bad values are refused in the manager's words (400 "Input validation error"). It answers
 200 ``{"task_id": "<uuid>"}``; the task then reports each step with ``bgtask_updated``
-(message ``"step N/M"``) and ends with the outcome asked for.
+(message ``"step N/M"``) and ends with the outcome asked for. As on the manager, which does
+not record who started a task, whoever knows the task id may follow it.
 
 Event data, as the manager's ``UserBgtask*Event`` classes give them
 (``src/ai/backend/common/events/user_event/user_bgtask_event.py``): ``bgtask_updated``
@@ -31,8 +33,8 @@ from typing import Any, Final, TypeAlias
 
 from aiohttp import web
 
-from ._auth import ACCESS_KEY
-from ._sessions import check_params, read_json_body
+from ._params import read_json_body
+from ._validation import Key, choice, integer, number, validate
 
 __all__ = [
     "BGTASKS_KEY",
@@ -49,7 +51,12 @@ _log = logging.getLogger("backendai_aio.emulator")
 
 #: The manager sends progress events with this SSE ``retry`` value, and no retry on the others.
 UPDATED_RETRY: Final = 5
-_OUTCOMES: Final = frozenset({"done", "failed", "cancelled"})
+# What POST /emulator/bgtask reads.
+_BGTASK_KEYS: Final = (
+    Key.of("steps", integer(gte=1, lte=1000, convert=True), 3),
+    Key.of("interval", number(gte=0, lte=10), 0.05),
+    Key.of("outcome", choice("done", "failed", "cancelled"), "done"),
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,6 @@ Listener: TypeAlias = asyncio.Queue[BgtaskEvent]
 @dataclass(eq=False)
 class _Task:
     id: uuid.UUID
-    owner: str
     current: float = 0.0
     total: float = 0.0
     #: "bgtask_started" while running, then the name of the final event.
@@ -133,9 +139,9 @@ class BackgroundTaskManager:
     def __init__(self) -> None:
         self._tasks: dict[uuid.UUID, _Task] = {}
 
-    def start(self, owner: str, operation: BackgroundOperation) -> uuid.UUID:
+    def start(self, operation: BackgroundOperation) -> uuid.UUID:
         """Run *operation* in the background; return its task id."""
-        task = _Task(id=uuid.uuid4(), owner=owner)
+        task = _Task(id=uuid.uuid4())
         self._tasks[task.id] = task
         task.runner = asyncio.create_task(self._run(task, operation))
         return task.id
@@ -204,22 +210,9 @@ def _stepper(steps: int, interval: float, outcome: str) -> BackgroundOperation:
 
 
 async def _start_bgtask(request: web.Request) -> web.Response:
-    body = await read_json_body(request)
-    steps = body.get("steps", 3)
-    interval = body.get("interval", 0.05)
-    outcome = body.get("outcome", "done")
-    errors: dict[str, str] = {}
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= 1000:
-        errors["steps"] = "value is not an int between 1 and 1000"
-    if not isinstance(interval, int | float) or isinstance(interval, bool):
-        errors["interval"] = "value is not a number"
-    elif not 0 <= interval <= 10:
-        errors["interval"] = "value is not between 0 and 10"
-    if outcome not in _OUTCOMES:
-        errors["outcome"] = f"value is not one of {sorted(_OUTCOMES)}"
-    check_params(errors)
+    params = validate(await read_json_body(request), _BGTASK_KEYS)
     manager = request.app[BGTASKS_KEY]
-    task_id = manager.start(ACCESS_KEY.get(), _stepper(steps, float(interval), outcome))
+    task_id = manager.start(_stepper(params["steps"], params["interval"], params["outcome"]))
     return web.json_response({"task_id": str(task_id)})
 
 

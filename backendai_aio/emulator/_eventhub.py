@@ -82,11 +82,6 @@ class EventHub:
         """How many subscriptions are open."""
         return len(self._queues)
 
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
-
     @contextlib.contextmanager
     def subscribe(self) -> Iterator[Subscription]:
         """Listen for events while the ``with`` block runs; None arrives when the hub closes."""

@@ -41,13 +41,14 @@ from aiohttp import web
 from ._auth import ACCESS_KEY
 from ._bgtasks import BGTASKS_KEY
 from ._eventhub import LifecycleEvent
+from ._params import read_checked_params
 from ._problems import (
     BackgroundTaskNotFound,
     GenericForbidden,
     GroupNotFound,
 )
-from ._sessions import REGISTRY_KEY, read_checked_params
-from ._validation import Invalid, Key, null_or, string, uuid_string, validate
+from ._sessions import REGISTRY_KEY
+from ._validation import Key, choice, null_or, string, uuid_string, validate
 
 __all__ = [
     "DEFAULT_PING_INTERVAL",
@@ -66,7 +67,6 @@ _SEP: Final = "\r\n"
 # How often a waiting stream checks that its client is still connected. aiohttp does not
 # cancel handlers when a client disconnects, so an idle stream has to look for itself.
 _LIVENESS_POLL: Final = 0.2
-_SCOPES: Final = frozenset({"*", "session", "kernel"})
 # Emulated sessions all belong to the keypair's default project.
 _GROUPS: Final = frozenset({"*", "default"})
 
@@ -161,20 +161,13 @@ def _matches(event: LifecycleEvent, *, owner: str, name: str, session_id: uuid.U
     return name == "*" or event.session_name == name
 
 
-def _scope(value: Any) -> Any:
-    # trafaret's Enum words its refusal without naming the variants.
-    if value not in _SCOPES:
-        raise Invalid("value doesn't match any variant")
-    return value
-
-
 # The parameters of GET /events/session, checked (and worded) as the manager checks them.
 _SESSION_EVENT_KEYS: Final = (
     Key.of(["name", "sessionName"], string(), "*", to="name"),
     Key.of("ownerAccessKey", null_or(string()), None),
     Key.of("sessionId", null_or(uuid_string()), None),
     Key.of(["group", "groupName"], string(), "*", to="group"),
-    Key.of("scope", _scope, "*"),
+    Key.of("scope", choice("*", "session", "kernel"), "*"),
 )
 
 

@@ -3,8 +3,17 @@
 Inside a real session the work folder is ``/home/work``, the kernel's working directory; here
 it is the session's own temporary folder (:attr:`EmulatedSession.workdir`). Paths are taken
 relative to it; absolute paths are accepted when they lie under ``/home/work``, like the
-agent's. Anything that would leave the folder (``..``, another absolute path, a symbolic link
-pointing outside) is refused with 400 ``invalid-api-params``.
+agent's. ``..`` is folded first, as the container folds it (``a/../b`` is ``b``); a path that
+then leads outside the folder (``../x``, another absolute path, a symbolic link pointing
+outside) is refused with 400 ``invalid-api-params`` in the agent's words: ``malformed upload
+filename and path.`` (also for the folder itself, or a target that cannot be written), ``You
+cannot download files outside /home/work`` or ``You cannot list files outside /home/work``;
+a missing file is ``The file is not found.``.
+
+A transfer with a session that is not running is refused with 400 ``generic-bad-request``, and
+so is an upload whose session is destroyed while it arrives: destroying a session waits for
+its transfers (for a short while, then cancels them) before it removes the work folder, and an
+upload never recreates a removed one.
 
 Wire formats, as the manager (``src/ai/backend/manager/api/session.py``) and the agent
 (``src/ai/backend/agent/docker/kernel.py``) produce them:
@@ -48,14 +57,10 @@ from typing import IO, Any, Final
 
 from aiohttp import BodyPartReader, web
 
+from ._params import read_api_params
 from ._problems import InvalidAPIParameters
-from ._sessions import (
-    EmulatedSession,
-    check_params,
-    ensure_running,
-    read_api_params,
-    request_session,
-)
+from ._sessions import EmulatedSession, check_running, ensure_running, request_session
+from ._validation import check_params
 
 __all__ = ["CONTAINER_WORKDIR", "SessionPath", "add_file_routes", "resolve_session_path"]
 
@@ -123,34 +128,48 @@ def _session_path(session: EmulatedSession, raw: Any, refusal: str) -> SessionPa
 # -- upload -------------------------------------------------------------------------------
 
 
-def _create_temp(target: Path) -> tuple[int, Path]:
-    """Create a hidden temporary file next to *target* (blocking)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _create_temp(workdir: Path, target: Path) -> tuple[int, Path]:
+    """Create a hidden temporary file next to *target*, and the folders up to it (blocking).
+
+    Only folders below *workdir* are made: a work folder removed meanwhile stays removed.
+    """
+    folder = workdir
+    for name in target.parent.relative_to(workdir).parts:
+        folder = folder / name
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
     temp = target.with_name(f".{target.name}.upload-{uuid.uuid4().hex}")
     # Created like any new file (mode 0666 less the umask), not 0600 as mkstemp would.
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     return fd, temp
 
 
-async def _receive_file(part: BodyPartReader, target: Path) -> None:
-    """Stream one part into *target*, through a temporary file so no half file is left."""
+async def _receive_file(session: EmulatedSession, part: BodyPartReader, target: Path) -> None:
+    """Stream one part into *target*, through a temporary file so no half file is left.
+
+    The session is checked again after every wait: one destroyed meanwhile ends the upload.
+    """
     try:
-        fd, temp = await asyncio.to_thread(_create_temp, target)
+        fd, temp = await asyncio.to_thread(_create_temp, session.workdir, target)
     except OSError:
+        check_running(session)
         raise InvalidAPIParameters(_BAD_UPLOAD_PATH) from None
     try:
         with os.fdopen(fd, "wb") as sink:
             while chunk := await part.read_chunk(_CHUNK_SIZE):
+                check_running(session)
                 try:
                     data = part.decode(chunk)
                 except (RuntimeError, ValueError):
                     # An unknown or broken Content-Transfer-Encoding.
                     raise InvalidAPIParameters("Malformed body") from None
                 await asyncio.to_thread(sink.write, data)
+        check_running(session)
         try:
             await asyncio.to_thread(os.replace, temp, target)
         except OSError:
             # The target is an existing folder, or the like.
+            check_running(session)
             raise InvalidAPIParameters(_BAD_UPLOAD_PATH) from None
     except BaseException:
         # Synchronous on purpose: this also runs when the handler is cancelled, and removing a
@@ -168,28 +187,30 @@ async def _upload(request: web.Request) -> web.Response:
     session = await ensure_running(request_session(request))
     if not request.content_type.startswith("multipart/"):
         raise InvalidAPIParameters("Malformed body")
-    try:
-        reader = await request.multipart()
-    except (KeyError, ValueError):
-        raise InvalidAPIParameters("Malformed body") from None
-    count = 0
-    while True:
+    with session.transfer():
         try:
-            part = await reader.next()
-        except ValueError:
+            reader = await request.multipart()
+        except (KeyError, ValueError):
             raise InvalidAPIParameters("Malformed body") from None
-        if part is None:
-            break
-        if not isinstance(part, BodyPartReader):
-            # A nested multipart: not a file.
-            raise InvalidAPIParameters("Malformed body")
-        if count == _MAX_UPLOAD_FILES:
-            raise InvalidAPIParameters("Too many files")
-        count += 1
-        path = _session_path(session, part.filename, _BAD_UPLOAD_PATH)
-        if path.is_workdir:
-            raise InvalidAPIParameters(_BAD_UPLOAD_PATH)
-        await _receive_file(part, path.local)
+        count = 0
+        while True:
+            try:
+                part = await reader.next()
+            except ValueError:
+                raise InvalidAPIParameters("Malformed body") from None
+            check_running(session)
+            if part is None:
+                break
+            if not isinstance(part, BodyPartReader):
+                # A nested multipart: not a file.
+                raise InvalidAPIParameters("Malformed body")
+            if count == _MAX_UPLOAD_FILES:
+                raise InvalidAPIParameters("Too many files")
+            count += 1
+            path = _session_path(session, part.filename, _BAD_UPLOAD_PATH)
+            if path.is_workdir:
+                raise InvalidAPIParameters(_BAD_UPLOAD_PATH)
+            await _receive_file(session, part, path.local)
     return web.Response(status=204)
 
 
@@ -267,6 +288,12 @@ async def _download(request: web.Request) -> web.StreamResponse:
     if len(files) > _MAX_DOWNLOAD_FILES:
         raise InvalidAPIParameters("Too many files")
     paths = [_session_path(session, raw, _OUTSIDE_DOWNLOAD) for raw in files]
+    with session.transfer():
+        return await _send_archives(request, paths)
+
+
+async def _send_archives(request: web.Request, paths: list[SessionPath]) -> web.StreamResponse:
+    """Answer a ``multipart/mixed`` body of one tar archive per path."""
     for path in paths:
         if not await asyncio.to_thread(path.local.exists):
             raise InvalidAPIParameters(_NOT_FOUND)
@@ -306,6 +333,12 @@ async def _download_single(request: web.Request) -> web.StreamResponse:
         check_params({"file": "is required" if raw is None else "value is not a string"})
     await ensure_running(session)
     path = _session_path(session, raw, _OUTSIDE_DOWNLOAD)
+    with session.transfer():
+        return await _send_single(request, path)
+
+
+async def _send_single(request: web.Request, path: SessionPath) -> web.StreamResponse:
+    """Answer the raw bytes of the file at *path*."""
     try:
         source = await asyncio.to_thread(path.local.open, "rb")
     except OSError:

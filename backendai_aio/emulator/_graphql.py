@@ -22,17 +22,34 @@ Everything else is answered as the manager answers GraphQL errors: HTTP 200 with
 null, "errors": [{"message", "locations": [{"line", "column"}]}]}``. The manager's own
 validation messages are reproduced for the common mistakes (``Cannot query field 'x' on type
 'Queries'. Did you mean 'y'?``, unknown or missing arguments, leaf and object selections,
-undefined and unused variables, values of the wrong type, introspection, which the manager
-disables, several operations without ``operationName``, subscriptions); a field the manager
-has but the emulator does not (any mutation, ``compute_session_list``, ...) answers an error
-``"The emulator does not implement the GraphQL field 'Queries.compute_session_list'."``.
-Resolver errors (``Forbidden operation.``, an unknown image) come with ``data`` and a ``path``,
-as the manager's do. A document that is not GraphQL at all makes the 23.09 manager fail with
-500 ``internal-server-error``; the emulator answers the same.
+literals of the wrong type, introspection, which the manager disables, several operations
+without ``operationName``, subscriptions); a field the manager has but the emulator does not
+(any mutation, ``compute_session_list``, ...) answers an error ``"The emulator does not
+implement the GraphQL field 'Queries.compute_session_list'."``. Resolver errors (``Forbidden
+operation.``, an unknown image) come with ``data`` and a ``path``, as the manager's do. A
+document that is not GraphQL at all makes the 23.09 manager fail with 500
+``internal-server-error``; the emulator answers the same.
+
+Variables are checked as GraphQL checks them, with its messages: undefined and unused ones; a
+type the schema lacks (``Unknown type 'Foo'.``) or that is not an input type (``Variable '$k'
+cannot be non-input type 'KeyPair'.``); a default of the wrong type; a variable used where its
+type does not fit (``Variable '$k' of type '[String]' used in position expecting type
+'String'.``, and a nullable one without a default where a non-null value goes, such as
+``@include(if:)``); then the given values: a missing required one, null for a non-null one,
+and a value a ``String``, ``ID`` or ``Boolean`` variable cannot hold.
+
+The emulator bounds what a document may ask for: at most 1000 fields, counting a fragment's
+fields at each of its spreads, nested at most 50 levels (selections, fragment spreads, list
+and object values, list types). A document past these bounds is answered with the single
+error ``The query is too complex: ...`` (and ``data`` null), before anything else is checked,
+so that a short document whose fragments spread one another cannot keep the emulator busy.
+Fragments are expanded as GraphQL's CollectFields does (once per selection set), and each
+fragment is validated once per type it is spread on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -44,8 +61,9 @@ from aiohttp import web
 from ._accounts import ACCOUNTS_KEY, DEFAULT_GROUP_ID, AccountDirectory, Keypair, User
 from ._auth import current_keypair
 from ._images import IMAGES, Image, canonical_reference, find_image, image_labels
+from ._params import read_checked_params
 from ._problems import InternalServerError
-from ._sessions import REGISTRY_KEY, SessionRegistry, read_checked_params
+from ._sessions import REGISTRY_KEY, SessionRegistry
 from ._validation import Key, mapping, null_or, string, validate
 
 __all__ = ["add_graphql_routes", "execute_graphql"]
@@ -56,6 +74,20 @@ __all__ = ["add_graphql_routes", "execute_graphql"]
 
 class GraphQLSyntaxError(Exception):
     """The document is not GraphQL."""
+
+
+class _TooComplex(Exception):
+    """The document nests too deeply, or selects too many fields once fragments expand."""
+
+
+#: The most fields a document may select, counting a fragment's fields at each spread.
+_MAX_SELECTIONS: Final = 1000
+#: The deepest a document may nest selections, fragment spreads, values and types.
+_MAX_DEPTH: Final = 50
+_TOO_COMPLEX: Final = (
+    f"The query is too complex: the emulator answers at most {_MAX_SELECTIONS} fields "
+    f"(fragments expanded) nested at most {_MAX_DEPTH} levels deep."
+)
 
 
 @dataclass(frozen=True)
@@ -223,6 +255,9 @@ class _VariableDefinition:
     type: str  # GraphQL notation: "String", "String!", "[String]"
     default: _Value | None
     loc: Location
+    #: Where the type is, and where its name is (``Foo`` in ``[Foo]!``).
+    type_loc: Location
+    named_type_loc: Location
 
 
 @dataclass(frozen=True)
@@ -250,6 +285,18 @@ class _Parser:
     def __init__(self, source: str) -> None:
         self._tokens = _tokenize(source)
         self._pos = 0
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def _nested(self) -> Iterator[None]:
+        """Count one level of nesting while the ``with`` block parses it."""
+        self._depth += 1
+        if self._depth > _MAX_DEPTH:
+            raise _TooComplex
+        try:
+            yield
+        finally:
+            self._depth -= 1
 
     def _peek(self, offset: int = 0) -> _Token:
         return self._tokens[min(self._pos + offset, len(self._tokens) - 1)]
@@ -311,11 +358,14 @@ class _Parser:
                 dollar = self._expect("punct", "$")
                 var_name = self._expect("name").value
                 self._expect("punct", ":")
-                var_type = self._type()
+                type_loc = self._loc(self._peek())
+                var_type, named_type_loc = self._type()
                 default = self._value(const=True) if self._skip("punct", "=") else None
                 self._directives()
                 variables.append(
-                    _VariableDefinition(var_name, var_type, default, self._loc(dollar))
+                    _VariableDefinition(
+                        var_name, var_type, default, self._loc(dollar), type_loc, named_type_loc
+                    )
                 )
         directives = self._directives()
         return _Operation(
@@ -334,20 +384,24 @@ class _Parser:
             name.value, type_condition, directives, self._selection_set(), self._loc(start)
         )
 
-    def _type(self) -> str:
+    def _type(self) -> tuple[str, Location]:
+        """A type's notation (``[String]!``) and where its name is."""
         if self._skip("punct", "["):
-            inner = self._type()
+            with self._nested():
+                inner, named_loc = self._type()
             self._expect("punct", "]")
             notation = f"[{inner}]"
         else:
-            notation = self._expect("name").value
-        return notation + "!" if self._skip("punct", "!") else notation
+            name = self._expect("name")
+            notation, named_loc = name.value, self._loc(name)
+        return (notation + "!" if self._skip("punct", "!") else notation), named_loc
 
     def _selection_set(self) -> list[_Selection]:
         self._expect("punct", "{")
-        selections: list[_Selection] = [self._selection()]
-        while not self._skip("punct", "}"):
-            selections.append(self._selection())
+        with self._nested():
+            selections: list[_Selection] = [self._selection()]
+            while not self._skip("punct", "}"):
+                selections.append(self._selection())
         return selections
 
     def _selection(self) -> _Selection:
@@ -430,15 +484,17 @@ class _Parser:
             return _Value("enum", token.value, loc)
         if token.kind == "punct" and token.value == "[":
             items: list[_Value] = []
-            while not self._skip("punct", "]"):
-                items.append(self._value(const=const))
+            with self._nested():
+                while not self._skip("punct", "]"):
+                    items.append(self._value(const=const))
             return _Value("list", items, loc)
         if token.kind == "punct" and token.value == "{":
             fields: dict[str, _Value] = {}
-            while not self._skip("punct", "}"):
-                name = self._expect("name").value
-                self._expect("punct", ":")
-                fields[name] = self._value(const=const)
+            with self._nested():
+                while not self._skip("punct", "}"):
+                    name = self._expect("name").value
+                    self._expect("punct", ":")
+                    fields[name] = self._value(const=const)
             return _Value("object", fields, loc)
         raise GraphQLSyntaxError(f"Unexpected {token.value or token.kind} at {token.line}")
 
@@ -685,10 +741,48 @@ _TYPES["Queries"] = {
 _TYPES["Mutations"] = {name: _FieldDef("?", emulated=False) for name in _MUTATIONS}
 _ROOTS: Final = {"query": "Queries", "mutation": "Mutations"}
 _DIRECTIVES: Final = {"include", "skip"}
+# The type of the ``if`` argument of ``@include`` and ``@skip``.
+_DIRECTIVE_IF: Final = "Boolean!"
+# Every type the emulated schema has (for suggestions).
+_TYPE_NAMES: Final = sorted({*_SCALARS, *_TYPES})
+
+#: A variable used in a document: its name, where, and the type its position expects (None
+#: where the emulator does not know it: inside a list or an object, under an unknown field).
+_Usage: TypeAlias = tuple[str, Location, str | None]
 
 
 def _named_type(notation: str) -> str:
     return notation.strip("[]!")
+
+
+def _is_list(notation: str) -> bool:
+    return notation.startswith("[")
+
+
+def _is_subtype(notation: str, expected: str) -> bool:
+    """Whether a value of type *notation* fits where *expected* goes (GraphQL's rule)."""
+    if notation == expected:
+        return True
+    if expected.endswith("!"):
+        return notation.endswith("!") and _is_subtype(notation[:-1], expected[:-1])
+    if notation.endswith("!"):
+        return _is_subtype(notation[:-1], expected)
+    if _is_list(expected):
+        return _is_list(notation) and _is_subtype(notation[1:-1], expected[1:-1])
+    return False
+
+
+def _allowed_position(definition: _VariableDefinition, expected: str) -> bool:
+    """Whether the variable of *definition* may be used where a value of *expected* goes.
+
+    A nullable variable fits a non-null position only with a default that is not null.
+    """
+    if expected.endswith("!") and not definition.type.endswith("!"):
+        default = definition.default
+        if default is None or default.kind == "null":
+            return False
+        return _is_subtype(definition.type, expected[:-1])
+    return _is_subtype(definition.type, expected)
 
 
 # -- suggestions, as GraphQL's reference implementation makes them -----------------------------
@@ -769,16 +863,26 @@ def _not_implemented(parent: str, name: str, loc: Location) -> _Error:
 
 
 class _Validator:
-    """The manager's validation rules that the emulated subset can meet."""
+    """The manager's validation rules that the emulated subset can meet.
+
+    Each fragment is checked once per type it is spread on; its variable usages are then
+    reused wherever it is spread again, so validation takes time in proportion to the
+    document, however often fragments spread one another.
+    """
 
     def __init__(self, operations: list[_Operation], fragments: list[_Fragment]) -> None:
         self.operations = operations
         self.fragments = {fragment.name: fragment for fragment in fragments}
         self.errors: list[_Error] = []
+        self._reported: set[tuple[str, tuple[Location, ...]]] = set()
         self._used_fragments: set[str] = set()
+        # The variable usages of each fragment checked on a parent type.
+        self._fragment_usages: dict[tuple[str, str | None], list[_Usage]] = {}
 
     def _report(self, error: _Error) -> None:
-        if all((e.message, e.locations) != (error.message, error.locations) for e in self.errors):
+        key = (error.message, tuple(error.locations))
+        if key not in self._reported:
+            self._reported.add(key)
             self.errors.append(error)
 
     def run(self) -> list[_Error]:
@@ -800,8 +904,9 @@ class _Validator:
                         )
                     )
         for operation in self.operations:
-            used: list[tuple[str, Location]] = []
+            used: list[_Usage] = []
             root = _ROOTS.get(operation.kind)
+            self._variable_definitions(operation)
             self._directives(operation.directives, used)
             self._selections(operation.selections, root, used, visiting=())
             self._variables(operation, used)
@@ -824,44 +929,86 @@ class _Validator:
         for fragment in self.fragments.values():
             yield from walk(fragment.selections)
 
-    def _variables(self, operation: _Operation, used: list[tuple[str, Location]]) -> None:
-        defined = {definition.name for definition in operation.variables}
+    def _variable_definitions(self, operation: _Operation) -> None:
+        """Each variable's type must exist and be an input type; its default must fit it."""
+        for definition in operation.variables:
+            named = _named_type(definition.type)
+            if named not in _SCALARS and named not in _TYPES:
+                self._report(
+                    _Error(
+                        f"Unknown type '{named}'." + _did_you_mean(named, _TYPE_NAMES),
+                        [definition.named_type_loc],
+                    )
+                )
+            elif named not in _SCALARS:
+                self._report(
+                    _Error(
+                        f"Variable '${definition.name}' cannot be non-input type "
+                        f"'{definition.type}'.",
+                        [definition.type_loc],
+                    )
+                )
+            elif definition.default is not None and not _is_list(definition.type):
+                problem = _literal_problem(definition.type, definition.default)
+                if problem is not None:
+                    self._report(_Error(problem, [definition.default.loc]))
+
+    def _variables(self, operation: _Operation, used: list[_Usage]) -> None:
+        defined = {definition.name: definition for definition in operation.variables}
         where = f" by operation '{operation.name}'" if operation.name else ""
-        for name, loc in used:
+        for name, loc, _ in used:
             if name not in defined:
                 self._report(
                     _Error(f"Variable '${name}' is not defined{where}.", [loc, operation.loc])
                 )
-        used_names = {name for name, _ in used}
+        used_names = {name for name, _, _ in used}
         where = f" in operation '{operation.name}'" if operation.name else ""
         for definition in operation.variables:
             if definition.name not in used_names:
                 self._report(
                     _Error(f"Variable '${definition.name}' is never used{where}.", [definition.loc])
                 )
+        for name, loc, expected in used:
+            found = defined.get(name)
+            if (
+                found is None
+                or expected is None
+                or _named_type(found.type) not in _SCALARS
+                or _allowed_position(found, expected)
+            ):
+                continue
+            self._report(
+                _Error(
+                    f"Variable '${name}' of type '{found.type}' used in position "
+                    f"expecting type '{expected}'.",
+                    [found.loc, loc],
+                )
+            )
 
-    def _values_used(self, value: _Value, used: list[tuple[str, Location]]) -> None:
+    def _values_used(self, value: _Value, used: list[_Usage], expected: str | None) -> None:
+        """Note the variables in *value*, given where a value of type *expected* goes."""
         if value.kind == "variable":
-            used.append((value.value, value.loc))
+            used.append((value.value, value.loc, expected))
         elif value.kind == "list":
             for item in value.value:
-                self._values_used(item, used)
+                self._values_used(item, used, None)
         elif value.kind == "object":
             for item in value.value.values():
-                self._values_used(item, used)
+                self._values_used(item, used, None)
 
-    def _directives(self, directives: list[_Directive], used: list[tuple[str, Location]]) -> None:
+    def _directives(self, directives: list[_Directive], used: list[_Usage]) -> None:
         for directive in directives:
-            if directive.name not in _DIRECTIVES:
+            known = directive.name in _DIRECTIVES
+            if not known:
                 self._report(_Error(f"Unknown directive '@{directive.name}'.", [directive.loc]))
-            for value in directive.args.values():
-                self._values_used(value, used)
+            for name, value in directive.args.items():
+                self._values_used(value, used, _DIRECTIVE_IF if known and name == "if" else None)
 
     def _selections(
         self,
         selections: Sequence[_Selection],
         parent: str | None,
-        used: list[tuple[str, Location]],
+        used: list[_Usage],
         *,
         visiting: tuple[str, ...],
     ) -> None:
@@ -882,50 +1029,57 @@ class _Validator:
                     continue
                 self._selections(selection.selections, parent, used, visiting=visiting)
             else:
-                fragment = self.fragments.get(selection.name)
-                if fragment is None:
-                    self._report(
-                        _Error(f"Unknown fragment '{selection.name}'.", [selection.name_loc])
-                    )
-                    continue
-                self._used_fragments.add(fragment.name)
-                if fragment.name in visiting:
-                    self._report(
-                        _Error(
-                            f"Cannot spread fragment '{fragment.name}' within itself.",
-                            [selection.loc],
-                        )
-                    )
-                    continue
-                if parent is not None and fragment.type_condition != parent:
-                    self._report(
-                        _Error(
-                            f"Fragment '{fragment.name}' cannot be spread here as objects of "
-                            f"type '{parent}' can never be of type '{fragment.type_condition}'.",
-                            [selection.loc],
-                        )
-                    )
-                    continue
-                self._selections(
-                    fragment.selections, parent, used, visiting=(*visiting, fragment.name)
+                self._spread(selection, parent, used, visiting=visiting)
+
+    def _spread(
+        self, spread: _Spread, parent: str | None, used: list[_Usage], *, visiting: tuple[str, ...]
+    ) -> None:
+        fragment = self.fragments.get(spread.name)
+        if fragment is None:
+            self._report(_Error(f"Unknown fragment '{spread.name}'.", [spread.name_loc]))
+            return
+        self._used_fragments.add(fragment.name)
+        if fragment.name in visiting:
+            self._report(
+                _Error(f"Cannot spread fragment '{fragment.name}' within itself.", [spread.loc])
+            )
+            return
+        if parent is not None and fragment.type_condition != parent:
+            self._report(
+                _Error(
+                    f"Fragment '{fragment.name}' cannot be spread here as objects of "
+                    f"type '{parent}' can never be of type '{fragment.type_condition}'.",
+                    [spread.loc],
                 )
+            )
+            return
+        key = (fragment.name, parent)
+        usages = self._fragment_usages.get(key)
+        if usages is None:
+            usages = []
+            self._selections(
+                fragment.selections, parent, usages, visiting=(*visiting, fragment.name)
+            )
+            self._fragment_usages[key] = usages
+        used.extend(usages)
 
     def _field(
         self,
         node: _Field,
         parent: str | None,
-        used: list[tuple[str, Location]],
+        used: list[_Usage],
         *,
         visiting: tuple[str, ...],
     ) -> None:
-        for value in node.args.values():
-            self._values_used(value, used)
         fields = None if parent is None else _TYPES.get(parent)
+        definition = None if fields is None else fields.get(node.name)
+        known_args = definition.args if definition is not None and definition.emulated else {}
+        for name, value in node.args.items():
+            self._values_used(value, used, known_args.get(name))
         if parent is None or fields is None:
             # Under an operation type the schema lacks (subscriptions): nothing to check.
             self._selections(node.selections or [], None, used, visiting=visiting)
             return
-        definition = fields.get(node.name)
         if definition is None:
             self._report(
                 _Error(
@@ -1051,22 +1205,29 @@ def _included(directives: list[_Directive], ctx: _Context) -> bool:
     return True
 
 
-def _collect(selections: Sequence[_Selection], ctx: _Context) -> dict[str, list[_Field]]:
-    """The fields to answer, by answer key (fragments expanded, skipped fields left out)."""
-    collected: dict[str, list[_Field]] = {}
+def _collect(
+    selections: Sequence[_Selection],
+    ctx: _Context,
+    collected: dict[str, list[_Field]] | None = None,
+    visited: set[str] | None = None,
+) -> dict[str, list[_Field]]:
+    """The fields to answer, by answer key (fragments expanded, skipped fields left out).
+
+    As GraphQL's CollectFields: a fragment spread again in the same selection set (directly
+    or through other fragments) is expanded only the first time.
+    """
+    collected = {} if collected is None else collected
+    visited = set() if visited is None else visited
     for selection in selections:
         if not _included(selection.directives, ctx):
             continue
         if isinstance(selection, _Field):
             collected.setdefault(selection.key, []).append(selection)
-            continue
-        inner = (
-            selection.selections
-            if isinstance(selection, _InlineFragment)
-            else ctx.fragments[selection.name].selections
-        )
-        for key, nodes in _collect(inner, ctx).items():
-            collected.setdefault(key, []).extend(nodes)
+        elif isinstance(selection, _InlineFragment):
+            _collect(selection.selections, ctx, collected, visited)
+        elif selection.name not in visited:
+            visited.add(selection.name)
+            _collect(ctx.fragments[selection.name].selections, ctx, collected, visited)
     return collected
 
 
@@ -1307,6 +1468,57 @@ def _coerce_variables(
     return values, errors
 
 
+def _measure(
+    selections: Sequence[_Selection],
+    fragments: Mapping[str, _Fragment],
+    level: int,
+    sizes: dict[str, tuple[int, int]],
+) -> tuple[int, int]:
+    """How many fields *selections* select and how deep they nest, fragments expanded.
+
+    Each fragment counts at each of its spreads; :class:`_TooComplex` is raised past the
+    limits. *sizes* remembers each fragment's figures, so that the count takes time in proportion to
+    the document even when it is astronomically large.
+    """
+    if level > _MAX_DEPTH:
+        raise _TooComplex
+    count = depth = 0
+    for selection in selections:
+        if isinstance(selection, _Field):
+            inner_count, inner_depth = _measure(
+                selection.selections or [], fragments, level + 1, sizes
+            )
+            count += 1 + inner_count
+        elif isinstance(selection, _InlineFragment):
+            inner_count, inner_depth = _measure(selection.selections, fragments, level + 1, sizes)
+            count += inner_count
+        else:
+            fragment = fragments.get(selection.name)
+            if fragment is None:
+                continue  # validation reports it
+            if fragment.name not in sizes:
+                # A cycle counts nothing more (validation reports it).
+                sizes[fragment.name] = (0, 0)
+                sizes[fragment.name] = _measure(fragment.selections, fragments, level + 1, sizes)
+            inner_count, inner_depth = sizes[fragment.name]
+            count += inner_count
+        depth = max(depth, 1 + inner_depth)
+        if count > _MAX_SELECTIONS or level + depth > _MAX_DEPTH:
+            raise _TooComplex
+    return count, depth
+
+
+def _check_complexity(operations: list[_Operation], fragments: list[_Fragment]) -> None:
+    """Raise :class:`_TooComplex` for a document over the emulator's bounds."""
+    by_name = {fragment.name: fragment for fragment in fragments}
+    sizes: dict[str, tuple[int, int]] = {}
+    total = 0
+    for operation in operations:
+        total += _measure(operation.selections, by_name, 0, sizes)[0]
+    if total > _MAX_SELECTIONS:
+        raise _TooComplex
+
+
 def execute_graphql(
     query: str,
     variables: Mapping[str, Any] | None,
@@ -1320,7 +1532,11 @@ def execute_graphql(
 
     Raises :class:`GraphQLSyntaxError` when the document is not GraphQL.
     """
-    operations, fragments = _Parser(query).document()
+    try:
+        operations, fragments = _Parser(query).document()
+        _check_complexity(operations, fragments)
+    except _TooComplex:
+        return {"data": None, "errors": [{"message": _TOO_COMPLEX}]}
     errors = _Validator(operations, fragments).run()
     if errors:
         return {"data": None, "errors": [error.formatted() for error in errors]}

@@ -93,8 +93,6 @@ class ResolvedImage:
     #: The name a session reports as its image.
     name: str
     registry: str
-    #: The image row, for the manager's own images (None for the emulator's extra ones).
-    row: Image | None
     #: The smallest resources a session of this image may ask for.
     min_cpu: Decimal = Decimal(1)
     #: The image's minimum memory plus the default shared memory (64 MiB).
@@ -149,11 +147,11 @@ def resolve_image(reference: str) -> ResolvedImage:
     """Resolve a session's image reference, or raise the manager's 404 (or 500)."""
     row = find_image(reference)
     if row is not None:
-        return ResolvedImage(row.canonical, row.registry, row)
+        return ResolvedImage(row.canonical, row.registry)
     if _PYTHON_IMAGE.fullmatch(reference) is not None:
         # The emulator's own python images keep the name they were asked for.
         registry = reference.partition("/")[0] if "/" in reference else _DEFAULT_REGISTRY
-        return ResolvedImage(reference, registry, None)
+        return ResolvedImage(reference, registry)
     canonical = canonical_reference(reference)
     raise ImageNotFound(f"Unknown image references: ref:{canonical!r}, alias:{reference!r}")
 

@@ -33,7 +33,7 @@ from typing import Any, Final
 
 from . import _driver
 
-__all__ = ["Kernel", "KernelBusyError"]
+__all__ = ["FINAL_STATES", "Kernel", "KernelBusyError"]
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,14 @@ _SHELL_TRAMPOLINE: Final = (
     "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
     "os.execv('/bin/sh', ['/bin/sh', '-c', sys.argv[1]])"
 )
-_FINAL_STATES: Final = frozenset({"finished", "exec-timeout"})
+#: The statuses that end a run.
+FINAL_STATES: Final = frozenset({"finished", "exec-timeout"})
 _PHASE_STATES: Final = frozenset({"clean-finished", "build-finished"})
 _TOKEN_RE: Final = re.compile(r"[\w.]*\Z")
 _INTERRUPTED_EXIT: Final = 128 + signal.SIGINT
 _KILLED_EXIT: Final = 128 + signal.SIGKILL
+# Where Linux lists processes and their descriptors (absent elsewhere: nothing is found).
+_PROC: Final = pathlib.Path("/proc")
 
 
 class KernelBusyError(Exception):
@@ -76,6 +79,34 @@ def _killpg(pgid: int, sig: signal.Signals) -> None:
     # The group may already be gone (or only hold zombies); that is fine.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _pipes_of(pid: int) -> frozenset[str]:
+    """The pipes process *pid* holds open (``pipe:[inode]``), as far as ``/proc`` tells."""
+    found: set[str] = set()
+    with contextlib.suppress(OSError):
+        for entry in (_PROC / str(pid) / "fd").iterdir():
+            with contextlib.suppress(OSError):
+                link = os.readlink(entry)
+                if link.startswith("pipe:"):
+                    found.add(link)
+    return frozenset(found)
+
+
+def _kill_pipe_holders(pipes: frozenset[str]) -> None:
+    """SIGKILL every other process that holds one of *pipes* (blocking; best effort)."""
+    if not pipes:
+        return
+    me = os.getpid()
+    try:
+        entries = [entry.name for entry in _PROC.iterdir() if entry.name.isdigit()]
+    except OSError:
+        return
+    for name in entries:
+        pid = int(name)
+        if pid != me and _pipes_of(pid) & pipes:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @dataclass(eq=False)
@@ -112,7 +143,7 @@ class _Run:
     @property
     def final(self) -> bool:
         """Whether the run has ended (its final status may not be reported yet)."""
-        return self.state in _FINAL_STATES
+        return self.state in FINAL_STATES
 
     def append(self, kind: str, text: str) -> None:
         """Add console output, merging it with the previous chunk of the same kind."""
@@ -148,6 +179,8 @@ class _Child:
         self._completions: dict[int, asyncio.Future[list[str]]] = {}
         self._next_completion = 0
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
+        # The pipes the driver holds; programs the user code starts inherit them.
+        self._pipes: frozenset[str] = frozenset()
         self._reader = asyncio.create_task(self._read_events())
         self._stderr_reader = asyncio.create_task(self._read_stderr())
 
@@ -194,14 +227,33 @@ class _Child:
         finally:
             self._completions.pop(request_id, None)
 
+    def note_pipes(self) -> None:
+        """Remember the pipes the (started) driver holds, to find who inherits them later."""
+        self._pipes = _pipes_of(self.proc.pid)
+
     async def terminate(self) -> None:
-        """Kill the driver and everything in its process group, then reap it."""
+        """Kill the driver and everything in its process group, then reap it.
+
+        A process the user code moved out of the group (``os.fork()`` then ``os.setsid()``)
+        survives the group's kill and keeps the driver's pipes open: after a short wait such
+        processes are killed too (where ``/proc`` tells who holds the pipes), and pipes that
+        still stay open are left unread, so that terminating never hangs.
+        """
         self.expected_exit = True
         _killpg(self.proc.pid, signal.SIGKILL)
         if self.proc.stdin is not None and not self.proc.stdin.is_closing():
             self.proc.stdin.close()
-        await self.proc.wait()
-        await asyncio.gather(self._reader, self._stderr_reader, return_exceptions=True)
+        waiting = [asyncio.ensure_future(self.proc.wait()), self._reader, self._stderr_reader]
+        _, pending = await asyncio.wait(waiting, timeout=_PIPE_DRAIN_TIMEOUT)
+        if pending:
+            await asyncio.to_thread(_kill_pipe_holders, self._pipes)
+            _, pending = await asyncio.wait(pending, timeout=_PIPE_DRAIN_TIMEOUT)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for task in waiting:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved, so that asyncio does not report it as lost
         if self.ready.done() and not self.ready.cancelled():
             # Mark a startup failure as seen; the caller reports it in its own words.
             self.ready.exception()
@@ -724,6 +776,7 @@ class Kernel:
         try:
             async with asyncio.timeout(_READY_TIMEOUT):
                 await child.ready
+            child.note_pipes()
         except BaseException as exc:
             await child.terminate()
             if isinstance(exc, Exception):

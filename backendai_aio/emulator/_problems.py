@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
 __all__ = [
+    "PROBS",
     "AuthorizationFailed",
     "BackgroundTaskNotFound",
     "GenericBadRequest",
@@ -29,7 +30,8 @@ __all__ = [
     "WebserverProblem",
 ]
 
-_PROBS = "https://api.backend.ai/probs/"
+#: Where the manager's problem types live (``type`` is this and the problem's slug).
+PROBS: Final = "https://api.backend.ai/probs/"
 
 
 class Problem(Exception):
@@ -46,7 +48,7 @@ class Problem(Exception):
 
     def to_response(self, headers: dict[str, str] | None = None) -> web.Response:
         """Render the problem body the way the manager does (``msg``/``data`` when set)."""
-        body: dict[str, Any] = {"type": _PROBS + self.slug, "title": self.title}
+        body: dict[str, Any] = {"type": PROBS + self.slug, "title": self.title}
         if self.msg is not None:
             body["msg"] = self.msg
         if self.data is not None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-import json
 import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -18,11 +19,12 @@ from typing import Any, Final
 from aiohttp import web
 
 from .._apiversion import ApiVersion, parse_api_version
-from ._accounts import ACCOUNTS_KEY, DEFAULT_GROUP_ID
+from ._accounts import ACCOUNTS_KEY, DEFAULT_GROUP_ID, is_default_project
 from ._auth import ACCESS_KEY, current_keypair
 from ._eventhub import EventHub, LifecycleEvent
 from ._images import ResolvedImage, resolve_image
 from ._kernel import Kernel, KernelBusyError
+from ._params import read_checked_params, read_json_body
 from ._problems import (
     GenericBadRequest,
     InsufficientPrivilege,
@@ -36,7 +38,7 @@ from ._validation import (
     Check,
     Invalid,
     Key,
-    check_params,
+    choice,
     either,
     enum,
     integer,
@@ -52,29 +54,27 @@ from ._validation import (
 )
 
 __all__ = [
+    "KNOWN_SLOTS",
     "REGISTRY_KEY",
     "SERVER_VERSION_KEY",
     "EmulatedSession",
     "SessionRegistry",
     "add_session_routes",
-    "check_params",
+    "check_running",
     "ensure_running",
-    "read_api_params",
-    "read_checked_params",
-    "read_json_body",
     "request_session",
 ]
 
 _V7: Final = ApiVersion(7, "20230615")
 _SESSION_TYPES: Final = ("interactive", "batch", "inference")
 _CLUSTER_MODES: Final = ("single-node", "multi-node")
-_EXECUTE_MODES: Final = frozenset({"query", "batch", "continue", "input", "complete"})
+_EXECUTE_MODES: Final = ("query", "batch", "continue", "input", "complete")
 # The manager's session name pattern, quoted as it is in its validation errors.
 _NAME_PATTERN: Final = r"^(?=.{4,64}$)\w[\w.-]*\w$"
 # The example resource policy allows one container per session.
 _MAX_CONTAINERS_PER_SESSION: Final = 1
-# The slots the emulated manager knows (no accelerators).
-_KNOWN_SLOTS: Final = ("cpu", "mem")
+#: The resource slots the emulated manager knows (no accelerators).
+KNOWN_SLOTS: Final = ("cpu", "mem")
 _BINARY_SUFFIXES: Final = {
     "y": 2**80, "z": 2**70, "e": 2**60, "p": 2**50, "t": 2**40,
     "g": 2**30, "m": 2**20, "k": 2**10, " ": 1,
@@ -95,6 +95,8 @@ _SHUTDOWN_REASON: Final = "agent-termination"
 # carries the container's, and the emulator kills its kernel with SIGKILL (128 + 9).
 _UNKNOWN_EXIT: Final = -1
 _KILLED_EXIT: Final = 137
+# How long destroying a session waits for its file transfers to end before cancelling them.
+_TRANSFER_GRACE: Final = 2.0
 
 
 @dataclass(eq=False)
@@ -124,6 +126,38 @@ class EmulatedSession:
     start_task: asyncio.Task[None] | None = None
     #: What the session's code printed, served as the container logs.
     logs: list[str] = field(default_factory=list)
+    #: The requests transferring files with the work folder (their tasks, and an event set
+    #: when each ends); destroying the session waits for them before removing the folder.
+    transfers: dict[asyncio.Task[Any], asyncio.Event] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def transfer(self) -> Iterator[None]:
+        """Register the current request as a file transfer while the ``with`` block runs."""
+        task = asyncio.current_task()
+        assert task is not None
+        done = asyncio.Event()
+        self.transfers[task] = done
+        try:
+            yield
+        finally:
+            self.transfers.pop(task, None)
+            done.set()
+
+    async def end_transfers(self) -> None:
+        """Wait a little for the transfers in progress, then cancel those still going."""
+        if not self.transfers:
+            return
+        waiting = list(self.transfers.values())
+        _, pending = await asyncio.wait(
+            [asyncio.create_task(done.wait()) for done in waiting], timeout=_TRANSFER_GRACE
+        )
+        if pending:
+            for task in list(self.transfers):
+                task.cancel()
+            _, still = await asyncio.wait(pending, timeout=_TRANSFER_GRACE)
+            for waiter in still:
+                waiter.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
 
     def info(self) -> dict[str, Any]:
         """The ``GET /session/{name}`` body (the manager's legacy session info fields).
@@ -179,9 +213,7 @@ class SessionRegistry:
     ``session_terminated``.
     """
 
-    def __init__(
-        self, *, flush_window: float, exec_timeout: float, events: EventHub | None = None
-    ) -> None:
+    def __init__(self, *, flush_window: float, exec_timeout: float) -> None:
         self._sessions: dict[tuple[str, str], EmulatedSession] = {}
         # Terminated sessions by (owner, name) and (owner, id): the manager keeps their rows,
         # and a recursive destroy still finds them.
@@ -189,7 +221,7 @@ class SessionRegistry:
         self._flush_window = flush_window
         self._exec_timeout = exec_timeout
         #: Where the sessions' lifecycle events are published.
-        self.events = events if events is not None else EventHub()
+        self.events = EventHub()
 
     def _emit(
         self,
@@ -305,7 +337,7 @@ class SessionRegistry:
         self._sessions[(session.owner, new_name)] = session
 
     async def destroy(self, session: EmulatedSession, *, reason: str = _USER_REQUESTED) -> None:
-        """Terminate a session: stop its kernel and remove its work folder."""
+        """Terminate a session: stop its kernel and its transfers, and remove its work folder."""
         self._sessions.pop((session.owner, session.name), None)
         self._terminated[(session.owner, session.name)] = session
         self._terminated[(session.owner, str(session.id))] = session
@@ -315,7 +347,8 @@ class SessionRegistry:
         if session.start_task is not None:
             await asyncio.gather(session.start_task, return_exceptions=True)
         await session.kernel.close()
-        shutil.rmtree(session.workdir, ignore_errors=True)
+        await session.end_transfers()
+        await asyncio.to_thread(shutil.rmtree, session.workdir, True)
         session.status = "TERMINATED"
         self._emit(session, "kernel_terminated", reason, exit_code=_KILLED_EXIT)
         self._emit(session, "session_terminated", reason)
@@ -331,60 +364,17 @@ REGISTRY_KEY: Final = web.AppKey("sessions", SessionRegistry)
 SERVER_VERSION_KEY: Final = web.AppKey("server_version", ApiVersion)
 
 
-async def read_json_body(request: web.Request) -> dict[str, Any]:
-    """Read a JSON object body; a bodiless request reads as ``{}``, like the manager."""
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise InvalidAPIParameters("Malformed body") from None
-    if not isinstance(body, dict):
-        raise InvalidAPIParameters("Malformed body")
-    return body
-
-
-async def read_api_params(request: web.Request) -> dict[str, Any]:
-    """Read a call's parameters from its JSON body and its query string.
-
-    The manager reads a JSON body when there is one and the query string otherwise, and its
-    clients moved from one to the other over the years (they now send both), so the emulator
-    takes the body's values first and falls back to the query's. A parameter repeated in the
-    query (``files=a&files=b``) reads as a list.
-    """
-    params: dict[str, Any] = {}
-    for key in request.query:
-        values = request.query.getall(key)
-        params[key] = values[0] if len(values) == 1 else list(values)
-    params.update(await read_json_body(request))
-    return params
-
-
-async def read_checked_params(request: web.Request) -> dict[str, Any]:
-    """Read a call's parameters exactly as the manager's checked calls do.
-
-    The JSON body when the request has one, else the query string (never both): a bodiless
-    ``DELETE /session/x?forced=true`` is checked on its query.
-    """
-    if request.can_read_body:
-        return await read_json_body(request)
-    return {key: request.query[key] for key in request.query}
-
-
-def _alias(body: dict[str, Any], *names: str, default: Any = None) -> Any:
-    for name in names:
-        if name in body:
-            return body[name]
-    return default
+def check_running(session: EmulatedSession) -> EmulatedSession:
+    """Refuse *session* unless it is running (e.g. once it is being destroyed)."""
+    if session.status != "RUNNING":
+        raise GenericBadRequest(f"The session is not running (status: {session.status}).")
+    return session
 
 
 async def ensure_running(session: EmulatedSession) -> EmulatedSession:
     """Wait until *session* has started; refuse it unless it is running."""
     await session.ready.wait()
-    if session.status != "RUNNING":
-        raise GenericBadRequest(f"The session is not running (status: {session.status}).")
-    return session
+    return check_running(session)
 
 
 def request_session(request: web.Request) -> EmulatedSession:
@@ -474,15 +464,7 @@ def _string_mapping() -> Check:
 
 
 def _port() -> Check:
-    number = integer(gte=1024)
-
-    def check(value: Any) -> Any:
-        checked = number(value)
-        if int(checked) > 65535:
-            raise Invalid("value is greater than 65535")
-        return checked
-
-    return check
+    return integer(gte=1024, lte=65535)
 
 
 def _check_config(config: dict[str, Any], api_version: ApiVersion) -> dict[str, Any]:
@@ -532,14 +514,18 @@ def _requested_slots(resources: dict[str, Any] | None) -> dict[str, Decimal | No
     for key, value in (resources or {}).items():
         if value is None:
             continue
-        if key not in _KNOWN_SLOTS:
+        if key not in KNOWN_SLOTS:
             raise InvalidAPIParameters(f"Invalid resource allocation: Unknown slot type: {key!r}")
         try:
             if key == "mem":
-                slots[key] = _bytes(value)
+                amount = _bytes(value)
             else:
                 text = str(value) if isinstance(value, float) else value
-                slots[key] = Decimal(text).quantize(Decimal("0.001")).normalize()
+                amount = Decimal(text).quantize(Decimal("0.001")).normalize()
+            if not amount.is_finite():
+                # NaN passes the conversion, but no amount compares with it.
+                raise ValueError(value)
+            slots[key] = amount
         except (ArithmeticError, ValueError, TypeError, InvalidOperation):
             raise InvalidAPIParameters(
                 f"Invalid resource allocation: Cannot convert the slot {key!r} "
@@ -590,7 +576,7 @@ def add_session_routes(app: web.Application) -> None:
         session_owner = _owner(request, params["owner_access_key"])
         if params["domain"] != requester.user.domain_name:
             raise InvalidAPIParameters("You can only set the domain to your domain.")
-        if params["group"] not in ("default", str(DEFAULT_GROUP_ID)):
+        if not is_default_project(params["group"]):
             raise InvalidAPIParameters("Invalid group")
         requested = _requested_slots(config["resources"])
         image = resolve_image(params["image"])
@@ -679,24 +665,14 @@ def add_session_routes(app: web.Application) -> None:
     async def execute(request: web.Request) -> web.Response:
         session = registry(request).get(owner(request), request.match_info["name"])
         body = await read_json_body(request)
-        # Servers up to 25.5 read runId, later ones run_id; the emulator reads whichever came.
-        run_id = _alias(body, "run_id", "runId")
-        mode = body.get("mode")
-        code = body.get("code", "")
-        options = body.get("options") or {}
-        errors: dict[str, str] = {}
-        if mode not in _EXECUTE_MODES:
-            errors["mode"] = f"value is not one of {sorted(_EXECUTE_MODES)}"
-        if not isinstance(code, str):
-            errors["code"] = "value is not a string"
-        if run_id is not None and (not isinstance(run_id, str) or not 8 <= len(run_id) <= 64):
-            errors["runId"] = "must be a string of 8 to 64 characters"
-        if not isinstance(options, dict):
-            errors["options"] = "value is not a dict"
-        check_params(errors)
-        await ensure_running(session)
+        params = validate(body, _EXECUTE_KEYS, allow_extra=True)
+        mode: str = params["mode"]
         if mode == "complete":
-            return web.json_response({"result": await session.kernel.complete(code, options)})
+            return await _completion(session, body)
+        await ensure_running(session)
+        run_id: str | None = params["run_id"]
+        code: str = params["code"]
+        options: dict[str, Any] = params["options"] or {}
         if run_id is None:
             # The 23.09 manager (API v7) refuses a call without a run id; newer ones assign one.
             if mode in ("continue", "input") or request.app[SERVER_VERSION_KEY] <= _V7:
@@ -704,7 +680,7 @@ def add_session_routes(app: web.Application) -> None:
             run_id = uuid.uuid4().hex
         try:
             result = await session.kernel.execute(
-                mode=str(mode), run_id=run_id, code=code, options=options
+                mode=mode, run_id=run_id, code=code, options=options
             )
         except KernelBusyError:
             raise GenericBadRequest("Another run is still in progress in this session.") from None
@@ -725,15 +701,8 @@ def add_session_routes(app: web.Application) -> None:
 
     @routes.post("/session/{name}/complete")
     async def complete(request: web.Request) -> web.Response:
-        session = await ensure_running(
-            registry(request).get(owner(request), request.match_info["name"])
-        )
-        body = await read_json_body(request)
-        code = body.get("code", "")
-        if not isinstance(code, str):
-            check_params({"code": "value is not a string"})
-        options = body.get("options") or {}
-        return web.json_response({"result": await session.kernel.complete(code, options)})
+        session = registry(request).get(owner(request), request.match_info["name"])
+        return await _completion(session, await read_json_body(request))
 
     @routes.post("/session/{name}/rename")
     async def rename(request: web.Request) -> web.Response:
@@ -767,6 +736,37 @@ def add_session_routes(app: web.Application) -> None:
         return web.json_response({"result": {"logs": "".join(session.logs)}})
 
     app.add_routes(routes)
+
+
+def _run_id() -> Check:
+    def check(value: Any) -> Any:
+        if not isinstance(value, str) or not 8 <= len(value) <= 64:
+            raise Invalid("must be a string of 8 to 64 characters")
+        return value
+
+    return check
+
+
+# What a completion request reads (``/complete``, or execute's ``complete`` mode).
+_COMPLETION_KEYS: Final = (
+    Key.of("code", string(allow_blank=True), ""),
+    Key.of("options", null_or(mapping()), None),
+)
+# What an execute call reads; servers up to 25.5 read runId, later ones run_id, and the
+# emulator reads whichever came.
+_EXECUTE_KEYS: Final = (
+    Key.of("mode", choice(*_EXECUTE_MODES)),
+    Key.of(["run_id", "runId"], null_or(_run_id()), None, to="run_id"),
+    *_COMPLETION_KEYS,
+)
+
+
+async def _completion(session: EmulatedSession, params: Mapping[str, Any]) -> web.Response:
+    """Answer a completion request: the kernel's completions of ``code`` (or of its line)."""
+    checked = validate(params, _COMPLETION_KEYS, allow_extra=True)
+    await ensure_running(session)
+    result = await session.kernel.complete(checked["code"], checked["options"] or {})
+    return web.json_response({"result": result})
 
 
 def _reused(session: EmulatedSession) -> Any:

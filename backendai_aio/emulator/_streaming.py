@@ -19,19 +19,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
 
-from ._kernel import KernelBusyError
+from ._kernel import FINAL_STATES, KernelBusyError
 from ._sessions import EmulatedSession, ensure_running, request_session
+from ._validation import Invalid, choice, mapping, string
 
 __all__ = ["STREAMS_KEY", "StreamTracker", "add_streaming_routes"]
 
-_FINAL_STATES: Final = frozenset({"finished", "exec-timeout"})
-_MODES: Final = frozenset({"query", "batch"})
+_log = logging.getLogger("backendai_aio.emulator")
+
+_MODE: Final = choice("query", "batch")
+_CODE: Final = string(allow_blank=True)
+_OPTIONS: Final = mapping()
 _RESTARTING: Final = (
     "The API server is going to restart for maintenance. Please connect again with the same run ID."
 )
@@ -103,13 +108,17 @@ def _parse_request(message: aiohttp.WSMessage) -> tuple[str, str, dict[str, Any]
     # The manager checks these with asserts, so its messages quote an AssertionError.
     if not isinstance(params, dict) or not params.get("mode"):
         raise _InvalidParameters(repr(AssertionError("mode is missing or empty!")))
-    mode = params["mode"]
-    if mode not in _MODES:
-        raise _InvalidParameters(repr(AssertionError("mode has an invalid value.")))
-    code = params.get("code") or ""
-    options = params.get("options") or {}
-    if not isinstance(code, str) or not isinstance(options, dict):
-        raise _InvalidParameters(repr(AssertionError("code or options has an invalid type.")))
+    try:
+        mode = _MODE(params["mode"])
+    except Invalid:
+        raise _InvalidParameters(repr(AssertionError("mode has an invalid value."))) from None
+    try:
+        code = _CODE(params.get("code") or "")
+        options = _OPTIONS(params.get("options") or {})
+    except Invalid:
+        raise _InvalidParameters(
+            repr(AssertionError("code or options has an invalid type."))
+        ) from None
     return mode, code, options
 
 
@@ -164,7 +173,7 @@ async def _drive(ws: web.WebSocketResponse, session: EmulatedSession) -> None:
                 await kernel.interrupt()
                 return
             status = result["status"]
-            if status in _FINAL_STATES:
+            if status in FINAL_STATES:
                 return
             if status == "waiting-input":
                 line = await inbox.get()
@@ -200,6 +209,15 @@ async def _stream_execute(request: web.Request) -> web.WebSocketResponse:
     except ConnectionError:
         # The client left while the run was being set up or answered.
         pass
+    except Exception:
+        if not ws.prepared:
+            raise
+        # The upgrade is done: an HTTP error can no longer be answered, an error frame can.
+        _log.exception("unexpected error in the stream of %s", request.path)
+        if not ws.closed:
+            with contextlib.suppress(ConnectionError):
+                await ws.send_json({"status": "error", "msg": "Internal server error."})
+                await ws.close()
     finally:
         tracker.discard(me)
         done.set()

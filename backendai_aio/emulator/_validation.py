@@ -7,11 +7,17 @@ problem. These checkers reproduce the checks the emulated calls use, and trafare
 - a missing key: ``"is required"``; an unknown one: ``"<key> is not allowed key"``;
 - ``String``: ``"value is not a string"``, ``"blank value is not allowed"``;
 - ``Int``/``ToInt``: ``"value is not int"``, ``"value can't be converted to int"``,
-  ``"value is less than N"``; ``ToBool``: ``"value can't be converted to Bool"``;
-- an enum: ``"value is not a valid member of <EnumName>"``; ``Mapping``: ``"value is not a
-  dict"``; ``List``: ``"value is not a list"``; a UUID: ``"cannot convert value to UUID"``;
+  ``"value is less than N"``, ``"value is greater than N"``; ``Float``: ``"value is not
+  float"`` (and the same bounds); ``ToBool``: ``"value can't be converted to Bool"``;
+- a Python enum (the manager's ``tx.Enum``): ``"value is not a valid member of <EnumName>"``;
+  trafaret's ``Enum`` of plain values: ``"value doesn't match any variant"``; ``Mapping``:
+  ``"value is not a dict"``; ``List``: ``"value is not a list"``; a UUID: ``"cannot convert
+  value to UUID"``;
 - ``Null | X``: both alternatives' errors, keyed by position: ``{"0": "value should be None",
   "1": <X's error>}``.
+
+Every checker looks at the value's type before anything else, so a JSON list or object where
+text is expected is refused like any other wrong value.
 
 A key may have aliases (the manager's ``AliasedKey``): an error names the alias the caller used,
 and a missing key is reported under the key's target name.
@@ -19,6 +25,7 @@ and a missing key is reported under the key's target name.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +42,7 @@ __all__ = [
     "Invalid",
     "Key",
     "check_params",
+    "choice",
     "either",
     "enum",
     "integer",
@@ -42,6 +50,7 @@ __all__ = [
     "mapping",
     "null",
     "null_or",
+    "number",
     "regexp",
     "string",
     "to_bool",
@@ -115,8 +124,8 @@ def to_bool() -> Check:
     return check
 
 
-def integer(*, gte: int | None = None, convert: bool = False) -> Check:
-    """As trafaret's ``Int`` (*convert* False) or ``ToInt`` (True), with a lower bound.
+def integer(*, gte: int | None = None, lte: int | None = None, convert: bool = False) -> Check:
+    """As trafaret's ``Int`` (*convert* False) or ``ToInt`` (True), with optional bounds.
 
     Both accept numbers and numeric strings; ``Int`` hands the value back as given, ``ToInt``
     converted.
@@ -136,11 +145,35 @@ def integer(*, gte: int | None = None, convert: bool = False) -> Check:
                 raise Invalid("value can't be converted to int") from None
         else:
             raise Invalid("value is not int")
-        if gte is not None and number < gte:
-            raise Invalid(f"value is less than {gte}")
+        _check_bounds(number, gte, lte)
         return number if convert else value
 
     return check
+
+
+def number(*, gte: float | None = None, lte: float | None = None) -> Check:
+    """As trafaret's ``Float``, with optional bounds: a finite number, returned as a float."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise Invalid("value is not float")
+        try:
+            converted = float(value)
+        except ValueError:
+            raise Invalid("value can't be converted to float") from None
+        if not math.isfinite(converted):
+            raise Invalid("value is not float")
+        _check_bounds(converted, gte, lte)
+        return converted
+
+    return check
+
+
+def _check_bounds(value: float, gte: float | None, lte: float | None) -> None:
+    if gte is not None and value < gte:
+        raise Invalid(f"value is less than {gte}")
+    if lte is not None and value > lte:
+        raise Invalid(f"value is greater than {lte}")
 
 
 def enum(name: str, members: Iterable[str]) -> Check:
@@ -150,6 +183,18 @@ def enum(name: str, members: Iterable[str]) -> Check:
     def check(value: Any) -> Any:
         if not isinstance(value, str) or value not in allowed:
             raise Invalid(f"value is not a valid member of {name}")
+        return value
+
+    return check
+
+
+def choice(*variants: str) -> Check:
+    """As trafaret's ``Enum`` of text values: one of *variants* (anything else is refused)."""
+    allowed = frozenset(variants)
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str) or value not in allowed:
+            raise Invalid("value doesn't match any variant")
         return value
 
     return check

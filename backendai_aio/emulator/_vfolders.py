@@ -29,7 +29,12 @@ storage proxy (``src/ai/backend/storage/api/client.py``) produce them, checked a
   SYMLINK), size, mode, created, modified}], files: "<legacy JSON text>"}``; ``POST
   .../rename-file`` ``{target_path, new_name}`` and ``DELETE .../delete-files`` ``{files,
   recursive}`` answer ``{}``. A file-system failure is 400 ``invalid-api-params`` with the
-  OS's message as ``msg`` and ``{errno, paths}`` as ``data``.
+  OS's message as ``msg`` and ``{errno, paths}`` as ``data``. Paths are relative to the
+  folder: an absolute path or one with a ``..`` component is refused with 400
+  ``invalid-api-params`` "Input validation error" (the real proxy resolves ``a/..`` first;
+  the emulator refuses it, so that no call reaches the folder itself by a detour), and so is
+  the folder itself as what ``mkdir``, ``rename-file``, ``delete-files`` or a transfer works on,
+  and a ``new_name`` other than a plain name.
 - ``POST .../request-upload`` ``{path, size}`` and ``POST .../request-download`` ``{path}``
   answer ``{token, url}``, the url the proxy's ``/upload`` or ``/download``.
 - tus on ``/upload``: ``OPTIONS`` (``Tus-Version``, ``Tus-Max-Size``); ``HEAD`` answers
@@ -53,6 +58,11 @@ storage proxy (``src/ai/backend/storage/api/client.py``) produce them, checked a
 
 Users are the keypairs' owners: the manager's example keypairs map to ``admin@lablup.com``
 (a superadmin) and ``user@lablup.com``; any other access key to ``<key>@emulator.invalid``.
+Project folders belong to the ``default`` project (named by its name or its id), as every
+emulated user's sessions do.
+
+Deleting a folder ends its pending transfers: their staging files are removed, and an upload
+still arriving answers 404 ``storage/no-such-upload-session`` without recreating the folder.
 
 :func:`transfer_hooks` gives tests a way to break the next transfer's connection halfway.
 """
@@ -60,6 +70,7 @@ Users are the keypairs' owners: the manager's example keypairs map to ``admin@la
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -78,9 +89,17 @@ from typing import IO, Any, Final, TypeVar
 
 from aiohttp import web
 
-from ._accounts import ACCOUNTS_KEY, AccountDirectory
-from ._auth import ACCESS_KEY, public
+from ._accounts import (
+    ACCOUNTS_KEY,
+    DEFAULT_GROUP_ID,
+    DEFAULT_GROUP_NAME,
+    Keypair,
+    is_default_project,
+)
+from ._auth import current_keypair, public
+from ._params import alias, read_checked_params
 from ._problems import GenericForbidden, GroupNotFound, InvalidAPIParameters, Problem
+from ._validation import Invalid, Key, check_params, choice, to_bool, validate
 
 __all__ = [
     "DEFAULT_HOST",
@@ -100,13 +119,9 @@ UPLOAD_PATH: Final = "/storage-proxy/upload"
 #: Where the emulated storage proxy serves downloads.
 DOWNLOAD_PATH: Final = "/storage-proxy/download"
 
-#: The one project every user belongs to.
-_DEFAULT_GROUP: Final = "default"
-_NAMESPACE: Final = uuid.UUID("7c1ef1d2-3b8f-4c55-9a41-2f0f6a1d9b3e")
-
 _SLUG = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?")
-_USAGE_MODES: Final = ("general", "model", "data")
-_PERMISSIONS: Final = ("ro", "rw", "wd")
+_USAGE_MODE: Final = choice("general", "model", "data")
+_PERMISSION: Final = choice("ro", "rw", "wd")
 _RANK: Final = {"ro": 1, "rw": 2, "wd": 3}
 _BLOCK: Final = 256 * 1024
 _MAX_UPLOAD_SIZE: Final = 100 * 1024**3
@@ -181,14 +196,6 @@ class StorageFileNotFound(Problem):
 
 
 @dataclass
-class _User:
-    access_key: str
-    email: str
-    uuid: uuid.UUID
-    admin: bool
-
-
-@dataclass
 class _Folder:
     id: uuid.UUID
     name: str
@@ -259,8 +266,7 @@ class TransferHooks:
 class VFolderStore:
     """The emulated manager's folders, invitations and transfer sessions."""
 
-    def __init__(self, accounts: AccountDirectory) -> None:
-        self._accounts = accounts
+    def __init__(self) -> None:
         self._root: Path | None = None
         self.folders: dict[uuid.UUID, _Folder] = {}
         self.invitations: dict[uuid.UUID, _Invitation] = {}
@@ -269,7 +275,6 @@ class VFolderStore:
         # Tokens of finished uploads: a HEAD then answers 404, not 400 (bad token).
         self.finished: set[str] = set()
         self.hooks = TransferHooks()
-        self.group_id = uuid.uuid5(_NAMESPACE, f"group:{_DEFAULT_GROUP}")
 
     @property
     def root(self) -> Path:
@@ -290,38 +295,23 @@ class VFolderStore:
         if root is not None:
             await asyncio.to_thread(shutil.rmtree, root, True)
 
-    def user(self, access_key: str) -> _User:
-        """The user owning *access_key* (a keypair the signature check already accepted)."""
-        keypair = self._accounts.keypair(access_key)
-        if keypair is None:
-            email = f"{access_key.lower()}@emulator.invalid"
-            return _User(access_key, email, uuid.uuid5(_NAMESPACE, email), False)
-        user = keypair.user
-        return _User(access_key, user.email, user.uuid, keypair.is_admin)
-
-    def user_by_email(self, email: str) -> _User | None:
-        """The user with *email*, among the accounts the emulator knows of."""
-        user = self._accounts.user_by_email(email)
-        if user is None:
-            return None
-        return self.user(self._accounts.main_keypair(user).access_key)
-
-    def accessible(self, user: _User) -> list[_Access]:
-        """The folders *user* can reach: own, shared with them, and project folders."""
+    def accessible(self, keypair: Keypair) -> list[_Access]:
+        """The folders *keypair*'s user can reach: own, shared with them, and project folders."""
         found = []
+        user = keypair.user
         for folder in self.folders.values():
             if folder.user == user.uuid:
                 found.append(_Access(folder, folder.permission, True))
             elif user.email in folder.shares:
                 found.append(_Access(folder, folder.shares[user.email], False))
             elif folder.group is not None:
-                permission = "wd" if user.admin else folder.permission
-                found.append(_Access(folder, permission, user.admin))
+                permission = "wd" if keypair.is_admin else folder.permission
+                found.append(_Access(folder, permission, keypair.is_admin))
         return found
 
-    def find(self, user: _User, name: str, need: str = "ro") -> _Access:
-        """The folder *name* of *user*, with at least the permission *need* (else 404)."""
-        for access in self.accessible(user):
+    def find(self, keypair: Keypair, name: str, need: str = "ro") -> _Access:
+        """The folder *name* of *keypair*'s user, with at least the permission *need* (else 404)."""
+        for access in self.accessible(keypair):
             if access.folder.name == name and (
                 access.is_owner or _RANK[access.permission] >= _RANK[need]
             ):
@@ -341,62 +331,28 @@ def transfer_hooks(app: web.Application) -> TransferHooks:
 # -- helpers -------------------------------------------------------------------------------
 
 
-async def _params(request: web.Request) -> dict[str, Any]:
-    """A call's parameters as the manager reads them: the JSON body if any, else the query."""
-    if request.can_read_body:
-        raw = await request.read()
-        if raw.strip():
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                raise InvalidAPIParameters("Malformed body") from None
-            if not isinstance(body, dict):
-                raise InvalidAPIParameters("Malformed body")
-            return body
-    return dict(request.query)
-
-
-def _check(errors: dict[str, str]) -> None:
-    if errors:
-        raise InvalidAPIParameters("Input validation error", data=errors)
-
-
-def _alias(params: Mapping[str, Any], *names: str, default: Any = None) -> Any:
-    for name in names:
-        if name in params:
-            return params[name]
-    return default
-
-
-def _to_bool(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).lower() in ("1", "true", "yes", "on")
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
-
-
-def _caller(request: web.Request) -> tuple[VFolderStore, _User]:
-    store = request.app[VFOLDER_STORE_KEY]
-    return store, store.user(ACCESS_KEY.get())
+def _caller(request: web.Request) -> tuple[VFolderStore, Keypair]:
+    return request.app[VFOLDER_STORE_KEY], current_keypair(request)
 
 
 def _relpath(raw: Any, *, key: str = "path", allow_root: bool = False) -> PurePosixPath:
-    """A path inside a folder, as the storage proxy takes it (relative only)."""
+    """A path inside a folder, as the storage proxy takes it (relative, without ``..``).
+
+    The folder itself (an empty path, ``.``) is refused unless *allow_root*.
+    """
     if not isinstance(raw, str):
-        raise InvalidAPIParameters("Input validation error", data={key: "value is not a string"})
-    path = PurePosixPath(raw)
-    if path.is_absolute():
-        raise InvalidAPIParameters(
-            "Input validation error", data={key: "expected relative path, got absolute"}
-        )
-    if not allow_root and path.name in ("", "."):
-        raise InvalidAPIParameters("Input validation error", data={key: "empty path"})
-    return path
+        problem = "value is not a string"
+    elif "\0" in raw:
+        problem = "null character in path"
+    elif PurePosixPath(raw).is_absolute():
+        problem = "expected relative path, got absolute"
+    elif ".." in PurePosixPath(raw).parts:
+        problem = "'..' is not allowed in a path"
+    elif not allow_root and PurePosixPath(raw).name == "":
+        problem = "empty path"
+    else:
+        return PurePosixPath(raw)
+    raise InvalidAPIParameters("Input validation error", data={key: problem})
 
 
 def _locate(folder: _Folder, relpath: PurePosixPath) -> Path:
@@ -428,13 +384,8 @@ async def _fs(folder: _Folder, func: Callable[..., _T], *args: Any) -> _T:
         raise _fs_error(exc, folder) from None
 
 
-def _stamp(moment: datetime) -> str:
-    return str(moment)
-
-
-def _folder_entry(access: _Access, store: VFolderStore) -> dict[str, Any]:
+def _folder_entry(access: _Access) -> dict[str, Any]:
     folder = access.folder
-    owner = None if folder.user is None else store.user_by_email(folder.creator)
     return {
         "name": folder.name,
         "id": folder.id.hex,
@@ -442,14 +393,14 @@ def _folder_entry(access: _Access, store: VFolderStore) -> dict[str, Any]:
         "host": folder.host,
         "status": "ready",
         "usage_mode": folder.usage_mode,
-        "created_at": _stamp(folder.created_at),
+        "created_at": str(folder.created_at),
         "is_owner": access.is_owner,
         "permission": access.permission,
         "user": None if folder.user is None else str(folder.user),
         "group": None if folder.group is None else str(folder.group),
         "creator": folder.creator,
-        "user_email": None if owner is None else owner.email,
-        "group_name": None if folder.group is None else _DEFAULT_GROUP,
+        "user_email": None if folder.user is None else folder.creator,
+        "group_name": None if folder.group is None else DEFAULT_GROUP_NAME,
         "ownership_type": "user" if folder.user is not None else "group",
         "type": "user" if folder.user is not None else "group",
         "cloneable": folder.cloneable,
@@ -523,17 +474,32 @@ def _delete_paths(targets: list[Path], recursive: bool) -> None:
             target.unlink()
 
 
-def _finish_upload(staging: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _finish_upload(root: Path, staging: Path, target: Path) -> None:
+    """Move a finished upload into place, making the directories up to it (blocking).
+
+    Only directories below the folder's *root* are made: a folder deleted meanwhile stays
+    deleted (the move then fails).
+    """
+    directory = root
+    for name in target.parent.relative_to(root).parts:
+        directory = directory / name
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir()
     os.replace(staging, target)
+
+
+def _discard(path: Path) -> None:
+    """Remove a file if it is still there (blocking)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 # -- manager routes ------------------------------------------------------------------------
 
 
 async def _create(request: web.Request) -> web.Response:
-    store, user = _caller(request)
-    params = await _params(request)
+    store, keypair = _caller(request)
+    params = await read_checked_params(request)
     errors: dict[str, str] = {}
     name = params.get("name")
     if not isinstance(name, str):
@@ -542,31 +508,35 @@ async def _create(request: web.Request) -> web.Response:
         errors["name"] = "value must be a valid slug."
     host = params.get("host") or DEFAULT_HOST
     usage_mode = params.get("usage_mode") or "general"
-    if usage_mode not in _USAGE_MODES:
-        errors["usage_mode"] = "value doesn't match any variant"
     permission = params.get("permission") or "rw"
-    if permission not in _PERMISSIONS:
-        errors["permission"] = "value doesn't match any variant"
+    for key, value, check in (
+        ("usage_mode", usage_mode, _USAGE_MODE),
+        ("permission", permission, _PERMISSION),
+    ):
+        try:
+            check(value)
+        except Invalid as exc:
+            errors[key] = exc.error
     cloneable = params.get("cloneable", False)
     if not isinstance(cloneable, bool):
         errors["cloneable"] = "value should be True or False"
-    _check(errors)
+    check_params(errors)
     assert isinstance(name, str)
     if host != DEFAULT_HOST:
         raise InvalidAPIParameters(
             f"`VFolderHostPermission.CREATE` Not allowed in vfolder host(`{host}`)"
         )
-    group_ref = _alias(params, "group", "groupId", "group_id")
+    group_ref = alias(params, "group", "groupId", "group_id")
     group: uuid.UUID | None = None
     if group_ref is not None:
-        if group_ref not in (_DEFAULT_GROUP, str(store.group_id), store.group_id.hex):
+        if not is_default_project(group_ref):
             raise GroupNotFound(data=str(group_ref))
         if name.startswith("."):
             raise InvalidAPIParameters("dot-prefixed vfolders cannot be a group folder.")
-        if not user.admin:
+        if not keypair.is_admin:
             raise GenericForbidden("no permission")
-        group = store.group_id
-    if any(access.folder.name == name for access in store.accessible(user)):
+        group = DEFAULT_GROUP_ID
+    if any(access.folder.name == name for access in store.accessible(keypair)):
         raise VFolderAlreadyExists(data=name)
     folder_id = uuid.uuid4()
     root = store.root / "folders" / folder_id.hex
@@ -579,8 +549,8 @@ async def _create(request: web.Request) -> web.Response:
         host=host,
         usage_mode=usage_mode,
         permission=permission,
-        creator=user.email,
-        user=None if group is not None else user.uuid,
+        creator=keypair.user.email,
+        user=None if group is not None else keypair.user.uuid,
         group=group,
         cloneable=cloneable,
         max_size=max_size,
@@ -588,7 +558,7 @@ async def _create(request: web.Request) -> web.Response:
         root=root,
     )
     store.folders[folder_id] = folder
-    return _json(
+    return web.json_response(
         {
             "id": folder.id.hex,
             "name": folder.name,
@@ -609,18 +579,20 @@ async def _create(request: web.Request) -> web.Response:
 
 
 async def _list(request: web.Request) -> web.Response:
-    store, user = _caller(request)
-    params = await _params(request)
-    if _to_bool(params.get("all"), False):
+    store, keypair = _caller(request)
+    params = validate(
+        await read_checked_params(request), [Key.of("all", to_bool(), False)], allow_extra=True
+    )
+    if params["all"]:
         raise InvalidAPIParameters("Deprecated use of 'all' option")
-    entries = [_folder_entry(access, store) for access in store.accessible(user)]
-    return _json(entries)
+    entries = [_folder_entry(access) for access in store.accessible(keypair)]
+    return web.json_response(entries)
 
 
 async def _hosts(request: web.Request) -> web.Response:
     store, _ = _caller(request)
     usage = await asyncio.to_thread(shutil.disk_usage, store.root)
-    return _json(
+    return web.json_response(
         {
             "default": DEFAULT_HOST,
             "allowed": [DEFAULT_HOST],
@@ -637,12 +609,12 @@ async def _hosts(request: web.Request) -> web.Response:
 
 
 async def _info(request: web.Request) -> web.Response:
-    store, user = _caller(request)
-    access = store.find(user, request.match_info["name"])
+    store, keypair = _caller(request)
+    access = store.find(keypair, request.match_info["name"])
     folder = access.folder
     count, size = await asyncio.to_thread(_usage, folder.root)
-    created = _stamp(folder.created_at)
-    return _json(
+    created = str(folder.created_at)
+    return web.json_response(
         {
             "name": folder.name,
             "id": folder.id.hex,
@@ -669,40 +641,49 @@ async def _info(request: web.Request) -> web.Response:
 
 
 async def _delete(request: web.Request) -> web.Response:
-    store, user = _caller(request)
+    store, keypair = _caller(request)
     name = request.match_info["name"]
-    access = next((a for a in store.accessible(user) if a.folder.name == name), None)
+    access = next((a for a in store.accessible(keypair) if a.folder.name == name), None)
     if access is None:
         raise VFolderNotFound(data=name)
     if not access.is_owner and access.permission != "wd":
         raise InvalidAPIParameters("Cannot delete the vfolder that is not owned by myself.")
     folder = access.folder
     del store.folders[folder.id]
-    for table in (store.uploads, store.downloads):
-        for token in [t for t, s in table.items() if s.folder is folder]:
-            del table[token]
+    staging = []
+    for token, upload in list(store.uploads.items()):
+        if upload.folder is folder:
+            del store.uploads[token]
+            staging.append(upload.staging)
+    for token in [t for t, download in store.downloads.items() if download.folder is folder]:
+        del store.downloads[token]
     for inv_id in [i for i, inv in store.invitations.items() if inv.folder is folder]:
         del store.invitations[inv_id]
+    for path in staging:
+        await asyncio.to_thread(_discard, path)
     await asyncio.to_thread(shutil.rmtree, folder.root, True)
     return web.Response(status=204)
 
 
 async def _mkdir(request: web.Request) -> web.Response:
-    store, user = _caller(request)
-    folder = store.find(user, request.match_info["name"], "rw").folder
-    params = await _params(request)
+    store, keypair = _caller(request)
+    folder = store.find(keypair, request.match_info["name"], "rw").folder
+    params = await read_checked_params(request)
     relpath = _relpath(params.get("path"))
     target = _locate(folder, relpath)
-    parents = _to_bool(params.get("parents"), True)
-    exist_ok = _to_bool(params.get("exist_ok"), False)
-    await _fs(folder, lambda: target.mkdir(parents=parents, exist_ok=exist_ok))
+    flags = validate(
+        params,
+        [Key.of("parents", to_bool(), True), Key.of("exist_ok", to_bool(), False)],
+        allow_extra=True,
+    )
+    await _fs(folder, lambda: target.mkdir(parents=flags["parents"], exist_ok=flags["exist_ok"]))
     return web.Response(status=201)
 
 
 async def _files(request: web.Request) -> web.Response:
-    store, user = _caller(request)
-    folder = store.find(user, request.match_info["name"]).folder
-    params = await _params(request)
+    store, keypair = _caller(request)
+    folder = store.find(keypair, request.match_info["name"]).folder
+    params = await read_checked_params(request)
     relpath = _relpath(params.get("path", ""), allow_root=True)
     items = await _fs(folder, _list_directory, _locate(folder, relpath))
     legacy = [
@@ -716,40 +697,44 @@ async def _files(request: web.Request) -> web.Response:
         }
         for item in items
     ]
-    return _json({"items": items, "files": json.dumps(legacy)})
+    return web.json_response({"items": items, "files": json.dumps(legacy)})
 
 
 async def _rename_file(request: web.Request) -> web.Response:
-    store, user = _caller(request)
-    folder = store.find(user, request.match_info["name"], "rw").folder
-    params = await _params(request)
+    store, keypair = _caller(request)
+    folder = store.find(keypair, request.match_info["name"], "rw").folder
+    params = await read_checked_params(request)
     relpath = _relpath(params.get("target_path"), key="target_path")
     new_name = params.get("new_name")
-    if not isinstance(new_name, str) or not new_name or "/" in new_name:
+    if not isinstance(new_name, str) or new_name in ("", ".", "..") or "/" in new_name:
         raise InvalidAPIParameters("Input validation error", data={"new_name": "invalid name"})
+    if "\0" in new_name:
+        raise InvalidAPIParameters(
+            "Input validation error", data={"new_name": "null character in path"}
+        )
     source = _locate(folder, relpath)
     target = _locate(folder, relpath.with_name(new_name))
     await _fs(folder, source.rename, target)
-    return _json({})
+    return web.json_response({})
 
 
 async def _delete_files(request: web.Request) -> web.Response:
-    store, user = _caller(request)
-    folder = store.find(user, request.match_info["name"], "rw").folder
-    params = await _params(request)
+    store, keypair = _caller(request)
+    folder = store.find(keypair, request.match_info["name"], "rw").folder
+    params = await read_checked_params(request)
     files = params.get("files")
     if not isinstance(files, list):
         raise InvalidAPIParameters("Input validation error", data={"files": "value is not a list"})
     targets = [_locate(folder, _relpath(item, key="files")) for item in files]
-    recursive = _to_bool(params.get("recursive"), False)
-    await _fs(folder, _delete_paths, targets, recursive)
-    return _json({})
+    recursive = validate(params, [Key.of("recursive", to_bool(), False)], allow_extra=True)
+    await _fs(folder, _delete_paths, targets, recursive["recursive"])
+    return web.json_response({})
 
 
 async def _request_upload(request: web.Request) -> web.Response:
-    store, user = _caller(request)
-    folder = store.find(user, request.match_info["name"], "rw").folder
-    params = await _params(request)
+    store, keypair = _caller(request)
+    folder = store.find(keypair, request.match_info["name"], "rw").folder
+    params = await read_checked_params(request)
     relpath = _relpath(params.get("path"))
     _locate(folder, relpath)
     raw_size = params.get("size")
@@ -763,17 +748,21 @@ async def _request_upload(request: web.Request) -> web.Response:
     staging = store.root / "staging" / token
     await asyncio.to_thread(staging.touch)
     store.uploads[token] = _UploadSession(folder, relpath, size, staging)
-    return _json({"token": token, "url": str(request.url.origin().with_path(UPLOAD_PATH))})
+    return web.json_response(
+        {"token": token, "url": str(request.url.origin().with_path(UPLOAD_PATH))}
+    )
 
 
 async def _request_download(request: web.Request) -> web.Response:
-    store, user = _caller(request)
-    folder = store.find(user, request.match_info["name"]).folder
-    params = await _params(request)
-    relpath = _relpath(_alias(params, "path", "file"))
+    store, keypair = _caller(request)
+    folder = store.find(keypair, request.match_info["name"]).folder
+    params = await read_checked_params(request)
+    relpath = _relpath(alias(params, "path", "file"))
     token = secrets.token_urlsafe(32)
     store.downloads[token] = _DownloadSession(folder, relpath)
-    return _json({"token": token, "url": str(request.url.origin().with_path(DOWNLOAD_PATH))})
+    return web.json_response(
+        {"token": token, "url": str(request.url.origin().with_path(DOWNLOAD_PATH))}
+    )
 
 
 # -- invitations ---------------------------------------------------------------------------
@@ -786,7 +775,7 @@ def _invitation_entry(invitation: _Invitation) -> dict[str, Any]:
         "invitee": invitation.invitee,
         "perm": invitation.perm,
         "state": invitation.state,
-        "created_at": _stamp(invitation.created_at),
+        "created_at": str(invitation.created_at),
         "modified_at": str(invitation.modified_at),
         "vfolder_id": str(invitation.folder.id),
         "vfolder_name": invitation.folder.name,
@@ -794,29 +783,33 @@ def _invitation_entry(invitation: _Invitation) -> dict[str, Any]:
 
 
 async def _invite(request: web.Request) -> web.Response:
-    store, user = _caller(request)
+    store, keypair = _caller(request)
     name = request.match_info["name"]
-    params = await _params(request)
-    perm = _alias(params, "perm", "permission", default="rw")
-    emails = _alias(params, "emails", "user_ids", "userIDs")
+    params = await read_checked_params(request)
+    perm = alias(params, "perm", "permission", default="rw")
+    emails = alias(params, "emails", "user_ids", "userIDs")
     errors = {}
-    if perm not in _PERMISSIONS:
-        errors["perm"] = "value doesn't match any variant"
+    try:
+        _PERMISSION(perm)
+    except Invalid as exc:
+        errors["perm"] = exc.error
     if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
         errors["emails"] = "value is not a list of strings"
-    _check(errors)
+    check_params(errors)
     if name.startswith("."):
         raise GenericForbidden("Cannot share private dot-prefixed vfolders.")
     folder = next(
-        (f for f in store.folders.values() if f.user == user.uuid and f.name == name), None
+        (f for f in store.folders.values() if f.user == keypair.user.uuid and f.name == name),
+        None,
     )
     if folder is None:
         raise VFolderNotFound()
-    invitees = [
-        invitee
-        for email in dict.fromkeys(emails)
-        if email != user.email and (invitee := store.user_by_email(email)) is not None
-    ]
+    accounts = request.app[ACCOUNTS_KEY]
+    invitees: list[Keypair] = []
+    for email in dict.fromkeys(emails):
+        found = accounts.user_by_email(email)
+        if email != keypair.user.email and found is not None:
+            invitees.append(accounts.main_keypair(found))
     if not invitees:
         raise InvitationNotFound()
     for invitee in invitees:
@@ -825,7 +818,7 @@ async def _invite(request: web.Request) -> web.Response:
     invited = []
     for invitee in invitees:
         pending = any(
-            inv.folder is folder and inv.invitee == invitee.email and inv.state == "pending"
+            inv.folder is folder and inv.invitee == invitee.user.email and inv.state == "pending"
             for inv in store.invitations.values()
         )
         if pending:
@@ -833,35 +826,35 @@ async def _invite(request: web.Request) -> web.Response:
         invitation = _Invitation(
             id=uuid.uuid4(),
             folder=folder,
-            inviter=user.email,
-            invitee=invitee.email,
+            inviter=keypair.user.email,
+            invitee=invitee.user.email,
             perm=perm,
             state="pending",
             created_at=datetime.now(UTC),
         )
         store.invitations[invitation.id] = invitation
-        invited.append(invitee.email)
-    return _json({"invited_ids": invited}, status=201)
+        invited.append(invitee.user.email)
+    return web.json_response({"invited_ids": invited}, status=201)
 
 
 async def _invitations(request: web.Request) -> web.Response:
-    store, user = _caller(request)
+    store, keypair = _caller(request)
     found = [
         _invitation_entry(inv)
         for inv in store.invitations.values()
-        if inv.invitee == user.email and inv.state == "pending"
+        if inv.invitee == keypair.user.email and inv.state == "pending"
     ]
-    return _json({"invitations": found})
+    return web.json_response({"invitations": found})
 
 
 async def _sent_invitations(request: web.Request) -> web.Response:
-    store, user = _caller(request)
+    store, keypair = _caller(request)
     found = [
         _invitation_entry(inv)
         for inv in store.invitations.values()
-        if inv.inviter == user.email and inv.state == "pending"
+        if inv.inviter == keypair.user.email and inv.state == "pending"
     ]
-    return _json({"invitations": found})
+    return web.json_response({"invitations": found})
 
 
 def _pending_invitation(store: VFolderStore, params: Mapping[str, Any]) -> _Invitation:
@@ -878,30 +871,31 @@ def _pending_invitation(store: VFolderStore, params: Mapping[str, Any]) -> _Invi
 
 
 async def _accept_invitation(request: web.Request) -> web.Response:
-    store, user = _caller(request)
-    invitation = _pending_invitation(store, await _params(request))
-    if invitation.invitee != user.email:
+    store, keypair = _caller(request)
+    invitation = _pending_invitation(store, await read_checked_params(request))
+    if invitation.invitee != keypair.user.email:
         raise InvitationNotFound()
     name = invitation.folder.name
-    if any(access.folder.name == name for access in store.accessible(user)):
+    if any(access.folder.name == name for access in store.accessible(keypair)):
         raise VFolderAlreadyExists()
-    invitation.folder.shares[user.email] = invitation.perm
+    invitation.folder.shares[keypair.user.email] = invitation.perm
     invitation.state = "accepted"
     invitation.modified_at = datetime.now(UTC)
-    return _json({})
+    return web.json_response({})
 
 
 async def _delete_invitation(request: web.Request) -> web.Response:
-    store, user = _caller(request)
-    invitation = _pending_invitation(store, await _params(request))
-    if user.email == invitation.inviter:
+    store, keypair = _caller(request)
+    invitation = _pending_invitation(store, await read_checked_params(request))
+    email = keypair.user.email
+    if email == invitation.inviter:
         invitation.state = "canceled"
-    elif user.email == invitation.invitee:
+    elif email == invitation.invitee:
         invitation.state = "rejected"
     else:
         raise GenericForbidden("Cannot change other user's invitaiton")
     invitation.modified_at = datetime.now(UTC)
-    return _json({})
+    return web.json_response({})
 
 
 # -- the emulated storage proxy ------------------------------------------------------------
@@ -996,11 +990,20 @@ async def _tus_patch(request: web.Request) -> web.Response:
         store.hooks.log.append(entry)
         new_offset = offset + received
         headers = _tus_headers(session, new_offset)
+        if store.uploads.get(token) is not session:
+            # The folder was deleted while the body arrived, and its staging file with it.
+            await asyncio.to_thread(_discard, session.staging)
+            raise NoSuchUploadSession()
         if new_offset >= session.size:
-            target = _locate(session.folder, session.relpath)
-            await _fs(session.folder, _finish_upload, session.staging, target)
-            del store.uploads[token]
+            folder = session.folder
+            target = _locate(folder, session.relpath)
+            await _fs(folder, _finish_upload, folder.root, session.staging, target)
+            store.uploads.pop(token, None)
             store.finished.add(token)
+            if store.folders.get(folder.id) is not folder:
+                # Deleted while the file was moved into place: it goes with the folder.
+                await asyncio.to_thread(shutil.rmtree, folder.root, True)
+                raise NoSuchUploadSession()
     return web.Response(status=204, headers=headers)
 
 
@@ -1110,7 +1113,7 @@ def add_vfolder_routes(app: web.Application) -> None:
     The folders live in a temporary directory made when *app* starts and removed when it
     stops; :func:`transfer_hooks` gives its test hooks.
     """
-    store = VFolderStore(app[ACCOUNTS_KEY])
+    store = VFolderStore()
     app[VFOLDER_STORE_KEY] = store
 
     async def start(app: web.Application) -> None:

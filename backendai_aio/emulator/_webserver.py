@@ -41,7 +41,7 @@ from yarl import URL
 
 from ._accounts import ACCOUNTS_KEY, Keypair
 from ._auth import WEBSERVER_PREFIX, public
-from ._problems import WebserverProblem
+from ._problems import PROBS, WebserverProblem
 
 if TYPE_CHECKING:
     # Only for the signature aiohttp's resources declare; never needed at run time.
@@ -62,7 +62,6 @@ SESSION_MAX_AGE: Final = 7 * 24 * 3600
 # The webserver's defaults for refusing repeated failed logins.
 _LOGIN_BLOCK_TIME: Final = 1200
 _LOGIN_ALLOWED_FAIL_COUNT: Final = 10
-_PROBS: Final = "https://api.backend.ai/probs/"
 
 
 @dataclass
@@ -164,10 +163,6 @@ class _ProxyResource(web.AbstractResource):
         return iter(())
 
 
-def _refusal(status: int, slug: str, title: str) -> WebserverProblem:
-    return WebserverProblem(status, slug, title)
-
-
 def add_webserver_routes(app: web.Application, *, version: str) -> None:
     """Install the webserver's routes and its ``/func/`` proxy on *app*.
 
@@ -179,7 +174,7 @@ def add_webserver_routes(app: web.Application, *, version: str) -> None:
     @public
     async def login(request: web.Request) -> web.Response:
         if sessions.find(request) is not None:
-            raise _refusal(400, "generic-bad-request", "You have already logged in.")
+            raise WebserverProblem(400, "generic-bad-request", "You have already logged in.")
         try:
             creds = json.loads(await request.text())
         except ValueError:
@@ -188,7 +183,9 @@ def add_webserver_routes(app: web.Application, *, version: str) -> None:
             creds = {}
         for name in ("username", "password"):
             if not creds.get(name):
-                raise _refusal(400, "invalid-api-params", f"You must provide the {name} field.")
+                raise WebserverProblem(
+                    400, "invalid-api-params", f"You must provide the {name} field."
+                )
         username, password = str(creds["username"]), str(creds["password"])
         history = sessions.history.setdefault(username, _History())
         now = time.time()
@@ -197,13 +194,13 @@ def add_webserver_routes(app: web.Application, *, version: str) -> None:
             history.fail_count = 0
         history.last_attempt = now
         if history.fail_count >= _LOGIN_ALLOWED_FAIL_COUNT:
-            raise _refusal(429, "too-many-requests", "Too many failed login attempts")
+            raise WebserverProblem(429, "too-many-requests", "Too many failed login attempts")
         keypair = request.app[ACCOUNTS_KEY].authenticate(username, password)
         if keypair is None:
             history.fail_count += 1
             # The manager's refusal, relayed by the webserver under "details".
             reason = {
-                "type": _PROBS + "auth-failed",
+                "type": PROBS + "auth-failed",
                 "title": "Credential/signature mismatch.",
                 "details": "User credential mismatch.",
             }

@@ -36,10 +36,19 @@ class EmulatorThread:
         self._emulator: Emulator | None = None
 
     def start(self) -> None:
-        """Start the thread and the emulator in it; return once it is listening."""
+        """Start the thread and the emulator in it; return once it is listening.
+
+        If the emulator cannot start, the thread and its loop are stopped before the error
+        propagates.
+        """
         self._thread.start()
         started: Future[Emulator] = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
-        self._emulator = started.result(timeout=30)
+        try:
+            self._emulator = started.result(timeout=30)
+        except BaseException:
+            started.cancel()
+            self._stop_loop()
+            raise
 
     async def _start(self) -> Emulator:
         emulator = Emulator(**self._options)  # type: ignore[arg-type]
@@ -47,12 +56,18 @@ class EmulatorThread:
         return emulator
 
     def stop(self) -> None:
-        """Stop the emulator (terminating its sessions) and the thread."""
+        """Stop the emulator (terminating its sessions) and the thread; again does nothing."""
         if self._emulator is not None:
             asyncio.run_coroutine_threadsafe(self._emulator.stop(), self._loop).result(timeout=30)
             self._emulator = None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        if self._loop.is_closed():
+            return
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
         self._loop.close()
 
     @property

@@ -175,3 +175,10 @@ async def test_check_presets_errors(
     user: Wire, body: dict[str, Any], status: int, expected: dict[str, Any]
 ) -> None:
     assert await user.call("POST", "/resource/check-presets", body=body) == (status, expected)
+
+
+async def test_check_presets_knows_the_default_project_by_its_id(user: Wire) -> None:
+    by_name = await user.call("POST", "/resource/check-presets", body={"group": "default"})
+    by_id = await user.call("POST", "/resource/check-presets", body={"group": DEFAULT_GROUP})
+    assert by_name[0] == by_id[0] == 200
+    assert by_id == by_name

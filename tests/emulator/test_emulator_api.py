@@ -13,6 +13,8 @@ from yarl import URL
 from backendai_aio._signing import authorization_header, sign
 from backendai_aio.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Emulator, create_app
 
+from .wire import Wire, invalid
+
 PROBS = "https://api.backend.ai/probs/"
 
 
@@ -307,3 +309,66 @@ async def test_not_found_and_conflict_details(emulator: Emulator) -> None:
     await signed(emulator, "POST", "/session", body={"image": "python", "name": "to-destroy"})
     status, _, body = await signed(emulator, "DELETE", "/session/to-destroy")
     assert (status, body) == (200, {"stats": {"status": "terminated"}})
+
+
+async def test_execute_refuses_lists_and_objects_where_text_goes(admin: Wire) -> None:
+    await admin.create_session("exec-types")
+    cases: list[tuple[dict[str, Any], dict[str, Any]]] = [
+        ({"mode": ["query"], "runId": "run-00001"}, {"mode": "value doesn't match any variant"}),
+        ({"mode": {"query": 1}, "runId": "run-00001"}, {"mode": "value doesn't match any variant"}),
+        ({"mode": "query", "runId": ["run-00001"]}, {"runId": RUN_ID_ERROR}),
+        ({"mode": "query", "code": ["1"], "runId": "run-00001"}, {"code": "value is not a string"}),
+        ({"mode": "query", "options": [1], "runId": "run-00001"}, {"options": OPTIONS_ERROR}),
+        ({"mode": "complete", "code": "pri", "options": [1]}, {"options": OPTIONS_ERROR}),
+        ({"code": "1"}, {"mode": "is required"}),
+    ]
+    for body, data in cases:
+        assert await admin.call("POST", "/session/exec-types", body=body) == (400, invalid(data))
+    completions: list[tuple[dict[str, Any], dict[str, Any]]] = [
+        ({"code": "pri", "options": [1]}, {"options": OPTIONS_ERROR}),
+        ({"code": {"pri": 1}}, {"code": "value is not a string"}),
+        ({"code": "pri", "options": "line"}, {"options": OPTIONS_ERROR}),
+    ]
+    for body, data in completions:
+        assert await admin.call("POST", "/session/exec-types/complete", body=body) == (
+            400,
+            invalid(data),
+        )
+    # Both ways of completing answer alike.
+    completing = {"code": "", "options": {"line": "pri"}}
+    status, direct = await admin.call("POST", "/session/exec-types/complete", body=completing)
+    assert status == 200
+    assert "print(" in direct["result"]["completions"]
+    assert await admin.call(
+        "POST", "/session/exec-types", body={"mode": "complete", **completing}
+    ) == (200, direct)
+
+
+RUN_ID_ERROR = {"0": "value should be None", "1": "must be a string of 8 to 64 characters"}
+OPTIONS_ERROR = {"0": "value should be None", "1": "value is not a dict"}
+
+
+@pytest.mark.parametrize(
+    ("slot", "amount"),
+    [
+        ("cpu", "NaN"),
+        ("cpu", "sNaN"),
+        ("cpu", "-Infinity"),
+        ("cpu", "Infinity"),
+        ("cpu", [1]),
+        ("mem", "NaN"),
+        ("mem", "nang"),
+        ("mem", "infg"),
+        ("mem", {"g": 1}),
+    ],
+)
+async def test_resources_that_are_not_finite_amounts_are_refused(
+    admin: Wire, slot: str, amount: Any
+) -> None:
+    body = {"image": "python", "name": "not-finite", "config": {"resources": {slot: amount}}}
+    status, problem = await admin.call("POST", "/session", body=body)
+    assert (status, problem["type"], problem["msg"]) == (
+        400,
+        PROBS + "invalid-api-params",
+        f"Invalid resource allocation: Cannot convert the slot {slot!r} to decimal: {amount!r}",
+    )

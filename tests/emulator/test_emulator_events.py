@@ -13,7 +13,7 @@ import pytest
 from backendai_aio.emulator import Emulator
 from backendai_aio.emulator._sessions import REGISTRY_KEY, SessionRegistry
 
-from .wire import PROBS, SSEvent, Wire, read_sse
+from .wire import PROBS, SSEvent, Wire, invalid, read_sse
 
 CREATION = [
     "session_enqueued",
@@ -283,3 +283,34 @@ async def test_background_task_errors(wire: Wire) -> None:
     status, body = await wire.call("POST", "/emulator/bgtask", body={"steps": 0, "outcome": "?"})
     assert (status, body["msg"]) == (400, "Input validation error")
     assert set(body["data"]) == {"steps", "outcome"}
+
+
+async def test_lists_and_objects_are_refused_where_text_goes(wire: Wire) -> None:
+    status, body = await wire.call("GET", "/events/session", body={"scope": ["session"]})
+    assert (status, body) == (400, invalid({"scope": "value doesn't match any variant"}))
+    status, body = await wire.call(
+        "POST", "/emulator/bgtask", body={"outcome": ["done"], "steps": [1], "interval": {}}
+    )
+    assert (status, body) == (
+        400,
+        invalid(
+            {
+                "outcome": "value doesn't match any variant",
+                "steps": "value is not int",
+                "interval": "value is not float",
+            }
+        ),
+    )
+    status, body = await wire.call(
+        "POST", "/emulator/bgtask", body={"steps": 1001, "interval": -1, "x": 1}
+    )
+    assert (status, body) == (
+        400,
+        invalid(
+            {
+                "steps": "value is greater than 1000",
+                "interval": "value is less than 0",
+                "x": "x is not allowed key",
+            }
+        ),
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -9,7 +11,7 @@ import os
 import tarfile
 import tempfile
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import aiohttp
 import pytest
 
 from backendai_aio.emulator import Emulator
+from backendai_aio.emulator._sessions import REGISTRY_KEY, EmulatedSession
 
 from .wire import PROBS, Wire
 
@@ -297,6 +300,61 @@ async def test_upload_path_traversal_is_refused(wire: Wire, filename: str, star:
         "malformed upload filename and path.",
     )
     assert not escaped()
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never: {what}")
+
+
+async def _racing_upload(
+    emulator: Emulator, wire: Wire, name: str
+) -> tuple[EmulatedSession, asyncio.Event, asyncio.Task[tuple[int, Any]]]:
+    """Start uploading ``sub/deep/f.bin`` into *name*; its rest waits for the event."""
+    await wire.create_session(name)
+    session = emulator._app[REGISTRY_KEY].get(wire.access_key, name)
+    proceed = asyncio.Event()
+
+    async def content() -> AsyncIterator[bytes]:
+        yield b"first part "
+        await proceed.wait()
+        yield b"second part"
+
+    uploading = asyncio.create_task(upload(wire, name, ("sub/deep/f.bin", content())))
+    await _until(
+        lambda: any((session.workdir / "sub" / "deep").glob(".f.bin.upload-*")),
+        "the upload started",
+    )
+    return session, proceed, uploading
+
+
+async def test_an_upload_racing_a_destroy_is_refused(emulator: Emulator, wire: Wire) -> None:
+    session, proceed, uploading = await _racing_upload(emulator, wire, "files-race")
+    destroying = asyncio.create_task(wire.call("DELETE", "/session/files-race"))
+    await _until(lambda: session.status != "RUNNING", "the destroy started")
+    proceed.set()
+    status, body = await uploading
+    assert (status, body["type"]) == (400, PROBS + "generic-bad-request")
+    assert (await destroying)[0] == 200
+    assert session.status == "TERMINATED"
+    assert not session.workdir.exists()
+
+
+async def test_a_stalled_upload_does_not_hold_a_destroy(emulator: Emulator, wire: Wire) -> None:
+    session, proceed, uploading = await _racing_upload(emulator, wire, "files-stall")
+    status, _ = await asyncio.wait_for(wire.call("DELETE", "/session/files-stall"), 10)
+    assert status == 200
+    assert not session.workdir.exists()
+    # The stalled request was cut off; going on recreates nothing.
+    proceed.set()
+    with contextlib.suppress(aiohttp.ClientError):
+        await asyncio.wait_for(uploading, 10)
+    assert not session.workdir.exists()
+    await emulator.stop()
+    assert not session.workdir.exists()
 
 
 def escaped() -> bool:

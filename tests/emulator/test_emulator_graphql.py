@@ -5,6 +5,7 @@ Every expected answer below is what the real 23.09 manager answered to the same 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -343,3 +344,110 @@ async def test_parameter_errors(admin: Wire, body: dict[str, Any], data: Any) ->
 async def test_only_post(admin: Wire) -> None:
     status, problem = await admin.call("GET", "/admin/gql")
     assert (status, problem["type"]) == (405, PROBS + "method-not-allowed")
+
+
+# -- variables: their types and where they go -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "errors"),
+    [
+        (
+            "query($k: [String]) { keypair(access_key: $k) { access_key } }",
+            {"k": ["AKIANABBDUSEREXAMPLE"]},
+            [
+                error(
+                    "Variable '$k' of type '[String]' used in position expecting type 'String'.",
+                    (1, 7),
+                    (1, 43),
+                )
+            ],
+        ),
+        (
+            "query($k: Foo) { keypair(access_key: $k) { access_key } }",
+            {"k": {"a": 1}},
+            [error("Unknown type 'Foo'.", (1, 11))],
+        ),
+        (
+            "query($k: [Strin!]!) { keypair(access_key: $k) { access_key } }",
+            {"k": ["x"]},
+            [error("Unknown type 'Strin'. Did you mean 'String'?", (1, 12))],
+        ),
+        (
+            "query($k: [KeyPair]) { keypair(access_key: $k) { access_key } }",
+            {"k": [{"a": 1}]},
+            [error("Variable '$k' cannot be non-input type '[KeyPair]'.", (1, 11))],
+        ),
+        (
+            "query($k: String = [1]) { keypair(access_key: $k) { access_key } }",
+            {},
+            [error("String cannot represent a non string value: [1]", (1, 20))],
+        ),
+        (
+            "query($f: Boolean) { keypair @include(if: $f) { access_key } }",
+            {"f": True},
+            [
+                error(
+                    "Variable '$f' of type 'Boolean' used in position expecting type 'Boolean!'.",
+                    (1, 7),
+                    (1, 43),
+                )
+            ],
+        ),
+    ],
+)
+async def test_variable_types_and_positions(
+    admin: Wire, query: str, variables: dict[str, Any], errors: list[Any]
+) -> None:
+    assert await gql(admin, query, variables=variables) == {"data": None, "errors": errors}
+
+
+async def test_variables_in_allowed_positions(admin: Wire) -> None:
+    query = "query($f: Boolean = true) { keypair @include(if: $f) { access_key } }"
+    body = await gql(admin, query)
+    assert body == {"data": {"keypair": {"access_key": DEFAULT_ACCESS_KEY}}}
+    query = "query($f: Boolean!) { keypair @skip(if: $f) { access_key } }"
+    assert await gql(admin, query, variables={"f": True}) == {"data": {}}
+    query = "query($k: String!) { keypair(access_key: $k) { access_key } }"
+    body = await gql(admin, query, variables={"k": USER_ACCESS_KEY})
+    assert body == {"data": {"keypair": {"access_key": USER_ACCESS_KEY}}}
+
+
+# -- documents too large to answer ----------------------------------------------------------------
+
+
+TOO_COMPLEX = (
+    "The query is too complex: the emulator answers at most 1000 fields (fragments expanded) "
+    "nested at most 50 levels deep."
+)
+
+
+def doubling_fragments(count: int) -> str:
+    """A document whose fragments each spread the next one twice: 2**count fields."""
+    fragments = [f"fragment F{i} on User {{ ...F{i + 1} ...F{i + 1} }}" for i in range(count)]
+    return " ".join(["{ user { ...F0 } }", *fragments, f"fragment F{count} on User {{ email }}"])
+
+
+async def test_fragments_spread_again_are_answered_once(user: Wire) -> None:
+    body = await gql(user, doubling_fragments(5))
+    assert body == {"data": {"user": {"email": "user@lablup.com"}}}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        doubling_fragments(20),
+        "{ user " + "{ a " * 60 + "}" * 61,
+        "{ keypair(access_key: " + "[" * 200 + '"x"' + "]" * 200 + ") { access_key } }",
+        "query($k: " + "[" * 200 + "String" + "]" * 200 + ") { keypair { access_key } }",
+        "{ user { ...F0 } } "
+        + " ".join(f"fragment F{i} on User {{ ...F{i + 1} }}" for i in range(80))
+        + " fragment F80 on User { email }",
+        "{ " + "user { email } " * 1001 + "}",
+    ],
+)
+async def test_documents_past_the_bounds_are_refused_at_once(user: Wire, query: str) -> None:
+    assert len(doubling_fragments(20)) < 1000
+    started = time.monotonic()
+    assert await gql(user, query) == {"data": None, "errors": [{"message": TOO_COMPLEX}]}
+    assert time.monotonic() - started < 2

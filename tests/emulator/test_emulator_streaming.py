@@ -121,6 +121,23 @@ async def test_streaming_batch_mode(wire: Wire) -> None:
             "Invalid API parameters: JSONDecodeError('Expecting property name enclosed in "
             "double quotes: line 1 column 2 (char 1)')",
         ),
+        # Lists and objects are refused like any other wrong value.
+        (
+            {"mode": ["query"], "code": "1"},
+            "Invalid API parameters: AssertionError('mode has an invalid value.')",
+        ),
+        (
+            {"mode": {"query": 1}, "code": "1"},
+            "Invalid API parameters: AssertionError('mode has an invalid value.')",
+        ),
+        (
+            {"mode": "query", "code": ["1"]},
+            "Invalid API parameters: AssertionError('code or options has an invalid type.')",
+        ),
+        (
+            {"mode": "query", "code": "1", "options": [1]},
+            "Invalid API parameters: AssertionError('code or options has an invalid type.')",
+        ),
     ],
 )
 async def test_streaming_execute_parameter_errors(wire: Wire, first: Any, msg: str) -> None:

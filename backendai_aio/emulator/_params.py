@@ -1,0 +1,62 @@
+"""Reading a call's parameters from its body and query string, as the manager reads them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from ._problems import InvalidAPIParameters
+
+__all__ = ["alias", "read_api_params", "read_checked_params", "read_json_body"]
+
+
+async def read_json_body(request: web.Request) -> dict[str, Any]:
+    """Read a JSON object body; a bodiless request reads as ``{}``, like the manager."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise InvalidAPIParameters("Malformed body") from None
+    if not isinstance(body, dict):
+        raise InvalidAPIParameters("Malformed body")
+    return body
+
+
+async def read_api_params(request: web.Request) -> dict[str, Any]:
+    """Read a call's parameters from its JSON body and its query string.
+
+    The manager reads a JSON body when there is one and the query string otherwise, and its
+    clients moved from one to the other over the years (they now send both), so the emulator
+    takes the body's values first and falls back to the query's. A parameter repeated in the
+    query (``files=a&files=b``) reads as a list.
+    """
+    params: dict[str, Any] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        params[key] = values[0] if len(values) == 1 else list(values)
+    params.update(await read_json_body(request))
+    return params
+
+
+async def read_checked_params(request: web.Request) -> dict[str, Any]:
+    """Read a call's parameters exactly as the manager's checked calls do.
+
+    The JSON body when the request has one, else the query string (never both): a bodiless
+    ``DELETE /session/x?forced=true`` is checked on its query.
+    """
+    if request.can_read_body:
+        return await read_json_body(request)
+    return {key: request.query[key] for key in request.query}
+
+
+def alias(params: Mapping[str, Any], *names: str, default: Any = None) -> Any:
+    """The value of the first of *names* that *params* holds (the manager's aliased keys)."""
+    for name in names:
+        if name in params:
+            return params[name]
+    return default
