@@ -48,7 +48,13 @@ from ._retries import IDEMPOTENT_METHODS, NO_RETRIES, RetryPolicy, parse_retry_a
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg, resolve_timeout
 from ._version import __version__
 
-__all__ = ["DEFAULT_MAX_RESPONSE_SIZE", "TRANSPORT_ERRORS", "BaseClient", "Params"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_SIZE",
+    "TRANSPORT_ERRORS",
+    "BaseClient",
+    "Params",
+    "describe_failure",
+]
 
 _log = logging.getLogger("backendai_aio")
 
@@ -89,7 +95,8 @@ def _limit(seconds: float | None) -> str:
     return "no limit" if seconds is None else f"limit {seconds:g} s"
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
+    """Name an exception and its text in one line, for an error message."""
     text = str(exc)
     name = type(exc).__name__
     return f"{name}: {text}" if text and text != name else name
@@ -531,15 +538,15 @@ class BaseClient:
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
             phase = f"timed out connecting (connect {_limit(limits.connect)})"
         elif isinstance(exc, aiohttp.ClientSSLError):
-            phase = f"TLS failed: {_describe(exc)}"
+            phase = f"TLS failed: {describe_failure(exc)}"
         elif isinstance(exc, aiohttp.ClientConnectorError):
-            phase = f"cannot connect: {_describe(exc)}"
+            phase = f"cannot connect: {describe_failure(exc)}"
         elif isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
-            phase = f"the connection failed before a response: {_describe(exc)}"
+            phase = f"the connection failed before a response: {describe_failure(exc)}"
         elif isinstance(exc, asyncio.TimeoutError):
             phase = "timed out sending the request"
         else:
-            phase = f"sending failed: {_describe(exc)}"
+            phase = f"sending failed: {describe_failure(exc)}"
         return RequestError(f"{method} {target}: {phase}", method=method, url=str(target))
 
     async def _read(self, response: aiohttp.ClientResponse, method: str) -> bytes:
@@ -566,7 +573,7 @@ class BaseClient:
             if isinstance(exc, asyncio.TimeoutError):
                 phase = "timed out reading the response body"
             else:
-                phase = f"reading the response body failed: {_describe(exc)}"
+                phase = f"reading the response body failed: {describe_failure(exc)}"
             raise ResponseError(
                 f"{method} {response.url}: {phase}",
                 status=response.status,

@@ -18,7 +18,7 @@ from ._base import BaseClient
 from ._errors import BackendError, InvalidArgumentError, ResponseError
 from ._results import FileEntry, session_entries
 from ._session_options import validate_session_name
-from ._streams import CHUNK_SIZE, ByteStream, ProgressCallback, report
+from ._streams import CHUNK_SIZE, ByteStream, ProgressCallback, TransferProgress
 from ._tarsafe import UnsafeArchiveError, extract_safely
 from ._timeouts import NOT_GIVEN, TimeoutArg
 
@@ -85,29 +85,8 @@ def _plan_uploads(
     return planned
 
 
-class _Progress:
-    """Counts bytes across the parts of a transfer and reports them."""
-
-    def __init__(self, callback: ProgressCallback | None, total: int | None) -> None:
-        self._callback = callback
-        self.total = total
-        self.done = 0
-        #: What the callback (or the source) raised; aiohttp reports it as a broken
-        #: connection when it happens inside an upload's body, so it is kept for the caller.
-        self.error: BaseException | None = None
-
-    async def add(self, count: int) -> None:
-        self.done += count
-        if self._callback is not None:
-            try:
-                await report(self._callback, self.done, self.total)
-            except Exception as exc:
-                self.error = exc
-                raise
-
-
 async def _chunks_of(
-    source: FileSource, size: int | None, progress: _Progress
+    source: FileSource, size: int | None, progress: TransferProgress
 ) -> AsyncIterator[bytes]:
     """Stream a source in chunks, counting them: a file is never read whole."""
     if isinstance(source, bytes):
@@ -171,7 +150,7 @@ class SessionFilesAPI(BaseClient):
         planned = _plan_uploads(files, basedir)
         sizes = [size for _, _, size in planned]
         total = None if None in sizes else sum(size or 0 for size in sizes)
-        counter = _Progress(progress, total)
+        counter = TransferProgress(progress, total)
         url = self._url("session", session_id, "upload")
         for start in range(0, len(planned), _UPLOAD_BATCH):
             writer = aiohttp.MultipartWriter("form-data")
@@ -220,7 +199,7 @@ class SessionFilesAPI(BaseClient):
         if isinstance(files, str) or not files:
             raise InvalidArgumentError("files must be a non-empty list of paths")
         destination = Path(dest)
-        counter = _Progress(progress, None)
+        counter = TransferProgress(progress, None)
         # Content-Length tells a batch's size; with several batches the total is unknown.
         single_batch = len(files) <= _DOWNLOAD_BATCH
         names: list[str] = []
@@ -244,7 +223,7 @@ class SessionFilesAPI(BaseClient):
         return names
 
     async def _receive_archives(
-        self, response: aiohttp.ClientResponse, dest: Path, counter: _Progress
+        self, response: aiohttp.ClientResponse, dest: Path, counter: TransferProgress
     ) -> list[str]:
         try:
             reader = aiohttp.MultipartReader(response.headers, response.content)

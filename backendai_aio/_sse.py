@@ -43,7 +43,6 @@ class SSEParser:
         self._pending_cr = False
         self._event = ""
         self._data: list[str] = []
-        self._has_data = False
         self._retry: int | None = None
         #: The last event id, which a reconnection sends back as ``Last-Event-ID``.
         self.last_event_id: str | None = None
@@ -60,7 +59,6 @@ class SSEParser:
         self._pending_cr = False
         self._event = ""
         self._data = []
-        self._has_data = False
         self._retry = None
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
@@ -107,7 +105,6 @@ class SSEParser:
             self._event = value
         elif name == "data":
             self._data.append(value)
-            self._has_data = True
         elif name == "id":
             if "\0" not in value:
                 self.last_event_id = value
@@ -117,7 +114,7 @@ class SSEParser:
 
     def _dispatch(self) -> ServerSentEvent | None:
         event = None
-        if self._has_data:
+        if self._data:
             event = ServerSentEvent(
                 event=self._event or "message",
                 data="\n".join(self._data),
@@ -126,6 +123,5 @@ class SSEParser:
             )
         self._event = ""
         self._data = []
-        self._has_data = False
         self._retry = None
         return event

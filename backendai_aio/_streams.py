@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Final, TypeAlias
 
@@ -12,7 +13,7 @@ import aiohttp
 from ._base import TRANSPORT_ERRORS
 from ._errors import ResponseError
 
-__all__ = ["CHUNK_SIZE", "ByteStream", "ProgressCallback"]
+__all__ = ["CHUNK_SIZE", "ByteStream", "ProgressCallback", "TransferProgress"]
 
 #: The size of the chunks transfers read and write (1 MiB).
 CHUNK_SIZE: Final = 1024 * 1024
@@ -72,21 +73,49 @@ class ByteStream:
         self, path: str | os.PathLike[str], *, progress: ProgressCallback | None = None
     ) -> int:
         """Write the rest of the body to *path*; return the number of bytes written."""
-        written = 0
-        total = self.total
+        reporter = TransferProgress(progress, self.total)
         # Chunks go straight to the page cache: a thread hop per megabyte would cost more
         # than the write itself.
         with Path(path).open("wb") as file:  # noqa: ASYNC230
             async for chunk in self:
                 file.write(chunk)
-                written += len(chunk)
-                if progress is not None:
-                    await report(progress, written, total)
-        return written
+                await reporter.add(len(chunk))
+        return reporter.done
 
 
-async def report(progress: ProgressCallback, done: int, total: int | None) -> None:
-    """Call a progress callback, awaiting it if it is a coroutine function."""
-    result = progress(done, total)
-    if isinstance(result, Awaitable):
-        await result
+class TransferProgress:
+    """Reports a transfer's progress to the caller's callback.
+
+    It counts the bytes (:meth:`add`) or takes a position (:meth:`__call__`), never reports a
+    count twice or backwards (a resumed transfer sends some bytes again), and keeps what the
+    callback raised: called while aiohttp sends a body, its exception would otherwise reach
+    the caller disguised as a connection failure.
+    """
+
+    def __init__(self, callback: ProgressCallback | None, total: int | None) -> None:
+        self._callback = callback
+        #: The total in bytes, when known.
+        self.total = total
+        #: The bytes counted by :meth:`add`.
+        self.done = 0
+        self._reported = -1
+        #: What the callback (or a source, on its behalf) raised.
+        self.error: BaseException | None = None
+
+    async def add(self, count: int) -> None:
+        """Count *count* more bytes and report the new total."""
+        self.done += count
+        await self(self.done)
+
+    async def __call__(self, done: int) -> None:
+        """Report that *done* bytes are through."""
+        if self._callback is None or done <= self._reported:
+            return
+        self._reported = done
+        try:
+            result = self._callback(done, self.total)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            self.error = exc
+            raise

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import inspect
 import os
 import stat
 import tempfile
@@ -35,7 +34,7 @@ from typing import IO, Any, Final, Protocol, TypeAlias
 import aiohttp
 from yarl import URL
 
-from ._base import BaseClient
+from ._base import BaseClient, describe_failure
 from ._errors import (
     BackendError,
     ClientClosedError,
@@ -45,7 +44,8 @@ from ._errors import (
     ResponseError,
     ServerError,
 )
-from ._streams import ProgressCallback
+from ._results import vfolder_entries
+from ._streams import ProgressCallback, TransferProgress
 from ._timeouts import TimeoutArg
 from ._transfers import (
     parse_content_range,
@@ -132,12 +132,6 @@ def _in_phase(error: BackendError, phase: str, secret: str) -> BackendError:
     return phased
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    name = type(exc).__name__
-    return f"{name}: {text}" if text and text != name else name
-
-
 def read_ticket(body: Any, call: str) -> tuple[URL, str]:
     """The storage-proxy URL and token of a ``request-upload``/``request-download`` answer."""
     url = body.get("url") if isinstance(body, Mapping) else None
@@ -149,30 +143,6 @@ def read_ticket(body: Any, call: str) -> tuple[URL, str]:
     if target.scheme not in ("http", "https") or not target.host:
         raise ResponseError(f"{call}: the storage-proxy url {url!r} is not an http(s) URL")
     return target, token
-
-
-class TransferProgress:
-    """Reports progress to the caller's callback, never stepping back after a resumption."""
-
-    def __init__(self, callback: ProgressCallback | None, total: int | None) -> None:
-        self._callback = callback
-        self.total = total
-        self._reported = -1
-        #: What the callback raised: called while aiohttp sends a body, its exception would
-        #: otherwise reach the caller disguised as a connection failure.
-        self.error: BaseException | None = None
-
-    async def __call__(self, done: int) -> None:
-        if self._callback is None or done <= self._reported:
-            return
-        self._reported = done
-        try:
-            result = self._callback(done, self.total)
-            if inspect.isawaitable(result):
-                await result
-        except Exception as exc:
-            self.error = exc
-            raise
 
 
 # -- upload sources ------------------------------------------------------------------------
@@ -509,11 +479,7 @@ class Upload:
             params={"path": parent or "."},
             timeout=self._timeout,
         )
-        items = listing.get("items") if isinstance(listing, Mapping) else None
-        return any(
-            isinstance(item, Mapping) and item.get("name") == base and item.get("size") == total
-            for item in items or ()
-        )
+        return any(entry.name == base and entry.size == total for entry in vfolder_entries(listing))
 
     async def run(
         self, source: _Source, progress: TransferProgress, chunk_size: int, max_attempts: int
@@ -549,7 +515,9 @@ class Upload:
                     raise progress.error from None
                 if source.failure is not None:
                     raise source.failure from None
-                failed = exc if isinstance(exc, BackendError) else RequestError(_describe(exc))
+                failed = (
+                    exc if isinstance(exc, BackendError) else RequestError(describe_failure(exc))
+                )
                 if not (_resumable(failed) or isinstance(failed, NotFoundError)):
                     raise self._fail(failed, f"PATCH at byte {offset}") from None
                 offset_or_gone, failures = await self._resume(total, failures, max_attempts, failed)
@@ -655,7 +623,7 @@ class Download:
                 reason = (
                     "timed out reading the body"
                     if isinstance(exc, TimeoutError)
-                    else f"the connection failed while reading the body: {_describe(exc)}"
+                    else f"the connection failed while reading the body: {describe_failure(exc)}"
                 )
                 last = ResponseError(reason, method="GET", url=str(self._url))
                 last.__cause__ = exc
