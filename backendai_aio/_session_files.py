@@ -21,6 +21,7 @@ from ._session_options import validate_session_name
 from ._streams import CHUNK_SIZE, ByteStream, ProgressCallback, TransferProgress
 from ._tarsafe import UnsafeArchiveError, extract_safely
 from ._timeouts import NOT_GIVEN, TimeoutArg
+from ._transfers import folder_path
 
 __all__ = ["FileSource", "SessionFilesAPI", "UploadFiles"]
 
@@ -36,15 +37,6 @@ _DOWNLOAD_BATCH: Final = 5
 # Managers up to 24.09 serve downloads on GET (with a JSON body); later ones on POST.
 _DOWNLOAD_BY_POST: Final = ApiVersion(9, "20250722")
 
-
-def _relative_name(name: str) -> str:
-    """Check a destination name relative to the session's work folder."""
-    parts = name.replace("\\", "/").split("/")
-    if not name or name.startswith("/") or ".." in parts:
-        raise InvalidArgumentError(
-            f"upload destination {name!r} must be a path inside the session's work folder"
-        )
-    return "/".join(part for part in parts if part not in ("", "."))
 
 
 def _plan_uploads(
@@ -69,15 +61,17 @@ def _plan_uploads(
                 ) from None
             items.append((name, path))
     for name, source in items:
+        # The same rule as inside a virtual folder: relative, and never above the work folder.
+        target = folder_path(name, what="upload destination")
         if isinstance(source, bytes):
-            planned.append((_relative_name(name), source, len(source)))
+            planned.append((target, source, len(source)))
         elif isinstance(source, str | os.PathLike):
             path = Path(source)
             if not path.is_file():
                 raise InvalidArgumentError(f"no such file to upload: {path}")
-            planned.append((_relative_name(name), path, path.stat().st_size))
+            planned.append((target, path, path.stat().st_size))
         elif isinstance(source, AsyncIterable):
-            planned.append((_relative_name(name), source, None))
+            planned.append((target, source, None))
         else:
             raise InvalidArgumentError(f"cannot upload {type(source).__name__} as {name!r}")
     if not planned:

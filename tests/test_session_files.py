@@ -97,7 +97,7 @@ async def test_file_errors(client: Client, tmp_path: Path) -> None:
     await client.create_if_not_exists("python", "files-errors")
     with pytest.raises(InvalidArgumentError, match="no such file"):
         await client.upload("files-errors", {"x": tmp_path / "missing"})
-    with pytest.raises(InvalidArgumentError, match="inside the session"):
+    with pytest.raises(InvalidArgumentError, match="escapes the folder"):
         await client.upload("files-errors", {"../escape": b"x"})
     with pytest.raises(InvalidArgumentError, match="outside the base folder"):
         await client.upload("files-errors", [tmp_path], basedir=tmp_path / "elsewhere")
