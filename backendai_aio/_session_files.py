@@ -38,7 +38,6 @@ _DOWNLOAD_BATCH: Final = 5
 _DOWNLOAD_BY_POST: Final = ApiVersion(9, "20250722")
 
 
-
 def _plan_uploads(
     files: UploadFiles, basedir: str | os.PathLike[str] | None
 ) -> list[tuple[str, FileSource, int | None]]:
