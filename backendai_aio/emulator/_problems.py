@@ -8,7 +8,6 @@ from typing import Any, Final
 from aiohttp import web
 
 __all__ = [
-    "PROBS",
     "AuthorizationFailed",
     "BackgroundTaskNotFound",
     "GenericBadRequest",
@@ -19,14 +18,23 @@ __all__ = [
     "InternalServerError",
     "InvalidAPIParameters",
     "InvalidAuthParameters",
+    "InvitationNotFound",
     "MethodNotAllowed",
+    "NoSuchUploadSession",
+    "PROBS",
     "Problem",
     "ProjectNotFound",
     "QuotaExceeded",
     "RateLimitExceeded",
     "SessionAlreadyExists",
     "SessionNotFound",
+    "StorageFileNotFound",
+    "StorageInvalidParameters",
     "URLNotFound",
+    "UploadOffsetMismatch",
+    "VFolderAlreadyExists",
+    "VFolderNotFound",
+    "VFolderOperationFailed",
     "WebserverProblem",
 ]
 
@@ -162,6 +170,58 @@ class InternalServerError(Problem):
     """500 internal-server-error."""
 
     status, slug, title = 500, "internal-server-error", "Internal server error."
+
+
+class VFolderNotFound(Problem):
+    """404 object-not-found for a virtual folder (``data`` holds the name)."""
+
+    status, slug, title = 404, "object-not-found", "No such virtual folder."
+
+
+class VFolderAlreadyExists(Problem):
+    """400 vfolder-already-exists."""
+
+    status, slug = 400, "vfolder-already-exists"
+    title = "The virtual folder already exists with the same name."
+
+
+class VFolderOperationFailed(Problem):
+    """400 vfolder-operation-failed (the storage proxy refused the operation)."""
+
+    status, slug, title = 400, "vfolder-operation-failed", "Virtual folder operation has failed."
+
+
+class InvitationNotFound(Problem):
+    """404 object-not-found for a folder invitation."""
+
+    status, slug, title = 404, "object-not-found", "No such vfolder invitation."
+
+
+# The emulated storage proxy's own errors.
+
+
+class StorageInvalidParameters(Problem):
+    """400 from the storage proxy: a bad token or header."""
+
+    status, slug, title = 400, "storage/invalid-api-params", "Invalid API parameters"
+
+
+class NoSuchUploadSession(Problem):
+    """404 from the storage proxy: the upload finished (or never existed)."""
+
+    status, slug, title = 404, "storage/no-such-upload-session", "No such upload session"
+
+
+class UploadOffsetMismatch(Problem):
+    """409 from the storage proxy: a PATCH at another offset than the server's."""
+
+    status, slug, title = 409, "storage/upload-offset-mismatch", "Upload offset mismatch"
+
+
+class StorageFileNotFound(Problem):
+    """404 from the storage proxy: no such file to download."""
+
+    status, slug, title = 404, "storage/file-not-found", "File not found"
 
 
 class WebserverProblem(Problem):

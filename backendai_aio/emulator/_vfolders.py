@@ -98,7 +98,20 @@ from ._accounts import (
 )
 from ._auth import current_keypair, public
 from ._params import alias, read_checked_params
-from ._problems import GenericForbidden, GroupNotFound, InvalidAPIParameters, Problem
+from ._problems import (
+    GenericForbidden,
+    GroupNotFound,
+    InvalidAPIParameters,
+    InvitationNotFound,
+    NoSuchUploadSession,
+    Problem,
+    StorageFileNotFound,
+    StorageInvalidParameters,
+    UploadOffsetMismatch,
+    VFolderAlreadyExists,
+    VFolderNotFound,
+    VFolderOperationFailed,
+)
 from ._validation import Invalid, Key, check_params, choice, to_bool, validate
 
 __all__ = [
@@ -138,58 +151,6 @@ _TUS_CORS: Final = {
 }
 
 _T = TypeVar("_T")
-
-
-# -- problems ------------------------------------------------------------------------------
-
-
-class VFolderNotFound(Problem):
-    """404 object-not-found for a virtual folder (``data`` holds the name)."""
-
-    status, slug, title = 404, "object-not-found", "No such virtual folder."
-
-
-class VFolderAlreadyExists(Problem):
-    """400 vfolder-already-exists."""
-
-    status, slug = 400, "vfolder-already-exists"
-    title = "The virtual folder already exists with the same name."
-
-
-class VFolderOperationFailed(Problem):
-    """400 vfolder-operation-failed (the storage proxy refused the operation)."""
-
-    status, slug, title = 400, "vfolder-operation-failed", "Virtual folder operation has failed."
-
-
-class InvitationNotFound(Problem):
-    """404 object-not-found for a folder invitation."""
-
-    status, slug, title = 404, "object-not-found", "No such vfolder invitation."
-
-
-class StorageInvalidParameters(Problem):
-    """400 from the storage proxy: a bad token or header."""
-
-    status, slug, title = 400, "storage/invalid-api-params", "Invalid API parameters"
-
-
-class NoSuchUploadSession(Problem):
-    """404 from the storage proxy: the upload finished (or never existed)."""
-
-    status, slug, title = 404, "storage/no-such-upload-session", "No such upload session"
-
-
-class UploadOffsetMismatch(Problem):
-    """409 from the storage proxy: a PATCH at another offset than the server's."""
-
-    status, slug, title = 409, "storage/upload-offset-mismatch", "Upload offset mismatch"
-
-
-class StorageFileNotFound(Problem):
-    """404 from the storage proxy: no such file to download."""
-
-    status, slug, title = 404, "storage/file-not-found", "File not found"
 
 
 # -- state ---------------------------------------------------------------------------------
