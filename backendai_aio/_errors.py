@@ -40,6 +40,7 @@ __all__ = [
     "InsecureTLSWarning",
     "InternalServerError",
     "InvalidArgumentError",
+    "LocalIOError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -173,6 +174,14 @@ class RequestError(BackendError):
 
 class InvalidArgumentError(RequestError, ValueError):
     """The call's arguments or the configuration are invalid; nothing was sent."""
+
+
+class LocalIOError(InvalidArgumentError):
+    """A local file or folder of a transfer could not be read or written.
+
+    The path, its permissions or the disk is at fault, not the server; the original
+    ``OSError`` is the ``__cause__``.
+    """
 
 
 class ClientClosedError(RequestError):

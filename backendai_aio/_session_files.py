@@ -12,9 +12,11 @@ from typing import Any, Final, TypeAlias
 
 import aiohttp
 from aiohttp import hdrs
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ._apiversion import ApiVersion
 from ._base import BaseClient
+from ._destination import local_error, resolve_destination
 from ._errors import BackendError, InvalidArgumentError, ResponseError
 from ._results import FileEntry, session_entries
 from ._session_options import validate_session_name
@@ -34,8 +36,9 @@ UploadFiles: TypeAlias = Sequence[str | os.PathLike[str]] | Mapping[str, FileSou
 # The manager takes at most this many files per upload or download request.
 _UPLOAD_BATCH: Final = 20
 _DOWNLOAD_BATCH: Final = 5
-# Managers up to 24.09 serve downloads on GET (with a JSON body); later ones on POST.
-_DOWNLOAD_BY_POST: Final = ApiVersion(9, "20250722")
+# Managers before 24.09 serve downloads on GET (with a JSON body); from 24.09 (API
+# v8.20240915) on, GET answers 400 "This API is deprecated" and POST serves them.
+_DOWNLOAD_BY_POST: Final = ApiVersion(8, "20240915")
 
 
 def _plan_uploads(
@@ -188,6 +191,9 @@ class SessionFilesAPI(BaseClient):
         temporary file and extracted safely: a member with an absolute path, a ``..``
         escape or a link out of *dest* makes the whole archive refused (a
         :class:`~backendai_aio.ResponseError`) with nothing written outside *dest*.
+        Links are kept only where they point inside *dest*, and nothing is ever written
+        through one. ``progress(done, total)`` follows the bytes received; with at most
+        five files (one request) ``total`` is the answer's size and ``done`` reaches it.
         """
         if isinstance(files, str) or not files:
             raise InvalidArgumentError("files must be a non-empty list of paths")
@@ -201,8 +207,9 @@ class SessionFilesAPI(BaseClient):
         for start in range(0, len(files), _DOWNLOAD_BATCH):
             batch = [str(file) for file in files[start : start + _DOWNLOAD_BATCH]]
             # Older managers read the JSON body, newer ones the query string: send both.
+            method = self._download_method()
             async with self._send(
-                self._download_method(),
+                method,
                 url,
                 params=[("files", file) for file in batch],
                 json={"files": batch},
@@ -212,17 +219,25 @@ class SessionFilesAPI(BaseClient):
             ) as response:
                 if single_batch:
                     counter.total = response.content_length
-                names += await self._receive_archives(response, destination, counter)
+                call = f"{method} {response.url.with_query(None)}"
+                names += await self._receive_archives(response, call, destination, counter)
+                if single_batch and counter.total is not None:
+                    # The total counts the multipart framing, which no part holds.
+                    await counter(counter.total)
         return names
 
     async def _receive_archives(
-        self, response: aiohttp.ClientResponse, dest: Path, counter: TransferProgress
+        self,
+        response: aiohttp.ClientResponse,
+        call: str,
+        dest: Path,
+        counter: TransferProgress,
     ) -> list[str]:
         try:
             reader = aiohttp.MultipartReader(response.headers, response.content)
         except (AssertionError, ValueError, KeyError) as exc:
             raise ResponseError(
-                f"the download answer is not multipart: {response.content_type}",
+                f"{call}: the download answer is not multipart: {response.content_type}",
                 status=response.status,
                 url=str(response.url),
             ) from exc
@@ -235,35 +250,41 @@ class SessionFilesAPI(BaseClient):
                     if part is None:
                         break
                     if not isinstance(part, aiohttp.BodyPartReader):
-                        raise ResponseError("a nested multipart part in the download answer")
+                        raise ResponseError(
+                            f"{call}: a nested multipart part in the download answer"
+                        )
                     archive = Path(scratch) / f"part-{index}.tar"
                     index += 1
                     with archive.open("wb") as file:
                         while chunk := await part.read_chunk(CHUNK_SIZE):
                             file.write(chunk)
                             await counter.add(len(chunk))
-                except (TimeoutError, aiohttp.ClientError, ValueError, AssertionError) as exc:
-                    # aiohttp's multipart reader says a malformed body with ValueError or an
-                    # assertion.
+                except (
+                    TimeoutError,
+                    aiohttp.ClientError,
+                    HttpProcessingError,
+                    ValueError,
+                    AssertionError,
+                ) as exc:
+                    # aiohttp's multipart reader says a malformed body with ValueError, an
+                    # assertion, or an HTTP parser error (LineTooLong for an endless header).
                     raise ResponseError(
-                        f"reading the download answer failed: {type(exc).__name__}: {exc}",
+                        f"{call}: reading the download answer failed: {type(exc).__name__}: {exc}",
                         status=response.status,
                         url=str(response.url),
                     ) from exc
                 except OSError as exc:
-                    raise InvalidArgumentError(
-                        f"cannot write the download to a temporary file: {exc}"
-                    ) from exc
+                    raise local_error("cannot write the download to a temporary file", exc) from exc
                 try:
                     names += await asyncio.to_thread(extract_safely, archive, dest)
                 except UnsafeArchiveError as exc:
                     raise ResponseError(
-                        f"the server sent an unsafe archive: {exc}",
+                        f"{call}: the server sent an unsafe archive: {exc}",
                         status=response.status,
                         url=str(response.url),
                     ) from exc
                 except OSError as exc:
-                    raise InvalidArgumentError(f"cannot extract into {dest}: {exc}") from exc
+                    raise local_error(f"cannot extract into {dest}", exc) from exc
                 archive.unlink()
         return names
 
@@ -299,9 +320,18 @@ class SessionFilesAPI(BaseClient):
         progress: ProgressCallback | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> int:
-        """Download one file of the session to *path*; return the number of bytes."""
+        """Download one file of the session to *path*; return the number of bytes.
+
+        *path* is a file path, or a folder (existing, or any path ending in ``/``, created
+        as needed) to put the file in under its own name. The file is written beside its
+        destination and moved into place once complete; local failures raise
+        :class:`~backendai_aio.LocalIOError`.
+        """
+        if not isinstance(file, str) or not file:
+            raise InvalidArgumentError("download_single needs a file path")
+        target = await asyncio.to_thread(resolve_destination, path, file)
         async with self.download_single(session_id, file, timeout=timeout) as stream:
-            return await stream.to_file(path, progress=progress)
+            return await stream.to_file(target, progress=progress)
 
     async def list_files(
         self, session_id: str, path: str = ".", *, timeout: TimeoutArg = NOT_GIVEN

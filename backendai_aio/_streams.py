@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 from collections.abc import AsyncIterator, Callable
@@ -11,7 +12,8 @@ from typing import Final, TypeAlias
 import aiohttp
 
 from ._base import TRANSPORT_ERRORS
-from ._errors import ResponseError
+from ._destination import AtomicFile, local_error
+from ._errors import InvalidArgumentError, ResponseError
 
 __all__ = ["CHUNK_SIZE", "ByteStream", "ProgressCallback", "TransferProgress"]
 
@@ -36,6 +38,15 @@ class ByteStream:
         self._method = method
         #: The bytes read so far.
         self.bytes_read = 0
+
+    def __repr__(self) -> str:
+        # The URL without its query: a query may carry a token.
+        url = self._response.url.with_query(None).with_fragment(None)
+        total = "?" if self.total is None else self.total
+        return (
+            f"<ByteStream {self._method} {url} status={self._response.status} "
+            f"read={self.bytes_read}/{total}>"
+        )
 
     @property
     def total(self) -> int | None:
@@ -72,14 +83,35 @@ class ByteStream:
     async def to_file(
         self, path: str | os.PathLike[str], *, progress: ProgressCallback | None = None
     ) -> int:
-        """Write the rest of the body to *path*; return the number of bytes written."""
+        """Write the rest of the body to the file *path*; return the number of bytes written.
+
+        The bytes go to a temporary file beside *path*, moved over it once complete (a
+        replaced file keeps its mode). Local failures (a folder in the way, a missing
+        folder, a full disk) raise :class:`~backendai_aio.LocalIOError`.
+        """
+        raw = os.fspath(path) if isinstance(path, str | os.PathLike) else None
+        if not isinstance(raw, str) or not raw:
+            raise InvalidArgumentError(f"the destination is a path, not {path!r}")
+        target = Path(raw)
+        if not await asyncio.to_thread(target.parent.is_dir):
+            raise local_error(
+                f"cannot write {target}", FileNotFoundError(2, "the folder does not exist")
+            )
+        sink = await asyncio.to_thread(AtomicFile, target)
         reporter = TransferProgress(progress, self.total)
-        # Chunks go straight to the page cache: a thread hop per megabyte would cost more
-        # than the write itself.
-        with Path(path).open("wb") as file:  # noqa: ASYNC230
+        try:
             async for chunk in self:
-                file.write(chunk)
+                try:
+                    # Straight to the page cache: a thread hop per megabyte would cost more
+                    # than the write itself.
+                    sink.file.write(chunk)
+                except OSError as exc:
+                    raise local_error(f"writing {target} failed", exc) from None
                 await reporter.add(len(chunk))
+            await asyncio.to_thread(sink.commit)
+        except BaseException:
+            sink.abort()
+            raise
         return reporter.done
 
 

@@ -51,15 +51,23 @@ import tarfile
 import tempfile
 import traceback
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Final
 
 from aiohttp import BodyPartReader, web
 
+from .._apiversion import ApiVersion
 from ._params import read_api_params
-from ._problems import InvalidAPIParameters
-from ._sessions import EmulatedSession, check_running, ensure_running, request_session
+from ._problems import InvalidAPIParameters, Problem
+from ._sessions import (
+    SERVER_VERSION_KEY,
+    EmulatedSession,
+    check_running,
+    ensure_running,
+    request_session,
+)
 from ._validation import check_params
 
 __all__ = ["CONTAINER_WORKDIR", "SessionPath", "add_file_routes", "resolve_session_path"]
@@ -75,6 +83,7 @@ _CRLF: Final = b"\r\n"
 
 # The agent's own words for refused paths.
 _BAD_UPLOAD_PATH: Final = "malformed upload filename and path."
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _OUTSIDE_DOWNLOAD: Final = f"You cannot download files outside {CONTAINER_WORKDIR}"
 _OUTSIDE_LIST: Final = f"You cannot list files outside {CONTAINER_WORKDIR}"
 _NOT_FOUND: Final = "The file is not found."
@@ -401,9 +410,33 @@ async def _list_files(request: web.Request) -> web.Response:
 def add_file_routes(app: web.Application) -> None:
     """Install the file transfer routes of ``/session/{name}``."""
     app.router.add_post("/session/{name}/upload", _upload)
-    # Managers up to 24.x route the downloads as GET (with a JSON body, which the official
-    # client sends); newer ones route them as POST. The emulator answers both.
+    # Managers before 24.09 route the downloads as GET (with a JSON body, which the official
+    # client sends); newer ones route them as POST. The emulator answers both, except as
+    # 24.09 (API v8.20240915), whose GET routes answer 400 "This API is deprecated".
     for method in ("GET", "POST"):
-        app.router.add_route(method, "/session/{name}/download", _download)
-        app.router.add_route(method, "/session/{name}/download_single", _download_single)
+        app.router.add_route(method, "/session/{name}/download", _by_method(_download))
+        app.router.add_route(
+            method, "/session/{name}/download_single", _by_method(_download_single)
+        )
     app.router.add_get("/session/{name}/files", _list_files)
+
+
+class _DeprecatedAPI(Problem):
+    status = 400
+    slug = "deprecated"
+    title = "This API is deprecated."
+
+
+_GET_DEPRECATED: Final = (ApiVersion(8, "20240915"), ApiVersion(9, "00000000"))
+
+
+def _by_method(handler: Handler) -> Handler:
+    async def routed(request: web.Request) -> web.StreamResponse:
+        low, high = _GET_DEPRECATED
+        if request.method == "GET" and low <= request.app[SERVER_VERSION_KEY] < high:
+            raise _DeprecatedAPI(
+                "Use the HTTP POST method to invoke this API with parameters in the request body."
+            )
+        return await handler(request)
+
+    return routed
