@@ -40,8 +40,10 @@ TUS_VERSION: Final = "1.0.0"
 #: The media type of a tus ``PATCH`` body.
 TUS_CONTENT_TYPE: Final = "application/offset+octet-stream"
 
-_DIGITS = re.compile(r"[0-9]+")
-_CONTENT_RANGE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)")
+# Byte counts of at most 19 digits (below 2**63): a longer number is no real size, and
+# converting thousands of digits would raise (or take quadratic time).
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19}|\*)")
 
 
 def folder_name(name: object) -> str:
@@ -109,7 +111,10 @@ def tus_patch_headers(offset: int, length: int) -> dict[str, str]:
 
 
 def parse_upload_offset(value: str | None) -> int | None:
-    """The value of an ``Upload-Offset`` header; ``None`` when absent or malformed."""
+    """The value of an ``Upload-Offset`` header; ``None`` when absent or malformed.
+
+    Malformed covers anything but 1 to 19 decimal digits (a 5,000-digit number included).
+    """
     if value is None or not _DIGITS.fullmatch(value.strip()):
         return None
     return int(value.strip())

@@ -1,48 +1,33 @@
 """Virtual folders: the manager's ``/folders`` calls and the :class:`VFolder` handle.
 
 Folder management goes to the manager, signed like every call; file contents travel through
-the storage proxy (:mod:`._vfolder_transfers`).
+the storage proxy (the upload and download calls come from :mod:`._vfolder_transfers`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import (
     Sequence,
 )
-from pathlib import Path
 from typing import Any
 
-from ._base import BaseClient
 from ._errors import (
     InvalidArgumentError,
 )
 from ._results import FileEntry, vfolder_entries
-from ._streams import ProgressCallback
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transfers import (
     file_name,
     folder_name,
     folder_path,
 )
-from ._vfolder_transfers import (
-    DEFAULT_CHUNK_SIZE,
-    DEFAULT_MAX_ATTEMPTS,
-    Download,
-    TransferProgress,
-    Upload,
-    UploadSource,
-    finish_destination,
-    open_source,
-    prepare_destination,
-    read_ticket,
-)
+from ._vfolder_transfers import VFolderTransferAPI, VFolderTransfers
 
 __all__ = ["VFolder", "VFolderAPI"]
 
 
-class VFolderAPI(BaseClient):
+class VFolderAPI(VFolderTransferAPI):
     """The virtual-folder calls of :class:`~backendai_aio.Client` (``/folders``).
 
     A virtual folder is a named directory on a storage host that sessions mount. Each
@@ -282,121 +267,6 @@ class VFolderAPI(BaseClient):
             timeout=timeout,
         )
 
-    # -- transfers -----------------------------------------------------------------------------
-
-    async def vfolder_upload(
-        self,
-        name: str,
-        source: UploadSource,
-        target_path: str | os.PathLike[str] | None = None,
-        *,
-        size: int | None = None,
-        progress: ProgressCallback | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        timeout: TimeoutArg = NOT_GIVEN,
-    ) -> int:
-        """Upload *source* to *target_path* in the folder; return the bytes stored.
-
-        *source* is a file path (streamed from disk), bytes, or an async iterable of byte
-        chunks, which needs *size* (its total length). *target_path* defaults to the source
-        file's name; one ending in ``/`` names a directory to put it in (created as needed).
-        An existing file is replaced.
-
-        The upload goes to the storage proxy over tus 1.0.0 in ``PATCH`` requests of
-        *chunk_size* bytes, each read in blocks as it is sent (a stream source keeps the
-        current chunk in memory to resend it). After a dropped connection the client asks
-        the proxy how many bytes it holds and continues from there; *max_attempts* bounds
-        the consecutive tries. ``progress(done, total)`` (a function or coroutine function)
-        follows the bytes sent. *timeout* applies to each request (by default transfers
-        have only a connect limit). Failures raise :class:`~backendai_aio.BackendError`
-        naming the phase (``ERR_REQUEST`` or ``ERR_RESPONSE`` for the transfer itself).
-        """
-        folder = folder_name(name)
-        if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
-            raise InvalidArgumentError(f"chunk_size is a positive number of bytes: {chunk_size!r}")
-        if not isinstance(max_attempts, int) or max_attempts < 1:
-            raise InvalidArgumentError(f"max_attempts is at least 1: {max_attempts!r}")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-            raise InvalidArgumentError(f"size is a number of bytes: {size!r}")
-        if target_path is None:
-            base: str | None = ""
-        else:
-            raw = os.fspath(target_path) if isinstance(target_path, str | os.PathLike) else None
-            if not isinstance(raw, str):
-                raise InvalidArgumentError(f"the target path is a string, not {target_path!r}")
-            # A trailing slash names a directory to put the source file in.
-            base = raw if raw.endswith("/") else None
-            folder_path(raw, what="target path", allow_root=base is not None)
-        source_handle = await open_source(source, size)
-        try:
-            if base is None:
-                target = folder_path(target_path, what="target path")
-            elif source_handle.default_name is None:
-                raise InvalidArgumentError(
-                    "target_path= (a file path in the folder) is needed for this source"
-                )
-            else:
-                target = folder_path(base + source_handle.default_name, what="target path")
-            ticket = await self._request(
-                "POST",
-                self._url("folders", folder, "request-upload"),
-                json={"path": target, "size": source_handle.size},
-                timeout=timeout,
-            )
-            url, token = read_ticket(ticket, f"POST /folders/{folder}/request-upload")
-            upload = Upload(self, folder, target, url, token, timeout)
-            await upload.run(
-                source_handle,
-                TransferProgress(progress, source_handle.size),
-                chunk_size,
-                max_attempts,
-            )
-        finally:
-            await source_handle.aclose()
-        return source_handle.size
-
-    async def vfolder_download(
-        self,
-        name: str,
-        path: str | os.PathLike[str],
-        dest: str | os.PathLike[str],
-        *,
-        progress: ProgressCallback | None = None,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        timeout: TimeoutArg = NOT_GIVEN,
-    ) -> Path:
-        """Download the file *path* of the folder to *dest*; return the path written.
-
-        *dest* is a file path, or an existing directory to write the file into under its
-        own name; an existing file is replaced, and only once the download is complete. The
-        body is streamed to disk block by block; after a dropped connection the client asks
-        for the rest (``Range``) and continues, at most *max_attempts* consecutive tries.
-        ``progress(done, total)`` follows the bytes received. *timeout* applies to each
-        request (by default transfers have only a connect limit).
-        """
-        folder = folder_name(name)
-        remote = folder_path(path, what="file path")
-        if not isinstance(max_attempts, int) or max_attempts < 1:
-            raise InvalidArgumentError(f"max_attempts is at least 1: {max_attempts!r}")
-        target, file, temp = await asyncio.to_thread(prepare_destination, dest, remote)
-        placed: Path | None = None
-        try:
-            ticket = await self._request(
-                "POST",
-                self._url("folders", folder, "request-download"),
-                json={"path": remote},
-                timeout=timeout,
-            )
-            url, token = read_ticket(ticket, f"POST /folders/{folder}/request-download")
-            await Download(self, folder, remote, url, token, timeout).run(
-                file, progress, max_attempts
-            )
-            placed = target
-        finally:
-            await asyncio.to_thread(finish_destination, file, temp, placed)
-        return target
-
 
 def _invitation_id(inv_id: object) -> str:
     if not isinstance(inv_id, str) or not inv_id:
@@ -404,7 +274,7 @@ def _invitation_id(inv_id: object) -> str:
     return inv_id
 
 
-class VFolder:
+class VFolder(VFolderTransfers):
     """A handle on one virtual folder: ``client.vfolder("data")``.
 
     It holds the client and the folder's name, and offers the folder calls without the name
@@ -426,6 +296,9 @@ class VFolder:
 
     def __repr__(self) -> str:
         return f"<VFolder {self.name!r}>"
+
+    def _transfers(self) -> VFolderAPI:
+        return self.client
 
     async def create(
         self,
@@ -514,45 +387,3 @@ class VFolder:
     ) -> Any:
         """Invite users to share this folder (see :meth:`VFolderAPI.vfolder_invite`)."""
         return await self.client.vfolder_invite(self.name, emails, perm, timeout=timeout)
-
-    async def upload(
-        self,
-        source: UploadSource,
-        target_path: str | os.PathLike[str] | None = None,
-        *,
-        size: int | None = None,
-        progress: ProgressCallback | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        timeout: TimeoutArg = NOT_GIVEN,
-    ) -> int:
-        """Upload a file into this folder (see :meth:`VFolderAPI.vfolder_upload`)."""
-        return await self.client.vfolder_upload(
-            self.name,
-            source,
-            target_path,
-            size=size,
-            progress=progress,
-            chunk_size=chunk_size,
-            max_attempts=max_attempts,
-            timeout=timeout,
-        )
-
-    async def download(
-        self,
-        path: str | os.PathLike[str],
-        dest: str | os.PathLike[str],
-        *,
-        progress: ProgressCallback | None = None,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        timeout: TimeoutArg = NOT_GIVEN,
-    ) -> Path:
-        """Download a file of this folder (see :meth:`VFolderAPI.vfolder_download`)."""
-        return await self.client.vfolder_download(
-            self.name,
-            path,
-            dest,
-            progress=progress,
-            max_attempts=max_attempts,
-            timeout=timeout,
-        )

@@ -1,0 +1,280 @@
+"""One tus 1.0.0 upload to the storage proxy, resumed from the offset it reports.
+
+``HEAD`` asks how many bytes the proxy holds, ``PATCH`` sends the next window of
+*chunk_size* bytes, streamed from the source in small blocks. After a failure the proxy is
+asked again and the upload continues from there; it gives up after *max_attempts*
+consecutive failures without progress (:class:`~._transfer_policy.Stalls`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Mapping
+from typing import Final
+
+import aiohttp
+from yarl import URL
+
+from ._base import BaseClient, describe_failure
+from ._errors import BackendError, InvalidArgumentError, NotFoundError, RequestError, ResponseError
+from ._streams import TransferProgress
+from ._timeouts import TimeoutArg
+from ._transfer_policy import (
+    ProtocolViolation,
+    Stalls,
+    attempts,
+    backoff,
+    in_phase,
+    next_upload_offset,
+    resumable,
+)
+from ._transfers import parse_upload_offset, tus_head_headers, tus_patch_headers
+from ._upload_sources import Source, StreamSource
+
+__all__ = ["Upload"]
+
+# After a failed PATCH, the storage proxy may still be writing what it had received; the
+# client asks for the offset until two answers agree (at most this many extra times).
+_SETTLE_CHECKS: Final = 5
+_SETTLE_DELAY: Final = 0.05
+# How long a failed PATCH waits for its body to stop being read (it is cancelled).
+_BODY_END_WAIT: Final = 5.0
+
+
+async def _end_body(stream: AsyncGenerator[bytes, None], finished: asyncio.Event) -> None:
+    """Close a request body, waiting first for it to stop running.
+
+    On a failed request aiohttp cancels the task sending the body without waiting for it, so
+    the body may still be inside an await (a file read); it can only be closed once back at
+    a ``yield``. A body left at a ``yield`` is closed at once.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _BODY_END_WAIT
+    while not finished.is_set() and getattr(stream, "ag_running", False):
+        if loop.time() >= deadline:
+            return  # still running: closing it now would fail; it ends when cancelled
+        await asyncio.sleep(0.01)
+    await stream.aclose()
+
+
+def _upload_offset(response: aiohttp.ClientResponse, method: str, url: URL) -> int | None:
+    """The answer's ``Upload-Offset``: ``None`` when absent; a violation when malformed."""
+    raw = response.headers.get("Upload-Offset")
+    offset = parse_upload_offset(raw)
+    if raw is not None and offset is None:
+        raise ProtocolViolation(
+            f"the storage proxy answered a malformed Upload-Offset ({raw!r:.40})",
+            status=response.status,
+            method=method,
+            url=str(url),
+        )
+    return offset
+
+
+class Upload:
+    """One tus upload to the storage proxy, resumed after failures."""
+
+    def __init__(
+        self,
+        client: BaseClient,
+        folder: str,
+        target: str,
+        url: URL,
+        token: str,
+        timeout: TimeoutArg,
+    ) -> None:
+        self._client = client
+        self._folder = folder
+        self._target = target
+        self._url = url
+        self._token = token
+        self._timeout = timeout
+        self._what = f"uploading {target!r} to virtual folder {folder!r}"
+
+    def __repr__(self) -> str:
+        return f"<Upload {self._target!r} to {self._folder!r}>"
+
+    def _fail(self, error: BackendError, phase: str) -> BackendError:
+        return in_phase(error, f"{self._what} ({phase})", self._token)
+
+    async def _offset(self, total: int) -> int | None:
+        """The server's offset (``HEAD``); ``None`` when the upload session is gone."""
+        try:
+            async with self._client._send(
+                "HEAD",
+                self._url,
+                params={"token": self._token},
+                headers=tus_head_headers(),
+                timeout=self._timeout,
+                signed=False,
+            ) as response:
+                offset = _upload_offset(response, "HEAD", self._url)
+        except NotFoundError:
+            return None
+        if offset is None or offset > total:
+            raise ProtocolViolation(
+                "the storage proxy answered no valid Upload-Offset "
+                f"({response.headers.get('Upload-Offset')!r:.40} for {total} bytes)",
+                status=response.status,
+                method="HEAD",
+                url=str(self._url),
+            )
+        return offset
+
+    async def _settled_offset(self, total: int) -> int | None:
+        """Ask for the offset until two answers agree: a dropped PATCH may still be draining."""
+        previous = await self._offset(total)
+        for _ in range(_SETTLE_CHECKS):
+            if previous is None:
+                return None
+            await asyncio.sleep(_SETTLE_DELAY)
+            current = await self._offset(total)
+            if current == previous:
+                return current
+            previous = current
+        return previous
+
+    async def _patch(
+        self, source: Source, offset: int, length: int, progress: TransferProgress
+    ) -> int | None:
+        """Send *length* bytes from *offset*; return the server's new offset if it said."""
+        await source.prepare(offset, length)
+        finished = asyncio.Event()
+
+        async def body() -> AsyncGenerator[bytes, None]:
+            try:
+                sent = offset
+                async for block in source.blocks(offset, length):
+                    yield block
+                    sent += len(block)
+                    await progress(sent)
+            finally:
+                finished.set()
+
+        stream = body()
+        try:
+            async with self._client._send(
+                "PATCH",
+                self._url,
+                params={"token": self._token},
+                data=stream,
+                headers=tus_patch_headers(offset, length),
+                timeout=self._timeout,
+                signed=False,
+                streaming=True,
+            ) as response:
+                return _upload_offset(response, "PATCH", self._url)
+        finally:
+            await _end_body(stream, finished)
+
+    async def _landed(self, total: int) -> bool:
+        """Whether the target holds *total* bytes: the upload ended as the connection broke."""
+        parent, _, base = self._target.rpartition("/")
+        listing = await self._client._request(
+            "GET",
+            self._client._url("folders", self._folder, "files"),
+            params={"path": parent or "."},
+            timeout=self._timeout,
+        )
+        items = listing.get("items") if isinstance(listing, Mapping) else None
+        for item in items if isinstance(items, list) else ():
+            if isinstance(item, Mapping) and item.get("name") == base:
+                # Only an exact integer counts (a size of Infinity or "12" does not).
+                size = item.get("size")
+                return type(size) is int and size == total
+        return False
+
+    async def run(
+        self, source: Source, progress: TransferProgress, chunk_size: int, max_attempts: int
+    ) -> None:
+        """Send the whole *source*, resuming after failures."""
+        total = source.size
+        stalls = Stalls(max_attempts)
+        try:
+            offset = await self._offset(total)
+        except BackendError as head_error:
+            raise self._fail(head_error, "HEAD") from None
+        if offset is None:
+            unknown = ResponseError(
+                "the storage proxy does not know the upload session",
+                status=404,
+                method="HEAD",
+                url=str(self._url),
+            )
+            raise self._fail(unknown, "HEAD")
+        stalls.advanced(offset)
+        await progress(offset)
+        patched = False
+        # An empty file still takes one (empty) PATCH: it is what makes the proxy create it.
+        while offset < total or not patched:
+            length = min(chunk_size, total - offset)
+            try:
+                if not source.can_resume_at(offset):
+                    raise InvalidArgumentError(
+                        f"cannot resume from byte {offset}: the stream source has already "
+                        "moved past it (use a larger chunk_size or a file source)"
+                    )
+                answered = await self._patch(source, offset, length, progress)
+            except (BackendError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                if progress.error is not None:
+                    raise progress.error from None
+                if source.failure is not None:
+                    raise source.failure from None
+                failed = (
+                    exc if isinstance(exc, BackendError) else RequestError(describe_failure(exc))
+                )
+                phase = f"PATCH at byte {offset}"
+                if not (resumable(failed) or isinstance(failed, NotFoundError)):
+                    raise self._fail(failed, phase) from None
+                resumed = await self._resume(total, stalls, failed, phase)
+                if resumed is None:
+                    # The session is gone: the proxy completes and forgets it on the last
+                    # byte, so it may have finished just as the connection broke.
+                    if offset + length >= total and await self._check_landed(total, phase):
+                        await progress(total)
+                        return
+                    raise self._fail(failed, f"{phase}; the upload session is gone") from None
+                offset = resumed
+                continue
+            patched = True
+            new_offset = next_upload_offset(offset, length, total, answered)
+            if new_offset is None:
+                bad = ResponseError(
+                    f"the storage proxy answered Upload-Offset {answered} after {length} "
+                    f"bytes of {total}",
+                    method="PATCH",
+                    url=str(self._url),
+                )
+                raise self._fail(bad, f"PATCH at byte {offset}")
+            offset = new_offset
+            stalls.advanced(offset)
+        if isinstance(source, StreamSource):
+            await source.check_exhausted()
+        await progress(total)
+
+    async def _check_landed(self, total: int, phase: str) -> bool:
+        try:
+            return await self._landed(total)
+        except BackendError as error:
+            raise self._fail(error, f"{phase}; listing the folder to check the upload") from None
+
+    async def _resume(
+        self, total: int, stalls: Stalls, error: BackendError, phase: str
+    ) -> int | None:
+        """After a failed PATCH: wait, then learn the server's offset (``None``: gone)."""
+        while True:
+            if not stalls.failed():
+                raise self._fail(
+                    error, f"{phase}; gave up after {attempts(stalls.count)} without progress"
+                ) from None
+            await asyncio.sleep(backoff(stalls.count))
+            try:
+                offset = await self._settled_offset(total)
+            except BackendError as head_error:
+                if not resumable(head_error):
+                    raise self._fail(head_error, "HEAD after a failed PATCH") from None
+                error = head_error
+                continue
+            if offset is not None:
+                stalls.advanced(offset)
+            return offset
