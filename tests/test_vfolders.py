@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from backendai_aio import (
     Client,
     ClientConfig,
     InvalidArgumentError,
+    LocalIOError,
     NotFoundError,
     VFolder,
 )
@@ -491,3 +493,59 @@ async def test_entries_are_typed(client: Client) -> None:
         assert inner[0].raw["name"] == "five.bin"
     finally:
         await client.vfolder_delete("typed-entries")
+
+
+async def test_download_to_a_folder_path_ending_in_a_slash(client: Client, tmp_path: Path) -> None:
+    await client.vfolder_create("slash")
+    await client.vfolder_upload("slash", b"content", "sub/a.txt")
+    # The folder does not exist yet: it is created, never written as a file of that name.
+    back = await client.vfolder_download("slash", "sub/a.txt", f"{tmp_path}/downloads/")
+    assert back == tmp_path / "downloads" / "a.txt"
+    assert back.read_bytes() == b"content"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["downloads"]
+    # A file in the way of the folder is a local error.
+    (tmp_path / "taken").write_bytes(b"")
+    with pytest.raises(LocalIOError):
+        await client.vfolder_download("slash", "sub/a.txt", f"{tmp_path}/taken/")
+    with pytest.raises(LocalIOError, match="does not exist"):
+        await client.vfolder_download("slash", "sub/a.txt", tmp_path / "no" / "a.txt")
+
+
+async def test_download_modes_follow_the_umask_or_the_replaced_file(
+    client: Client, tmp_path: Path
+) -> None:
+    await client.vfolder_create("modes")
+    await client.vfolder_upload("modes", b"content", "a.txt")
+    old = os.umask(0o022)
+    try:
+        fresh = await client.vfolder_download("modes", "a.txt", tmp_path / "fresh.txt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+    kept = tmp_path / "kept.txt"
+    kept.write_bytes(b"old")
+    kept.chmod(0o640)
+    await client.vfolder_download("modes", "a.txt", kept)
+    assert (kept.read_bytes(), stat.S_IMODE(kept.stat().st_mode)) == (b"content", 0o640)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.txt", "kept.txt"]
+
+
+async def test_upload_that_always_progresses_is_not_given_up(
+    client: Client, hooks: TransferHooks
+) -> None:
+    await client.vfolder_create("progressing")
+    data = os.urandom(3 * MiB)
+    # Every PATCH is dropped part way (after the proxy stored some of it), six times over:
+    # each drop re-arms the hook, five times.
+    rearm = iter(range(5))
+
+    class RearmingLog(list[str]):
+        def append(self, entry: str) -> None:
+            super().append(entry)
+            if entry.endswith("dropped") and next(rearm, None) is not None:
+                hooks.drop_upload_after = 300_000
+
+    hooks.log = RearmingLog()
+    hooks.drop_upload_after = 300_000
+    assert await client.vfolder_upload("progressing", data, "p.bin", max_attempts=2) == 3 * MiB
+    assert sum(entry.endswith("dropped") for entry in hooks.log) == 6
