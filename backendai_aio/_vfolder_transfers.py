@@ -53,6 +53,16 @@ DEFAULT_CHUNK_SIZE: Final = 8 * 1024 * 1024
 DEFAULT_MAX_ATTEMPTS: Final = 5
 
 
+def _storage_url(text: str) -> URL | None:
+    """*text* as an absolute http(s) URL with a host and a valid port; ``None`` if not."""
+    try:
+        url = URL(text)
+        url.port  # noqa: B018 (a port out of range raises only when read)
+    except (ValueError, TypeError):
+        return None
+    return url if url.scheme in ("http", "https") and url.host else None
+
+
 def read_ticket(
     body: Any, call: str, manager: URL | None = None, *, allow_http: bool = False
 ) -> tuple[URL, str]:
@@ -66,13 +76,8 @@ def read_ticket(
     if not isinstance(url, str) or not isinstance(token, str) or not token:
         keys = sorted(map(str, body)) if isinstance(body, Mapping) else type(body).__name__
         raise ResponseError(f"{call}: the answer lacks a storage-proxy url and token ({keys})")
-    try:
-        target = URL(url)
-        valid = target.scheme in ("http", "https") and bool(target.host)
-        target.port  # noqa: B018 (a port out of range raises only when read)
-    except (ValueError, TypeError):
-        valid = False
-    if not valid:
+    target = _storage_url(url)
+    if target is None:
         raise ResponseError(f"{call}: the storage-proxy url {url!r:.200} is not an http(s) URL")
     insecure = manager is not None and manager.scheme == "https" and target.scheme == "http"
     if insecure and not allow_http:
