@@ -21,6 +21,7 @@ path longer than ``PATH_MAX`` or a link swapped in meanwhile cannot redirect a w
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tarfile
@@ -220,7 +221,14 @@ def _write(
 
 
 def extract_safely(archive: Path, dest: Path) -> list[str]:
-    """Extract *archive* into *dest*; return the member names; raise UnsafeArchiveError."""
+    """Extract *archive* into *dest*; return the member names; raise UnsafeArchiveError.
+
+    Local failures (*dest* not writable, a platform without ``dir_fd``) raise ``OSError``.
+    """
+    if not {os.open, os.stat, os.mkdir, os.symlink, os.unlink} <= os.supports_dir_fd:
+        raise OSError(
+            errno.ENOSYS, "extracting archives safely needs folder-relative file calls (POSIX)"
+        )
     dest.mkdir(parents=True, exist_ok=True)
     root = Path(os.path.abspath(dest))
     try:

@@ -96,7 +96,7 @@ async def tus_storage(
     server: FaultServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
     """A correct tus proxy for a 5-byte upload sent in one PATCH."""
-    method, headers = request_of(server)
+    method, _ = request_of(server)
     if method == "HEAD":
         offset = "5" if server.requests > 2 else "0"
         writer.write(response("200 OK", headers={"Upload-Offset": offset}))
