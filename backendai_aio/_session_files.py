@@ -266,6 +266,8 @@ class SessionFilesAPI(BaseClient):
                     ValueError,
                     AssertionError,
                 ) as exc:
+                    if counter.error is not None:
+                        raise counter.error from None  # the caller's callback, as itself
                     # aiohttp's multipart reader says a malformed body with ValueError, an
                     # assertion, or an HTTP parser error (LineTooLong for an endless header).
                     raise ResponseError(

@@ -164,3 +164,17 @@ async def test_byte_stream_repr_names_the_call_without_the_query(client: Client)
     assert text.startswith("<ByteStream POST http://127.0.0.1:")
     assert "/session/dl-repr/download_single status=200 read=5/5>" in text
     assert "file=" not in text
+
+
+async def test_a_failing_download_progress_callback_is_raised_as_itself(
+    client: Client, tmp_path: Path
+) -> None:
+    await client.create_if_not_exists("python", "dl-progress-error")
+    await client.upload("dl-progress-error", {"a.bin": b"a" * 1000})
+
+    def broken(done: int, total: int | None) -> None:
+        raise ValueError("the progress bar broke")
+
+    with pytest.raises(ValueError, match="progress bar") as caught:
+        await client.download("dl-progress-error", ["a.bin"], tmp_path, progress=broken)
+    assert not isinstance(caught.value, BackendError)
