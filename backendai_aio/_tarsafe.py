@@ -72,6 +72,10 @@ def _parts(member: tarfile.TarInfo) -> tuple[str, ...]:
     return parts
 
 
+def _names_root(name: str) -> bool:
+    return all(part in ("", ".") for part in name.replace("\\", "/").split("/"))
+
+
 def _kind(member: tarfile.TarInfo) -> str:
     if member.isdir():
         return _DIR
@@ -233,7 +237,12 @@ def extract_safely(archive: Path, dest: Path) -> list[str]:
     root = Path(os.path.abspath(dest))
     try:
         with tarfile.open(archive) as tar:
-            members = tar.getmembers()
+            # A folder entry for the archive's root ("./", as `tar -C dir .` writes) is dest.
+            members = [
+                member
+                for member in tar.getmembers()
+                if not (member.isdir() and _names_root(member.name))
+            ]
             plan = _Plan(root)
             placed = [(member, plan.add(member)) for member in members]
             for member, parts in placed:

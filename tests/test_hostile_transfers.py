@@ -290,3 +290,22 @@ async def test_a_206_longer_than_its_content_range_leaves_no_corrupt_file(tmp_pa
     assert caught.value.message.startswith("downloading 'x.bin' from virtual folder 'f'")
     assert list(tmp_path.iterdir()) == []  # no file, corrupt or partial
     assert_no_token(caught.value)
+
+
+async def test_a_download_restarting_from_zero_every_time_is_given_up(tmp_path: Path) -> None:
+    async def storage(
+        server: FaultServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        # Ranges ignored: the whole file again each time, dropped after the same 1,024 bytes.
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(FILE)}\r\n\r\n".encode()
+        writer.write(head + FILE[:1024])
+        await writer.drain()
+        writer.transport.abort()
+
+    async with transfer_client(storage) as (client, proxy):
+        with pytest.raises(ResponseError, match="gave up after 3 attempts without progress"):
+            await asyncio.wait_for(
+                client.vfolder_download("f", "x.bin", tmp_path / "x.bin", max_attempts=3), 15
+            )
+    assert proxy.requests == 3
+    assert list(tmp_path.iterdir()) == []

@@ -203,3 +203,18 @@ def test_no_write_through_a_link_already_in_dest(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchiveError, match="through the link"):
         extract_safely(archive, dest)
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_a_root_folder_entry_is_the_destination(tmp_path: Path) -> None:
+    root = tarfile.TarInfo("./")
+    root.type = tarfile.DIRTYPE
+    archive = make_tar(tmp_path / "t.tar", [(root, None), (file_member("./a.txt"), b"A")])
+    assert extract_safely(archive, tmp_path / "dest") == ["./a.txt"]
+    assert (tmp_path / "dest" / "a.txt").read_bytes() == b"A"
+    # A file or link naming the destination itself is refused.
+    for member in (file_member("."), link_member("./", "..")):
+        with pytest.raises(UnsafeArchiveError, match="refused"):
+            extract_safely(
+                make_tar(tmp_path / "u.tar", [(member, b"x" if member.isreg() else None)]),
+                tmp_path / "d2",
+            )
