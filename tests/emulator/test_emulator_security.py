@@ -8,9 +8,14 @@ the OS user who started the emulator: what it daemonises must still end with the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+import os
+import signal
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,9 +24,11 @@ from yarl import URL
 
 from backendai_aio._signing import authorization_header, sign
 from backendai_aio.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Emulator
+from backendai_aio.emulator.__main__ import _parse_args
+from backendai_aio.emulator._kernel import KernelLimits
 from backendai_aio.emulator._localonly import is_local_host, is_local_origin
 
-from .wire import API_VERSION, PROBS
+from .wire import API_VERSION, PROBS, Wire
 
 USER_LOGIN = {"username": "user@lablup.com", "password": "C8qnIo29"}
 
@@ -266,3 +273,185 @@ async def test_the_login_cookie_is_same_site_strict(emulator: Emulator) -> None:
             cookie = response.cookies["AIOHTTP_SESSION"]
             assert cookie["samesite"] == "Strict"
             assert cookie["httponly"]
+
+
+# -- what the session's code starts ends with the session -----------------------------------
+
+# A daemon as `setsid prog < /dev/null > /dev/null 2>&1 &` makes it: its own session and
+# process group, none of the kernel's pipes.
+_DAEMON = """
+import subprocess, sys
+daemon = subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(120)"],
+    start_new_session=True,
+    stdin=subprocess.DEVNULL,
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+)
+print(daemon.pid)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether *pid* runs (a zombie, killed but not yet reaped, does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+async def _gone(pid: int) -> bool:
+    for _ in range(100):
+        if not _alive(pid):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+@contextlib.contextmanager
+def _reaped(pids: list[int]) -> Iterator[None]:
+    """Kill whatever a failing test leaves behind."""
+    try:
+        yield
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+async def test_a_daemonised_process_dies_with_its_session(admin: Wire) -> None:
+    pids: list[int] = []
+    with _reaped(pids):
+        await admin.create_session("daemons")
+        pids.append(int(await admin.run("daemons", _DAEMON)))
+        assert _alive(pids[0])
+        status, _ = await admin.call("DELETE", "/session/daemons")
+        assert status == 200
+        assert await _gone(pids[0]), "the daemon outlived its session"
+
+
+async def _batch(wire: Wire, name: str, command: str) -> str:
+    run_id = uuid.uuid4().hex
+    request: dict[str, Any] = {
+        "mode": "batch",
+        "code": "",
+        "runId": run_id,
+        "options": {"exec": command},
+    }
+    out: list[str] = []
+    async with asyncio.timeout(20):
+        while True:
+            status, body = await wire.call("POST", f"/session/{name}", body=request)
+            assert status == 200, body
+            result = body["result"]
+            out += [payload for kind, payload in result["console"] if kind == "stdout"]
+            if result["status"] == "finished":
+                return "".join(out)
+            request = {"mode": "continue", "code": "", "runId": run_id}
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+async def test_a_daemon_of_a_batch_command_dies_with_its_session(admin: Wire) -> None:
+    pids: list[int] = []
+    with _reaped(pids):
+        await admin.create_session("batch-daemons")
+        out = await _batch(
+            admin,
+            "batch-daemons",
+            'python3 -c \'import subprocess; print(subprocess.Popen(["sleep", "120"], '
+            "start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, "
+            "stderr=subprocess.DEVNULL).pid)'",
+        )
+        pids.append(int(out))
+        assert _alive(pids[0])
+        status, _ = await admin.call("DELETE", "/session/batch-daemons")
+        assert status == 200
+        assert await _gone(pids[0]), "the daemon outlived its session"
+
+
+async def test_each_kernel_leads_its_own_session(emulator: Emulator, admin: Wire) -> None:
+    await admin.create_session("leader")
+    out = await admin.run("leader", "import os; print(os.getpid(), os.getpgrp(), os.getsid(0))")
+    pid, group, session = (int(part) for part in out.split())
+    assert pid == group == session
+    assert os.getsid(0) != session
+
+
+# -- resource limits -----------------------------------------------------------------------
+
+_SHOW_LIMITS = """
+import resource, subprocess
+for kind in (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_NPROC):
+    print(*resource.getrlimit(kind))
+print(subprocess.run(["sh", "-c", "ulimit -t"], capture_output=True, text=True).stdout.strip())
+try:
+    hog = bytearray(1 << 30)
+except MemoryError:
+    print("MemoryError")
+"""
+
+
+async def test_session_limits_apply_to_every_process() -> None:
+    limits = KernelLimits(memory=512 << 20, cpu_time=300, processes=4096)
+    async with Emulator(limits=limits, flush_window=0.2) as emulator:
+        async with aiohttp.ClientSession() as http:
+            wire = Wire(emulator, http)
+            await wire.create_session("limited")
+            lines = (await wire.run("limited", _SHOW_LIMITS)).split("\n")
+            assert lines[:5] == [
+                f"{512 << 20} {512 << 20}",
+                "300 300",
+                "4096 4096",
+                "300",
+                "MemoryError",
+            ]
+            out = await _batch(wire, "limited", "ulimit -t")
+            assert out.strip() == "300"
+
+
+async def test_a_process_past_its_cpu_time_is_stopped() -> None:
+    async with Emulator(limits=KernelLimits(cpu_time=1), flush_window=0.2) as emulator:
+        async with aiohttp.ClientSession() as http:
+            wire = Wire(emulator, http)
+            await wire.create_session("cpu-bound")
+            run_id = uuid.uuid4().hex
+            request = {"mode": "query", "code": "while True: pass", "runId": run_id}
+            console: list[Any] = []
+            async with asyncio.timeout(20):
+                while True:
+                    status, body = await wire.call("POST", "/session/cpu-bound", body=request)
+                    assert status == 200, body
+                    result = body["result"]
+                    console += result["console"]
+                    if result["status"] == "finished":
+                        break
+                    request = {"mode": "continue", "code": "", "runId": run_id}
+            # SIGXCPU at the soft limit, SIGKILL at the hard one: they are the same here.
+            assert result["exitCode"] in (128 + signal.SIGXCPU, 128 + signal.SIGKILL)
+            assert "exited unexpectedly" in "".join(text for _, text in console)
+            # The session goes on, with a fresh interpreter.
+            assert (await wire.run("cpu-bound", "print(6 * 7)")).strip() == "42"
+
+
+@pytest.mark.parametrize(
+    "arguments", [{"memory": 0}, {"cpu_time": -1}, {"processes": True}, {"memory": 1.5}]
+)
+def test_limits_must_be_positive_integers(arguments: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="positive integer"):
+        KernelLimits(**arguments)
+
+
+def test_no_limits_add_no_code() -> None:
+    assert KernelLimits().preamble() == ""
+
+
+def test_the_command_line_takes_limits_and_hosts() -> None:
+    args = _parse_args(
+        ["--memory-limit", "1073741824", "--cpu-time-limit", "60", "--allow-host", "emu:8091"]
+    )
+    assert args.limits == KernelLimits(memory=1 << 30, cpu_time=60)
+    assert args.allow_host == ["emu:8091"]
+    with pytest.raises(SystemExit):
+        _parse_args(["--process-limit", "0"])
