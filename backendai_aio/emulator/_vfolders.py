@@ -44,6 +44,8 @@ storage proxy (``src/ai/backend/storage/api/client.py``) produce them, checked a
   token is 400 ``storage/invalid-api-params``. Unlike the 23.09 proxy, which appends whatever
   arrives, a ``PATCH`` whose ``Upload-Offset`` is not the server's is refused with 409, as
   tus 1.0.0 and newer proxies require: the emulator checks that clients resume correctly.
+  A ``PATCH`` that brings more than the declared size (a chunked one says no length) is
+  refused with 400 and what it wrote is discarded.
 - ``GET /download`` streams the file (``Content-Disposition``, ``Accept-Ranges: bytes``,
   ``ETag``, ``Last-Modified``); ``Range: bytes=a-`` or ``a-b`` answers 206 with
   ``Content-Range``, a range past the end 416 with ``Content-Range: bytes */size``; an

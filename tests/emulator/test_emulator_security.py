@@ -23,9 +23,8 @@ import pytest
 from yarl import URL
 
 from backendai_aio._signing import authorization_header, sign
-from backendai_aio.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Emulator
+from backendai_aio.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Emulator, KernelLimits
 from backendai_aio.emulator.__main__ import _parse_args
-from backendai_aio.emulator._kernel import KernelLimits
 from backendai_aio.emulator._localonly import is_local_host, is_local_origin
 
 from .wire import API_VERSION, PROBS, Wire
