@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
 import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -291,6 +293,13 @@ print(daemon.pid)
 """
 
 
+# The same from a batch command's shell.
+_BATCH_DAEMON = (
+    "import subprocess; print(subprocess.Popen(['sleep', '120'], start_new_session=True, "
+    "stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"
+)
+
+
 def _alive(pid: int) -> bool:
     """Whether *pid* runs (a zombie, killed but not yet reaped, does not count)."""
     try:
@@ -359,9 +368,7 @@ async def test_a_daemon_of_a_batch_command_dies_with_its_session(admin: Wire) ->
         out = await _batch(
             admin,
             "batch-daemons",
-            'python3 -c \'import subprocess; print(subprocess.Popen(["sleep", "120"], '
-            "start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, "
-            "stderr=subprocess.DEVNULL).pid)'",
+            f"{shlex.quote(sys.executable)} -c {shlex.quote(_BATCH_DAEMON)}",
         )
         pids.append(int(out))
         assert _alive(pids[0])
