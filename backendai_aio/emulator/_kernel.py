@@ -94,8 +94,8 @@ class KernelLimits:
 
     - *memory*: bytes of address space (``RLIMIT_AS``); an allocation past it fails
       (``MemoryError`` in Python).
-    - *cpu_time*: seconds of CPU time (``RLIMIT_CPU``); a process using more is killed with
-      ``SIGXCPU`` (the Python child is then restarted and its state lost).
+    - *cpu_time*: seconds of CPU time (``RLIMIT_CPU``, soft and hard alike); a process using
+      more is killed (the Python child is then restarted and its state lost).
     - *processes*: ``RLIMIT_NPROC``, which the system counts over every process of the OS user
       running the emulator, not of the session alone (and does not enforce for root).
     """
