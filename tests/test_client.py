@@ -403,10 +403,16 @@ class _MapResolver(AbstractResolver):
         pass
 
 
-async def test_default_port_is_signed_as_sent(emulator: Emulator) -> None:
+async def test_default_port_is_signed_as_sent() -> None:
     # "http://backend.test:80" goes on the wire as "Host: backend.test"; signing
-    # "backend.test:80" would fail with a signature mismatch.
-    port = int(emulator.endpoint.rsplit(":", 1)[1])
+    # "backend.test:80" would fail with a signature mismatch. (The emulator answers only its
+    # loopback names unless told otherwise.)
+    async with Emulator(allowed_hosts=["backend.test"]) as emulator:
+        port = int(emulator.endpoint.rsplit(":", 1)[1])
+        await _create_through_default_port(port)
+
+
+async def _create_through_default_port(port: int) -> None:
     connector = aiohttp.TCPConnector(resolver=_MapResolver(port))
     async with aiohttp.ClientSession(connector=connector) as session:
         config = ClientConfig(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, "http://backend.test:80")

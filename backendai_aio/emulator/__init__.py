@@ -24,6 +24,7 @@ from ._app import (
     Emulator,
     create_app,
 )
+from ._kernel import KernelLimits
 from ._local import configured_or_emulated
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "USER_ACCESS_KEY",
     "USER_SECRET_KEY",
     "Emulator",
+    "KernelLimits",
     "configured_or_emulated",
     "create_app",
 ]

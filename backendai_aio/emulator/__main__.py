@@ -9,6 +9,7 @@ import signal
 
 from .._apiversion import LATEST_API_VERSION, SUPPORTED_API_VERSIONS
 from ._app import USER_ACCESS_KEY, USER_SECRET_KEY, Emulator
+from ._kernel import KernelLimits
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,9 +31,30 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--exec-timeout", type=float, default=60.0, help="seconds before runaway code is stopped"
     )
+    parser.add_argument(
+        "--memory-limit", type=int, help="bytes of address space each session process may use"
+    )
+    parser.add_argument(
+        "--cpu-time-limit", type=int, help="CPU seconds each session process may use"
+    )
+    parser.add_argument(
+        "--process-limit", type=int, help="RLIMIT_NPROC of session processes (counts the OS user's)"
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        help="another Host value to answer besides 127.0.0.1/localhost/[::1] with the port",
+    )
     args = parser.parse_args(argv)
     if (args.access_key is None) != (args.secret_key is None):
         parser.error("--access-key and --secret-key go together")
+    try:
+        args.limits = KernelLimits(
+            memory=args.memory_limit, cpu_time=args.cpu_time_limit, processes=args.process_limit
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -47,6 +69,8 @@ async def _serve(args: argparse.Namespace) -> None:
         secret_key=args.secret_key,
         api_version=args.api_version,
         exec_timeout=args.exec_timeout,
+        limits=args.limits,
+        allowed_hosts=args.allow_host,
     ) as emulator:
         # The default keypairs are published examples, shown so users can copy them.
         print(f"Backend.AI emulator (API {args.api_version}) listening; use it with:", flush=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Final, Self
 
@@ -24,6 +24,8 @@ from ._bgtasks import add_bgtask_routes
 from ._events import DEFAULT_PING_INTERVAL, SSE_PING_INTERVAL_KEY, add_event_routes
 from ._files import add_file_routes
 from ._graphql import add_graphql_routes
+from ._kernel import KernelLimits
+from ._localonly import local_only
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
 from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry, add_session_routes
 from ._streaming import add_streaming_routes
@@ -95,6 +97,8 @@ def create_app(
     exec_timeout: float = 60.0,
     sse_ping_interval: float = DEFAULT_PING_INTERVAL,
     rate_limit: int | None = None,
+    allowed_hosts: Iterable[str] = (),
+    limits: KernelLimits | None = None,
 ) -> web.Application:
     """Build the emulator application.
 
@@ -104,7 +108,9 @@ def create_app(
     output before answering ``continued``; *exec_timeout* stops runaway code;
     *sse_ping_interval* is how often quiet event streams send a keep-alive comment (the
     manager's 15 seconds by default); *rate_limit* overrides the keypairs' calls per
-    900-second window (30000).
+    900-second window (30000); *allowed_hosts* are ``Host`` values accepted besides the
+    loopback names with the port a request arrived on (see :mod:`._localonly`); *limits* caps
+    what each session's processes may use (see :class:`~._kernel.KernelLimits`).
 
     The application also emulates the webserver's session mode: ``/server/login`` and the
     manager's API under ``/func/`` (see :mod:`._webserver`).
@@ -113,9 +119,17 @@ def create_app(
         raise ValueError(f"the emulator cannot speak API {api_version!r}")
     chosen = [ADMIN_KEYPAIR, USER_KEYPAIR] if keypairs is None else keypairs_from_secrets(keypairs)
     manager_version = MANAGER_VERSIONS.get(api_version, "unknown")
-    app = web.Application(middlewares=[_problems, request_checks(api_version, logged_in_keypair)])
+    app = web.Application(
+        middlewares=[
+            _problems,
+            local_only(allowed_hosts),
+            request_checks(api_version, logged_in_keypair),
+        ]
+    )
     app[ACCOUNTS_KEY] = AccountDirectory(chosen, rate_limit=rate_limit)
-    app[REGISTRY_KEY] = SessionRegistry(flush_window=flush_window, exec_timeout=exec_timeout)
+    app[REGISTRY_KEY] = SessionRegistry(
+        flush_window=flush_window, exec_timeout=exec_timeout, limits=limits
+    )
     app[SERVER_VERSION_KEY] = parse_api_version(api_version)
 
     @anonymous
@@ -160,7 +174,8 @@ class Emulator:
     (owned by a plain user, unless the access key is an example's) and :attr:`config` uses it.
     The two go together (one without the other is a ``ValueError``); naming the example
     superadmin's keypair serves both examples, as without them. Other arguments go to
-    :func:`create_app`.
+    :func:`create_app`: *allowed_hosts* names further ``Host`` values to answer, *limits*
+    the resource limits of each session's processes.
     """
 
     def __init__(
@@ -174,6 +189,8 @@ class Emulator:
         exec_timeout: float = 60.0,
         sse_ping_interval: float = DEFAULT_PING_INTERVAL,
         rate_limit: int | None = None,
+        allowed_hosts: Iterable[str] = (),
+        limits: KernelLimits | None = None,
     ) -> None:
         if (access_key is None) != (secret_key is None):
             raise ValueError("access_key and secret_key go together")
@@ -188,6 +205,8 @@ class Emulator:
             exec_timeout=exec_timeout,
             sse_ping_interval=sse_ping_interval,
             rate_limit=rate_limit,
+            allowed_hosts=allowed_hosts,
+            limits=limits,
         )
         self._port = port
         self._runner: web.AppRunner | None = None

@@ -123,7 +123,8 @@ def _parse_date(raw: str) -> datetime | None:
     except ValueError:
         try:
             date = parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
+            # OverflowError: a year of twenty digits.
             return None
     return date if date.tzinfo is not None else date.replace(tzinfo=UTC)
 

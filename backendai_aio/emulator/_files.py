@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Final
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, hdrs, web
 
 from .._apiversion import ApiVersion
 from ._params import read_api_params
@@ -153,6 +153,42 @@ def _create_temp(workdir: Path, target: Path) -> tuple[int, Path]:
     return fd, temp
 
 
+def _stripped_prefix(header: str | None) -> str:
+    """What aiohttp's parser dropped from the start of a quoted ``filename`` parameter.
+
+    aiohttp strips every leading slash and backslash of a quoted value, so that
+    ``filename="/etc/x"`` reads as ``etc/x``; the raw header still tells.
+    """
+    if not header:
+        return ""
+    items = [item.partition("=") for item in header.split(";")[1:]]
+    keys = [key.strip().lower() for key, _, _ in items]
+    if "filename*" in keys:
+        return ""  # aiohttp takes the RFC 5987 form, which it does not strip
+    for key, (_, sep, value) in zip(keys, items, strict=True):
+        if sep and key == "filename":
+            value = value.lstrip()
+            if value.startswith('"'):
+                inner = value[1:]
+                return inner[: len(inner) - len(inner.lstrip("/\\"))]
+    return ""
+
+
+def _upload_filename(part: BodyPartReader) -> str | None:
+    """The path a part names, as its client sent it (None: not one the emulator takes).
+
+    An absolute name stays absolute (so it is refused unless it lies under ``/home/work``);
+    one that started with a backslash is refused.
+    """
+    name = part.filename
+    prefix = _stripped_prefix(part.headers.get(hdrs.CONTENT_DISPOSITION))
+    if name is None or not prefix:
+        return name
+    if "\\" in prefix:
+        return None
+    return "/" + name
+
+
 async def _receive_file(session: EmulatedSession, part: BodyPartReader, target: Path) -> None:
     """Stream one part into *target*, through a temporary file so no half file is left.
 
@@ -216,7 +252,7 @@ async def _upload(request: web.Request) -> web.Response:
             if count == _MAX_UPLOAD_FILES:
                 raise InvalidAPIParameters("Too many files")
             count += 1
-            path = _session_path(session, part.filename, _BAD_UPLOAD_PATH)
+            path = _session_path(session, _upload_filename(part), _BAD_UPLOAD_PATH)
             if path.is_workdir:
                 raise InvalidAPIParameters(_BAD_UPLOAD_PATH)
             await _receive_file(session, part, path.local)

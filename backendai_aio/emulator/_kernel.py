@@ -10,6 +10,12 @@ Batch runs (``mode="batch"``) run shell commands in the work folder directly fro
 process; they do not touch the Python child.
 
 POSIX only: the kernel relies on process groups and signals.
+
+Each child process starts a session of its own (so its own process group), and every process
+the session starts carries a marker in its environment: destroying the kernel kills the group
+and then, where ``/proc`` lists processes, every process still carrying the marker, so that
+programs the code daemonised (``fork``, ``setsid``, closed descriptors) end with it.
+:class:`KernelLimits` optionally caps what each of these processes may use.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import math
 import os
 import pathlib
 import re
+import secrets
 import shlex
 import signal
 import sys
@@ -33,7 +40,7 @@ from typing import Any, Final
 
 from . import _driver
 
-__all__ = ["FINAL_STATES", "Kernel", "KernelBusyError"]
+__all__ = ["FINAL_STATES", "MARKER_VARIABLE", "Kernel", "KernelBusyError", "KernelLimits"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,56 @@ _INTERRUPTED_EXIT: Final = 128 + signal.SIGINT
 _KILLED_EXIT: Final = 128 + signal.SIGKILL
 # Where Linux lists processes and their descriptors (absent elsewhere: nothing is found).
 _PROC: Final = pathlib.Path("/proc")
+#: The environment variable that marks the processes of one kernel (its value is random).
+MARKER_VARIABLE: Final = "BACKENDAI_EMULATOR_KERNEL"
+# How often the marked processes are looked for again: one may fork while the others die.
+_MARKED_KILL_ROUNDS: Final = 5
+# Sets one limit no higher than the hard limit already in force (raising it needs privilege).
+_SETRLIMIT_HELPER: Final = (
+    "import resource as _r\n"
+    "def _lim(kind, value):\n"
+    "    hard = _r.getrlimit(kind)[1]\n"
+    "    value = value if hard == _r.RLIM_INFINITY else min(value, hard)\n"
+    "    _r.setrlimit(kind, (value, value))\n"
+)
+
+
+@dataclass(frozen=True)
+class KernelLimits:
+    """Resource limits of each process a session runs, set with ``resource.setrlimit``.
+
+    Each is None (no limit) or a positive whole number, and applies to every process of the
+    session (the Python child and batch commands, and whatever they start) separately:
+
+    - *memory*: bytes of address space (``RLIMIT_AS``); an allocation past it fails
+      (``MemoryError`` in Python).
+    - *cpu_time*: seconds of CPU time (``RLIMIT_CPU``, soft and hard alike); a process using
+      more is killed (the Python child is then restarted and its state lost).
+    - *processes*: ``RLIMIT_NPROC``, which the system counts over every process of the OS user
+      running the emulator, not of the session alone (and does not enforce for root).
+    """
+
+    memory: int | None = None
+    cpu_time: int | None = None
+    processes: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("memory", "cpu_time", "processes"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value <= 0
+            ):
+                raise ValueError(f"{name} must be None or a positive integer, not {value!r}")
+
+    def preamble(self) -> str:
+        """Python source that sets these limits in the process running it (empty: none)."""
+        pairs = [
+            ("RLIMIT_AS", self.memory),
+            ("RLIMIT_CPU", self.cpu_time),
+            ("RLIMIT_NPROC", self.processes),
+        ]
+        calls = "".join(f"_lim(_r.{kind}, {value})\n" for kind, value in pairs if value is not None)
+        return _SETRLIMIT_HELPER + calls + "del _r, _lim\n" if calls else ""
 
 
 class KernelBusyError(Exception):
@@ -107,6 +164,38 @@ def _kill_pipe_holders(pipes: frozenset[str]) -> None:
         if pid != me and _pipes_of(pid) & pipes:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _carries_marker(pid: int, entry: bytes) -> bool:
+    try:
+        environ = (_PROC / str(pid) / "environ").read_bytes()
+    except OSError:
+        return False
+    return entry in environ.split(b"\0")
+
+
+def _kill_marked(marker: str) -> int:
+    """SIGKILL every process whose environment holds *marker* (blocking; best effort).
+
+    Returns how many processes were signalled. A zombie's environment reads empty, so what
+    was killed is not found again.
+    """
+    entry = f"{MARKER_VARIABLE}={marker}".encode()
+    me = os.getpid()
+    killed = 0
+    for _ in range(_MARKED_KILL_ROUNDS):
+        try:
+            pids = [int(e.name) for e in _PROC.iterdir() if e.name.isdigit()]
+        except OSError:
+            return killed
+        found = [pid for pid in pids if pid != me and _carries_marker(pid, entry)]
+        if not found:
+            break
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+    return killed
 
 
 @dataclass(eq=False)
@@ -312,17 +401,26 @@ class Kernel:
     finishes or waits for input. A run still executing *exec_timeout* seconds after it
     started is interrupted and reported as ``exec-timeout``; time spent waiting for the
     client (for an ``input()`` answer or between batch phases) does not count. An
-    *exec_timeout* of zero, a negative number or infinity disables the limit.
+    *exec_timeout* of zero, a negative number or infinity disables the limit. *limits*
+    caps what each of its processes may use.
 
     Use ``async with Kernel(...)`` or call :meth:`start` and :meth:`close`.
     """
 
     def __init__(
-        self, workdir: pathlib.Path, *, flush_window: float = 0.5, exec_timeout: float = 60.0
+        self,
+        workdir: pathlib.Path,
+        *,
+        flush_window: float = 0.5,
+        exec_timeout: float = 60.0,
+        limits: KernelLimits | None = None,
     ) -> None:
         if flush_window < 0:
             raise ValueError("flush_window must not be negative")
         self.workdir = pathlib.Path(workdir)
+        self.limits = limits or KernelLimits()
+        # Every process of this kernel inherits it; see _kill_marked.
+        self._marker = secrets.token_hex(16)
         self.flush_window = flush_window
         self.exec_timeout = exec_timeout
         self._kill_grace = _KILL_GRACE
@@ -476,6 +574,8 @@ class Kernel:
             if self._child is not None:
                 await self._child.terminate()
                 self._child = None
+            # Programs that left the process group (daemons) still carry the marker.
+            await asyncio.to_thread(_kill_marked, self._marker)
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -716,13 +816,13 @@ class Kernel:
             "-I",
             "-S",
             "-c",
-            _SHELL_TRAMPOLINE,
+            self.limits.preamble() + _SHELL_TRAMPOLINE,
             command,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=self.workdir,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=self._environment(),
             start_new_session=True,
         )
         run.batch_proc = proc
@@ -762,12 +862,12 @@ class Kernel:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
-            _DRIVER_BOOTSTRAP,
+            self.limits.preamble() + _DRIVER_BOOTSTRAP,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=self.workdir,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=self._environment(),
             # Its own process group, so killing it also kills the programs it started.
             start_new_session=True,
             limit=_STREAM_LIMIT,
@@ -854,6 +954,9 @@ class Kernel:
                 log.exception("respawning the kernel after it exited failed")
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _environment(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONUNBUFFERED": "1", MARKER_VARIABLE: self._marker}
 
     def _spawn_background(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(coro)

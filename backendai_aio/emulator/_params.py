@@ -4,20 +4,48 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
 from ._problems import InvalidAPIParameters
 
-__all__ = ["alias", "read_api_params", "read_checked_params", "read_json_body"]
+__all__ = [
+    "NOT_JSON_MESSAGE",
+    "alias",
+    "is_json_request",
+    "read_api_params",
+    "read_checked_params",
+    "read_json_body",
+]
+
+#: Why a body that is not declared as JSON is refused.
+NOT_JSON_MESSAGE: Final = (
+    "Malformed body: the Content-Type of a JSON body must be application/json."
+)
+
+
+def is_json_request(request: web.Request) -> bool:
+    """Whether *request* declares its body as JSON (``application/json``, any parameters).
+
+    The manager parses any body as JSON; the emulator insists, because a browser sends
+    ``text/plain`` (and forms) to any site without asking first, so a web page could
+    otherwise drive the emulator with the published example credentials.
+    """
+    return request.content_type.lower() == "application/json"
 
 
 async def read_json_body(request: web.Request) -> dict[str, Any]:
-    """Read a JSON object body; a bodiless request reads as ``{}``, like the manager."""
+    """Read a JSON object body; a bodiless request reads as ``{}``, like the manager.
+
+    A body that is not declared as ``application/json`` is refused (see
+    :func:`is_json_request`); an empty one is not looked at, whatever its type.
+    """
     raw = await request.read()
     if not raw.strip():
         return {}
+    if not is_json_request(request):
+        raise InvalidAPIParameters(NOT_JSON_MESSAGE)
     try:
         body = json.loads(raw)
     except ValueError:

@@ -23,7 +23,7 @@ from ._accounts import ACCOUNTS_KEY, DEFAULT_GROUP_ID, is_default_project
 from ._auth import ACCESS_KEY, current_keypair
 from ._eventhub import EventHub, LifecycleEvent
 from ._images import ResolvedImage, resolve_image
-from ._kernel import Kernel, KernelBusyError
+from ._kernel import Kernel, KernelBusyError, KernelLimits
 from ._params import read_checked_params, read_json_body
 from ._problems import (
     GenericBadRequest,
@@ -213,13 +213,16 @@ class SessionRegistry:
     ``session_terminated``.
     """
 
-    def __init__(self, *, flush_window: float, exec_timeout: float) -> None:
+    def __init__(
+        self, *, flush_window: float, exec_timeout: float, limits: KernelLimits | None = None
+    ) -> None:
         self._sessions: dict[tuple[str, str], EmulatedSession] = {}
         # Terminated sessions by (owner, name) and (owner, id): the manager keeps their rows,
         # and a recursive destroy still finds them.
         self._terminated: dict[tuple[str, str], EmulatedSession] = {}
         self._flush_window = flush_window
         self._exec_timeout = exec_timeout
+        self._limits = limits
         #: Where the sessions' lifecycle events are published.
         self.events = EventHub()
 
@@ -297,7 +300,10 @@ class SessionRegistry:
             resources=dict(resources or {"cpu": image.min_cpu, "mem": image.min_mem}),
             workdir=workdir,
             kernel=Kernel(
-                workdir, flush_window=self._flush_window, exec_timeout=self._exec_timeout
+                workdir,
+                flush_window=self._flush_window,
+                exec_timeout=self._exec_timeout,
+                limits=self._limits,
             ),
             registry_name=image.registry,
             user_id=user_id,

@@ -44,6 +44,8 @@ storage proxy (``src/ai/backend/storage/api/client.py``) produce them, checked a
   token is 400 ``storage/invalid-api-params``. Unlike the 23.09 proxy, which appends whatever
   arrives, a ``PATCH`` whose ``Upload-Offset`` is not the server's is refused with 409, as
   tus 1.0.0 and newer proxies require: the emulator checks that clients resume correctly.
+  A ``PATCH`` that brings more than the declared size (a chunked one says no length) is
+  refused with 400 and what it wrote is discarded.
 - ``GET /download`` streams the file (``Content-Disposition``, ``Accept-Ranges: bytes``,
   ``ETag``, ``Last-Modified``); ``Range: bytes=a-`` or ``a-b`` answers 206 with
   ``Content-Range``, a range past the end 416 with ``Content-Range: bytes */size``; an
@@ -138,7 +140,9 @@ _PERMISSION: Final = choice("ro", "rw", "wd")
 _RANK: Final = {"ro": 1, "rw": 2, "wd": 3}
 _BLOCK: Final = 256 * 1024
 _MAX_UPLOAD_SIZE: Final = 100 * 1024**3
-_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+# At most 18 digits a number: what a file offset can be, and int() of it stays cheap.
+_RANGE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
+_UPLOAD_OFFSET = re.compile(r"[0-9]{1,18}")
 _TUS_CORS: Final = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Headers": (
@@ -915,8 +919,9 @@ async def _tus_head(request: web.Request) -> web.Response:
 async def _tus_patch(request: web.Request) -> web.Response:
     store, token, session = _upload_session(request)
     raw_offset = request.headers.get("Upload-Offset", "")
-    if not raw_offset.isdigit():
-        raise StorageInvalidParameters(f"Invalid Upload-Offset header value: {raw_offset!r}")
+    # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
+    if _UPLOAD_OFFSET.fullmatch(raw_offset) is None:
+        raise StorageInvalidParameters(f"Invalid Upload-Offset header value: {raw_offset[:40]!r}")
     client_offset = int(raw_offset)
     async with session.lock:
         offset = (await asyncio.to_thread(session.staging.stat)).st_size
@@ -934,6 +939,12 @@ async def _tus_patch(request: web.Request) -> web.Response:
         file: IO[bytes] = await asyncio.to_thread(open, session.staging, "ab")
         try:
             async for chunk in request.content.iter_chunked(_BLOCK):
+                if offset + received + len(chunk) > session.size:
+                    # A chunked body declares no length: it is only known as it arrives.
+                    # What this PATCH wrote goes again, so the upload can still be made.
+                    await asyncio.to_thread(file.truncate, offset)
+                    store.hooks.log.append(entry + " refused")
+                    raise StorageInvalidParameters("The upload exceeds its declared Upload-Length.")
                 if drop_after is not None and received + len(chunk) >= drop_after:
                     # What arrived before the break stays, as on a real proxy.
                     await asyncio.to_thread(file.write, chunk[: drop_after - received])
@@ -992,7 +1003,7 @@ def _wanted_range(request: web.Request, size: int, etag: str, mtime: float) -> r
         else:
             try:
                 date = parsedate_to_datetime(if_range)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 date = None
             if date is None or int(mtime) > date.timestamp():
                 return None

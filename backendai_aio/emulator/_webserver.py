@@ -8,8 +8,10 @@ user's keypair and relays the manager's answer as it is. As the webserver
 
 - ``POST /server/login`` with JSON ``{"username", "password"}``: 200 ``{"authenticated": true,
   "data": {"access_key", "role", "status"}}`` and the ``AIOHTTP_SESSION`` cookie (HttpOnly,
-  path ``/``, a week long). A refused login is 200 too: ``{"authenticated": false, "data":
-  {"type", "title", "details"}}`` with the manager's reason. A missing or empty field is 400
+  ``SameSite=Strict``, path ``/``, a week long). A body must be ``application/json`` (the
+  webserver takes any type; see :func:`._params.is_json_request`). A refused login is 200
+  too: ``{"authenticated": false, "data": {"type", "title", "details"}}`` with the manager's
+  reason. A missing or empty field is 400
   ``invalid-api-params`` "You must provide the username field." (or password); a second login
   in the same session 400 ``generic-bad-request`` "You have already logged in."; after 10
   failures in a row for one user name, logins are refused with 429 ``too-many-requests``
@@ -41,6 +43,7 @@ from yarl import URL
 
 from ._accounts import ACCOUNTS_KEY, Keypair
 from ._auth import WEBSERVER_PREFIX, public
+from ._params import NOT_JSON_MESSAGE, is_json_request
 from ._problems import PROBS, WebserverProblem
 
 if TYPE_CHECKING:
@@ -175,8 +178,11 @@ def add_webserver_routes(app: web.Application, *, version: str) -> None:
     async def login(request: web.Request) -> web.Response:
         if sessions.find(request) is not None:
             raise WebserverProblem(400, "generic-bad-request", "You have already logged in.")
+        raw = await request.read()
+        if raw.strip() and not is_json_request(request):
+            raise WebserverProblem(400, "invalid-api-params", NOT_JSON_MESSAGE)
         try:
-            creds = json.loads(await request.text())
+            creds = json.loads(raw)
         except ValueError:
             creds = {}
         if not isinstance(creds, dict):
@@ -209,8 +215,14 @@ def add_webserver_routes(app: web.Application, *, version: str) -> None:
         identity = secrets.token_hex(16)
         sessions.logins[identity] = _Login(keypair, identity, time.monotonic() + SESSION_MAX_AGE)
         response = web.json_response({"authenticated": True, "data": _public_data(keypair)})
+        # Strict: a page of another site never has the browser send it along.
         response.set_cookie(
-            SESSION_COOKIE, identity, max_age=SESSION_MAX_AGE, path="/", httponly=True
+            SESSION_COOKIE,
+            identity,
+            max_age=SESSION_MAX_AGE,
+            path="/",
+            httponly=True,
+            samesite="Strict",
         )
         return response
 

@@ -123,7 +123,9 @@ async def test_refused_login(emulator: Emulator, browser: aiohttp.ClientSession)
 async def test_login_needs_both_fields(
     emulator: Emulator, browser: aiohttp.ClientSession, raw: bytes, field: str
 ) -> None:
-    async with browser.post(emulator.endpoint + "/server/login", data=raw) as response:
+    async with browser.post(
+        emulator.endpoint + "/server/login", data=raw, headers={"Content-Type": "application/json"}
+    ) as response:
         assert response.status == 400
         assert response.content_type == "application/problem+json"
         assert await response.json() == {
