@@ -17,6 +17,7 @@ import warnings
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Final, Self, TypeAlias
@@ -25,6 +26,8 @@ import aiohttp
 from yarl import URL
 
 from ._apiversion import LATEST_API_VERSION, ApiVersion, negotiate, parse_api_version
+from ._bodies import read_body
+from ._call_policy import Action, CallRules, Outcome, Tally, decide, redirect_for
 from ._clock import is_clock_skew_error, measure_offset
 from ._config import ClientConfig
 from ._errors import (
@@ -36,11 +39,17 @@ from ._errors import (
     InsecureTLSWarning,
     InvalidArgumentError,
     RateLimitError,
-    RequestError,
     ResponseError,
     UnsupportedServerError,
     decipher_response,
     error_from_response,
+)
+from ._failures import (
+    TRANSPORT_ERRORS,
+    describe_failure,
+    nothing_sent,
+    retriable_before_response,
+    transport_error,
 )
 from ._middleware import SigningMiddleware
 from ._ratelimits import RateLimit, parse_rate_limit
@@ -64,9 +73,6 @@ DEFAULT_MAX_RESPONSE_SIZE: Final = 64 * 1024 * 1024
 #: Query parameters: a mapping, or pairs when a key repeats.
 Params: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]] | None
 
-#: Failures of the transport, as aiohttp and the OS report them.
-TRANSPORT_ERRORS: Final = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
-
 
 @functools.lru_cache(maxsize=1024)
 def _relative_url(segments: tuple[str, ...]) -> URL:
@@ -89,31 +95,6 @@ class _State(Enum):
     UNOPENED = "unopened"
     OPENED = "opened"
     CLOSED = "closed"
-
-
-def _limit(seconds: float | None) -> str:
-    return "no limit" if seconds is None else f"limit {seconds:g} s"
-
-
-def describe_failure(exc: BaseException) -> str:
-    """Name an exception and its text in one line, for an error message."""
-    text = str(exc)
-    name = type(exc).__name__
-    return f"{name}: {text}" if text and text != name else name
-
-
-def _connect_failed(exc: BaseException) -> bool:
-    """Nothing reached the server: the connection itself could not be made."""
-    return isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
-
-
-def _retriable_before_response(exc: BaseException) -> bool:
-    """A failure before any response that a retry may cure (not TLS, not a read timeout)."""
-    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.SocketTimeoutError):
-        return False
-    return _connect_failed(exc) or isinstance(
-        exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
-    )
 
 
 def _replayable(data: Any) -> bool:
@@ -152,7 +133,10 @@ class BaseClient:
             user_agent = f"{user_agent} {agent_signature}"
         self._headers: Final = {"User-Agent": user_agent}
         self._signer = SigningMiddleware(
-            self.config.access_key, self.config.secret_key, LATEST_API_VERSION
+            self.config.access_key,
+            self.config.secret_key,
+            LATEST_API_VERSION,
+            origins=self.config.endpoint_urls,
         )
         self._session = session
         self._owns_session = session is None
@@ -396,59 +380,76 @@ class BaseClient:
     ) -> aiohttp.ClientResponse:
         session = self._open()
         limits = resolve_timeout(timeout, self._timeout, streaming=streaming)
+        # One deadline for the whole call: negotiation, redirects, retries and waits.
+        deadline = None if limits.total is None else time.monotonic() + limits.total
         if signed:
-            await self._negotiate(limits)
+            left = self._remaining(deadline)
+            # The first call negotiates the version within its own deadline.
+            await self._negotiate(
+                limits if left is None else replace(limits, total=max(left, 1e-3))
+            )
         request_headers = self._headers if headers is None else {**self._headers, **headers}
         if signed and self._session_mode:
             request_headers = {**request_headers, "X-BackendAI-Version": self._signer.api_version}
-        may_retry = (method in IDEMPOTENT_METHODS if idempotent is None else idempotent) and (
-            _replayable(data)
+        replayable = _replayable(data)
+        rules = CallRules(
+            retry=self._retry,
+            may_retry=(method in IDEMPOTENT_METHODS if idempotent is None else idempotent)
+            and replayable,
+            may_move=not url.is_absolute(),
+            endpoints=len(self._bases),
+            may_correct_clock=signed and not self._session_mode and replayable,
+            replayable=replayable,
         )
-        retries = endpoint_moves = 0
-        skew_corrected = False
+        tally = Tally()
+        redirected: URL | None = None
         while True:
             base_index = self._base_index
-            target = self._absolute(url)
+            target = self._absolute(url) if redirected is None else redirected
             started = time.monotonic()
+            remaining = None if deadline is None else deadline - started
+            if remaining is not None and remaining <= 0:
+                raise self._deadline_passed(method, target, limits)
             try:
                 response = await session.request(
                     method,
                     target,
-                    params=params,
+                    params=params if redirected is None else None,
                     json=json,
                     data=data,
                     headers=request_headers,
-                    timeout=limits.to_aiohttp(),
+                    timeout=limits.to_aiohttp(remaining),
                     ssl=self._ssl,
                     middlewares=self._signed if signed else self._unsigned,
                     # An injected session may raise on failure statuses by default; this
                     # client maps them itself, with the server's problem details.
                     raise_for_status=False,
+                    # Redirects are followed below, to the same origin only: aiohttp would
+                    # follow them anywhere, and the signer would sign for the new host.
+                    allow_redirects=False,
                 )
             except TRANSPORT_ERRORS as exc:
-                if (
-                    _connect_failed(exc)
-                    and not url.is_absolute()
-                    and endpoint_moves < len(self._bases) - 1
-                ):
-                    # Nothing was sent, so any method may move on to the next endpoint. (An
-                    # absolute URL, such as a storage proxy's, is not the manager's to move.)
-                    endpoint_moves += 1
+                outcome = Outcome(
+                    nothing_sent=nothing_sent(exc),
+                    retriable=retriable_before_response(exc),
+                )
+                decision = decide(outcome, tally, rules, self._remaining(deadline))
+                if decision.action is Action.MOVE:
+                    tally = replace(tally, moves=tally.moves + 1)
                     # Concurrent calls failing on the same endpoint move it on once, not
                     # once each (which would bring it back).
                     if self._base_index == base_index:
                         self._base_index = (base_index + 1) % len(self._bases)
                     _log.info("cannot connect to %s; trying %s", target.origin(), self.endpoint)
                     continue
-                if (
-                    may_retry
-                    and retries < self._retry.max_retries
-                    and _retriable_before_response(exc)
-                ):
-                    retries += 1
-                    await asyncio.sleep(self._retry.delay(retries))
+                if decision.action is Action.RETRY:
+                    tally = replace(tally, retries=tally.retries + 1)
+                    await asyncio.sleep(decision.delay)
                     continue
-                raise self._transport_error(exc, method, target, limits) from exc
+                out_of_time = (remaining := self._remaining(deadline)) is not None and (
+                    remaining <= 0
+                )
+                raise transport_error(exc, method, target, limits, out_of_time=out_of_time) from exc
             _log.debug(
                 "%s %s -> %d in %.3fs",
                 method,
@@ -457,42 +458,80 @@ class BaseClient:
                 time.monotonic() - started,
             )
             self._rate_limit = parse_rate_limit(response.headers)
-            if response.status < 400:
-                return response
+            status = response.status
+            if status < 400:
+                redirect = redirect_for(
+                    status, method, response.url, response.headers.get("Location")
+                )
+                decision = decide(
+                    Outcome(status=status, redirect=redirect),
+                    tally,
+                    rules,
+                    self._remaining(deadline),
+                )
+                if decision.action is Action.ANSWER:
+                    return response
+                response.release()
+                if decision.action is not Action.REDIRECT or redirect is None:
+                    reason = f" {response.reason}" if response.reason else ""
+                    raise ResponseError(
+                        f"{method} {target}: {status}{reason}: {decision.why}",
+                        status=status,
+                        method=method,
+                        url=str(target),
+                    )
+                tally = replace(tally, redirects=tally.redirects + 1)
+                redirected = redirect.url
+                if not redirect.keeps_body:
+                    method, json, data = redirect.method, None, None
+                continue
             # When the answer came, by our clock: the skew check below needs it.
             received_at = datetime.now(UTC)
             elapsed = time.monotonic() - started
             error = await self._failure(response, method, target)
-            if (
-                signed
-                and not self._session_mode
-                and not skew_corrected
-                and _replayable(data)
-                and is_clock_skew_error(error)
-            ):
+            offset = None
+            if rules.may_correct_clock and is_clock_skew_error(error):
                 sent_at = received_at - timedelta(seconds=elapsed)
-                offset = measure_offset(response.headers.get("Date"), sent_at, received_at)
-                if offset is not None:
-                    skew_corrected = True
-                    self._correct_clock(offset.total_seconds())
-                    continue
+                measured = measure_offset(response.headers.get("Date"), sent_at, received_at)
+                offset = None if measured is None else measured.total_seconds()
             retry_after = (
                 parse_retry_after(response.headers.get("Retry-After"))
-                if response.status in (429, 503)
+                if status in (429, 503)
                 else None
             )
-            if (
-                may_retry
-                and retries < self._retry.max_retries
-                and response.status in self._retry.retry_statuses
-            ):
-                retries += 1
-                await asyncio.sleep(self._retry.delay(retries, retry_after))
+            decision = decide(
+                Outcome(status=status, retry_after=retry_after, clock_offset=offset),
+                tally,
+                rules,
+                self._remaining(deadline),
+            )
+            if decision.action is Action.CORRECT_CLOCK and offset is not None:
+                tally = replace(tally, clock_corrected=True)
+                self._correct_clock(offset)
+                continue
+            if decision.action is Action.RETRY:
+                tally = replace(tally, retries=tally.retries + 1)
+                await asyncio.sleep(decision.delay)
                 continue
             if isinstance(error, RateLimitError):
                 error.rate_limit = self._rate_limit
                 error.retry_after = retry_after
             raise error
+
+    @staticmethod
+    def _remaining(deadline: float | None) -> float | None:
+        return None if deadline is None else deadline - time.monotonic()
+
+    @staticmethod
+    def _deadline_passed(method: str, target: URL, limits: Timeout) -> ResponseError:
+        # Between attempts: what was sent before got an answer, or failed before one.
+        return ResponseError(
+            f"{method} {target}: timed out: the call's deadline "
+            f"(total limit {limits.total:g} s) passed",
+            method=method,
+            url=str(target),
+            maybe_applied=True,
+        )
 
     def _correct_clock(self, offset: float) -> None:
         self._signer.clock_offset = timedelta(seconds=offset)
@@ -523,72 +562,9 @@ class BaseClient:
             url=str(target),
         )
 
-    def _transport_error(
-        self, exc: BaseException, method: str, target: URL, limits: Timeout
-    ) -> BackendError:
-        """Describe a failure before any response, naming the phase."""
-        if isinstance(exc, aiohttp.SocketTimeoutError):
-            # The request went out; the server may be working on it.
-            return ResponseError(
-                f"{method} {target}: timed out waiting for the response "
-                f"(read {_limit(limits.read)})",
-                method=method,
-                url=str(target),
-            )
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            phase = f"timed out connecting (connect {_limit(limits.connect)})"
-        elif isinstance(exc, aiohttp.ClientSSLError):
-            phase = f"TLS failed: {describe_failure(exc)}"
-        elif isinstance(exc, aiohttp.ClientConnectorError):
-            phase = f"cannot connect: {describe_failure(exc)}"
-        elif isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
-            phase = f"the connection failed before a response: {describe_failure(exc)}"
-        elif isinstance(exc, asyncio.TimeoutError):
-            phase = "timed out sending the request"
-        else:
-            phase = f"sending failed: {describe_failure(exc)}"
-        return RequestError(f"{method} {target}: {phase}", method=method, url=str(target))
-
     async def _read(self, response: aiohttp.ClientResponse, method: str) -> bytes:
         """Read a whole body, at most ``max_response_size`` bytes."""
-        limit = self._max_response_size
-        # Content-Length counts the bytes on the wire: only an uncompressed body's tells the
-        # size it will have in memory.
-        encoding = response.headers.get("Content-Encoding", "identity").lower()
-        length = response.content_length if encoding in ("", "identity") else None
-        try:
-            if length is not None and length <= limit:
-                return await response.read()
-            if length is not None:
-                raise self._too_large(response, method, length)
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.content.iter_chunked(256 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise self._too_large(response, method, size)
-                chunks.append(chunk)
-            return b"".join(chunks)
-        except TRANSPORT_ERRORS as exc:
-            if isinstance(exc, asyncio.TimeoutError):
-                phase = "timed out reading the response body"
-            else:
-                phase = f"reading the response body failed: {describe_failure(exc)}"
-            raise ResponseError(
-                f"{method} {response.url}: {phase}",
-                status=response.status,
-                method=method,
-                url=str(response.url),
-            ) from exc
-
-    def _too_large(self, response: aiohttp.ClientResponse, method: str, size: int) -> ResponseError:
-        return ResponseError(
-            f"{method} {response.url}: the response body exceeds the "
-            f"{self._max_response_size}-byte limit (at least {size} bytes)",
-            status=response.status,
-            method=method,
-            url=str(response.url),
-        )
+        return await read_body(response, method, self._max_response_size)
 
     # -- version negotiation -------------------------------------------------------------------
 
