@@ -174,7 +174,11 @@ class ResponseError(BackendError):
 
 
 class RequestError(BackendError):
-    """Sending the request failed: refused, DNS, TLS, timeout while connecting (ERR_REQUEST)."""
+    """Sending the request failed: refused, DNS, TLS, timeout while connecting (ERR_REQUEST).
+
+    A connection closed after the request went out is one too, with ``maybe_applied`` set:
+    the server may have acted on it.
+    """
 
     type: ErrorType = ERR_REQUEST
 
