@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import reprlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -55,6 +56,10 @@ __all__ = [
 ]
 
 _log = logging.getLogger("backendai_aio")
+
+# A server's odd answer, shown in a message: bounded in length and depth whatever its shape.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 100, 100
 
 #: Query parameters: a mapping, or pairs when a key repeats.
 Params: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]] | None
@@ -377,7 +382,7 @@ class BaseClient(ClientConnection):
             url = str(self.endpoint)
             if not isinstance(version, str):
                 raise ResponseError(
-                    f"GET {url}: the answer carries no API version: {body!r:.200}",
+                    f"GET {url}: the answer carries no API version: {_SHORT.repr(body)}",
                     body=body,
                     method="GET",
                     url=url,

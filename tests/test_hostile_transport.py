@@ -203,6 +203,26 @@ async def test_a_trickled_head_is_cut_at_the_deadline() -> None:
         assert await server.wait_for_no_connections() == 0
 
 
+async def test_a_trickled_body_is_cut_at_the_deadline() -> None:
+    async def trickle(
+        server: FaultServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        writer.write(b"Content-Length: 100\r\n\r\n[")
+        for _ in range(80):  # 8 s at most
+            writer.write(b" ")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+
+    async with FaultServer(trickle) as server, client_for(server.url) as client:
+        started = time.monotonic()
+        with pytest.raises(ResponseError, match="deadline") as caught:
+            await client.get_info("abcd", timeout=1)
+        assert time.monotonic() - started < 1 + MARGIN
+        assert caught.value.status == 200
+        assert await server.wait_for_no_connections() == 0
+
+
 async def test_a_storm_of_100_continue_is_cut_at_the_deadline() -> None:
     async def storm(
         server: FaultServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
