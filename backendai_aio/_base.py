@@ -38,6 +38,7 @@ from ._errors import (
 )
 from ._failures import (
     TRANSPORT_ERRORS,
+    deadline_passed,
     describe_failure,
     nothing_sent,
     retriable_before_response,
@@ -45,7 +46,7 @@ from ._failures import (
 )
 from ._ratelimits import parse_rate_limit
 from ._retries import IDEMPOTENT_METHODS, parse_retry_after
-from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg, resolve_timeout
+from ._timeouts import NOT_GIVEN, TimeoutArg, resolve_timeout
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_SIZE",
@@ -202,6 +203,8 @@ class BaseClient(ClientConnection):
             replayable=replayable,
         )
         tally = Tally()
+        # Whether an attempt went out and got no answer (so the call may have been applied).
+        unanswered = False
         redirected: URL | None = None
         while True:
             base_index = self._base_index
@@ -209,7 +212,10 @@ class BaseClient(ClientConnection):
             started = time.monotonic()
             remaining = None if deadline is None else deadline - started
             if remaining is not None and remaining <= 0:
-                raise self._deadline_passed(method, target, limits)
+                attempts = tally.retries + tally.moves + tally.redirects
+                raise deadline_passed(
+                    method, target, limits, attempts + tally.clock_corrected, unanswered
+                )
             try:
                 response = await session.request(
                     method,
@@ -233,6 +239,7 @@ class BaseClient(ClientConnection):
                     nothing_sent=nothing_sent(exc),
                     retriable=retriable_before_response(exc),
                 )
+                unanswered = unanswered or not outcome.nothing_sent
                 decision = decide(outcome, tally, rules, self._remaining(deadline))
                 if decision.action is Action.MOVE:
                     tally = replace(tally, moves=tally.moves + 1)
@@ -321,17 +328,6 @@ class BaseClient(ClientConnection):
     @staticmethod
     def _remaining(deadline: float | None) -> float | None:
         return None if deadline is None else deadline - time.monotonic()
-
-    @staticmethod
-    def _deadline_passed(method: str, target: URL, limits: Timeout) -> ResponseError:
-        # Between attempts: what was sent before got an answer, or failed before one.
-        return ResponseError(
-            f"{method} {target}: timed out: the call's deadline "
-            f"(total limit {limits.total:g} s) passed",
-            method=method,
-            url=str(target),
-            maybe_applied=True,
-        )
 
     def _correct_clock(self, offset: float) -> None:
         self._signer.clock_offset = timedelta(seconds=offset)

@@ -25,6 +25,7 @@ __all__ = [
     "Redirect",
     "Tally",
     "decide",
+    "origin_key",
     "redirect_for",
 ]
 
@@ -184,6 +185,12 @@ def _redirect(
     return Decision(Action.REDIRECT)
 
 
+def origin_key(url: URL) -> tuple[str, str, int | None]:
+    """The scheme, host and port that make *url*'s origin (``http://h`` is ``http://h:80``)."""
+    # yarl's origin() keeps an explicit default port, so equal origins may compare unequal.
+    return (url.scheme.lower(), (url.host or "").lower(), url.port)
+
+
 def redirect_for(status: int, method: str, url: URL, location: str | None) -> Redirect | None:
     """Where a redirect answer points; ``None`` when it is none, or its target is unusable.
 
@@ -194,7 +201,7 @@ def redirect_for(status: int, method: str, url: URL, location: str | None) -> Re
         return None
     try:
         target = url.join(URL(location))
-        same_origin = target.scheme in ("http", "https") and target.origin() == url.origin()
+        same_origin = target.scheme in ("http", "https") and origin_key(target) == origin_key(url)
     except (ValueError, TypeError):
         return Redirect(url, method, keeps_body=False, same_origin=False, valid=False)
     if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):

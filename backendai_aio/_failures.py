@@ -17,8 +17,10 @@ from ._errors import BackendError, RequestError, ResponseError
 from ._timeouts import Timeout
 
 __all__ = [
+    "MAYBE_APPLIED",
     "NOTHING_SENT",
     "TRANSPORT_ERRORS",
+    "deadline_passed",
     "describe_failure",
     "is_deadline",
     "nothing_sent",
@@ -31,7 +33,8 @@ TRANSPORT_ERRORS: Final = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 #: The wording of a failure after which the server certainly received nothing.
 NOTHING_SENT: Final = "nothing was sent"
-_MAYBE_APPLIED: Final = "the request was sent and the server may have acted on it"
+#: The wording of a failure after which the server may have acted on the request.
+MAYBE_APPLIED: Final = "the request was sent and the server may have acted on it"
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -96,7 +99,7 @@ def transport_error(
         else:
             phase = f"timed out waiting for the response (read {_limit(limits.read)})"
         return ResponseError(
-            f"{where}: {phase}; {_MAYBE_APPLIED}",
+            f"{where}: {phase}; {MAYBE_APPLIED}",
             method=method,
             url=str(target),
             maybe_applied=True,
@@ -112,9 +115,29 @@ def transport_error(
         # server read the request, and acted on it, cannot be known from here.
         return RequestError(
             f"{where}: the connection failed before a response: {describe_failure(exc)}; "
-            f"{_MAYBE_APPLIED}",
+            f"{MAYBE_APPLIED}",
             method=method,
             url=str(target),
             maybe_applied=True,
         )
     return RequestError(f"{where}: {phase}; {NOTHING_SENT}", method=method, url=str(target))
+
+
+def deadline_passed(
+    method: str, target: URL, limits: Timeout, attempts: int, unanswered: bool
+) -> BackendError:
+    """The call's deadline passed between attempts, or before the first (*attempts* = 0).
+
+    *unanswered* says an earlier attempt went out and got no answer, so it may have been
+    applied; otherwise every attempt was answered or never sent.
+    """
+    head = f"{method} {target}: timed out: the call's deadline (total {_limit(limits.total)})"
+    if unanswered:
+        return ResponseError(
+            f"{head} passed; {MAYBE_APPLIED}", method=method, url=str(target), maybe_applied=True
+        )
+    if attempts:
+        return RequestError(f"{head} passed before another attempt", method=method, url=str(target))
+    return RequestError(
+        f"{head} passed before the request; {NOTHING_SENT}", method=method, url=str(target)
+    )

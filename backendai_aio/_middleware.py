@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
 from yarl import URL
 
+from ._call_policy import origin_key
 from ._errors import ResponseError
 from ._signing import SigningKeyCache, authorization_header, canonical_tail, sign_message
 
@@ -58,7 +59,7 @@ class SigningMiddleware:
     ) -> None:
         self._access_key = access_key
         self._origins = (
-            None if origins is None else frozenset(URL(str(o)).origin() for o in origins)
+            None if origins is None else frozenset(origin_key(URL(str(o))) for o in origins)
         )
         self._keys = SigningKeyCache(secret_key)
         # The last lines of the string to sign depend only on the host, the content type and
@@ -97,7 +98,7 @@ class SigningMiddleware:
         return headers
 
     def _check_origin(self, method: str, url: URL) -> None:
-        if self._origins is None or url.origin() in self._origins:
+        if self._origins is None or origin_key(url) in self._origins:
             return
         raise ResponseError(
             f"{method} {url.origin()}: not signed for an origin other than the configured "

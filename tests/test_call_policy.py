@@ -127,6 +127,15 @@ def test_redirect_for(
     )
 
 
+def test_default_ports_are_the_same_origin() -> None:
+    for here, there in [
+        ("http://h:80/a", "http://h/b"),
+        ("HTTPS://H.example/a", "https://h.example:443/b"),
+    ]:
+        redirect = redirect_for(307, "GET", URL(here), there)
+        assert redirect is not None and redirect.same_origin, (here, there)
+
+
 def test_redirect_for_no_redirect_or_no_target() -> None:
     assert redirect_for(200, "GET", HERE, "/x") is None
     assert redirect_for(304, "GET", HERE, "/x") is None
@@ -137,3 +146,19 @@ def test_redirect_for_no_redirect_or_no_target() -> None:
     assert decide(Outcome(status=307, redirect=broken), Tally(), IDEMPOTENT, None).action is (
         Action.FAIL
     )
+
+
+def test_a_deadline_between_attempts_says_what_was_sent() -> None:
+    from backendai_aio import RequestError, ResponseError, Timeout
+    from backendai_aio._failures import deadline_passed
+
+    limits = Timeout(total=2.0)
+    first = deadline_passed("POST", HERE, limits, 0, unanswered=False)
+    assert isinstance(first, RequestError) and not first.maybe_applied
+    assert "nothing was sent" in first.message and "total limit 2 s" in first.message
+    answered = deadline_passed("GET", HERE, limits, 2, unanswered=False)
+    assert isinstance(answered, RequestError) and not answered.maybe_applied
+    assert "nothing was sent" not in answered.message
+    lost = deadline_passed("POST", HERE, limits, 1, unanswered=True)
+    assert isinstance(lost, ResponseError) and lost.maybe_applied
+    assert "may have acted" in lost.message

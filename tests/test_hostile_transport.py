@@ -165,7 +165,7 @@ async def test_websocket_handshake_redirect_is_not_signed_for_another_host() -> 
             FaultServer(redirecting(target)) as server,  # type: ignore[arg-type]
             client_for(server.url) as client,
         ):
-            with pytest.raises(BackendError):
+            with pytest.raises(BackendError, match="not signed"):
                 async with asyncio.timeout(5):
                     async with client.stream_execute("abcd", "print(1)"):
                         pass

@@ -135,6 +135,8 @@ def test_the_middleware_signs_only_for_its_origins() -> None:
         ACCESS_KEY, SECRET_KEY, "v9.20250722", origins=["https://api.example.com:8443/base/"]
     )
     assert "Authorization" in signer.headers_for("GET", URL("https://api.example.com:8443/x"))
+    default_port = SigningMiddleware(ACCESS_KEY, SECRET_KEY, "v", origins=["http://h:80"])
+    assert "Authorization" in default_port.headers_for("GET", URL("http://H/x"))
     for foreign in (
         "http://api.example.com:8443/x",  # a downgrade to plain http
         "https://api.example.com/x",  # another port
