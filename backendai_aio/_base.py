@@ -323,6 +323,10 @@ class BaseClient(ClientConnection):
             if isinstance(error, RateLimitError):
                 error.rate_limit = self._rate_limit
                 error.retry_after = retry_after
+            if decision.why:
+                # Retriable, but the deadline leaves no time: say so, with the server's error.
+                error.message = f"{error.message} (not retried: {decision.why})"
+                error.args = (error.message,)
             raise error
 
     @staticmethod
