@@ -116,7 +116,17 @@ class ClientConnection:
         self._bases = self.config.endpoint_urls
         self._base_index = 0
         self._timeout = resolve_timeout(timeout, Timeout())
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidArgumentError(f"retry must be a RetryPolicy or None, not {retry!r}")
         self._retry = NO_RETRIES if retry is None else retry
+        if (
+            isinstance(max_response_size, bool)
+            or not isinstance(max_response_size, int)
+            or max_response_size <= 0
+        ):
+            raise InvalidArgumentError(
+                f"max_response_size must be a positive number of bytes, not {max_response_size!r}"
+            )
         self._ssl = ssl
         self._ssl_warned = False
         self._max_response_size = max_response_size

@@ -186,3 +186,22 @@ def test_measure_offset_uses_the_midpoint() -> None:
     assert measure_offset(server, sent, received) == timedelta(minutes=20) - timedelta(seconds=1)
     assert measure_offset(None, sent, received) is None
     assert measure_offset("garbage", sent, received) is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"timeout": 0},
+        {"timeout": -1.0},
+        {"timeout": math.nan},
+        {"retry": 3},
+        {"max_response_size": 0},
+        {"max_response_size": -5},
+        {"max_response_size": 1.5},
+    ],
+)
+def test_the_client_refuses_bad_policies_at_construction(kwargs: dict[str, object]) -> None:
+    from backendai_aio import Client, ClientConfig
+
+    with pytest.raises(InvalidArgumentError):
+        Client(ClientConfig("AK", "SK", "http://127.0.0.1:1"), **kwargs)  # type: ignore[arg-type]
