@@ -65,6 +65,8 @@ class BackendError(Exception):
 
     #: Which side failed: ``ERR_SERVER``, ``ERR_RESPONSE`` or ``ERR_REQUEST``.
     type: ErrorType = ERR_SERVER
+    # The default for an error unpickled from a version that did not record it.
+    maybe_applied: bool = False
 
     def __init__(
         self,
