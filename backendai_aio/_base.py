@@ -1,52 +1,52 @@
-"""The client's transport: lifecycle, version negotiation, and the request loop.
+"""The client's transport: the request loop and version negotiation.
 
-This layer moves bytes and applies the transport policies; the protocol logic it relies on
-is pure and lives elsewhere: signing (:mod:`._signing`, applied by :mod:`._middleware`),
-decoding (:mod:`._decoding`), error mapping (:mod:`._errors`), retry timing
-(:mod:`._retries`), rate limits (:mod:`._ratelimits`) and clock skew (:mod:`._clock`).
+This layer moves bytes and carries out the transport policies; what it relies on is pure
+and lives elsewhere: the decision after each attempt (:mod:`._call_policy`), signing
+(:mod:`._signing`, applied by :mod:`._middleware`), decoding (:mod:`._decoding`), error
+mapping (:mod:`._errors`, :mod:`._failures`), retry timing (:mod:`._retries`), rate limits
+(:mod:`._ratelimits`) and clock skew (:mod:`._clock`). The session and lifecycle are
+:mod:`._connection`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import ssl as ssl_module
+import reprlib
 import time
-import warnings
-import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from enum import Enum
-from typing import Any, Final, Self, TypeAlias
+from typing import Any, TypeAlias
 
 import aiohttp
 from yarl import URL
 
-from ._apiversion import LATEST_API_VERSION, ApiVersion, negotiate, parse_api_version
+from ._apiversion import negotiate, parse_api_version
+from ._bodies import read_body
+from ._call_policy import Action, CallRules, Outcome, Tally, decide, redirect_for
 from ._clock import is_clock_skew_error, measure_offset
-from ._config import ClientConfig
+from ._connection import DEFAULT_MAX_RESPONSE_SIZE, ClientConnection
 from ._errors import (
-    ERR_REQUEST,
-    ERR_RESPONSE,
-    ERR_SERVER,
     BackendError,
-    ClientClosedError,
-    InsecureTLSWarning,
-    InvalidArgumentError,
     RateLimitError,
-    RequestError,
     ResponseError,
     UnsupportedServerError,
     decipher_response,
     error_from_response,
 )
-from ._middleware import SigningMiddleware
-from ._ratelimits import RateLimit, parse_rate_limit
-from ._retries import IDEMPOTENT_METHODS, NO_RETRIES, RetryPolicy, parse_retry_after
-from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg, resolve_timeout
-from ._version import __version__
+from ._failures import (
+    TRANSPORT_ERRORS,
+    deadline_passed,
+    describe_failure,
+    nothing_sent,
+    retriable_before_response,
+    transport_error,
+)
+from ._ratelimits import parse_rate_limit
+from ._retries import IDEMPOTENT_METHODS, parse_retry_after
+from ._timeouts import NOT_GIVEN, TimeoutArg, resolve_timeout
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_SIZE",
@@ -58,62 +58,12 @@ __all__ = [
 
 _log = logging.getLogger("backendai_aio")
 
-#: The largest body a non-streaming call reads into memory (64 MiB).
-DEFAULT_MAX_RESPONSE_SIZE: Final = 64 * 1024 * 1024
+# A server's odd answer, shown in a message: bounded in length and depth whatever its shape.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 100, 100
 
 #: Query parameters: a mapping, or pairs when a key repeats.
 Params: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]] | None
-
-#: Failures of the transport, as aiohttp and the OS report them.
-TRANSPORT_ERRORS: Final = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
-
-
-@functools.lru_cache(maxsize=1024)
-def _relative_url(segments: tuple[str, ...]) -> URL:
-    # Cached: a service asks for the same few paths over and over, and yarl caches what it
-    # computes about a URL on the object, so reusing the object saves that work too.
-    for segment in segments:
-        # "." and ".." would be resolved away by the server or a proxy, addressing
-        # another resource than the one named.
-        if segment in ("", ".", "..") or "/" in segment:
-            raise InvalidArgumentError(f"invalid path segment {segment!r}")
-    return URL(URL("/").joinpath(*segments).raw_path[1:], encoded=True)
-
-
-@functools.lru_cache(maxsize=1024)
-def _joined(base: URL, prefix: str, relative: URL) -> URL:
-    return URL(str(base) + prefix + relative.raw_path_qs, encoded=True)
-
-
-class _State(Enum):
-    UNOPENED = "unopened"
-    OPENED = "opened"
-    CLOSED = "closed"
-
-
-def _limit(seconds: float | None) -> str:
-    return "no limit" if seconds is None else f"limit {seconds:g} s"
-
-
-def describe_failure(exc: BaseException) -> str:
-    """Name an exception and its text in one line, for an error message."""
-    text = str(exc)
-    name = type(exc).__name__
-    return f"{name}: {text}" if text and text != name else name
-
-
-def _connect_failed(exc: BaseException) -> bool:
-    """Nothing reached the server: the connection itself could not be made."""
-    return isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
-
-
-def _retriable_before_response(exc: BaseException) -> bool:
-    """A failure before any response that a retry may cure (not TLS, not a read timeout)."""
-    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.SocketTimeoutError):
-        return False
-    return _connect_failed(exc) or isinstance(
-        exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
-    )
 
 
 def _replayable(data: Any) -> bool:
@@ -121,173 +71,8 @@ def _replayable(data: Any) -> bool:
     return data is None or isinstance(data, bytes | bytearray | str)
 
 
-class BaseClient:
-    """Lifecycle, negotiation and the request loop shared by every API method.
-
-    See :class:`~backendai_aio.Client` for the constructor's arguments.
-    """
-
-    #: Error type: the server answered a failure status.
-    ERR_SERVER: Final = ERR_SERVER
-    #: Error type: reading or decoding the response failed.
-    ERR_RESPONSE: Final = ERR_RESPONSE
-    #: Error type: sending the request failed.
-    ERR_REQUEST: Final = ERR_REQUEST
-
-    def __init__(
-        self,
-        config: ClientConfig | None = None,
-        agent_signature: str | None = None,
-        *,
-        session: aiohttp.ClientSession | None = None,
-        timeout: Timeout | float | None = Timeout(),  # noqa: B008 (immutable)
-        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 (immutable)
-        ssl: ssl_module.SSLContext | bool = True,
-        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
-    ) -> None:
-        #: The configuration in use (from the environment when none was given).
-        self.config = ClientConfig.from_env() if config is None else config
-        user_agent = f"backendai-aio/{__version__}"
-        if agent_signature:
-            user_agent = f"{user_agent} {agent_signature}"
-        self._headers: Final = {"User-Agent": user_agent}
-        self._signer = SigningMiddleware(
-            self.config.access_key, self.config.secret_key, LATEST_API_VERSION
-        )
-        self._session = session
-        self._owns_session = session is None
-        # In session mode a webserver signs on the client's behalf, after a cookie login.
-        self._session_mode = self.config.endpoint_type == "session"
-        # aiohttp replaces a session's middlewares with per-request ones, so the signer is
-        # passed per request only for a session we did not create (ours has it installed).
-        self._signed: tuple[SigningMiddleware, ...] | None = (
-            None if session is None or self._session_mode else (self._signer,)
-        )
-        # Unsigned calls skip our signer but keep an injected session's own middlewares.
-        self._unsigned: tuple[()] | None = () if session is None else None
-        self._state = _State.UNOPENED
-        self._api_version: ApiVersion | None = None
-        self._negotiation = asyncio.Lock()
-        self._bases = self.config.endpoint_urls
-        self._base_index = 0
-        self._timeout = resolve_timeout(timeout, Timeout())
-        self._retry = NO_RETRIES if retry is None else retry
-        self._ssl = ssl
-        self._ssl_warned = False
-        self._max_response_size = max_response_size
-        self._rate_limit: RateLimit | None = None
-        self._skew_warned = False
-        # Streams still open (responses, websockets): close() ends them, since aiohttp does
-        # not wake a pending read when its session closes.
-        self._live: weakref.WeakSet[aiohttp.ClientResponse | aiohttp.ClientWebSocketResponse]
-        self._live = weakref.WeakSet()
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._state is _State.CLOSED
-
-    @property
-    def api_version(self) -> str | None:
-        """The negotiated API version, or ``None`` before the first call."""
-        return None if self._api_version is None else str(self._api_version)
-
-    @property
-    def session(self) -> aiohttp.ClientSession | None:
-        """The ``aiohttp.ClientSession`` in use, ``None`` before the first call."""
-        return self._session
-
-    @property
-    def endpoint(self) -> URL:
-        """The endpoint calls go to now (it moves on when one cannot be connected to)."""
-        return self._bases[self._base_index]
-
-    @property
-    def rate_limit(self) -> RateLimit | None:
-        """The ``X-RateLimit-*`` values of the last response, if it carried them."""
-        return self._rate_limit
-
-    @property
-    def clock_offset(self) -> float:
-        """Seconds added to the local clock when signing (measured after a skew error)."""
-        return self._signer.clock_offset.total_seconds()
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._state is _State.CLOSED:
-            raise ClientClosedError("this client is closed; create a new one")
-        if self._ssl is False and not self._ssl_warned:
-            self._ssl_warned = True
-            warnings.warn(
-                "TLS certificate verification is off (ssl=False): the connection to "
-                f"{self.endpoint.host} can be intercepted",
-                InsecureTLSWarning,
-                stacklevel=4,
-            )
-        if self._session is None:
-            if self._session_mode:
-                # The login cookie must be kept even for an IP-address endpoint.
-                self._session = aiohttp.ClientSession(
-                    cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=self._session_timeout()
-                )
-            else:
-                self._session = aiohttp.ClientSession(
-                    middlewares=(self._signer,), timeout=self._session_timeout()
-                )
-        self._state = _State.OPENED
-        return self._session
-
-    def _session_timeout(self) -> aiohttp.ClientTimeout:
-        # Calls pass their own limits; this one bounds what passes none, such as a websocket
-        # upgrade: connecting only, never a total that would cut a long stream.
-        return aiohttp.ClientTimeout(total=None, sock_connect=self._timeout.connect)
-
-    async def __aenter__(self) -> Self:
-        self._open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Release the client's resources; calling it again does nothing.
-
-        A session the client created is closed; an injected one is left open for its owner.
-        """
-        if self._state is _State.CLOSED:
-            return
-        self._state = _State.CLOSED
-        for stream in list(self._live):
-            if isinstance(stream, aiohttp.ClientWebSocketResponse):
-                await stream.close()
-            else:
-                stream.close()
-        session, self._session = self._session, None
-        if session is not None and self._owns_session:
-            await session.close()
-
-    def __repr__(self) -> str:
-        return (
-            f"<{type(self).__name__} endpoint={str(self.endpoint)!r} "
-            f"access_key={self.config.access_key!r} api_version={self.api_version!r} "
-            f"state={self._state.value}>"
-        )
-
-    # -- URLs --------------------------------------------------------------------------------
-
-    def _url(self, *segments: str) -> URL:
-        """A path relative to the endpoint, each segment percent-encoded."""
-        for segment in segments:
-            if not isinstance(segment, str):
-                raise InvalidArgumentError(f"a path segment must be a string, not {segment!r}")
-        return _relative_url(segments)
-
-    def _absolute(self, url: URL) -> URL:
-        if url.is_absolute():
-            return url
-        # A webserver serves the manager's API under /func/.
-        return _joined(self.endpoint, "func/" if self._session_mode else "", url)
+class BaseClient(ClientConnection):
+    """The request loop and version negotiation shared by every API method."""
 
     # -- the request loop --------------------------------------------------------------------
 
@@ -396,59 +181,82 @@ class BaseClient:
     ) -> aiohttp.ClientResponse:
         session = self._open()
         limits = resolve_timeout(timeout, self._timeout, streaming=streaming)
+        # One deadline for the whole call: negotiation, redirects, retries and waits.
+        deadline = None if limits.total is None else time.monotonic() + limits.total
         if signed:
-            await self._negotiate(limits)
+            left = self._remaining(deadline)
+            # The first call negotiates the version within its own deadline.
+            await self._negotiate(
+                limits if left is None else replace(limits, total=max(left, 1e-3))
+            )
         request_headers = self._headers if headers is None else {**self._headers, **headers}
         if signed and self._session_mode:
             request_headers = {**request_headers, "X-BackendAI-Version": self._signer.api_version}
-        may_retry = (method in IDEMPOTENT_METHODS if idempotent is None else idempotent) and (
-            _replayable(data)
+        replayable = _replayable(data)
+        rules = CallRules(
+            retry=self._retry,
+            may_retry=(method in IDEMPOTENT_METHODS if idempotent is None else idempotent)
+            and replayable,
+            may_move=not url.is_absolute(),
+            endpoints=len(self._bases),
+            may_correct_clock=signed and not self._session_mode and replayable,
+            replayable=replayable,
         )
-        retries = endpoint_moves = 0
-        skew_corrected = False
+        tally = Tally()
+        # Whether an attempt went out and got no answer (so the call may have been applied).
+        unanswered = False
+        redirected: URL | None = None
         while True:
             base_index = self._base_index
-            target = self._absolute(url)
+            target = self._absolute(url) if redirected is None else redirected
             started = time.monotonic()
+            remaining = None if deadline is None else deadline - started
+            if remaining is not None and remaining <= 0:
+                attempts = tally.retries + tally.moves + tally.redirects
+                raise deadline_passed(
+                    method, target, limits, attempts + tally.clock_corrected, unanswered
+                )
             try:
                 response = await session.request(
                     method,
                     target,
-                    params=params,
+                    params=params if redirected is None else None,
                     json=json,
                     data=data,
                     headers=request_headers,
-                    timeout=limits.to_aiohttp(),
+                    timeout=limits.to_aiohttp(remaining),
                     ssl=self._ssl,
                     middlewares=self._signed if signed else self._unsigned,
                     # An injected session may raise on failure statuses by default; this
                     # client maps them itself, with the server's problem details.
                     raise_for_status=False,
+                    # Redirects are followed below, to the same origin only: aiohttp would
+                    # follow them anywhere, and the signer would sign for the new host.
+                    allow_redirects=False,
                 )
             except TRANSPORT_ERRORS as exc:
-                if (
-                    _connect_failed(exc)
-                    and not url.is_absolute()
-                    and endpoint_moves < len(self._bases) - 1
-                ):
-                    # Nothing was sent, so any method may move on to the next endpoint. (An
-                    # absolute URL, such as a storage proxy's, is not the manager's to move.)
-                    endpoint_moves += 1
+                outcome = Outcome(
+                    nothing_sent=nothing_sent(exc),
+                    retriable=retriable_before_response(exc),
+                )
+                unanswered = unanswered or not outcome.nothing_sent
+                decision = decide(outcome, tally, rules, self._remaining(deadline))
+                if decision.action is Action.MOVE:
+                    tally = replace(tally, moves=tally.moves + 1)
                     # Concurrent calls failing on the same endpoint move it on once, not
                     # once each (which would bring it back).
                     if self._base_index == base_index:
                         self._base_index = (base_index + 1) % len(self._bases)
                     _log.info("cannot connect to %s; trying %s", target.origin(), self.endpoint)
                     continue
-                if (
-                    may_retry
-                    and retries < self._retry.max_retries
-                    and _retriable_before_response(exc)
-                ):
-                    retries += 1
-                    await asyncio.sleep(self._retry.delay(retries))
+                if decision.action is Action.RETRY:
+                    tally = replace(tally, retries=tally.retries + 1)
+                    await asyncio.sleep(decision.delay)
                     continue
-                raise self._transport_error(exc, method, target, limits) from exc
+                out_of_time = (remaining := self._remaining(deadline)) is not None and (
+                    remaining <= 0
+                )
+                raise transport_error(exc, method, target, limits, out_of_time=out_of_time) from exc
             _log.debug(
                 "%s %s -> %d in %.3fs",
                 method,
@@ -457,42 +265,73 @@ class BaseClient:
                 time.monotonic() - started,
             )
             self._rate_limit = parse_rate_limit(response.headers)
-            if response.status < 400:
-                return response
+            status = response.status
+            if status < 400:
+                redirect = redirect_for(
+                    status, method, response.url, response.headers.get("Location")
+                )
+                decision = decide(
+                    Outcome(status=status, redirect=redirect),
+                    tally,
+                    rules,
+                    self._remaining(deadline),
+                )
+                if decision.action is Action.ANSWER:
+                    return response
+                response.release()
+                if decision.action is not Action.REDIRECT or redirect is None:
+                    reason = f" {response.reason}" if response.reason else ""
+                    raise ResponseError(
+                        f"{method} {target}: {status}{reason}: {decision.why}",
+                        status=status,
+                        method=method,
+                        url=str(target),
+                    )
+                tally = replace(tally, redirects=tally.redirects + 1)
+                redirected = redirect.url
+                if not redirect.keeps_body:
+                    method, json, data = redirect.method, None, None
+                continue
             # When the answer came, by our clock: the skew check below needs it.
             received_at = datetime.now(UTC)
             elapsed = time.monotonic() - started
             error = await self._failure(response, method, target)
-            if (
-                signed
-                and not self._session_mode
-                and not skew_corrected
-                and _replayable(data)
-                and is_clock_skew_error(error)
-            ):
+            offset = None
+            if rules.may_correct_clock and is_clock_skew_error(error):
                 sent_at = received_at - timedelta(seconds=elapsed)
-                offset = measure_offset(response.headers.get("Date"), sent_at, received_at)
-                if offset is not None:
-                    skew_corrected = True
-                    self._correct_clock(offset.total_seconds())
-                    continue
+                measured = measure_offset(response.headers.get("Date"), sent_at, received_at)
+                offset = None if measured is None else measured.total_seconds()
             retry_after = (
                 parse_retry_after(response.headers.get("Retry-After"))
-                if response.status in (429, 503)
+                if status in (429, 503)
                 else None
             )
-            if (
-                may_retry
-                and retries < self._retry.max_retries
-                and response.status in self._retry.retry_statuses
-            ):
-                retries += 1
-                await asyncio.sleep(self._retry.delay(retries, retry_after))
+            decision = decide(
+                Outcome(status=status, retry_after=retry_after, clock_offset=offset),
+                tally,
+                rules,
+                self._remaining(deadline),
+            )
+            if decision.action is Action.CORRECT_CLOCK and offset is not None:
+                tally = replace(tally, clock_corrected=True)
+                self._correct_clock(offset)
+                continue
+            if decision.action is Action.RETRY:
+                tally = replace(tally, retries=tally.retries + 1)
+                await asyncio.sleep(decision.delay)
                 continue
             if isinstance(error, RateLimitError):
                 error.rate_limit = self._rate_limit
                 error.retry_after = retry_after
+            if decision.why:
+                # Retriable, but the deadline leaves no time: say so, with the server's error.
+                error.message = f"{error.message} (not retried: {decision.why})"
+                error.args = (error.message,)
             raise error
+
+    @staticmethod
+    def _remaining(deadline: float | None) -> float | None:
+        return None if deadline is None else deadline - time.monotonic()
 
     def _correct_clock(self, offset: float) -> None:
         self._signer.clock_offset = timedelta(seconds=offset)
@@ -523,72 +362,9 @@ class BaseClient:
             url=str(target),
         )
 
-    def _transport_error(
-        self, exc: BaseException, method: str, target: URL, limits: Timeout
-    ) -> BackendError:
-        """Describe a failure before any response, naming the phase."""
-        if isinstance(exc, aiohttp.SocketTimeoutError):
-            # The request went out; the server may be working on it.
-            return ResponseError(
-                f"{method} {target}: timed out waiting for the response "
-                f"(read {_limit(limits.read)})",
-                method=method,
-                url=str(target),
-            )
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            phase = f"timed out connecting (connect {_limit(limits.connect)})"
-        elif isinstance(exc, aiohttp.ClientSSLError):
-            phase = f"TLS failed: {describe_failure(exc)}"
-        elif isinstance(exc, aiohttp.ClientConnectorError):
-            phase = f"cannot connect: {describe_failure(exc)}"
-        elif isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
-            phase = f"the connection failed before a response: {describe_failure(exc)}"
-        elif isinstance(exc, asyncio.TimeoutError):
-            phase = "timed out sending the request"
-        else:
-            phase = f"sending failed: {describe_failure(exc)}"
-        return RequestError(f"{method} {target}: {phase}", method=method, url=str(target))
-
     async def _read(self, response: aiohttp.ClientResponse, method: str) -> bytes:
         """Read a whole body, at most ``max_response_size`` bytes."""
-        limit = self._max_response_size
-        # Content-Length counts the bytes on the wire: only an uncompressed body's tells the
-        # size it will have in memory.
-        encoding = response.headers.get("Content-Encoding", "identity").lower()
-        length = response.content_length if encoding in ("", "identity") else None
-        try:
-            if length is not None and length <= limit:
-                return await response.read()
-            if length is not None:
-                raise self._too_large(response, method, length)
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.content.iter_chunked(256 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise self._too_large(response, method, size)
-                chunks.append(chunk)
-            return b"".join(chunks)
-        except TRANSPORT_ERRORS as exc:
-            if isinstance(exc, asyncio.TimeoutError):
-                phase = "timed out reading the response body"
-            else:
-                phase = f"reading the response body failed: {describe_failure(exc)}"
-            raise ResponseError(
-                f"{method} {response.url}: {phase}",
-                status=response.status,
-                method=method,
-                url=str(response.url),
-            ) from exc
-
-    def _too_large(self, response: aiohttp.ClientResponse, method: str, size: int) -> ResponseError:
-        return ResponseError(
-            f"{method} {response.url}: the response body exceeds the "
-            f"{self._max_response_size}-byte limit (at least {size} bytes)",
-            status=response.status,
-            method=method,
-            url=str(response.url),
-        )
+        return await read_body(response, method, self._max_response_size)
 
     # -- version negotiation -------------------------------------------------------------------
 
@@ -606,7 +382,7 @@ class BaseClient:
             url = str(self.endpoint)
             if not isinstance(version, str):
                 raise ResponseError(
-                    f"GET {url}: the answer carries no API version: {body!r:.200}",
+                    f"GET {url}: the answer carries no API version: {_SHORT.repr(body)}",
                     body=body,
                     method="GET",
                     url=url,

@@ -7,7 +7,11 @@ from email.utils import parsedate_to_datetime
 
 from ._errors import BackendError
 
-__all__ = ["is_clock_skew_error", "measure_offset"]
+__all__ = ["MAX_CLOCK_OFFSET", "is_clock_skew_error", "measure_offset"]
+
+#: The largest offset taken from a server's ``Date``: a clock a day off is already a broken
+#: machine, and a ``Date`` in the year 9999 is a hostile or broken server, not a clock.
+MAX_CLOCK_OFFSET = timedelta(days=1)
 
 _SKEW_PROBLEM = "https://api.backend.ai/probs/invalid-auth-params"
 
@@ -25,14 +29,16 @@ def measure_offset(date_header: str | None, sent: datetime, received: datetime) 
     """The server's clock minus ours, from a response's ``Date`` header.
 
     The server stamped the response somewhere between *sent* and *received* (our clock), so
-    the midpoint is the best estimate. ``None`` when the header is missing or unreadable.
+    the midpoint is the best estimate. ``None`` when the header is missing, unreadable or
+    implausible (more than :data:`MAX_CLOCK_OFFSET` away from our clock).
     """
     if not date_header:
         return None
     try:
         server_now = parsedate_to_datetime(date_header)
-    except (TypeError, ValueError, IndexError):
+        if server_now.tzinfo is None:
+            server_now = server_now.replace(tzinfo=UTC)
+        offset = server_now - (sent + (received - sent) / 2)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if server_now.tzinfo is None:
-        server_now = server_now.replace(tzinfo=UTC)
-    return server_now - (sent + (received - sent) / 2)
+    return offset if abs(offset) <= MAX_CLOCK_OFFSET else None

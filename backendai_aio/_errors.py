@@ -66,6 +66,8 @@ class BackendError(Exception):
 
     #: Which side failed: ``ERR_SERVER``, ``ERR_RESPONSE`` or ``ERR_REQUEST``.
     type: ErrorType = ERR_SERVER
+    # The default for an error unpickled from a version that did not record it.
+    maybe_applied: bool = False
 
     def __init__(
         self,
@@ -79,6 +81,7 @@ class BackendError(Exception):
         body: Any = None,
         method: str | None = None,
         url: str | None = None,
+        maybe_applied: bool = False,
     ) -> None:
         super().__init__(message)
         #: A human-readable summary: the status and the server's details where there are any.
@@ -99,13 +102,20 @@ class BackendError(Exception):
         self.method = method
         #: The request's URL.
         self.url = url
+        #: ``True`` when the request went out and no complete answer came back, so the server
+        #: may have acted on it; ``False`` when nothing was sent, or the server answered (its
+        #: status says what happened).
+        self.maybe_applied = maybe_applied
 
     def __str__(self) -> str:
         return self.message
 
     def __repr__(self) -> str:
-        status = f", status={self.status}" if self.status is not None else ""
-        return f"{type(self).__name__}({self.type}{status}: {self.message!r})"
+        # One shape for every error, whatever is known: the message, then the same fields.
+        return (
+            f"{type(self).__name__}({self.message!r}, type={self.type!r}, "
+            f"status={self.status!r}, maybe_applied={self.maybe_applied!r})"
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only state survives pickling (for multiprocessing and task results).
@@ -167,7 +177,11 @@ class ResponseError(BackendError):
 
 
 class RequestError(BackendError):
-    """Sending the request failed: refused, DNS, TLS, timeout while connecting (ERR_REQUEST)."""
+    """Sending the request failed: refused, DNS, TLS, timeout while connecting (ERR_REQUEST).
+
+    A connection closed after the request went out is one too, with ``maybe_applied`` set:
+    the server may have acted on it.
+    """
 
     type: ErrorType = ERR_REQUEST
 
@@ -199,6 +213,19 @@ _STATUS_CLASSES: Final[Mapping[int, type[ServerError]]] = {
     404: NotFoundError,
     429: RateLimitError,
 }
+
+# What decoding a server-controlled body may raise besides BodyDecodeError: a deeply nested
+# JSON document exhausts the recursion limit, odd numbers overflow. The body is the server's
+# fault, so each is a ResponseError naming the call, never a bare exception.
+_DECODE_FAILURES: Final = (BodyDecodeError, ValueError, RecursionError, OverflowError, TypeError)
+
+
+def describe_decode_failure(exc: BaseException) -> str:
+    """One line for a body that could not be decoded."""
+    if isinstance(exc, RecursionError):
+        return "the body nests too deeply to decode"
+    return f"the body could not be decoded ({type(exc).__name__}: {str(exc)[:200]})"
+
 
 _TAGS = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"\s+")
@@ -237,7 +264,7 @@ def error_from_response(
     """
     try:
         decoded = decode_body(status, content_type, body)
-    except BodyDecodeError:
+    except _DECODE_FAILURES:
         decoded = body.decode("utf-8", errors="replace")
     problem_type = title = msg = None
     data: Any = None
@@ -287,8 +314,13 @@ def decipher_response(
         raise error_from_response(status, reason, content_type, body, method=method, url=text)
     try:
         return decode_body(status, content_type, body)
-    except BodyDecodeError as exc:
+    except _DECODE_FAILURES as exc:
         text = None if url is None else str(url)
+        detail = exc if isinstance(exc, BodyDecodeError) else describe_decode_failure(exc)
         raise ResponseError(
-            f"{method} {text}: {exc}", status=status, method=method, url=text
+            f"{method} {text}: {detail}",
+            status=status,
+            method=method,
+            url=text,
+            maybe_applied=True,
         ) from exc

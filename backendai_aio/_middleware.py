@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
 from yarl import URL
 
+from ._call_policy import origin_key
+from ._errors import ResponseError
 from ._signing import SigningKeyCache, authorization_header, canonical_tail, sign_message
 
 __all__ = ["DEFAULT_CONTENT_TYPE", "SigningMiddleware"]
@@ -25,7 +27,11 @@ class SigningMiddleware:
     An aiohttp client middleware (aiohttp >= 3.12): install it on a session with
     ``ClientSession(middlewares=(signer,))`` or per request with ``middlewares=(signer,)``.
     aiohttp runs middlewares again for every redirect hop and for websocket upgrades, so each
-    hop is signed for the host and path it is really sent to.
+    hop is signed for the host and path it is really sent to, but only for the *origins*
+    given (scheme, host and port, such as the configured endpoints): a request for any other
+    origin, such as a redirect to another host or from https to http, is refused with
+    :class:`~backendai_aio.ResponseError` before anything is sent to it, since the signature
+    would let that host replay the request. Without *origins*, any origin is signed.
 
     What it signs, and why each choice matters to the manager:
 
@@ -41,10 +47,20 @@ class SigningMiddleware:
     the server has told its version. The secret key never leaves the key cache.
     """
 
-    __slots__ = ("_access_key", "_keys", "_tails", "api_version", "clock_offset")
+    __slots__ = ("_access_key", "_keys", "_origins", "_tails", "api_version", "clock_offset")
 
-    def __init__(self, access_key: str, secret_key: str, api_version: str) -> None:
+    def __init__(
+        self,
+        access_key: str,
+        secret_key: str,
+        api_version: str,
+        *,
+        origins: Iterable[URL | str] | None = None,
+    ) -> None:
         self._access_key = access_key
+        self._origins = (
+            None if origins is None else frozenset(origin_key(URL(str(o))) for o in origins)
+        )
         self._keys = SigningKeyCache(secret_key)
         # The last lines of the string to sign depend only on the host, the content type and
         # the version: built once each, not once per request.
@@ -56,6 +72,7 @@ class SigningMiddleware:
 
     async def __call__(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         """Add ``Date``, ``X-BackendAI-Version`` and ``Authorization`` and pass the request on."""
+        self._check_origin(request.method, request.url)
         headers = request.headers
         content_type = headers.get(hdrs.CONTENT_TYPE)
         if content_type is None:
@@ -75,9 +92,21 @@ class SigningMiddleware:
         host = url.host_port_subcomponent
         if host is None:
             raise ValueError(f"cannot sign a relative URL: {url}")
+        self._check_origin(method, url)
         headers: dict[str, str] = {hdrs.HOST: host, hdrs.CONTENT_TYPE: DEFAULT_CONTENT_TYPE}
         self._sign(headers, method, url.raw_path_qs, host, DEFAULT_CONTENT_TYPE)
         return headers
+
+    def _check_origin(self, method: str, url: URL) -> None:
+        if self._origins is None or origin_key(url) in self._origins:
+            return
+        raise ResponseError(
+            f"{method} {url.origin()}: not signed for an origin other than the configured "
+            "endpoints (a redirect to another host, or from https to http, is not followed "
+            "with credentials)",
+            method=method,
+            url=str(url.origin()),
+        )
 
     def _sign(
         self,

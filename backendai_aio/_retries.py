@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Final
+
+from ._errors import InvalidArgumentError
+from ._timeouts import check_seconds
 
 __all__ = ["IDEMPOTENT_METHODS", "NO_RETRIES", "RetryPolicy", "parse_retry_after"]
 
@@ -33,10 +37,28 @@ class RetryPolicy:
     retry_statuses: frozenset[int] = field(default=frozenset({429, 502, 503, 504}))
 
     def __post_init__(self) -> None:
+        # Refused here, with the field named, rather than crashing (or never waiting) later.
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
+            raise InvalidArgumentError(f"max_retries must be an int, not {self.max_retries!r}")
         if self.max_retries < 0:
-            raise ValueError("max_retries must be 0 or more")
-        if not 0 <= self.jitter <= 1:
-            raise ValueError("jitter is a fraction between 0 and 1")
+            raise InvalidArgumentError("max_retries must be 0 or more")
+        check_seconds("RetryPolicy.backoff_base", self.backoff_base, optional=False)
+        check_seconds("RetryPolicy.backoff_max", self.backoff_max, optional=False)
+        check_seconds("RetryPolicy.retry_after_max", self.retry_after_max, optional=False)
+        if (
+            isinstance(self.jitter, bool)
+            or not isinstance(self.jitter, int | float)
+            or not math.isfinite(self.jitter)
+            or not 0 <= self.jitter <= 1
+        ):
+            raise InvalidArgumentError(f"jitter is a fraction between 0 and 1, not {self.jitter!r}")
+        statuses = self.retry_statuses
+        if not isinstance(statuses, frozenset | set | tuple | list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 400 <= s <= 599 for s in statuses
+        ):
+            raise InvalidArgumentError(
+                f"retry_statuses must be failure statuses (400-599), not {statuses!r}"
+            )
 
     def delay(self, retry: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number *retry* (1 for the first retry)."""
@@ -50,17 +72,25 @@ class RetryPolicy:
 NO_RETRIES: Final = RetryPolicy(max_retries=0)
 
 
+# A wait beyond any deadline or cap, standing for a Retry-After too large to represent.
+_FAR: Final = 1e9
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Parse ``Retry-After`` (delay seconds or an HTTP date) into seconds from *now*."""
     if not value:
         return None
     value = value.strip()
     if value.isascii() and value.isdigit():
-        return float(value)
+        # A 400-digit value must not overflow: anything past a day is "too long" anyway.
+        return float(value) if len(value) <= 9 else _FAR
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    try:
+        return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    except OverflowError:
+        return None

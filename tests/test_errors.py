@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import pytest
 
@@ -22,7 +23,7 @@ from backendai_aio import (
     ServerError,
     UnsupportedServerError,
 )
-from backendai_aio._errors import error_from_response
+from backendai_aio._errors import decipher_response, error_from_response
 
 PROBLEM_404 = (
     b'{"type": "https://api.backend.ai/probs/object-not-found", "title": "No such session."}'
@@ -138,4 +139,39 @@ def test_errors_pickle_with_their_fields() -> None:
 
 def test_repr_names_type_and_status() -> None:
     error = error_from_response(404, "Not Found", "application/problem+json", PROBLEM_404)
-    assert repr(error) == "NotFoundError(ERR_SERVER, status=404: '404 Not Found: No such session.')"
+    assert repr(error) == (
+        "NotFoundError('404 Not Found: No such session.', type='ERR_SERVER', status=404, "
+        "maybe_applied=False)"
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        error_from_response(404, "Not Found", "application/problem+json", PROBLEM_404),
+        ResponseError("GET http://h/: timed out", maybe_applied=True),
+        RequestError("GET http://h/: cannot connect"),
+        InvalidArgumentError("bad"),
+        ClientClosedError("closed"),
+        UnsupportedServerError("old"),
+    ],
+)
+def test_every_error_has_one_repr_shape(error: BackendError) -> None:
+    # The same fields in the same order, whether a status is known or not.
+    shape = re.fullmatch(
+        r"(\w+)\('.*', type='(ERR_\w+)', status=(\d+|None), maybe_applied=(True|False)\)",
+        repr(error),
+    )
+    assert shape is not None, repr(error)
+    assert shape.group(1) == type(error).__name__
+    assert shape.group(2) == error.type
+    assert pickle.loads(pickle.dumps(error)).maybe_applied == error.maybe_applied
+
+
+def test_a_deeply_nested_body_never_escapes_as_recursion_error() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(ResponseError, match="GET http://h/x") as caught:
+        decipher_response(200, "OK", "application/json", deep, method="GET", url="http://h/x")
+    assert caught.value.status == 200 and caught.value.maybe_applied
+    failed = error_from_response(500, None, "application/json", deep)
+    assert isinstance(failed, InternalServerError) and len(failed.message) < 300

@@ -124,3 +124,27 @@ def test_authorization_header_format() -> None:
     assert authorization_header(ACCESS_KEY, "abc") == (
         "BackendAI signMethod=HMAC-SHA256, credential=AKIAIOSFODNN7EXAMPLE:abc"
     )
+
+
+def test_the_middleware_signs_only_for_its_origins() -> None:
+    from yarl import URL
+
+    from backendai_aio import ResponseError, SigningMiddleware
+
+    signer = SigningMiddleware(
+        ACCESS_KEY, SECRET_KEY, "v9.20250722", origins=["https://api.example.com:8443/base/"]
+    )
+    assert "Authorization" in signer.headers_for("GET", URL("https://api.example.com:8443/x"))
+    default_port = SigningMiddleware(ACCESS_KEY, SECRET_KEY, "v", origins=["http://h:80"])
+    assert "Authorization" in default_port.headers_for("GET", URL("http://H/x"))
+    for foreign in (
+        "http://api.example.com:8443/x",  # a downgrade to plain http
+        "https://api.example.com/x",  # another port
+        "https://evil.example.com:8443/x",
+    ):
+        with pytest.raises(ResponseError, match="not signed") as caught:
+            signer.headers_for("GET", URL(foreign))
+        assert SECRET_KEY not in repr(caught.value)
+    # Without origins, any origin is signed (the middleware used on its own).
+    anywhere = SigningMiddleware(ACCESS_KEY, SECRET_KEY, "v9.20250722")
+    assert "Authorization" in anywhere.headers_for("GET", URL("https://evil.example.com/x"))
