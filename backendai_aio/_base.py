@@ -27,6 +27,7 @@ from yarl import URL
 from ._apiversion import LATEST_API_VERSION, ApiVersion, negotiate, parse_api_version
 from ._clock import is_clock_skew_error, measure_offset
 from ._config import ClientConfig
+from ._config_values import check_agent_signature
 from ._errors import (
     ERR_REQUEST,
     ERR_RESPONSE,
@@ -140,13 +141,14 @@ class BaseClient:
         agent_signature: str | None = None,
         *,
         session: aiohttp.ClientSession | None = None,
-        timeout: Timeout | float | None = Timeout(),  # noqa: B008 (immutable)
+        timeout: TimeoutArg = NOT_GIVEN,
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 (immutable)
         ssl: ssl_module.SSLContext | bool = True,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         #: The configuration in use (from the environment when none was given).
         self.config = ClientConfig.from_env() if config is None else config
+        agent_signature = check_agent_signature(agent_signature)
         user_agent = f"backendai-aio/{__version__}"
         if agent_signature:
             user_agent = f"{user_agent} {agent_signature}"
@@ -170,9 +172,10 @@ class BaseClient:
         self._negotiation = asyncio.Lock()
         self._bases = self.config.endpoint_urls
         self._base_index = 0
-        self._timeout = resolve_timeout(timeout, Timeout())
+        self._timeout = resolve_timeout(timeout, self.config.timeout)
         self._retry = NO_RETRIES if retry is None else retry
-        self._ssl = ssl
+        # BACKEND_SKIP_SSLCERT_VALIDATION switches verification off unless ssl= says how.
+        self._ssl = False if ssl is True and self.config.skip_sslcert_validation else ssl
         self._ssl_warned = False
         self._max_response_size = max_response_size
         self._rate_limit: RateLimit | None = None

@@ -345,6 +345,7 @@ class VFolderAPI(BaseClient):
                 timeout=timeout,
             )
             url, token = read_ticket(ticket, f"POST /folders/{folder}/request-upload")
+            url = self.config.storage_proxy_url(url)  # BACKEND_OVERRIDE_STORAGE_PROXY
             upload = Upload(self, folder, target, url, token, timeout)
             await upload.run(
                 source_handle,
@@ -389,6 +390,7 @@ class VFolderAPI(BaseClient):
                 timeout=timeout,
             )
             url, token = read_ticket(ticket, f"POST /folders/{folder}/request-download")
+            url = self.config.storage_proxy_url(url)  # BACKEND_OVERRIDE_STORAGE_PROXY
             await Download(self, folder, remote, url, token, timeout).run(
                 file, progress, max_attempts
             )
