@@ -95,6 +95,11 @@ def _proxy_url(text: str, what: str) -> URL:
     return url
 
 
+def _pair(item: str) -> tuple[str, str]:
+    key, _, target = item.partition("=")
+    return key, target
+
+
 def parse_storage_proxy_overrides(value: str | Mapping[str, str]) -> dict[str, str]:
     """The storage-proxy address map: ``"X1=Y1,X2=Y2"`` (or a mapping) to a dict.
 
@@ -107,7 +112,7 @@ def parse_storage_proxy_overrides(value: str | Mapping[str, str]) -> dict[str, s
         what = "storage_proxy_address_map"
         pairs = value.items()
     elif isinstance(value, str):
-        pairs = [item.partition("=")[::2] for item in value.split(",") if item.strip()]
+        pairs = [_pair(item) for item in value.split(",") if item.strip()]
     else:
         raise InvalidArgumentError(f"{what} is a mapping, not {type(value).__name__}")
     overrides: dict[str, str] = {}
