@@ -106,10 +106,10 @@ def test_release_choice_reaches_the_emulator_or_fails_clearly(tmp_path: Path) ->
             assert backendai_emulator.options.get("release") == "23.09"
 
 
-        @pytest.mark.backendai_emulator(release="26.9", api_version="v7.20230615")
+        @pytest.mark.backendai_emulator(release="26.9", exec_timeout=5)
         def test_marked(backendai_emulator_isolated):
             assert backendai_emulator_isolated.options["release"] == "26.9"
-            assert backendai_emulator_isolated.options["api_version"] == "v7.20230615"
+            assert backendai_emulator_isolated.options["exec_timeout"] == 5
 
 
         @pytest.mark.backendai_emulator(no_such_option=1)
