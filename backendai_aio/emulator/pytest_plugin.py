@@ -45,7 +45,6 @@ __all__ = [
     "EmulatorThread",
     "backendai_emulator",
     "backendai_emulator_isolated",
-    "emulator_options",
 ]
 
 _RELEASE_OPTION: Final = "backendai_emulator_release"
@@ -187,7 +186,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def emulator_options(config: pytest.Config, marker: pytest.Mark | None = None) -> dict[str, Any]:
+def _emulator_options(config: pytest.Config, marker: pytest.Mark | None = None) -> dict[str, Any]:
     """The :class:`Emulator` arguments chosen by the command line, the ini file and *marker*.
 
     The marker wins over the option, which wins over the ini setting.
@@ -214,7 +213,7 @@ def _started(options: dict[str, Any]) -> EmulatorThread:
 @pytest.fixture(scope="session")
 def backendai_emulator(pytestconfig: pytest.Config) -> Iterator[EmulatorThread]:
     """A Backend.AI manager emulator on 127.0.0.1, shared by the whole test session."""
-    emulator = _started(emulator_options(pytestconfig))
+    emulator = _started(_emulator_options(pytestconfig))
     try:
         yield emulator
     finally:
@@ -225,7 +224,7 @@ def backendai_emulator(pytestconfig: pytest.Config) -> Iterator[EmulatorThread]:
 def backendai_emulator_isolated(request: pytest.FixtureRequest) -> Iterator[EmulatorThread]:
     """A fresh Backend.AI manager emulator on 127.0.0.1 for this test alone."""
     marker = request.node.get_closest_marker(_MARKER)
-    emulator = _started(emulator_options(request.config, marker))
+    emulator = _started(_emulator_options(request.config, marker))
     try:
         yield emulator
     finally:
