@@ -179,9 +179,12 @@ async def _forwarder(target_port: int) -> AsyncIterator[tuple[int, list[int]]]:
                 await writer.drain()
         writer.close()
 
+    writers: list[asyncio.StreamWriter] = []
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections.append(1)
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        writers.extend((writer, up_writer))
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
@@ -189,7 +192,10 @@ async def _forwarder(target_port: int) -> AsyncIterator[tuple[int, list[int]]]:
         yield server.sockets[0].getsockname()[1], connections
     finally:
         server.close()
-        await server.wait_closed()
+        for writer in writers:
+            writer.close()
+        # Newer Pythons wait here for the connections to end: bounded, whatever they do.
+        await asyncio.wait_for(server.wait_closed(), timeout=10)
 
 
 async def test_storage_proxy_override_is_where_the_bytes_go(
