@@ -75,7 +75,7 @@ class ClientConfig:
       :class:`~backendai_aio.Timeout` limits (``0``: no limit; ``None``: the client's
       defaults of 30 and 300 seconds);
     - *storage_proxy_address_map*: storage-proxy addresses to use instead of those the
-      manager hands out (see :func:`override_storage_proxy`).
+      manager hands out, keyed by the URL the manager gives (see :meth:`storage_proxy_url`).
     """
 
     __slots__ = (
