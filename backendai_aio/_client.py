@@ -115,7 +115,9 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
         name = generate_session_name() if session_id is None else validate_session_name(session_id)
         await self._negotiate(timeout)
         assert self._api_version is not None
-        body = build_create_body(self._api_version, image, name, options)
+        # BACKEND_GROUP, BACKEND_DOMAIN and BACKEND_VFOLDER_MOUNTS, as the official SDK.
+        options_applied = self.config.session_options(options)
+        body = build_create_body(self._api_version, image, name, options_applied)
         return await self._request(
             "POST", self._url("session"), json=body, timeout=timeout, idempotent=True
         )

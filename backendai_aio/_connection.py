@@ -20,6 +20,7 @@ from yarl import URL
 
 from ._apiversion import LATEST_API_VERSION, ApiVersion
 from ._config import ClientConfig
+from ._config_values import check_agent_signature
 from ._errors import (
     ERR_REQUEST,
     ERR_RESPONSE,
@@ -82,13 +83,14 @@ class ClientConnection:
         agent_signature: str | None = None,
         *,
         session: aiohttp.ClientSession | None = None,
-        timeout: Timeout | float | None = Timeout(),  # noqa: B008 (immutable)
+        timeout: TimeoutArg = NOT_GIVEN,
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 (immutable)
         ssl: ssl_module.SSLContext | bool = True,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         #: The configuration in use (from the environment when none was given).
         self.config = ClientConfig.from_env() if config is None else config
+        agent_signature = check_agent_signature(agent_signature)
         user_agent = f"backendai-aio/{__version__}"
         if agent_signature:
             user_agent = f"{user_agent} {agent_signature}"
@@ -115,7 +117,7 @@ class ClientConnection:
         self._negotiation = asyncio.Lock()
         self._bases = self.config.endpoint_urls
         self._base_index = 0
-        self._timeout = resolve_timeout(timeout, Timeout())
+        self._timeout = resolve_timeout(timeout, self.config.timeout)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgumentError(f"retry must be a RetryPolicy or None, not {retry!r}")
         self._retry = NO_RETRIES if retry is None else retry
@@ -127,7 +129,8 @@ class ClientConnection:
             raise InvalidArgumentError(
                 f"max_response_size must be a positive number of bytes, not {max_response_size!r}"
             )
-        self._ssl = ssl
+        # BACKEND_SKIP_SSLCERT_VALIDATION switches verification off unless ssl= says how.
+        self._ssl = False if ssl is True and self.config.skip_sslcert_validation else ssl
         self._ssl_warned = False
         self._max_response_size = max_response_size
         self._rate_limit: RateLimit | None = None

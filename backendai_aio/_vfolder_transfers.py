@@ -98,7 +98,11 @@ class VFolderTransferAPI(BaseClient):
     allow_http_storage_proxy: bool = False
 
     def _storage_ticket(self, body: Any, call: str) -> tuple[URL, str]:
-        return read_ticket(body, call, self.endpoint, allow_http=self.allow_http_storage_proxy)
+        url, token = read_ticket(
+            body, call, self.endpoint, allow_http=self.allow_http_storage_proxy
+        )
+        # BACKEND_OVERRIDE_STORAGE_PROXY: the user's own mapping, so taken as given.
+        return self.config.storage_proxy_url(url), token
 
     async def vfolder_upload(
         self,
