@@ -32,7 +32,7 @@ from ._errors import (
 from ._middleware import SigningMiddleware
 from ._ratelimits import RateLimit
 from ._retries import NO_RETRIES, RetryPolicy
-from ._timeouts import Timeout, resolve_timeout
+from ._timeouts import NOT_GIVEN, TimeoutArg, resolve_timeout
 from ._version import __version__
 
 __all__ = ["DEFAULT_MAX_RESPONSE_SIZE", "ClientConnection"]

@@ -118,7 +118,7 @@ async def test_read_timeout_becomes_the_client_default() -> None:
                 await client.get_info("abcd")
             assert time.monotonic() - started < 5
             # A call's own timeout still wins over the configured default.
-            with pytest.raises(ResponseError, match=r"read limit 0\.1 s"):
+            with pytest.raises(ResponseError, match=r"limit 0\.1 s"):
                 await client.get_info("abcd", timeout=0.1)
         release.set()
 
