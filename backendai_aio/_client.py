@@ -299,7 +299,8 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
             response = await self.execute(session_id, run_id, mode, code, opts, timeout=timeout)
         except BadRequestError as exc:
             raise in_progress_error(exc, session_id) or exc from exc
-        for _ in range(max_steps):
+        steps = 1
+        while True:
             items = result.add_step(_result_of(response))
             for item in items:
                 if on_output is not None:
@@ -321,12 +322,14 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
                 next_mode = "input"
             else:
                 return result
+            if steps >= max_steps:
+                await self._abandon(session_id, run_id, timeout)
+                raise RunDeadlineError(
+                    f"the run in session {session_id!r} did not finish within {max_steps} "
+                    "steps (it was interrupted)"
+                )
             response = await self.execute(session_id, run_id, next_mode, line, timeout=timeout)
-        await self._abandon(session_id, run_id, timeout)
-        raise RunDeadlineError(
-            f"the run in session {session_id!r} did not finish within {max_steps} steps "
-            "(it was interrupted)"
-        )
+            steps += 1
 
     async def _abandon(self, session_id: str, run_id: str, timeout: TimeoutArg) -> None:
         """Interrupt a run and collect its end, so that the session takes new code at once."""

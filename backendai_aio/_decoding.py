@@ -35,7 +35,11 @@ _WORST_FACTOR: Final = 40
 _CONTAINER_COST: Final = 64
 _VALUE_COST: Final = 56
 _MEMBER_COST: Final = 32
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# Possessive quantifiers: without them the regex engine keeps state for every repetition,
+# many times the text's size.
+_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
+_WHOLE = re.compile(rb'(?:[^"]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+', re.DOTALL)
+_WINDOW: Final = 256 * 1024
 
 
 class BodyDecodeError(ValueError):
@@ -80,14 +84,43 @@ def _text_codec(charset: str | None, default: str) -> str:
     return info.name
 
 
-def _structure_cost(text: bytes) -> int:
-    containers = text.count(b"{") + text.count(b"[")
+def _structure_cost(text: bytes, start: int = 0, end: int | None = None) -> int:
+    """The structure's estimated cost in *text* (``[start:end]``), its bytes not counted."""
+    stop = len(text) if end is None else end
+    containers = text.count(b"{", start, stop) + text.count(b"[", start, stop)
     return (
-        len(text)
-        + _CONTAINER_COST * containers
-        + _VALUE_COST * text.count(b",")
-        + _MEMBER_COST * text.count(b":")
+        _CONTAINER_COST * containers
+        + _VALUE_COST * text.count(b",", start, stop)
+        + _MEMBER_COST * text.count(b":", start, stop)
     )
+
+
+def _structure_outside_strings(body: bytes, window_size: int = _WINDOW) -> int:
+    """:func:`_structure_cost` of *body* with its strings set aside, window by window.
+
+    Stripping strings from the whole body at once would cost many times its size; a
+    window at a time, the memory is bounded by the window's, and each byte is scanned a
+    bounded number of times.
+    """
+    cost = 0
+    position = 0
+    size = len(body)
+    while position < size:
+        window = body[position : position + window_size]
+        # Up to the first string the window cuts: starting outside a string, the scan
+        # takes whole strings only, so that an escaped quote is never taken for an end.
+        scanned = _WHOLE.match(window)
+        end = scanned.end() if scanned is not None else 0
+        if end:
+            cost += _structure_cost(_STRING.sub(b'""', window[:end]))
+            position += end
+            continue
+        # A string longer than a window: skip it whole (no copy is made).
+        string = _STRING.match(body, position)
+        if string is None:
+            break  # unterminated: invalid JSON, which decoding reports
+        position = string.end()
+    return cost
 
 
 def estimate_json_cost(body: bytes) -> int:
@@ -97,9 +130,9 @@ def estimate_json_cost(body: bytes) -> int:
     harmless; when that count is too high to accept, strings are set aside and it is counted
     again.
     """
-    cost = _structure_cost(body)
+    cost = len(body) + _structure_cost(body)
     if cost > _cost_budget(len(body)):
-        cost = _structure_cost(_STRING.sub(b'""', body)) + (len(body) - 2)
+        cost = len(body) + _structure_outside_strings(body)
     return cost
 
 
