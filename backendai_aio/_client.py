@@ -18,7 +18,13 @@ from ._errors import (
 )
 from ._live import LiveAPI
 from ._results import CONTINUING_STATUSES, TERMINAL_STATUSES, RunResult
-from ._run_support import DEFAULT_MAX_STEPS, check_run_bounds, in_progress_error, stop_bounded
+from ._run_support import (
+    DEFAULT_MAX_STEPS,
+    InflightStep,
+    check_run_bounds,
+    in_progress_error,
+    stop_bounded,
+)
 from ._session_files import SessionFilesAPI
 from ._session_options import (
     BatchOptions,
@@ -261,25 +267,37 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
             raise InvalidArgumentError(f"run() takes mode 'query' or 'batch', not {mode!r}")
         check_run_bounds(deadline, max_steps)
         result = RunResult(run_id=generate_run_id())
+        step = InflightStep()
+
+        async def stop() -> None:
+            await step.settle()
+            await self._abandon(session_id, result.run_id, timeout)
+
         bound = asyncio.timeout(deadline)
-        sent = False
         try:
             async with bound:
-                sent = True
                 return await self._run_steps(
-                    session_id, code, mode, opts, on_input, on_output, max_steps, timeout, result
+                    session_id,
+                    code,
+                    mode,
+                    opts,
+                    on_input,
+                    on_output,
+                    max_steps,
+                    timeout,
+                    result,
+                    step,
                 )
         except TimeoutError:
             if not bound.expired():
                 raise
-            await stop_bounded(lambda: self._abandon(session_id, result.run_id, timeout))
+            await stop_bounded(stop)
             raise RunDeadlineError(
                 f"the run in session {session_id!r} did not finish within its {deadline:g} s "
                 "deadline (it was interrupted)"
             ) from None
         except asyncio.CancelledError:
-            if sent:
-                await stop_bounded(lambda: self._abandon(session_id, result.run_id, timeout))
+            await stop_bounded(stop)
             raise
 
     async def _run_steps(
@@ -293,10 +311,13 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
         max_steps: int,
         timeout: TimeoutArg,
         result: RunResult,
+        step: InflightStep,
     ) -> RunResult:
         run_id = result.run_id
         try:
-            response = await self.execute(session_id, run_id, mode, code, opts, timeout=timeout)
+            response = await step.run(
+                self.execute(session_id, run_id, mode, code, opts, timeout=timeout)
+            )
         except BadRequestError as exc:
             raise in_progress_error(exc, session_id) or exc from exc
         steps = 1
@@ -328,7 +349,9 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
                     f"the run in session {session_id!r} did not finish within {max_steps} "
                     "steps (it was interrupted)"
                 )
-            response = await self.execute(session_id, run_id, next_mode, line, timeout=timeout)
+            response = await step.run(
+                self.execute(session_id, run_id, next_mode, line, timeout=timeout)
+            )
             steps += 1
 
     async def _abandon(self, session_id: str, run_id: str, timeout: TimeoutArg) -> None:

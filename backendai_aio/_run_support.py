@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ._errors import BadRequestError, InvalidArgumentError, RunInProgressError
 
 __all__ = [
     "DEFAULT_MAX_STEPS",
+    "InflightStep",
     "STOP_LIMIT",
     "check_run_bounds",
     "in_progress_error",
@@ -19,6 +21,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger("backendai_aio")
+
+_T = TypeVar("_T")
 
 #: The most ``execute`` steps one run takes unless told otherwise: a bound for a server that
 #: answers ``continued`` for ever (a real step waits for output, so this is many hours).
@@ -92,3 +96,28 @@ async def stop_bounded(stop: Callable[[], Awaitable[None]], limit: float = STOP_
     except Exception:
         # Already logged when the task ended (_forget).
         return
+
+
+class InflightStep:
+    """The steps of one run, each run as a task of its own.
+
+    Cancelling the caller then does not cut a request the server may already be acting on:
+    the clean-up waits for its answer (:meth:`settle`) and only then interrupts, so that a
+    run that started late is stopped too.
+    """
+
+    def __init__(self) -> None:
+        self._task: asyncio.Future[Any] | None = None
+
+    async def run(self, step: Awaitable[_T]) -> _T:
+        """Await *step*; a cancellation reaches the caller, not the step."""
+        task = asyncio.ensure_future(step)
+        self._task = task
+        return await asyncio.shield(task)
+
+    async def settle(self) -> None:
+        """Wait for the step in flight, if any, to end; its outcome does not matter."""
+        task = self._task
+        if task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task

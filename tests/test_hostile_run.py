@@ -182,3 +182,61 @@ def test_the_prompt_survives_pickling() -> None:
     copy = pickle.loads(pickle.dumps(error))
     assert copy.prompt == "? "
     assert json.dumps(copy.message) == '"waiting"'
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [{"items": 5}, {"items": "abc"}, {"items": {"a": 1}}],
+)
+async def test_a_folder_listing_whose_items_is_not_a_list(listing: Any) -> None:
+    app = root_app()
+
+    async def files(request: web.Request) -> web.Response:
+        return web.json_response(listing)
+
+    app.router.add_get("/folders/{name}/files", files)
+    async with serving(app) as client:
+        with pytest.raises(ResponseError, match="vfolder_list_files"):
+            await client.vfolder_entries("data")
+
+
+@pytest.mark.parametrize(
+    ("listing", "sizes"),
+    [
+        ({"files": 5}, None),
+        ({"files": "[" * 100_000}, None),
+        ({"files": '[{"filename": "f", "size": Infinity, "mode": "-rw"}]'}, [0]),
+    ],
+)
+async def test_a_session_listing_of_odd_shape(listing: Any, sizes: list[int] | None) -> None:
+    app = root_app()
+
+    async def files(request: web.Request) -> web.Response:
+        return web.json_response(listing)
+
+    app.router.add_get("/session/{name}/files", files)
+    async with serving(app) as client:
+        if sizes is None:
+            with pytest.raises(ResponseError, match="list_files"):
+                await client.list_entries("s")
+        else:
+            assert [entry.size for entry in await client.list_entries("s")] == sizes
+
+
+async def test_a_frame_whose_console_is_not_a_list() -> None:
+    app = root_app()
+
+    async def odd(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive()
+        await ws.send_str('{"status": "finished", "console": 5}')
+        await ws.close()
+        return ws
+
+    app.router.add_get("/stream/session/{name}/execute", odd)
+    async with serving(app) as client:
+        with pytest.raises(ResponseError, match="console is not a list"):
+            async with asyncio.timeout(10), client.stream_execute("s", "print(1)") as stream:
+                async for _ in stream:
+                    pass
