@@ -300,10 +300,11 @@ class RunInProgressError(BadRequestError):
 class InputRequiredError(BackendError):
     """The code asked for input and :meth:`Client.run` was given no ``on_input``.
 
-    The run was interrupted; :attr:`prompt` holds what the code printed as its prompt.
+    The run was interrupted; :attr:`prompt` holds what the code printed as its prompt. Its
+    ``type`` is ``ERR_REQUEST``: the call, not the server, must change (pass ``on_input``).
     """
 
-    type: ErrorType = ERR_RESPONSE
+    type: ErrorType = ERR_REQUEST
 
     def __init__(self, message: str, *, prompt: str = "", **fields: Any) -> None:
         super().__init__(message, **fields)
