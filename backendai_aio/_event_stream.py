@@ -275,6 +275,18 @@ class EventStream:
             self.reconnects += 1
 
 
+@dataclass(frozen=True, slots=True)
+class EventStreamOptions:
+    """What an event stream filters and how it reconnects (internal)."""
+
+    max_reconnects: int
+    reconnect_window: float
+    max_event_size: int
+    session_id: str | None = None
+    session_name: str | None = None
+    fallback_params: Params = None
+
+
 class EventsAPI(BaseClient):
     """Session and background-task event streams."""
 
@@ -371,15 +383,3 @@ class EventsAPI(BaseClient):
             yield stream
         finally:
             stream.close()
-
-
-@dataclass(frozen=True, slots=True)
-class EventStreamOptions:
-    """What an event stream filters and how it reconnects (internal)."""
-
-    max_reconnects: int
-    reconnect_window: float
-    max_event_size: int
-    session_id: str | None = None
-    session_name: str | None = None
-    fallback_params: Params = None
