@@ -18,6 +18,7 @@ from backendai_aio._decoding import (
     decode_body,
 )
 from backendai_aio._errors import decipher_response, error_from_response
+from backendai_aio._sse import MAX_RETRY_MS, ServerSentEvent, SSEParser
 
 content_types = st.one_of(
     st.none(),
@@ -119,3 +120,29 @@ def test_deep_nesting_is_a_decode_error_or_a_value(depth: int) -> None:
     except BodyDecodeError:
         return
     assert isinstance(value, list)
+
+
+sse_lines = st.lists(
+    st.one_of(
+        st.text(alphabet="abc: \u00e9", max_size=12).map(lambda text: "data: " + text),
+        st.sampled_from(["", ": comment", "event: e", "id: 7", "retry: 12", "retry: " + "9" * 30]),
+    ),
+    max_size=30,
+)
+
+
+@given(sse_lines, st.sampled_from(["\n", "\r\n", "\r"]), st.lists(st.integers(1, 50), max_size=20))
+def test_sse_events_do_not_depend_on_how_bytes_are_split(
+    lines: list[str], newline: str, cuts: list[int]
+) -> None:
+    stream = (newline.join(lines) + newline).encode()
+    whole = SSEParser().feed(stream)
+    parser = SSEParser()
+    split: list[ServerSentEvent] = []
+    position = 0
+    for cut in cuts:
+        split += parser.feed(stream[position : position + cut])
+        position += cut
+    split += parser.feed(stream[position:])
+    assert split == whole
+    assert all(event.retry is None or 0 <= event.retry <= MAX_RETRY_MS for event in whole)
