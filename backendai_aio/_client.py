@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, TypeAlias, TypeVar, Unpack
 
 from ._account import AccountAPI
 from ._base import BaseClient
-from ._errors import InvalidArgumentError, ResponseError
+from ._errors import (
+    BadRequestError,
+    InputRequiredError,
+    InvalidArgumentError,
+    ResponseError,
+    RunDeadlineError,
+)
 from ._live import LiveAPI
 from ._results import CONTINUING_STATUSES, TERMINAL_STATUSES, RunResult
+from ._run_support import (
+    DEFAULT_MAX_STEPS,
+    InflightStep,
+    check_run_bounds,
+    in_progress_error,
+    stop_bounded,
+)
 from ._session_files import SessionFilesAPI
 from ._session_options import (
     BatchOptions,
@@ -48,7 +62,9 @@ async def _maybe_await(value: _T | Awaitable[_T]) -> _T:
 def _result_of(response: Any) -> Mapping[str, Any]:
     result = response.get("result") if isinstance(response, Mapping) else None
     if not isinstance(result, Mapping):
-        raise ResponseError(f"an execute answer without a result object: {response!r:.200}")
+        raise ResponseError(
+            f"execute: an answer without a result object: {response!r:.200}", body=response
+        )
     return result
 
 
@@ -228,6 +244,8 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
         opts: BatchOptions | Mapping[str, Any] | None = None,
         on_input: InputCallback | None = None,
         on_output: OutputCallback | None = None,
+        deadline: float | None = None,
+        max_steps: int = DEFAULT_MAX_STEPS,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> RunResult:
         """Run *code* to its end and return a :class:`RunResult`.
@@ -237,16 +255,74 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
         ``on_input(prompt)`` (a function or coroutine function returning the line to send),
         and passes each console item to ``on_output(kind, payload)`` as it arrives. Batch
         mode takes ``opts={"build": ..., "exec": ...}`` (and ``clean``). *timeout* applies to
-        each step.
+        each step; *deadline* (seconds) to the whole run, and *max_steps* bounds the number
+        of steps: past either the run is interrupted and
+        :class:`~backendai_aio.RunDeadlineError` raised.
 
-        Code that asks for input without an *on_input* is interrupted, and the call raises
-        :class:`~backendai_aio.InvalidArgumentError`.
+        Cancelling the call (``task.cancel()``, ``asyncio.timeout``, Ctrl-C) interrupts the
+        run in the session too, waiting for that at most a few seconds. Code that asks for
+        input without an *on_input* is interrupted, and the call raises
+        :class:`~backendai_aio.InputRequiredError` with the prompt; a session still running
+        other code raises :class:`~backendai_aio.RunInProgressError`.
         """
         if mode not in ("query", "batch"):
             raise InvalidArgumentError(f"run() takes mode 'query' or 'batch', not {mode!r}")
-        run_id = generate_run_id()
-        result = RunResult(run_id=run_id)
-        response = await self.execute(session_id, run_id, mode, code, opts, timeout=timeout)
+        check_run_bounds(deadline, max_steps)
+        result = RunResult(run_id=generate_run_id())
+        step = InflightStep()
+
+        async def stop() -> None:
+            await step.settle()
+            await self._abandon(session_id, result.run_id, timeout)
+
+        bound = asyncio.timeout(deadline)
+        try:
+            async with bound:
+                return await self._run_steps(
+                    session_id,
+                    code,
+                    mode,
+                    opts,
+                    on_input,
+                    on_output,
+                    max_steps,
+                    timeout,
+                    result,
+                    step,
+                )
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            await stop_bounded(stop)
+            raise RunDeadlineError(
+                f"the run in session {session_id!r} did not finish within its {deadline:g} s "
+                "deadline (it was interrupted)"
+            ) from None
+        except asyncio.CancelledError:
+            await stop_bounded(stop)
+            raise
+
+    async def _run_steps(
+        self,
+        session_id: str,
+        code: str,
+        mode: str,
+        opts: BatchOptions | Mapping[str, Any] | None,
+        on_input: InputCallback | None,
+        on_output: OutputCallback | None,
+        max_steps: int,
+        timeout: TimeoutArg,
+        result: RunResult,
+        step: InflightStep,
+    ) -> RunResult:
+        run_id = result.run_id
+        try:
+            response = await step.run(
+                self.execute(session_id, run_id, mode, code, opts, timeout=timeout)
+            )
+        except BadRequestError as exc:
+            raise in_progress_error(exc, session_id) or exc from exc
+        steps = 1
         while True:
             items = result.add_step(_result_of(response))
             for item in items:
@@ -255,20 +331,30 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
             if result.status in CONTINUING_STATUSES:
                 next_mode, line = "continue", ""
             elif result.status == "waiting-input":
+                prompt = "".join(str(i.payload) for i in items if i.kind == "stdout")
                 if on_input is None:
                     await self._abandon(session_id, run_id, timeout)
-                    raise InvalidArgumentError(
-                        "the code is waiting for input; pass on_input= to answer it "
-                        "(the run was interrupted)"
+                    raise InputRequiredError(
+                        f"the code is waiting for input (prompt {prompt!r:.100}); pass "
+                        "on_input= to answer it (the run was interrupted)",
+                        prompt=prompt,
                     )
-                prompt = "".join(str(i.payload) for i in items if i.kind == "stdout")
                 line = await _maybe_await(on_input(prompt))
                 if not isinstance(line, str):
                     raise InvalidArgumentError("on_input must return a string")
                 next_mode = "input"
             else:
                 return result
-            response = await self.execute(session_id, run_id, next_mode, line, timeout=timeout)
+            if steps >= max_steps:
+                await self._abandon(session_id, run_id, timeout)
+                raise RunDeadlineError(
+                    f"the run in session {session_id!r} did not finish within {max_steps} "
+                    "steps (it was interrupted)"
+                )
+            response = await step.run(
+                self.execute(session_id, run_id, next_mode, line, timeout=timeout)
+            )
+            steps += 1
 
     async def _abandon(self, session_id: str, run_id: str, timeout: TimeoutArg) -> None:
         """Interrupt a run and collect its end, so that the session takes new code at once."""

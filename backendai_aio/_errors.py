@@ -324,3 +324,37 @@ def decipher_response(
             url=text,
             maybe_applied=True,
         ) from exc
+
+
+# -- failures of the run loop (Client.run) ----------------------------------------------------
+
+__all__ += ["InputRequiredError", "RunDeadlineError", "RunInProgressError"]
+
+
+class RunInProgressError(BadRequestError):
+    """400: the session is still running earlier code, so it refused new code.
+
+    Wait for that run to end, or stop it with ``client.interrupt(session)``.
+    """
+
+
+class InputRequiredError(BackendError):
+    """The code asked for input and :meth:`Client.run` was given no ``on_input``.
+
+    The run was interrupted; :attr:`prompt` holds what the code printed as its prompt. Its
+    ``type`` is ``ERR_REQUEST``: the call, not the server, must change (pass ``on_input``).
+    """
+
+    type: ErrorType = ERR_REQUEST
+
+    def __init__(self, message: str, *, prompt: str = "", **fields: Any) -> None:
+        super().__init__(message, **fields)
+        #: What the code printed before asking (its prompt).
+        self.prompt = prompt
+
+
+class RunDeadlineError(ResponseError):
+    """:meth:`Client.run` gave up: the run outlived its deadline or its number of steps.
+
+    The run was interrupted.
+    """

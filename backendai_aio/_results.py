@@ -83,17 +83,27 @@ class RunResult:
         return self.status == "finished" and self.exit_code == 0
 
     def add_step(self, result: Mapping[str, Any]) -> list[ConsoleItem]:
-        """Record one raw ``result`` object; return its new console items."""
+        """Record one raw ``result`` object; return its new console items.
+
+        A result whose ``console`` is not a list raises :class:`~backendai_aio.ResponseError`
+        (nothing is recorded then).
+        """
+        console = result.get("console")
+        if console is not None and not isinstance(console, list):
+            raise ResponseError(
+                f"an execution result whose console is not a list: {console!r:.100}",
+                body=result,
+            )
         self.raw.append(result)
         self.status = str(result.get("status", ""))
         exit_code = result.get("exitCode")
-        if isinstance(exit_code, int):
+        if isinstance(exit_code, int) and not isinstance(exit_code, bool):
             self.exit_code = exit_code
         files = result.get("files")
         if isinstance(files, list):
             self.files.extend(files)
         items = []
-        for entry in result.get("console") or ():
+        for entry in console or ():
             if isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) == 2:
                 items.append(ConsoleItem(str(entry[0]), entry[1]))
         self.console.extend(items)
@@ -124,7 +134,8 @@ class FileEntry:
 def _int(value: Any) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        # OverflowError: a size of Infinity.
         return 0
 
 
@@ -140,7 +151,13 @@ def session_entries(listing: Any) -> list[FileEntry]:
     try:
         items = json.loads(text)
     except (TypeError, ValueError) as exc:
-        raise ResponseError(f"a file listing that is not JSON: {text!r:.100}") from exc
+        raise ResponseError(
+            f"a session file listing (list_files) that is not JSON: {text!r:.100}"
+        ) from exc
+    except RecursionError:
+        raise ResponseError(
+            "a session file listing (list_files) nested too deeply to decode"
+        ) from None
     entries = []
     for item in items if isinstance(items, list) else ():
         if not isinstance(item, Mapping):
@@ -161,8 +178,16 @@ def session_entries(listing: Any) -> list[FileEntry]:
 
 
 def vfolder_entries(listing: Any) -> list[FileEntry]:
-    """Type the answer of :meth:`Client.vfolder_list_files` (``{"items": [...]}``)."""
+    """Type the answer of :meth:`Client.vfolder_list_files` (``{"items": [...]}``).
+
+    A listing whose ``items`` is not a list raises :class:`~backendai_aio.ResponseError`.
+    """
     items = listing.get("items") if isinstance(listing, Mapping) else None
+    if items is not None and not isinstance(items, list):
+        raise ResponseError(
+            f"a folder listing (vfolder_list_files) whose items is not a list: {items!r:.100}",
+            body=listing,
+        )
     return [
         FileEntry(
             str(item.get("name", "")),

@@ -36,6 +36,7 @@ from aiohttp import web
 from backendai_aio import (
     BackendError,
     Client,
+    InputRequiredError,
     InvalidArgumentError,
     RateLimitError,
     RequestError,
@@ -57,7 +58,7 @@ async def backend_client(app: web.Application) -> AsyncIterator[None]:
 
 def error_response(error: BackendError) -> web.Response:
     """Map a failed Backend.AI call to the status this service answers."""
-    if isinstance(error, InvalidArgumentError):
+    if isinstance(error, InputRequiredError | InvalidArgumentError):
         status = 422  # the submitted code asked for input, which this endpoint cannot give
     elif isinstance(error, RateLimitError):
         status = 503

@@ -36,6 +36,7 @@ from fastapi.responses import JSONResponse  # pyright: ignore[reportMissingImpor
 from backendai_aio import (
     BackendError,
     Client,
+    InputRequiredError,
     InvalidArgumentError,
     RateLimitError,
     RequestError,
@@ -91,7 +92,7 @@ async def backend_error(request: Request, error: Exception) -> JSONResponse:
     """Map a failed Backend.AI call to the status this service answers."""
     assert isinstance(error, BackendError)
     log.warning("run failed: %r", error)
-    if isinstance(error, InvalidArgumentError):
+    if isinstance(error, InputRequiredError | InvalidArgumentError):
         status = 422  # the submitted code asked for input, which this endpoint cannot give
     elif isinstance(error, RateLimitError | RequestError):
         status = 503  # rate limited, or the cluster cannot be reached

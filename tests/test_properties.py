@@ -4,12 +4,21 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from backendai_aio import BackendError, ResponseError, ServerError
-from backendai_aio._decoding import BodyDecodeError, decode_body
+from backendai_aio._decoding import (
+    _STRING,
+    BodyDecodeError,
+    _structure_cost,
+    _structure_outside_strings,
+    decode_body,
+)
 from backendai_aio._errors import decipher_response, error_from_response
+from backendai_aio._sse import MAX_RETRY_MS, ServerSentEvent, SSEParser
 
 content_types = st.one_of(
     st.none(),
@@ -80,3 +89,60 @@ def test_decoder_gives_a_value_or_a_decode_error(
     except BodyDecodeError:
         return
     assert value is None or isinstance(value, str | bytes | int | float | bool | list | dict)
+
+
+json_texts = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='{}[],:"\\ab\u00e9', max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(st.text(alphabet='{[,:"\\x', max_size=6), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+def _naive_structure(body: bytes) -> int:
+    # Strip every string at once (the costly way), then count.
+    return _structure_cost(_STRING.sub(b'""', body))
+
+
+@given(json_texts, st.integers(min_value=1, max_value=40))
+def test_windowed_structure_count_matches_the_whole_body(value: object, window: int) -> None:
+    body = json.dumps(value).encode()
+    assert _structure_outside_strings(body, window) == _naive_structure(body)
+
+
+@given(st.integers(min_value=1, max_value=3000))
+def test_deep_nesting_is_a_decode_error_or_a_value(depth: int) -> None:
+    body = b"[" * depth + b"]" * depth
+    try:
+        value = decode_body(200, "application/json", body)
+    except BodyDecodeError:
+        return
+    assert isinstance(value, list)
+
+
+sse_lines = st.lists(
+    st.one_of(
+        st.text(alphabet="abc: \u00e9", max_size=12).map(lambda text: "data: " + text),
+        st.sampled_from(["", ": comment", "event: e", "id: 7", "retry: 12", "retry: " + "9" * 30]),
+    ),
+    max_size=30,
+)
+
+
+@given(sse_lines, st.sampled_from(["\n", "\r\n", "\r"]), st.lists(st.integers(1, 50), max_size=20))
+def test_sse_events_do_not_depend_on_how_bytes_are_split(
+    lines: list[str], newline: str, cuts: list[int]
+) -> None:
+    stream = (newline.join(lines) + newline).encode()
+    whole = SSEParser().feed(stream)
+    parser = SSEParser()
+    split: list[ServerSentEvent] = []
+    position = 0
+    for cut in cuts:
+        split += parser.feed(stream[position : position + cut])
+        position += cut
+    split += parser.feed(stream[position:])
+    assert split == whole
+    assert all(event.retry is None or 0 <= event.retry <= MAX_RETRY_MS for event in whole)

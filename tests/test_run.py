@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from backendai_aio import Client, ConsoleItem, InvalidArgumentError
+from backendai_aio import Client, ConsoleItem, InputRequiredError, InvalidArgumentError
 
 
 async def test_output_longer_than_the_flush_window(client: Client) -> None:
@@ -49,8 +49,9 @@ async def test_input_with_sync_and_async_callbacks(client: Client) -> None:
 
 async def test_input_without_a_callback_is_a_clear_error(client: Client) -> None:
     await client.create_if_not_exists("python", "run-no-input")
-    with pytest.raises(InvalidArgumentError, match="on_input"):
+    with pytest.raises(InputRequiredError, match="on_input") as caught:
         await client.run("run-no-input", "input('? ')")
+    assert caught.value.prompt == "? "
     # The waiting run was interrupted, so the session takes new code at once.
     result = await client.run("run-no-input", "print('free')")
     assert result.stdout == "free\n"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from backendai_aio._sse import ServerSentEvent, SSEParser
+from backendai_aio._sse import MAX_RETRY_MS, ServerSentEvent, SSELimitError, SSEParser, parse_retry
 
 STREAM = (
     b": keep-alive comment\r\n"
@@ -66,3 +68,80 @@ def test_reset_drops_a_half_received_event_but_keeps_the_id() -> None:
         ServerSentEvent("x", '{"c": 3}', "7", None)
     ]
     assert parser.retry == 100
+
+
+def test_a_long_line_in_small_chunks_is_parsed_in_linear_time() -> None:
+    parser = SSEParser(max_event_size=16 * 1024 * 1024)
+    piece = b"x" * 1024
+    started = time.perf_counter()
+    assert parser.feed(b"data: ") == []
+    for _ in range(8 * 1024):  # 8 MiB in 1 KiB chunks
+        assert parser.feed(piece) == []
+    events = parser.feed(b"\n\n")
+    assert len(events) == 1
+    assert len(events[0].data) == 8 * 1024 * 1024
+    assert time.perf_counter() - started < 2
+
+
+def _parse_lines(count: int) -> float:
+    parser = SSEParser()
+    started = time.perf_counter()
+    events = parser.feed(b"data: x\n\n" * count + b"data: end\r\n\r\n")
+    elapsed = time.perf_counter() - started
+    assert len(events) == count + 1
+    assert events[-1].data == "end"
+    return elapsed
+
+
+def test_many_lines_in_one_chunk_are_parsed_in_linear_time() -> None:
+    # Four times the lines take about four times as long (sixteen if quadratic); the best of
+    # three rounds keeps a busy machine's noise out.
+    small = min(_parse_lines(25_000) for _ in range(3))
+    large = min(_parse_lines(100_000) for _ in range(3))
+    assert large < 8 * small
+
+
+def test_a_line_past_the_bound_raises_with_the_events_before_it() -> None:
+    parser = SSEParser(max_event_size=100)
+    with pytest.raises(SSELimitError, match="line longer than 1124") as caught:
+        parser.feed(b"data: a\n\ndata: " + b"z" * 2000)
+    assert caught.value.events == [ServerSentEvent("message", "a")]
+    parser.reset()
+    assert parser.feed(b"data: b\n\n") == [ServerSentEvent("message", "b")]
+
+
+def test_a_partial_line_is_bounded_across_chunks() -> None:
+    parser = SSEParser(max_event_size=100)
+    for _ in range(11):
+        parser.feed(b"y" * 100)
+    with pytest.raises(SSELimitError, match="line longer"):
+        parser.feed(b"y" * 100)
+
+
+def test_an_event_past_the_bound_raises() -> None:
+    parser = SSEParser(max_event_size=20)
+    assert parser.feed(b"data: 0123456789\ndata: 012345678\n\n") == [
+        ServerSentEvent("message", "0123456789\n012345678")
+    ]
+    with pytest.raises(SSELimitError, match="event larger than 20"):
+        parser.feed(b"data: 0123456789\ndata: 0123456789\n\n")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0", 0),
+        ("1500", 1500),
+        ("60000", 60_000),
+        ("60001", MAX_RETRY_MS),
+        ("3600000", MAX_RETRY_MS),
+        ("1" + "0" * 400, MAX_RETRY_MS),
+        ("9" * 5000, MAX_RETRY_MS),
+        ("", None),
+        ("-5", None),
+        ("1.5", None),
+        ("\u0661\u0662", None),  # Arabic-Indic digits are digits, but not ASCII ones
+    ],
+)
+def test_retry_values(value: str, expected: int | None) -> None:
+    assert parse_retry(value) == expected

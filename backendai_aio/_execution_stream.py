@@ -1,0 +1,194 @@
+"""Streaming execution over a websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+import aiohttp
+from yarl import URL
+
+from ._base import TRANSPORT_ERRORS, BaseClient
+from ._errors import (
+    InvalidArgumentError,
+    RequestError,
+    ResponseError,
+    ServerError,
+    error_from_response,
+)
+from ._results import TERMINAL_STATUSES, RunResult
+from ._timeouts import NOT_GIVEN, TimeoutArg, resolve_timeout
+
+__all__ = ["CLOSE_LIMIT", "ExecutionAPI", "ExecutionStream"]
+
+#: How long leaving a stream waits for the server to answer the close (seconds); then the
+#: connection is dropped. aiohttp's own close waits for each frame anew, so a server that
+#: keeps sending frames would hold it forever.
+CLOSE_LIMIT: Final = 3.0
+
+
+class ExecutionStream:
+    """A running execution over a websocket: iterate its result frames, send it input.
+
+    ``async for frame in stream`` yields each frame (``status``, ``console``, ``exitCode``,
+    ``options``, ``files``) until the run ends; :attr:`result` accumulates them into a
+    :class:`~backendai_aio.RunResult`. When a frame says ``waiting-input``, answer with
+    :meth:`send_input`.
+    """
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, url: URL) -> None:
+        self._ws = ws
+        self._url = url
+        self._finished = False
+        self._frames_seen = 0
+        #: Everything received so far, as a typed result.
+        self.result = RunResult(run_id="")
+
+    def __repr__(self) -> str:
+        state = "finished" if self._finished else "closed" if self._ws.closed else "running"
+        return (
+            f"<ExecutionStream {_public(self._url)} state={state} "
+            f"status={self.result.status!r} frames={self._frames_seen}>"
+        )
+
+    async def send_input(self, line: str) -> None:
+        """Send a line of user input to the running code."""
+        if not isinstance(line, str):
+            raise InvalidArgumentError("input must be a string")
+        try:
+            await self._ws.send_str(line)
+        except TRANSPORT_ERRORS as exc:
+            raise RequestError(f"sending input to {_public(self._url)} failed: {exc}") from exc
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._frames()
+
+    async def _frames(self) -> AsyncIterator[dict[str, Any]]:
+        url = _public(self._url)
+        while not self._finished:
+            try:
+                message = await self._ws.receive()
+            except TRANSPORT_ERRORS as exc:
+                raise ResponseError(f"the execution stream {url} failed: {exc}") from exc
+            if message.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSING,
+                aiohttp.WSMsgType.CLOSED,
+            ):
+                raise ResponseError(f"the execution stream {url} closed before the run finished")
+            if message.type is aiohttp.WSMsgType.ERROR:
+                raise ResponseError(f"the execution stream {url} failed: {message.data}")
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            try:
+                frame = json.loads(message.data)
+            except (ValueError, RecursionError) as exc:
+                raise ResponseError(f"a frame that is not JSON: {message.data!r:.100}") from exc
+            if not isinstance(frame, dict):
+                raise ResponseError(f"a frame that is not an object: {frame!r:.100}")
+            self._frames_seen += 1
+            if frame.get("status") == "error":
+                raise ServerError(
+                    f"the execution failed: {frame.get('msg')}",
+                    msg=None if frame.get("msg") is None else str(frame.get("msg")),
+                    body=frame,
+                    url=str(self._url),
+                )
+            self.result.add_step(frame)
+            if frame.get("status") in TERMINAL_STATUSES:
+                self._finished = True
+            yield frame
+
+
+def _public(url: URL) -> str:
+    # An endpoint may carry credentials in its authority: never show them.
+    return str(url.with_user(None)) if url.is_absolute() else str(url)
+
+
+def _ws_timeout(receive: float | None) -> aiohttp.ClientWSTimeout:
+    # aiohttp builds this dataclass dynamically, out of pyright's sight.
+    return aiohttp.ClientWSTimeout(ws_receive=receive, ws_close=CLOSE_LIMIT)  # pyright: ignore[reportCallIssue]
+
+
+async def close_websocket(ws: aiohttp.ClientWebSocketResponse, limit: float = CLOSE_LIMIT) -> None:
+    """Close *ws*, waiting at most *limit* seconds for the server's answer, then drop it."""
+    # On timeout aiohttp's close() is cancelled, and drops the connection itself.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(limit):
+            await ws.close()
+
+
+class ExecutionAPI(BaseClient):
+    """Streaming execution."""
+
+    @asynccontextmanager
+    async def stream_execute(
+        self,
+        session_id: str,
+        code: str,
+        *,
+        mode: str = "query",
+        opts: Mapping[str, Any] | None = None,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> AsyncIterator[ExecutionStream]:
+        """Run *code* over a websocket: ``async with`` yields an :class:`ExecutionStream`.
+
+        The socket closes when the block ends, on an error, and on cancellation; leaving
+        the block waits at most :data:`CLOSE_LIMIT` seconds for the server. *timeout*
+        bounds connecting and, if its read limit is set, each wait for a frame (none by
+        default).
+        """
+        if mode not in ("query", "batch"):
+            raise InvalidArgumentError(f"stream_execute takes 'query' or 'batch', not {mode!r}")
+        session = self._open()
+        limits = resolve_timeout(timeout, self._timeout, streaming=True)
+        await self._negotiate(timeout)
+        url = self._absolute(self._url("stream", "session", session_id, "execute"))
+        headers = dict(self._headers)
+        if self._session_mode:
+            headers["X-BackendAI-Version"] = self._signer.api_version
+        elif self._signed is not None:
+            # A session we did not create has no signer installed, and ws_connect takes no
+            # per-request middleware: sign the upgrade by hand.
+            headers.update(self._signer.headers_for("GET", url))
+        try:
+            # ws_connect takes no per-call connect limit: bound the whole handshake instead.
+            async with asyncio.timeout(limits.connect):
+                ws = await session.ws_connect(
+                    url,
+                    headers=headers,
+                    ssl=self._ssl,
+                    timeout=_ws_timeout(limits.read),
+                )
+        except aiohttp.WSServerHandshakeError as exc:
+            raise error_from_response(
+                exc.status, exc.message, None, b"", method="GET", url=str(url)
+            ) from exc
+        except TRANSPORT_ERRORS as exc:
+            reason = (
+                f"timed out (connect limit {limits.connect:g} s)"
+                if isinstance(exc, TimeoutError) and limits.connect is not None
+                else f"{type(exc).__name__}: {exc}"
+            )
+            raise RequestError(
+                f"GET {_public(url)}: opening the execution stream failed: {reason}",
+                method="GET",
+                url=str(url),
+            ) from exc
+        self._live.add(ws)
+        try:
+            try:
+                await ws.send_json({"mode": mode, "code": code, "options": dict(opts or {})})
+            except TRANSPORT_ERRORS as exc:
+                raise RequestError(
+                    f"GET {_public(url)}: sending the code failed: {type(exc).__name__}: {exc}",
+                    method="GET",
+                    url=str(url),
+                ) from exc
+            yield ExecutionStream(ws, url)
+        finally:
+            await close_websocket(ws)
