@@ -8,6 +8,7 @@ in :mod:`._base`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ssl as ssl_module
 import warnings
@@ -62,6 +63,20 @@ class _State(Enum):
     UNOPENED = "unopened"
     OPENED = "opened"
     CLOSED = "closed"
+
+
+#: How long leaving a stream waits for the server to answer the close (seconds); then the
+#: connection is dropped. aiohttp's own close waits for each frame anew, so a server that
+#: keeps sending frames would hold it forever.
+CLOSE_LIMIT: Final = 3.0
+
+
+async def close_websocket(ws: aiohttp.ClientWebSocketResponse, limit: float = CLOSE_LIMIT) -> None:
+    """Close *ws*, waiting at most *limit* seconds for the server's answer, then drop it."""
+    # On timeout aiohttp's close() is cancelled, and drops the connection itself.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(limit):
+            await ws.close()
 
 
 class ClientConnection:
@@ -218,7 +233,7 @@ class ClientConnection:
         self._state = _State.CLOSED
         for stream in list(self._live):
             if isinstance(stream, aiohttp.ClientWebSocketResponse):
-                await stream.close()
+                await close_websocket(stream)
             else:
                 stream.close()
         session, self._session = self._session, None

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Any
 
 import aiohttp
 from yarl import URL
 
 from ._base import TRANSPORT_ERRORS, BaseClient
+from ._connection import CLOSE_LIMIT, close_websocket
 from ._errors import (
     InvalidArgumentError,
     RequestError,
@@ -24,11 +24,6 @@ from ._results import TERMINAL_STATUSES, RunResult
 from ._timeouts import NOT_GIVEN, TimeoutArg, resolve_timeout
 
 __all__ = ["CLOSE_LIMIT", "ExecutionAPI", "ExecutionStream"]
-
-#: How long leaving a stream waits for the server to answer the close (seconds); then the
-#: connection is dropped. aiohttp's own close waits for each frame anew, so a server that
-#: keeps sending frames would hold it forever.
-CLOSE_LIMIT: Final = 3.0
 
 
 class ExecutionStream:
@@ -112,14 +107,6 @@ def _public(url: URL) -> str:
 def _ws_timeout(receive: float | None) -> aiohttp.ClientWSTimeout:
     # aiohttp builds this dataclass dynamically, out of pyright's sight.
     return aiohttp.ClientWSTimeout(ws_receive=receive, ws_close=CLOSE_LIMIT)  # pyright: ignore[reportCallIssue]
-
-
-async def close_websocket(ws: aiohttp.ClientWebSocketResponse, limit: float = CLOSE_LIMIT) -> None:
-    """Close *ws*, waiting at most *limit* seconds for the server's answer, then drop it."""
-    # On timeout aiohttp's close() is cancelled, and drops the connection itself.
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(limit):
-            await ws.close()
 
 
 class ExecutionAPI(BaseClient):
