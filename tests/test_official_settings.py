@@ -168,8 +168,11 @@ async def test_skip_sslcert_validation(https_url: str, ca: trustme.CA) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _forwarder(target_port: int) -> AsyncIterator[tuple[int, list[int]]]:
-    """A TCP forwarder on 127.0.0.1 to *target_port*; yields its port and a connection count."""
+async def _forwarder(target: list[int]) -> AsyncIterator[tuple[int, list[int]]]:
+    """A TCP forwarder on 127.0.0.1 to the port in *target* (set once known).
+
+    Yields its port and a connection count.
+    """
     connections: list[int] = []
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -183,7 +186,7 @@ async def _forwarder(target_port: int) -> AsyncIterator[tuple[int, list[int]]]:
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections.append(1)
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target[0])
         writers.extend((writer, up_writer))
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
@@ -201,17 +204,21 @@ async def _forwarder(target_port: int) -> AsyncIterator[tuple[int, list[int]]]:
 async def test_storage_proxy_override_is_where_the_bytes_go(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    emulated_port = int(emulator.endpoint.rsplit(":", 1)[1])
-    async with _forwarder(emulated_port) as (port, connections):
-        override = f"http://127.0.0.1:{emulated_port}=localhost:{port}"
-        config = ClientConfig.from_env(_env(emulator, override_storage_proxy=override))
-        async with Client(config) as client:
-            await client.vfolder_create("data")
-            manager_connections = len(connections)
-            assert await client.vfolder_upload("data", b"through the override", "f.txt") == 20
-            await client.vfolder_download("data", "f.txt", tmp_path / "f.txt")
-        assert (tmp_path / "f.txt").read_bytes() == b"through the override"
-        assert len(connections) > manager_connections
+    target: list[int] = []
+    async with _forwarder(target) as (port, connections):
+        # The emulator answers a Host naming another port (the forwarder's) only when told to.
+        async with Emulator(allowed_hosts=[f"localhost:{port}"]) as forwarded:
+            emulated_port = int(forwarded.endpoint.rsplit(":", 1)[1])
+            target.append(emulated_port)
+            override = f"http://127.0.0.1:{emulated_port}=localhost:{port}"
+            config = ClientConfig.from_env(_env(forwarded, override_storage_proxy=override))
+            async with Client(config) as client:
+                await client.vfolder_create("data")
+                manager_connections = len(connections)
+                assert await client.vfolder_upload("data", b"through the override", "f.txt") == 20
+                await client.vfolder_download("data", "f.txt", tmp_path / "f.txt")
+            assert (tmp_path / "f.txt").read_bytes() == b"through the override"
+            assert len(connections) > manager_connections
     elsewhere = ClientConfig.from_env(_env(emulator, override_storage_proxy="other:1=h:2"))
     async with Client(elsewhere) as client:
         await client.vfolder_create("data2")
