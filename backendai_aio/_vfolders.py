@@ -22,6 +22,7 @@ from ._results import FileEntry, vfolder_entries
 from ._streams import ProgressCallback
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transfers import (
+    FolderRef,
     file_name,
     folder_name,
     folder_path,
@@ -52,7 +53,7 @@ class VFolderAPI(BaseClient):
     before anything is sent.
     """
 
-    def vfolder(self, name: str) -> VFolder:
+    def vfolder(self, name: FolderRef) -> VFolder:
         """A handle on the virtual folder *name*: the same calls without the name."""
         return VFolder(self, folder_name(name))
 
@@ -64,7 +65,6 @@ class VFolderAPI(BaseClient):
         usage_mode: str | None = None,
         permission: str | None = None,
         group: str | None = None,
-        quota: int | str | None = None,
         cloneable: bool | None = None,
         unmanaged_path: str | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
@@ -74,7 +74,8 @@ class VFolderAPI(BaseClient):
         *host* is a storage host from :meth:`vfolder_list_hosts` (default: the server's);
         *usage_mode* ``general``, ``model`` or ``data``; *permission* ``ro``, ``rw`` or
         ``wd`` (read-write-delete); *group* a project's id (or, on older managers, name) for
-        a project folder; *quota* a size (``"10g"``); *unmanaged_path* (admins) a host path.
+        a project folder; *unmanaged_path* (admins) a host path. (A per-folder quota is no
+        longer a creation option: managers since 24.03 ignore it or refuse it.)
         Options left at ``None`` take the server's defaults. Answers ``{"id", "name",
         "host", "usage_mode", "permission", "ownership_type", "user", "group", ...}``.
         """
@@ -84,7 +85,6 @@ class VFolderAPI(BaseClient):
             "usage_mode": usage_mode,
             "permission": permission,
             "group": group,
-            "quota": quota,
             "cloneable": cloneable,
             "unmanaged_path": unmanaged_path,
         }
@@ -102,11 +102,11 @@ class VFolderAPI(BaseClient):
         params = {"group_id": group_id} if group_id is not None else None
         return await self._request("GET", self._url("folders"), params=params, timeout=timeout)
 
-    async def vfolder_info(self, name: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+    async def vfolder_info(self, name: FolderRef, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """``GET /folders/{name}``: a folder's details, with ``num_files`` and ``used_bytes``."""
         return await self._request("GET", self._url("folders", folder_name(name)), timeout=timeout)
 
-    async def vfolder_delete(self, name: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
+    async def vfolder_delete(self, name: FolderRef, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
         """``DELETE /folders/{name}``: delete a folder and its files (answers 204)."""
         await self._request("DELETE", self._url("folders", folder_name(name)), timeout=timeout)
 
@@ -124,7 +124,7 @@ class VFolderAPI(BaseClient):
 
     async def vfolder_mkdir(
         self,
-        name: str,
+        name: FolderRef,
         path: str | os.PathLike[str],
         *,
         parents: bool = False,
@@ -146,7 +146,7 @@ class VFolderAPI(BaseClient):
 
     async def vfolder_list_files(
         self,
-        name: str,
+        name: FolderRef,
         path: str | os.PathLike[str] = ".",
         *,
         timeout: TimeoutArg = NOT_GIVEN,
@@ -163,7 +163,7 @@ class VFolderAPI(BaseClient):
 
     async def vfolder_entries(
         self,
-        name: str,
+        name: FolderRef,
         path: str | os.PathLike[str] = ".",
         *,
         timeout: TimeoutArg = NOT_GIVEN,
@@ -173,7 +173,7 @@ class VFolderAPI(BaseClient):
 
     async def vfolder_rename_file(
         self,
-        name: str,
+        name: FolderRef,
         target_path: str | os.PathLike[str],
         new_name: str,
         *,
@@ -197,7 +197,7 @@ class VFolderAPI(BaseClient):
 
     async def vfolder_delete_files(
         self,
-        name: str,
+        name: FolderRef,
         files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
         recursive: bool = False,
@@ -225,7 +225,7 @@ class VFolderAPI(BaseClient):
 
     async def vfolder_invite(
         self,
-        name: str,
+        name: FolderRef,
         emails: str | Sequence[str],
         perm: str = "rw",
         *,
@@ -286,7 +286,7 @@ class VFolderAPI(BaseClient):
 
     async def vfolder_upload(
         self,
-        name: str,
+        name: FolderRef,
         source: UploadSource,
         target_path: str | os.PathLike[str] | None = None,
         *,
@@ -358,7 +358,7 @@ class VFolderAPI(BaseClient):
 
     async def vfolder_download(
         self,
-        name: str,
+        name: FolderRef,
         path: str | os.PathLike[str],
         dest: str | os.PathLike[str],
         *,
@@ -418,7 +418,7 @@ class VFolder:
     Creating a handle sends nothing; the folder need not exist yet.
     """
 
-    def __init__(self, client: VFolderAPI, name: str) -> None:
+    def __init__(self, client: VFolderAPI, name: FolderRef) -> None:
         #: The client the calls go through.
         self.client = client
         #: The folder's name.
@@ -434,7 +434,6 @@ class VFolder:
         usage_mode: str | None = None,
         permission: str | None = None,
         group: str | None = None,
-        quota: int | str | None = None,
         cloneable: bool | None = None,
         unmanaged_path: str | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
@@ -446,7 +445,6 @@ class VFolder:
             usage_mode=usage_mode,
             permission=permission,
             group=group,
-            quota=quota,
             cloneable=cloneable,
             unmanaged_path=unmanaged_path,
             timeout=timeout,
