@@ -26,7 +26,7 @@ from .wire import PROBS, Wire
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(flush_window=0.2, exec_timeout=10.0) as running:
+    async with Emulator(release="23.09", flush_window=0.2, exec_timeout=10.0) as running:
         yield running
 
 

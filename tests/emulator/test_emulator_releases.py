@@ -207,7 +207,12 @@ async def test_check_presets_per_release(old: Raw, new: Raw) -> None:
 
 
 async def test_26_9_sdk_config_keys(old: Raw, new: Raw) -> None:
-    config = {"mount_ids": [], "mount_id_map": {}, "attach_network": None, "environ": {}}
+    config: dict[str, Any] = {
+        "mount_ids": [],
+        "mount_id_map": {},
+        "attach_network": None,
+        "environ": {},
+    }
     assert (await _create(new, "sdk-26-config", config=config))[0] == 201
     # 23.09 checks config strictly and fails on keys it does not know.
     assert (await _create(old, "sdk-26-config", config=config))[0] == 500
