@@ -90,7 +90,7 @@ async def _create(raw: Raw, name: str, **extra: Any) -> tuple[int, Any]:
     return await raw.call("POST", "/session", {"image": "python", "name": name, **extra})
 
 
-# -- versions --------------------------------------------------------------------------------
+# -- versions ----------------------------------------------------------------------------------
 
 
 def test_default_release_and_profiles() -> None:
@@ -240,7 +240,7 @@ async def test_creation_options_per_release(old: Raw, new: Raw) -> None:
     assert (status, body["data"]) == (400, {"priority": "value is greater than 100"})
 
 
-# -- events ---------------------------------------------------------------------------------------
+# -- events ------------------------------------------------------------------------------------
 
 
 async def _first_events(raw: Raw, path_qs: str, count: int) -> list[str]:
@@ -295,7 +295,7 @@ async def test_events_filter_by_name_on_23_09(old: Raw) -> None:
     assert await watched == ["watched"]
 
 
-# -- folders ----------------------------------------------------------------------------------------
+# -- folders -----------------------------------------------------------------------------------
 
 
 async def test_delete_moves_to_the_trash_on_26_9(new: Raw) -> None:
