@@ -57,6 +57,7 @@ from typing import IO, Any, Final
 
 from aiohttp import BodyPartReader, web
 
+from ._download_methods import gate_download_method
 from ._params import read_api_params
 from ._problems import InvalidAPIParameters
 from ._sessions import EmulatedSession, check_running, ensure_running, request_session
@@ -401,9 +402,12 @@ async def _list_files(request: web.Request) -> web.Response:
 def add_file_routes(app: web.Application) -> None:
     """Install the file transfer routes of ``/session/{name}``."""
     app.router.add_post("/session/{name}/upload", _upload)
-    # Managers up to 24.x route the downloads as GET (with a JSON body, which the official
-    # client sends); newer ones route them as POST. The emulator answers both.
+    # Managers up to 24.03 route the downloads as GET (with a JSON body, which the official
+    # client sends); newer ones route them as POST. Each release profile lets its own
+    # method through (see _download_methods).
     for method in ("GET", "POST"):
-        app.router.add_route(method, "/session/{name}/download", _download)
-        app.router.add_route(method, "/session/{name}/download_single", _download_single)
+        app.router.add_route(method, "/session/{name}/download", gate_download_method(_download))
+        app.router.add_route(
+            method, "/session/{name}/download_single", gate_download_method(_download_single)
+        )
     app.router.add_get("/session/{name}/files", _list_files)

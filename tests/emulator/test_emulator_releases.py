@@ -376,3 +376,38 @@ async def test_a_shared_folder_is_reached_by_id_only_on_26_9(new: Raw) -> None:
 async def test_a_shared_folder_is_reached_by_name_on_23_09(old: Raw) -> None:
     user, _ = await _share_with_user(old)
     assert (await user.call("GET", "/folders/shared"))[0] == 200
+
+
+# -- session download methods -------------------------------------------------------------------
+
+
+async def test_download_methods_per_release(old: Raw, new: Raw) -> None:
+    body = {"files": ["missing.txt"]}
+    for raw in (old, new):
+        assert (await _create(raw, "downloads"))[0] == 201
+    # 23.09: GET only (the file does not exist, so the GET reaches the handler: not 405).
+    assert (await old.call("GET", "/session/downloads/download_single", {"file": "x"}))[0] != 405
+    assert (await old.call("POST", "/session/downloads/download", body))[0] == 405
+    # 26.9: POST only.
+    assert (await new.call("GET", "/session/downloads/download", body))[0] == 405
+    assert (await new.call("POST", "/session/downloads/download_single", {"file": "x"}))[0] != 405
+
+
+async def test_download_get_is_deprecated_at_v8_20240915(http: aiohttp.ClientSession) -> None:
+    # 24.09 to 25.x (API v8.20240915) keep a GET stub: ai/backend/manager/api/session.py of
+    # 24.9.0 routes GET .../download to deprecated_get_stub and POST to download_files.
+    async with Emulator(release="26.9", api_version="v8.20240915") as emulator:
+        raw = Raw(emulator, http, "v8.20240915")
+        assert (await _create(raw, "downloads"))[0] == 201
+        status, problem = await raw.call("GET", "/session/downloads/download", {"files": ["a"]})
+        assert (status, problem["type"], problem["title"]) == (
+            400,
+            PROBS + "deprecated",
+            "This API is deprecated.",
+        )
+        status, problem = await raw.call(
+            "POST", "/session/downloads/download_single", {"file": "a"}
+        )
+        # The POST reaches the handler, which finds no such file.
+        assert status != 405
+        assert problem["type"] != PROBS + "deprecated"
