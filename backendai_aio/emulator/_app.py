@@ -124,7 +124,7 @@ def create_app(
     manager_version = (
         profile.manager_version
         if api_version == profile.latest_api_version
-        else MANAGER_VERSIONS.get(api_version, "unknown")
+        else MANAGER_VERSIONS.get(api_version, profile.manager_version)
     )
     checks = request_checks(
         api_version, logged_in_keypair, accepted_versions=profile.accepted_up_to(api_version)
