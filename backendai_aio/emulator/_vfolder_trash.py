@@ -1,7 +1,8 @@
 """The folder trash of managers since 24.03, and 26.9's name-to-id lookup.
 
-``DELETE /folders/{name}`` moves a folder to the trash (status ``delete-pending``); its name
-stays taken. Then, by the folder's id (``vfolder_id``, or ``id`` / ``vfolderId``, in a JSON
+``DELETE /folders/{name}``, and ``DELETE /folders`` with the folder's id (``vfolderId`` or
+``id`` in a JSON body: how the 26.9 SDK deletes), move a folder to the trash (status
+``delete-pending``, 204); its name stays taken. Then, by the folder's id (``vfolder_id``, or ``id`` / ``vfolderId``, in a JSON
 body), as the 26.9 manager's routes take it:
 
 - ``POST /folders/restore-from-trash-bin``: back to ``ready`` (204);
@@ -75,6 +76,18 @@ async def _delete_from_trash(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def _delete_by_id(request: web.Request) -> web.Response:
+    params = await read_checked_params(request)
+    raw = alias(params, "vfolderId", "id", "vfolder_id")
+    if raw is None:
+        check_params({"vfolder_id": "is required"})
+    access = _access_by_id(request, raw)
+    if access.folder.status != "ready":
+        raise VFolderNotFound(data=str(access.folder.id))
+    access.folder.status = "delete-pending"
+    return web.Response(status=204)
+
+
 async def _force_delete(request: web.Request) -> web.Response:
     access = _access_by_id(request, request.match_info["folder_id"])
     await remove_folder(request.app[VFOLDER_STORE_KEY], access.folder)
@@ -95,6 +108,7 @@ async def _folder_id(request: web.Request) -> web.Response:
 def add_trash_routes(app: web.Application) -> None:
     """Install the trash routes and ``GET /folders/_/id`` (the app holds a folder store)."""
     app.router.add_route("GET", "/folders/_/id", _folder_id)
+    app.router.add_route("DELETE", "/folders", _delete_by_id)
     app.router.add_route("POST", "/folders/restore-from-trash-bin", _restore)
     app.router.add_route("POST", "/folders/delete-from-trash-bin", _delete_from_trash)
     app.router.add_route("POST", "/folders/purge", _delete_from_trash)

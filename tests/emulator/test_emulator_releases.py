@@ -318,6 +318,15 @@ async def test_delete_moves_to_the_trash_on_26_9(new: Raw) -> None:
     assert (await new.call("POST", "/folders", {"name": "scratch"}))[0] == 201
 
 
+async def test_delete_by_id_on_26_9(new: Raw) -> None:
+    # The 26.9 SDK deletes with DELETE /folders and the id (hex) in the body.
+    _, created = await new.call("POST", "/folders", {"name": "by-id"})
+    assert (await new.call("DELETE", "/folders", {"id": created["id"]}))[0] == 204
+    assert (await new.call("GET", "/folders"))[1][0]["status"] == "delete-pending"
+    assert (await new.call("DELETE", "/folders", {"id": created["id"]}))[0] == 404
+    assert (await new.call("DELETE", "/folders", {}))[0] == 400
+
+
 async def test_trash_calls_need_a_folder_in_the_trash(new: Raw) -> None:
     _, created = await new.call("POST", "/folders", {"name": "keep"})
     status, _ = await new.call("POST", "/folders/purge", {"vfolder_id": created["id"]})
