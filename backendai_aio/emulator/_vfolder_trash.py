@@ -101,8 +101,11 @@ async def _folder_id(request: web.Request) -> web.Response:
         check_params({"name": "is required"})
     assert isinstance(name, str)
     store = request.app[VFOLDER_STORE_KEY]
-    access = store.find(current_keypair(request), name)
-    return web.json_response({"id": str(access.folder.id), "name": name})
+    # A folder in the trash is found too: the SDK resolves its id to restore or purge it.
+    found = store.named(current_keypair(request), name)
+    if not found:
+        raise VFolderNotFound(data=name)
+    return web.json_response({"id": str(found[0].folder.id), "name": name})
 
 
 def add_trash_routes(app: web.Application) -> None:

@@ -677,6 +677,10 @@ async def _mkdir(request: web.Request) -> web.Response:
         allow_extra=True,
     )
     await _fs(folder, lambda: target.mkdir(parents=flags["parents"], exist_ok=flags["exist_ok"]))
+    if store.release.folder_id_lookup:
+        # 26.9 answers the storage proxy's result set (its SDK reads it).
+        results = {"success": [{"item": str(relpath), "msg": None}], "failed": []}
+        return web.json_response({"results": results}, status=201)
     return web.Response(status=201)
 
 

@@ -318,6 +318,21 @@ async def test_delete_moves_to_the_trash_on_26_9(new: Raw) -> None:
     assert (await new.call("POST", "/folders", {"name": "scratch"}))[0] == 201
 
 
+async def test_sdk_26_9_folder_flow(new: Raw) -> None:
+    # The 26.9 SDK resolves the name (also of a folder in the trash) and reads mkdir's answer.
+    _, created = await new.call("POST", "/folders", {"name": "flow"})
+    status, answer = await new.call("POST", f"/folders/{created['id']}/mkdir", {"path": "a/b"})
+    assert (status, answer) == (
+        201,
+        {"results": {"success": [{"item": "a/b", "msg": None}], "failed": []}},
+    )
+    assert (await new.call("DELETE", "/folders/flow"))[0] == 204
+    status, found = await new.call("GET", "/folders/_/id", {"name": "flow"})
+    assert (status, found["id"]) == (200, str(uuid.UUID(created["id"])))
+    assert (await new.call("POST", "/folders/delete-from-trash-bin", {"id": found["id"]}))[0] == 204
+    assert (await new.call("GET", "/folders/_/id", {"name": "flow"}))[0] == 404
+
+
 async def test_delete_by_id_on_26_9(new: Raw) -> None:
     # The 26.9 SDK deletes with DELETE /folders and the id (hex) in the body.
     _, created = await new.call("POST", "/folders", {"name": "by-id"})
