@@ -2,8 +2,8 @@
 
 ``DELETE /folders/{name}``, and ``DELETE /folders`` with the folder's id (``vfolderId`` or
 ``id`` in a JSON body: how the 26.9 SDK deletes), move a folder to the trash (status
-``delete-pending``, 204); its name stays taken. Then, by the folder's id (``vfolder_id``, or ``id`` / ``vfolderId``, in a JSON
-body), as the 26.9 manager's routes take it:
+``delete-pending``, 204); its name stays taken. Then, by the folder's id (``vfolder_id``,
+or ``id`` / ``vfolderId``, in a JSON body), as the 26.9 manager's routes take it:
 
 - ``POST /folders/restore-from-trash-bin``: back to ``ready`` (204);
 - ``POST /folders/delete-from-trash-bin``: deleted for good, the name is free again (204);
