@@ -14,7 +14,11 @@ from ._base import BaseClient
 from ._errors import AuthenticationError, InvalidArgumentError, ServerError
 from ._timeouts import NOT_GIVEN, TimeoutArg
 
-__all__ = ["AccountAPI", "GraphQLError"]
+__all__ = ["DEFAULT_PROJECT", "AccountAPI", "GraphQLError"]
+
+#: The project every example user belongs to, which :meth:`AccountAPI.check_presets` names
+#: when it is given none.
+DEFAULT_PROJECT = "default"
 
 
 class GraphQLError(ServerError):
@@ -99,10 +103,14 @@ class AccountAPI(BaseClient):
         scaling_group: str | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> Any:
-        """Which presets can be allocated now, with the keypair's limits and usage."""
-        body: dict[str, str] = {}
-        if group is not None:
-            body["group"] = group
+        """Which presets can be allocated now, with the keypair's limits and usage.
+
+        *group* is the project's **name**; without it the default project (``"default"``)
+        is asked for. Managers since 25.15 require a project name (an id is 404
+        ``project-not-found``, no group at all is 400); older ones took a name or an id and
+        defaulted to ``"default"`` themselves.
+        """
+        body: dict[str, str] = {"group": DEFAULT_PROJECT if group is None else group}
         if scaling_group is not None:
             body["scaling_group"] = scaling_group
         return await self._request(

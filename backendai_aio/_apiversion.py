@@ -31,13 +31,15 @@ class ApiVersion(NamedTuple):
         return f"v{self.major}.{self.date}"
 
 
-#: Every version from the oldest this package supports to the newest it knows, oldest first.
+#: Every version from the oldest this package supports to the newest it knows, oldest first:
+#: the versions the newest manager (26.9) accepts from v5 on. (Managers up to 25.x also accepted
+#: ``v6.20210815``, which 26.9 dropped; ``v6.20221201`` is new in 26.9.)
 SUPPORTED_API_VERSIONS: tuple[str, ...] = (
     "v5.20191215",
     "v6.20200815",
-    "v6.20210815",
     "v6.20220315",
     "v6.20220615",
+    "v6.20221201",
     "v6.20230315",
     "v7.20230615",
     "v8.20240315",

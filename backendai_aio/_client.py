@@ -12,7 +12,9 @@ from ._base import BaseClient
 from ._errors import (
     BadRequestError,
     InputRequiredError,
+    InternalServerError,
     InvalidArgumentError,
+    NotSupportedError,
     ResponseError,
     RunDeadlineError,
 )
@@ -30,6 +32,7 @@ from ._session_options import (
     BatchOptions,
     SessionOptions,
     build_create_body,
+    create_is_idempotent,
     generate_run_id,
     generate_session_name,
     validate_session_name,
@@ -120,13 +123,18 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
         ``mounts``, ``mount_map``, ``environ``, ``scaling_group``, ``cluster_size``,
         ``cluster_mode``, ``startup_command``, ``bootstrap_script``, ``owner_access_key``,
         ``starts_at``, ``dependencies``, ``callback_url``, ``architecture``, ``preopen_ports``,
-        ``mount_options``, ``agent_list``, plus ``config`` for raw config fields (see
+        ``mount_options``, ``agent_list``, ``mount_ids``, ``mount_id_map``,
+        ``attach_network``, ``priority``, ``job_priority``, ``is_preemptible``,
+        ``batch_timeout``, plus ``config`` for raw config fields (see
         :class:`~backendai_aio.SessionOptions`). They are sent with the wire names of the
-        negotiated API version.
+        negotiated API version; an option the server's version does not take raises
+        :class:`~backendai_aio.InvalidArgumentError`.
 
         Answers ``{"sessionId", "sessionName", "status", "servicePorts", "created"}``;
         ``created`` is false when an existing session was reused. Being a get-or-create by
-        name, the call is retried like an idempotent one.
+        name, the call is retried like an idempotent one, except with
+        ``reuse_if_exists=False``: a retry after a lost answer would then fail with
+        "session already exists", so it is sent once.
         """
         name = generate_session_name() if session_id is None else validate_session_name(session_id)
         await self._negotiate(timeout)
@@ -135,7 +143,11 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
         options_applied = self.config.session_options(options)
         body = build_create_body(self._api_version, image, name, options_applied)
         return await self._request(
-            "POST", self._url("session"), json=body, timeout=timeout, idempotent=True
+            "POST",
+            self._url("session"),
+            json=body,
+            timeout=timeout,
+            idempotent=create_is_idempotent(options),
         )
 
     async def destroy(
@@ -160,8 +172,29 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
         )
 
     async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Restart a compute session's kernel (its state is lost, its files kept)."""
-        return await self._request("PATCH", self._url("session", session_id), timeout=timeout)
+        """Restart a compute session's kernel (its state is lost, its files kept).
+
+        Managers of release 26 no longer restart sessions (26.9 answers 501; 25.x and older
+        still do): the call then raises :class:`~backendai_aio.NotSupportedError`, whose
+        message says what to do instead: :meth:`destroy` the session and create a new one.
+        """
+        try:
+            return await self._request("PATCH", self._url("session", session_id), timeout=timeout)
+        except InternalServerError as exc:
+            if exc.status != 501:
+                raise
+            raise NotSupportedError(
+                f"the server no longer restarts sessions ({exc.msg or exc.title or 'HTTP 501'}); "
+                "destroy the session and create a new one instead",
+                status=exc.status,
+                problem_type=exc.problem_type,
+                title=exc.title,
+                msg=exc.msg,
+                data=exc.data,
+                body=exc.body,
+                method=exc.method,
+                url=exc.url,
+            ) from exc
 
     async def execute(
         self,
@@ -379,7 +412,7 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
         return await self.destroy(session_id, forced, timeout=timeout)
 
     async def refresh_kernel(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Legacy alias of :meth:`restart`."""
+        """Legacy alias of :meth:`restart` (26.x managers: :class:`NotSupportedError`)."""
         return await self.restart(session_id, timeout=timeout)
 
     async def run_code(

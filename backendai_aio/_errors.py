@@ -11,6 +11,7 @@ as in the original JavaScript client::
     │   ├── NotFoundError             404 (no such session, image, URL)
     │   ├── RateLimitError            429
     │   ├── InternalServerError       5xx (including a proxy's HTML 502/504 page)
+    │   │   └── NotSupportedError         501: the server no longer offers the call
     │   └── GraphQLError              200 with an ``errors`` list (:mod:`._account`)
     ├── UnsupportedServerError        ERR_SERVER: the server's API version is too old
     ├── ResponseError                 ERR_RESPONSE: reading or decoding the response failed
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidArgumentError",
     "LocalIOError",
     "NotFoundError",
+    "NotSupportedError",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestError",
@@ -162,6 +164,10 @@ class RateLimitError(ServerError):
 
 class InternalServerError(ServerError):
     """5xx: the server, or a proxy in front of it, failed."""
+
+
+class NotSupportedError(InternalServerError):
+    """501: the server's release no longer offers the call (the message says what instead)."""
 
 
 class UnsupportedServerError(BackendError):

@@ -2,13 +2,16 @@
 
 The manager renamed several creation fields across API versions (``clusterSize`` moved out of
 ``config`` in v6, ``scalingGroup`` became ``scaling_group``); callers use one set of Python
-names and get the spelling their server's version expects.
+names and get the spelling their server's version expects. Options newer managers added are
+sent only to a server whose API version accepts them (see :data:`OPTION_SINCE`); asking an
+older one for them raises :class:`~backendai_aio.InvalidArgumentError` before anything is sent.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, TypedDict
 
@@ -17,10 +20,12 @@ from ._errors import InvalidArgumentError
 
 __all__ = [
     "KNOWN_OPTIONS",
+    "OPTION_SINCE",
     "SESSION_NAME_RE",
     "BatchOptions",
     "SessionOptions",
     "build_create_body",
+    "create_is_idempotent",
     "generate_run_id",
     "generate_session_name",
     "validate_session_name",
@@ -31,6 +36,23 @@ __all__ = [
 SESSION_NAME_RE: Final = re.compile(r"(?=.{4,64}$)\w[\w.-]*\w", re.ASCII)
 
 _V6: Final = ApiVersion(6, "20200815")
+_V8_2409: Final = ApiVersion(8, "20240915")
+_V9: Final = ApiVersion(9, "20250722")
+
+#: The options newer managers added, with the first API version that takes them: ``priority``
+#: came with 24.09 (``v8.20240915``); ``batch_timeout`` with 25.x, ``job_priority`` and
+#: ``is_preemptible`` with 26.x, and the ``config`` fields ``mount_ids``, ``mount_id_map`` and
+#: ``attach_network`` with the v9 creation config (all ``v9.20250722``; a 25.x manager, which
+#: speaks v9 too, refuses ``job_priority`` and ``is_preemptible`` with 400).
+OPTION_SINCE: Final[Mapping[str, ApiVersion]] = {
+    "priority": _V8_2409,
+    "batch_timeout": _V9,
+    "job_priority": _V9,
+    "is_preemptible": _V9,
+    "mount_ids": _V9,
+    "mount_id_map": _V9,
+    "attach_network": _V9,
+}
 
 # Python name -> wire name at the top level of the request body, for every supported version.
 _TOP_LEVEL: Final[Mapping[str, str]] = {
@@ -48,6 +70,10 @@ _TOP_LEVEL: Final[Mapping[str, str]] = {
     "dependencies": "dependencies",
     "callback_url": "callback_url",
     "architecture": "architecture",
+    "priority": "priority",
+    "job_priority": "job_priority",
+    "is_preemptible": "is_preemptible",
+    "batch_timeout": "batch_timeout",
 }
 
 # Python name -> wire name inside ``config`` from API v6 on.
@@ -61,6 +87,9 @@ _CONFIG_V6: Final[Mapping[str, str]] = {
     "resource_opts": "resource_opts",
     "preopen_ports": "preopen_ports",
     "agent_list": "agent_list",
+    "mount_ids": "mount_ids",
+    "mount_id_map": "mount_id_map",
+    "attach_network": "attach_network",
 }
 
 # API v5 (manager 20.03) spelled a few config fields in camel case and kept the cluster size
@@ -101,6 +130,21 @@ class SessionOptions(TypedDict, total=False):
     mounts: Sequence[str] | None
     #: Folder name to mount path.
     mount_map: Mapping[str, str] | None
+    #: Ids of virtual folders to mount (API v9); the way to mount a folder shared by
+    #: invitation on 26.9, which its name does not reach.
+    mount_ids: Sequence[str | uuid.UUID] | None
+    #: Folder id to mount path (API v9).
+    mount_id_map: Mapping[str | uuid.UUID, str] | None
+    #: The id of a network to attach the session to (API v9).
+    attach_network: str | uuid.UUID | None
+    #: Scheduling priority, 0 to 100 (default 10; API v8.20240915, manager 24.09).
+    priority: int | None
+    #: Preemption priority among the caller's own sessions (API v9, manager 26.x).
+    job_priority: int | None
+    #: Whether the scheduler may preempt the session (API v9, manager 26.x).
+    is_preemptible: bool | None
+    #: Seconds a batch session may run before it is terminated (API v9, manager 25.x).
+    batch_timeout: float | None
     mount_options: Mapping[str, Any] | None
     environ: Mapping[str, str] | None
     scaling_group: str | None
@@ -182,6 +226,12 @@ def build_create_body(
     for key, value in options.items():
         if value is None or key == "config":
             continue
+        since = OPTION_SINCE.get(key)
+        if since is not None and api_version < since:
+            raise InvalidArgumentError(
+                f"{key} needs API {since} or later (the server speaks {api_version})"
+            )
+        value = _wire_ids(key, value)
         if key in _TOP_LEVEL:
             body[_TOP_LEVEL[key]] = value
         elif key in config_names:
@@ -195,3 +245,24 @@ def build_create_body(
     if config:
         body["config"] = config
     return body
+
+
+def create_is_idempotent(options: Mapping[str, object]) -> bool:
+    """Whether a creation call may be retried: a get-or-create is, a create-only is not.
+
+    With ``reuse_if_exists=False`` the server refuses a second call for the same name, so a
+    retry after a lost answer would report "session already exists" for the caller's own
+    session.
+    """
+    return options.get("reuse_if_exists") is not False
+
+
+def _wire_ids(key: str, value: object) -> object:
+    """Folder and network ids as text (``uuid.UUID`` accepted), which JSON can carry."""
+    if key == "mount_ids" and isinstance(value, Sequence) and not isinstance(value, str):
+        return [str(item) for item in value]
+    if key == "mount_id_map" and isinstance(value, Mapping):
+        return {str(folder): path for folder, path in value.items()}
+    if key == "attach_network" and isinstance(value, uuid.UUID):
+        return str(value)
+    return value

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Final, NamedTuple
 
@@ -24,6 +25,7 @@ __all__ = [
     "TUS_CONTENT_TYPE",
     "TUS_VERSION",
     "ContentRange",
+    "FolderRef",
     "file_name",
     "folder_name",
     "folder_path",
@@ -46,8 +48,14 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 _CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19}|\*)")
 
 
+#: A virtual folder as calls name it: its name, or its id (text or ``uuid.UUID``).
+FolderRef = str | uuid.UUID
+
+
 def folder_name(name: object) -> str:
-    """Check a virtual folder's name: one non-empty path segment."""
+    """Check a virtual folder's name or id (text or ``uuid.UUID``): one non-empty path segment."""
+    if isinstance(name, uuid.UUID):
+        return str(name)
     if not isinstance(name, str) or not name.strip():
         raise InvalidArgumentError(f"a virtual folder name is a non-empty string, not {name!r}")
     if "/" in name or name in (".", "..") or "\x00" in name:

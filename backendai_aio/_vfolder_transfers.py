@@ -29,7 +29,7 @@ from ._destination import AtomicFile, resolve_destination
 from ._errors import InvalidArgumentError, ResponseError
 from ._streams import ProgressCallback, TransferProgress
 from ._timeouts import NOT_GIVEN, TimeoutArg
-from ._transfers import folder_name, folder_path
+from ._transfers import FolderRef, folder_name, folder_path
 from ._upload_sources import FileSource, UploadSource, open_source
 from ._vfolder_download import Download
 from ._vfolder_upload import Upload
@@ -106,7 +106,7 @@ class VFolderTransferAPI(BaseClient):
 
     async def vfolder_upload(
         self,
-        name: str,
+        name: FolderRef,
         source: UploadSource,
         target_path: str | os.PathLike[str] | None = None,
         *,
@@ -180,7 +180,7 @@ class VFolderTransferAPI(BaseClient):
 
     async def vfolder_download(
         self,
-        name: str,
+        name: FolderRef,
         path: str | os.PathLike[str],
         dest: str | os.PathLike[str],
         *,

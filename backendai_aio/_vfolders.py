@@ -18,6 +18,7 @@ from ._errors import (
 from ._results import FileEntry, vfolder_entries
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transfers import (
+    FolderRef,
     file_name,
     folder_name,
     folder_path,
@@ -37,7 +38,7 @@ class VFolderAPI(VFolderTransferAPI):
     before anything is sent.
     """
 
-    def vfolder(self, name: str) -> VFolder:
+    def vfolder(self, name: FolderRef) -> VFolder:
         """A handle on the virtual folder *name*: the same calls without the name."""
         return VFolder(self, folder_name(name))
 
@@ -49,7 +50,6 @@ class VFolderAPI(VFolderTransferAPI):
         usage_mode: str | None = None,
         permission: str | None = None,
         group: str | None = None,
-        quota: int | str | None = None,
         cloneable: bool | None = None,
         unmanaged_path: str | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
@@ -59,7 +59,8 @@ class VFolderAPI(VFolderTransferAPI):
         *host* is a storage host from :meth:`vfolder_list_hosts` (default: the server's);
         *usage_mode* ``general``, ``model`` or ``data``; *permission* ``ro``, ``rw`` or
         ``wd`` (read-write-delete); *group* a project's id (or, on older managers, name) for
-        a project folder; *quota* a size (``"10g"``); *unmanaged_path* (admins) a host path.
+        a project folder; *unmanaged_path* (admins) a host path. (A per-folder quota is no
+        longer a creation option: managers since 24.03 ignore it or refuse it.)
         Options left at ``None`` take the server's defaults. Answers ``{"id", "name",
         "host", "usage_mode", "permission", "ownership_type", "user", "group", ...}``.
         """
@@ -69,7 +70,6 @@ class VFolderAPI(VFolderTransferAPI):
             "usage_mode": usage_mode,
             "permission": permission,
             "group": group,
-            "quota": quota,
             "cloneable": cloneable,
             "unmanaged_path": unmanaged_path,
         }
@@ -87,11 +87,11 @@ class VFolderAPI(VFolderTransferAPI):
         params = {"group_id": group_id} if group_id is not None else None
         return await self._request("GET", self._url("folders"), params=params, timeout=timeout)
 
-    async def vfolder_info(self, name: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+    async def vfolder_info(self, name: FolderRef, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """``GET /folders/{name}``: a folder's details, with ``num_files`` and ``used_bytes``."""
         return await self._request("GET", self._url("folders", folder_name(name)), timeout=timeout)
 
-    async def vfolder_delete(self, name: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
+    async def vfolder_delete(self, name: FolderRef, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
         """``DELETE /folders/{name}``: delete a folder and its files (answers 204)."""
         await self._request("DELETE", self._url("folders", folder_name(name)), timeout=timeout)
 
@@ -109,7 +109,7 @@ class VFolderAPI(VFolderTransferAPI):
 
     async def vfolder_mkdir(
         self,
-        name: str,
+        name: FolderRef,
         path: str | os.PathLike[str],
         *,
         parents: bool = False,
@@ -131,7 +131,7 @@ class VFolderAPI(VFolderTransferAPI):
 
     async def vfolder_list_files(
         self,
-        name: str,
+        name: FolderRef,
         path: str | os.PathLike[str] = ".",
         *,
         timeout: TimeoutArg = NOT_GIVEN,
@@ -148,7 +148,7 @@ class VFolderAPI(VFolderTransferAPI):
 
     async def vfolder_entries(
         self,
-        name: str,
+        name: FolderRef,
         path: str | os.PathLike[str] = ".",
         *,
         timeout: TimeoutArg = NOT_GIVEN,
@@ -158,7 +158,7 @@ class VFolderAPI(VFolderTransferAPI):
 
     async def vfolder_rename_file(
         self,
-        name: str,
+        name: FolderRef,
         target_path: str | os.PathLike[str],
         new_name: str,
         *,
@@ -182,7 +182,7 @@ class VFolderAPI(VFolderTransferAPI):
 
     async def vfolder_delete_files(
         self,
-        name: str,
+        name: FolderRef,
         files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
         recursive: bool = False,
@@ -210,7 +210,7 @@ class VFolderAPI(VFolderTransferAPI):
 
     async def vfolder_invite(
         self,
-        name: str,
+        name: FolderRef,
         emails: str | Sequence[str],
         perm: str = "rw",
         *,
@@ -288,7 +288,7 @@ class VFolder(VFolderTransfers):
     Creating a handle sends nothing; the folder need not exist yet.
     """
 
-    def __init__(self, client: VFolderAPI, name: str) -> None:
+    def __init__(self, client: VFolderAPI, name: FolderRef) -> None:
         #: The client the calls go through.
         self.client = client
         #: The folder's name.
@@ -307,7 +307,6 @@ class VFolder(VFolderTransfers):
         usage_mode: str | None = None,
         permission: str | None = None,
         group: str | None = None,
-        quota: int | str | None = None,
         cloneable: bool | None = None,
         unmanaged_path: str | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
@@ -319,7 +318,6 @@ class VFolder(VFolderTransfers):
             usage_mode=usage_mode,
             permission=permission,
             group=group,
-            quota=quota,
             cloneable=cloneable,
             unmanaged_path=unmanaged_path,
             timeout=timeout,

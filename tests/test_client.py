@@ -25,6 +25,7 @@ from backendai_aio import (
     InternalServerError,
     InvalidArgumentError,
     NotFoundError,
+    NotSupportedError,
     RequestError,
     ResponseError,
     UnsupportedServerError,
@@ -53,7 +54,7 @@ def stdout_of(result: dict[str, Any]) -> str:
 async def test_get_server_version_negotiates(client: Client) -> None:
     assert client.api_version is None
     body = await client.get_server_version()
-    assert body == {"version": "v9.20250722", "manager": "26.2.0"}
+    assert body == {"version": "v9.20250722", "manager": "26.9.6"}
     assert client.api_version == "v9.20250722"
 
 
@@ -88,18 +89,19 @@ async def test_session_lifecycle(client: Client) -> None:
     completion = await client.complete("lifecycle-1", "pri")
     assert "print" in str(completion)
 
-    assert await client.restart("lifecycle-1") is None
+    # The default profile is 26.9, which no longer restarts (23.09's restart: test_release_calls).
+    with pytest.raises(NotSupportedError):
+        await client.restart("lifecycle-1")
     result = await run_to_end(client, "lifecycle-1", "print(x)")
-    assert result["exitCode"] == 1
-    assert "NameError" in "".join(p for k, p in result["console"] if k == "stderr")
+    assert result["exitCode"] == 0
 
     stats = await client.destroy("lifecycle-1")
     assert isinstance(stats, dict)
     with pytest.raises(NotFoundError) as caught:
         await client.get_info("lifecycle-1")
     assert caught.value.status == 404
-    assert caught.value.title == "No such session."
-    assert caught.value.problem_type == PROBS + "object-not-found"
+    assert caught.value.title == "Entity not found."  # 26.9's words
+    assert caught.value.problem_type == PROBS + "entity-not-found"
     assert caught.value.type == ERR_SERVER
 
 
@@ -168,7 +170,8 @@ async def test_legacy_aliases(client: Client) -> None:
     assert created["created"] is True
     result = (await client.run_code("print(6 * 7)", "legacy-1", "legacy-run-1"))["result"]
     assert stdout_of(result) == "42\n"
-    assert await client.refresh_kernel("legacy-1") is None
+    with pytest.raises(NotSupportedError):  # 26.9 (the default profile) no longer restarts
+        await client.refresh_kernel("legacy-1")
     await client.destroy_kernel("legacy-1")
     with pytest.raises(NotFoundError):
         await client.get_info("legacy-1")
@@ -434,7 +437,7 @@ async def test_every_redirect_hop_is_signed() -> None:
                 await client._request("GET", client._url("hop"))
     # The second hop reached the handler (404 no such session), so its signature was valid.
     assert isinstance(caught.value, NotFoundError)
-    assert caught.value.title == "No such session."
+    assert caught.value.title == "Entity not found."  # 26.9's words
 
 
 async def test_concurrent_first_calls_negotiate_once(emulator: Emulator) -> None:
@@ -451,4 +454,4 @@ async def test_injected_session_that_raises_for_status(emulator: Emulator) -> No
         async with Client(emulator.config, session=session) as client:
             with pytest.raises(NotFoundError) as caught:
                 await client.get_info("no-such-session")
-    assert caught.value.title == "No such session."
+    assert caught.value.title == "Entity not found."  # 26.9's words

@@ -47,7 +47,9 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def app() -> web.Application:
-    return create_app(keypairs={ADMIN_KEY: ADMIN_SECRET, USER_KEY: USER_SECRET})
+    # 23.09's folder semantics (delete frees the name, shared folders by name); the 26.9
+    # profile's are in test_release_calls.py.
+    return create_app(keypairs={ADMIN_KEY: ADMIN_SECRET, USER_KEY: USER_SECRET}, release="23.09")
 
 
 @pytest.fixture

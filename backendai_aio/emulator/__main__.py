@@ -11,9 +11,10 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 
-from .._apiversion import LATEST_API_VERSION, SUPPORTED_API_VERSIONS
+from .._apiversion import SUPPORTED_API_VERSIONS
 from ._app import USER_ACCESS_KEY, USER_SECRET_KEY, Emulator
 from ._kernel import KernelLimits
+from ._releases import DEFAULT_RELEASE, RELEASES
 
 _PROG = "python -m backendai_aio.emulator"
 
@@ -67,12 +68,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--port", type=_port, default=8091, metavar="N", help="TCP port (0: any free port)"
     )
     parser.add_argument(
+        "--release",
+        default=DEFAULT_RELEASE,
+        choices=tuple(RELEASES),
+        help=f"the manager release to behave as (default: {DEFAULT_RELEASE})",
+    )
+    parser.add_argument(
         "--api-version",
-        default=LATEST_API_VERSION,
+        default=None,
         choices=SUPPORTED_API_VERSIONS,
         metavar="VERSION",
-        help="the newest API version the emulated manager speaks, one of "
-        + ", ".join(SUPPORTED_API_VERSIONS),
+        help="the newest API version the emulated manager speaks (default: the release's "
+        "newest), one of " + ", ".join(SUPPORTED_API_VERSIONS),
     )
     parser.add_argument(
         "--access-key",
@@ -147,6 +154,7 @@ async def _serve(args: argparse.Namespace) -> None:
             port=args.port,
             access_key=args.access_key,
             secret_key=args.secret_key,
+            release=args.release,
             api_version=args.api_version,
             exec_timeout=args.exec_timeout,
             flush_window=args.flush_window,
@@ -157,7 +165,11 @@ async def _serve(args: argparse.Namespace) -> None:
         args.port,
     ) as emulator:
         # The default keypairs are published examples, shown so users can copy them.
-        print(f"Backend.AI emulator (API {args.api_version}) listening; use it with:", flush=True)
+        print(
+            f"Backend.AI emulator (release {emulator.release}, API {emulator.api_version}) "
+            "listening; use it with:",
+            flush=True,
+        )
         print(f"export BACKEND_ENDPOINT={emulator.endpoint}")
         print(f"export BACKEND_ACCESS_KEY={emulator.access_key}")
         print(f"export BACKEND_SECRET_KEY={emulator.config.secret_key}", flush=True)

@@ -20,6 +20,9 @@ As the 23.09 manager answers them for its example setup:
   figures are hidden (``"NaN"``), and ``keypair_using`` adds up the caller's sessions. The
   emulator registers no agents (its sessions run in the emulator itself), so like a manager
   without agents it has nothing remaining in its scaling group and no preset is allocatable.
+  The 26.9 profile requires ``group`` and reads it as a project name: without it 400
+  ``invalid-api-params``; a name (or id) that names no project of the caller, 404
+  ``project-not-found``.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from typing import Final
 
 from aiohttp import web
 
-from ._accounts import is_default_project
+from ._accounts import DEFAULT_GROUP_NAME, is_default_project
 from ._auth import current_keypair
 from ._params import read_checked_params
-from ._problems import InternalServerError, InvalidAPIParameters, ProjectNotFound
+from ._problems import InternalServerError, InvalidAPIParameters, Project26NotFound, ProjectNotFound
+from ._releases import RELEASE_KEY
 from ._sessions import KNOWN_SLOTS, REGISTRY_KEY
 from ._validation import Key, null_or, string, uuid_string, validate
 
@@ -92,8 +96,20 @@ async def _list_presets(request: web.Request) -> web.Response:
 
 
 async def _check_presets(request: web.Request) -> web.Response:
+    raw = await read_checked_params(request)
+    if request.app[RELEASE_KEY].presets_need_group_name:
+        if not isinstance(raw.get("group"), str):
+            # 26.9 parses the body with pydantic and passes its message on.
+            raise InvalidAPIParameters(
+                "1 validation error for CheckPresetsRequest\ngroup\n  Field required "
+                f"[type=missing, input_value={raw!r}, input_type=dict]"
+            )
+        if raw["group"] != DEFAULT_GROUP_NAME:
+            raise Project26NotFound(f"Project not found: {raw['group']}")
     params = validate(
-        await read_checked_params(request),
+        {k: v for k, v in raw.items() if k in ("scaling_group", "group")}
+        if request.app[RELEASE_KEY].presets_need_group_name
+        else raw,
         [
             Key.of("scaling_group", null_or(string()), None),
             Key.of("group", string(), "default"),

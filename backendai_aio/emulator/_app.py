@@ -9,7 +9,7 @@ from typing import Final, Self
 
 from aiohttp import web
 
-from .._apiversion import LATEST_API_VERSION, SUPPORTED_API_VERSIONS, parse_api_version
+from .._apiversion import parse_api_version
 from .._config import ClientConfig
 from ._account_routes import add_account_routes
 from ._accounts import (
@@ -27,6 +27,7 @@ from ._graphql import add_graphql_routes
 from ._kernel import KernelLimits
 from ._localonly import local_only
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
+from ._releases import DEFAULT_RELEASE, RELEASE_KEY, release_profile
 from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry, add_session_routes
 from ._streaming import add_streaming_routes
 from ._vfolders import add_vfolder_routes
@@ -62,7 +63,7 @@ MANAGER_VERSIONS: Final[Mapping[str, str]] = {
     "v7.20230615": "23.09.10",
     "v8.20240315": "24.03.0",
     "v8.20240915": "24.09.0",
-    "v9.20250722": "26.2.0",
+    "v9.20250722": "26.9.6",
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -71,28 +72,30 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def _problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer every error as the manager does: problem+json with its type and title."""
+    release = request.app[RELEASE_KEY]
     try:
         return await handler(request)
     except Problem as problem:
-        return problem.to_response()
+        return release.render(problem)
     except web.HTTPNotFound:
         # The manager names the path it did not find (as it saw it: without /func).
-        return URLNotFound(data=manager_path(request)).to_response()
+        return release.render(URLNotFound(data=manager_path(request)))
     except web.HTTPMethodNotAllowed as exc:
-        return MethodNotAllowed().to_response(
-            headers={"Allow": ",".join(sorted(exc.allowed_methods))}
+        return release.render(
+            MethodNotAllowed(), headers={"Allow": ",".join(sorted(exc.allowed_methods))}
         )
     except web.HTTPException:
         raise
     except Exception:
         _log.exception("unexpected error in %s %s", request.method, request.path)
-        return InternalServerError().to_response()
+        return release.render(InternalServerError())
 
 
 def create_app(
     *,
     keypairs: Mapping[str, str] | None = None,
-    api_version: str = LATEST_API_VERSION,
+    release: str = DEFAULT_RELEASE,
+    api_version: str | None = None,
     flush_window: float = 0.5,
     exec_timeout: float = 60.0,
     sse_ping_interval: float = DEFAULT_PING_INTERVAL,
@@ -103,9 +106,12 @@ def create_app(
     """Build the emulator application.
 
     *keypairs* maps access keys to secret keys (default: the example superadmin and user
-    keypairs; see :mod:`._accounts` for the users owning them); *api_version* is the newest
-    version the emulated manager speaks; *flush_window* is how long an execute call collects
-    output before answering ``continued``; *exec_timeout* stops runaway code;
+    keypairs; see :mod:`._accounts` for the users owning them); *release* is the manager
+    release to behave as (``"26.9"``, the default, or ``"23.09"``; see :mod:`._releases`);
+    *api_version* is the newest version the emulated manager speaks (default: the release's
+    newest; an older one of the release's versions emulates an older manager within it);
+    *flush_window* is how long an execute call collects output before answering
+    ``continued``; *exec_timeout* stops runaway code;
     *sse_ping_interval* is how often quiet event streams send a keep-alive comment (the
     manager's 15 seconds by default); *rate_limit* overrides the keypairs' calls per
     900-second window (30000); *allowed_hosts* are ``Host`` values accepted besides the
@@ -115,17 +121,22 @@ def create_app(
     The application also emulates the webserver's session mode: ``/server/login`` and the
     manager's API under ``/func/`` (see :mod:`._webserver`).
     """
-    if api_version not in SUPPORTED_API_VERSIONS:
-        raise ValueError(f"the emulator cannot speak API {api_version!r}")
+    profile = release_profile(release)
+    if api_version is None:
+        api_version = profile.latest_api_version
+    if not profile.accepts(api_version):
+        raise ValueError(f"the emulator's {release} profile cannot speak API {api_version!r}")
     chosen = [ADMIN_KEYPAIR, USER_KEYPAIR] if keypairs is None else keypairs_from_secrets(keypairs)
-    manager_version = MANAGER_VERSIONS.get(api_version, "unknown")
-    app = web.Application(
-        middlewares=[
-            _problems,
-            local_only(allowed_hosts),
-            request_checks(api_version, logged_in_keypair),
-        ]
+    manager_version = (
+        profile.manager_version
+        if api_version == profile.latest_api_version
+        else MANAGER_VERSIONS.get(api_version, profile.manager_version)
     )
+    checks = request_checks(
+        api_version, logged_in_keypair, accepted_versions=profile.accepted_up_to(api_version)
+    )
+    app = web.Application(middlewares=[_problems, local_only(allowed_hosts), checks])
+    app[RELEASE_KEY] = profile
     app[ACCOUNTS_KEY] = AccountDirectory(chosen, rate_limit=rate_limit)
     app[REGISTRY_KEY] = SessionRegistry(
         flush_window=flush_window, exec_timeout=exec_timeout, limits=limits
@@ -174,8 +185,10 @@ class Emulator:
     (owned by a plain user, unless the access key is an example's) and :attr:`config` uses it.
     The two go together (one without the other is a ``ValueError``); naming the example
     superadmin's keypair serves both examples, as without them. Other arguments go to
-    :func:`create_app`: *allowed_hosts* names further ``Host`` values to answer, *limits*
-    the resource limits of each session's processes.
+    :func:`create_app`: *release* (``"26.9"`` by default, or ``"23.09"``) picks the manager
+    release whose behaviour it reproduces, *api_version* an older version inside it,
+    *allowed_hosts* names further ``Host`` values to answer, *limits* the resource limits of
+    each session's processes.
     """
 
     def __init__(
@@ -184,7 +197,8 @@ class Emulator:
         port: int = 0,
         access_key: str | None = None,
         secret_key: str | None = None,
-        api_version: str = LATEST_API_VERSION,
+        release: str = DEFAULT_RELEASE,
+        api_version: str | None = None,
         flush_window: float = 0.5,
         exec_timeout: float = 60.0,
         sse_ping_interval: float = DEFAULT_PING_INTERVAL,
@@ -196,10 +210,11 @@ class Emulator:
             raise ValueError("access_key and secret_key go together")
         self.access_key = DEFAULT_ACCESS_KEY if access_key is None else access_key
         self._secret_key = DEFAULT_SECRET_KEY if secret_key is None else secret_key
-        self.api_version = api_version
+        self.release = release
         examples = (self.access_key, self._secret_key) == (DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)
         self._app = create_app(
             keypairs=None if examples else {self.access_key: self._secret_key},
+            release=release,
             api_version=api_version,
             flush_window=flush_window,
             exec_timeout=exec_timeout,
@@ -208,6 +223,8 @@ class Emulator:
             allowed_hosts=allowed_hosts,
             limits=limits,
         )
+        #: The newest API version the emulated manager speaks.
+        self.api_version = api_version or self._app[RELEASE_KEY].latest_api_version
         self._port = port
         self._runner: web.AppRunner | None = None
         #: The base URL, e.g. ``http://127.0.0.1:45678``, set once started.
@@ -279,4 +296,7 @@ class Emulator:
         await self.stop()
 
     def __repr__(self) -> str:
-        return f"<Emulator endpoint={self.endpoint!r} api_version={self.api_version!r}>"
+        return (
+            f"<Emulator endpoint={self.endpoint!r} release={self.release!r} "
+            f"api_version={self.api_version!r}>"
+        )

@@ -189,15 +189,24 @@ def _set_rate_limit_headers(response: web.StreamResponse, limit: int, remaining:
         response.headers["X-RateLimit-Window"] = str(RATE_LIMIT_WINDOW)
 
 
-def request_checks(api_version: str, logins: LoginLookup | None = None) -> Middleware:
+def request_checks(
+    api_version: str,
+    logins: LoginLookup | None = None,
+    *,
+    accepted_versions: frozenset[str] | None = None,
+) -> Middleware:
     """Build the middleware that checks every request before its handler runs.
 
     *api_version* is the newest version the emulated server speaks; the app's
     :class:`~._accounts.AccountDirectory` holds the keypairs; *logins* finds the keypair of a
-    webserver login (``/func/`` calls), if the app emulates the webserver.
+    webserver login (``/func/`` calls), if the app emulates the webserver;
+    *accepted_versions* replaces the versions accepted in ``X-BackendAI-Version`` (a release
+    profile's list).
     """
     newest = parse_api_version(api_version)
-    accepted = frozenset(v for v in MANAGER_API_VERSIONS if parse_api_version(v) <= newest)
+    accepted = accepted_versions or frozenset(
+        v for v in MANAGER_API_VERSIONS if parse_api_version(v) <= newest
+    )
 
     async def handle_counted(
         request: web.Request, handler: Handler, accounts: AccountDirectory, keypair: Keypair

@@ -47,6 +47,7 @@ from ._problems import (
     GenericForbidden,
     GroupNotFound,
 )
+from ._releases import RELEASE_KEY
 from ._sessions import REGISTRY_KEY
 from ._validation import Key, choice, null_or, string, uuid_string, validate
 
@@ -171,11 +172,27 @@ _SESSION_EVENT_KEYS: Final = (
 )
 
 
+# The 26.9 manager reads ``sessionName`` (or ``session_name``) and ignores ``name``.
+_SESSION_EVENT_KEYS_26: Final = (
+    Key.of(["sessionName", "session_name"], string(), "*", to="name"),
+    *_SESSION_EVENT_KEYS[1:],
+)
+
+
 async def _session_events(request: web.Request) -> web.StreamResponse:
-    params = validate(await read_checked_params(request), _SESSION_EVENT_KEYS)
+    release = request.app[RELEASE_KEY]
+    raw = await read_checked_params(request)
+    if release.events_by_session_name:
+        raw = {k: v for k, v in raw.items() if k != "name"}
+        params = validate(raw, _SESSION_EVENT_KEYS_26)
+    else:
+        params = validate(raw, _SESSION_EVENT_KEYS)
     name, scope, group = params["name"], params["scope"], params["group"]
     session_id: uuid.UUID | None = params["sessionId"]
     owner = ACCESS_KEY.get()
+    if release.events_by_session_name and name != "*" and session_id is None:
+        # 26.9 resolves the name first: a session that does not exist (yet) is a 404 at once.
+        request.app[REGISTRY_KEY].get(params["ownerAccessKey"] or owner, name)
     # A plain user may only watch its own sessions.
     if params["ownerAccessKey"] not in (None, owner):
         raise GenericForbidden

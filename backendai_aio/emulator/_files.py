@@ -58,11 +58,10 @@ from typing import IO, Any, Final
 
 from aiohttp import BodyPartReader, hdrs, web
 
-from .._apiversion import ApiVersion
+from ._download_methods import gate_download_method
 from ._params import read_api_params
-from ._problems import InvalidAPIParameters, Problem
+from ._problems import InvalidAPIParameters
 from ._sessions import (
-    SERVER_VERSION_KEY,
     EmulatedSession,
     check_running,
     ensure_running,
@@ -446,33 +445,12 @@ async def _list_files(request: web.Request) -> web.Response:
 def add_file_routes(app: web.Application) -> None:
     """Install the file transfer routes of ``/session/{name}``."""
     app.router.add_post("/session/{name}/upload", _upload)
-    # Managers before 24.09 route the downloads as GET (with a JSON body, which the official
-    # client sends); newer ones route them as POST. The emulator answers both, except as
-    # 24.09 (API v8.20240915), whose GET routes answer 400 "This API is deprecated".
+    # Managers up to 24.03 route the downloads as GET (with a JSON body, which the official
+    # client sends); newer ones route them as POST. Each release profile lets its own
+    # method through (see _download_methods).
     for method in ("GET", "POST"):
-        app.router.add_route(method, "/session/{name}/download", _by_method(_download))
+        app.router.add_route(method, "/session/{name}/download", gate_download_method(_download))
         app.router.add_route(
-            method, "/session/{name}/download_single", _by_method(_download_single)
+            method, "/session/{name}/download_single", gate_download_method(_download_single)
         )
     app.router.add_get("/session/{name}/files", _list_files)
-
-
-class _DeprecatedAPI(Problem):
-    status = 400
-    slug = "deprecated"
-    title = "This API is deprecated."
-
-
-_GET_DEPRECATED: Final = (ApiVersion(8, "20240915"), ApiVersion(9, "00000000"))
-
-
-def _by_method(handler: Handler) -> Handler:
-    async def routed(request: web.Request) -> web.StreamResponse:
-        low, high = _GET_DEPRECATED
-        if request.method == "GET" and low <= request.app[SERVER_VERSION_KEY] < high:
-            raise _DeprecatedAPI(
-                "Use the HTTP POST method to invoke this API with parameters in the request body."
-            )
-        return await handler(request)
-
-    return routed

@@ -30,10 +30,12 @@ from ._problems import (
     InsufficientPrivilege,
     InternalServerError,
     InvalidAPIParameters,
+    NotImplementedAPI,
     QuotaExceeded,
     SessionAlreadyExists,
     SessionNotFound,
 )
+from ._releases import RELEASE_KEY, ReleaseProfile
 from ._validation import (
     Check,
     Invalid,
@@ -45,6 +47,7 @@ from ._validation import (
     list_of,
     mapping,
     null_or,
+    number,
     regexp,
     string,
     to_bool,
@@ -434,9 +437,29 @@ _CREATE_KEYS: Final = (
     Key.of("owner_access_key", _NULL_OR_STRING, None),
 )  # fmt: skip
 
+# What the 26.9 manager reads besides (its pydantic model ignores any other key): the
+# scheduling options, at every API version.
+_CREATE_KEYS_26: Final = (
+    *_CREATE_KEYS,
+    Key.of("priority", integer(gte=0, lte=100, convert=True), 10),
+    Key.of("job_priority", integer(convert=True), 0),
+    Key.of("is_preemptible", to_bool(), True),
+    Key.of(["batch_timeout", "batchTimeout"], null_or(number(gte=0)), None,
+           to="batch_timeout"),
+)  # fmt: skip
+_V8: Final = ApiVersion(8, "20240315")
+_V9: Final = ApiVersion(9, "20250722")
 
-def _config_keys(api_version: ApiVersion) -> tuple[Key, ...]:
-    """The keys ``config`` may hold for *api_version* (``cluster_size`` moved out in v6)."""
+
+def _create_keys(release: ReleaseProfile) -> tuple[Key, ...]:
+    return _CREATE_KEYS_26 if release.creation_v9 else _CREATE_KEYS
+
+
+def _config_keys(api_version: ApiVersion, release: ReleaseProfile) -> tuple[Key, ...]:
+    """The keys ``config`` may hold for *api_version* (``cluster_size`` moved out in v6).
+
+    The 26.9 manager adds ``attach_network`` at v8 and ``mount_ids`` / ``mount_id_map`` at v9.
+    """
     strings = list_of(string(allow_blank=True))
     keys = [
         Key.of("mounts", null_or(strings), None),
@@ -455,7 +478,29 @@ def _config_keys(api_version: ApiVersion) -> tuple[Key, ...]:
             Key.of(["cluster_size", "clusterSize"], null_or(integer(gte=1)), None,
                    to="cluster_size")
         )  # fmt: skip
+    if release.creation_v9:
+        keys.append(Key.of(["mount_options", "mountOptions"], null_or(mapping()), None,
+                           to="mount_options"))  # fmt: skip
+        if api_version >= _V8:
+            keys.append(Key.of(["attach_network", "attachNetwork"], null_or(uuid_string()),
+                               None, to="attach_network"))  # fmt: skip
+        if api_version >= _V9:
+            keys.append(Key.of("mount_ids", null_or(list_of(uuid_string())), None))
+            keys.append(Key.of(["mount_id_map", "mountIdMap"], null_or(_uuid_mapping()), None,
+                               to="mount_id_map"))  # fmt: skip
     return tuple(keys)
+
+
+def _uuid_mapping() -> Check:
+    def check(value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise Invalid("value is not a dict")
+        try:
+            return {uuid.UUID(str(k)): str(v) for k, v in value.items()}
+        except ValueError:
+            raise Invalid("cannot convert value to UUID") from None
+
+    return check
 
 
 def _string_mapping() -> Check:
@@ -473,14 +518,26 @@ def _port() -> Check:
     return integer(gte=1024, lte=65535)
 
 
-def _check_config(config: dict[str, Any], api_version: ApiVersion) -> dict[str, Any]:
+def _check_config(
+    config: dict[str, Any], api_version: ApiVersion, release: ReleaseProfile
+) -> dict[str, Any]:
     """Check ``config`` as the manager does: after the call's own parameters.
 
-    The manager checks it outside its parameter checking, so a bad ``config`` is not a 400
-    but an unexpected error: 500 ``internal-server-error``.
+    The 23.09 manager checks it outside its parameter checking, so a bad ``config`` is not a
+    400 but an unexpected error: 500 ``internal-server-error``. The 26.9 one answers 400
+    "Input validation error" and ignores keys it does not know.
     """
+    keys = _config_keys(api_version, release)
+    if release.creation_v9:
+        known = {name for key in keys for name in key.names}
+        try:
+            return validate({k: v for k, v in config.items() if k in known}, keys)
+        except InvalidAPIParameters as exc:
+            raise InvalidAPIParameters(
+                "Input validation error", data={"config": str(exc.data)}
+            ) from None
     try:
-        return validate(config, _config_keys(api_version))
+        return validate(config, keys)
     except InvalidAPIParameters:
         raise InternalServerError from None
 
@@ -569,11 +626,16 @@ def add_session_routes(app: web.Application) -> None:
     async def create(request: web.Request) -> web.Response:
         # The manager's order: parameters, the reserved name, config, the owner, the project
         # and domain, the resources, the image, an existing session, then the quota.
-        params = validate(await read_checked_params(request), _CREATE_KEYS)
+        release = request.app[RELEASE_KEY]
+        params = validate(
+            await read_checked_params(request),
+            _create_keys(release),
+            allow_extra=release.creation_v9,
+        )
         name: str = params["session_name"]
         if name == "from-template":
             raise InvalidAPIParameters(f"Requested session ID {name} is reserved word")
-        config = _check_config(params["config"], _request_api_version(request))
+        config = _check_config(params["config"], _request_api_version(request), release)
         requester = current_keypair(request)
         if config.get("agent_list") is not None and not requester.is_superadmin:
             raise InsufficientPrivilege(
@@ -630,6 +692,12 @@ def add_session_routes(app: web.Application) -> None:
 
     @routes.patch("/session/{name}")
     async def restart(request: web.Request) -> web.Response:
+        if not request.app[RELEASE_KEY].restarts_sessions:
+            # 26.9 keeps the route as a stub: nothing is looked up, whatever the session.
+            raise NotImplementedAPI(
+                "Session restart is no longer supported. "
+                "Terminate the session and enqueue a new one instead."
+            )
         params = validate(
             await read_checked_params(request), [Key.of("owner_access_key", _NULL_OR_STRING, None)]
         )

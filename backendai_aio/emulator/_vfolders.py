@@ -114,6 +114,7 @@ from ._problems import (
     VFolderNotFound,
     VFolderOperationFailed,
 )
+from ._releases import RELEASE_KEY, RELEASES, ReleaseProfile
 from ._validation import Invalid, Key, check_params, choice, to_bool, validate
 
 __all__ = [
@@ -176,6 +177,8 @@ class _Folder:
     root: Path
     #: Users it is shared with (by email) and the permission each was granted.
     shares: dict[str, str] = field(default_factory=dict)
+    #: ``ready``, or ``delete-pending`` once deleted into the trash (24.03 and later).
+    status: str = "ready"
 
 
 @dataclass
@@ -240,6 +243,8 @@ class VFolderStore:
         # Tokens of finished uploads: a HEAD then answers 404, not 400 (bad token).
         self.finished: set[str] = set()
         self.hooks = TransferHooks()
+        #: The release whose rules apply (set when the routes are installed).
+        self.release: ReleaseProfile = RELEASES["23.09"]
 
     @property
     def root(self) -> Path:
@@ -275,13 +280,38 @@ class VFolderStore:
         return found
 
     def find(self, keypair: Keypair, name: str, need: str = "ro") -> _Access:
-        """The folder *name* of *keypair*'s user, with at least the permission *need* (else 404)."""
-        for access in self.accessible(keypair):
-            if access.folder.name == name and (
+        """The folder *name* of *keypair*'s user, with at least the permission *need* (else 404).
+
+        On 26.9 *name* may also be the folder's id, and a folder shared by invitation is
+        reachable only by its id; a folder in the trash is found by neither.
+        """
+        for access in self.named(keypair, name):
+            if access.folder.status == "ready" and (
                 access.is_owner or _RANK[access.permission] >= _RANK[need]
             ):
                 return access
         raise VFolderNotFound(data=name)
+
+    def named(self, keypair: Keypair, ref: str) -> list[_Access]:
+        """The folders of *keypair*'s user that *ref* names (by name; on 26.9 also by id)."""
+        by_id = _folder_id(ref) if self.release.folder_id_lookup else None
+        found = []
+        for access in self.accessible(keypair):
+            if (by_id is not None and access.folder.id == by_id) or (
+                access.folder.name == ref
+                and not (
+                    self.release.folder_id_lookup and access.folder.shares and not access.is_owner
+                )
+            ):
+                found.append(access)
+        return found
+
+
+def _folder_id(ref: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        return None
 
 
 #: Where an application keeps its :class:`VFolderStore`.
@@ -356,7 +386,7 @@ def _folder_entry(access: _Access) -> dict[str, Any]:
         "id": folder.id.hex,
         "quota_scope_id": _quota_scope(folder),
         "host": folder.host,
-        "status": "ready",
+        "status": folder.status,
         "usage_mode": folder.usage_mode,
         "created_at": str(folder.created_at),
         "is_owner": access.is_owner,
@@ -608,12 +638,22 @@ async def _info(request: web.Request) -> web.Response:
 async def _delete(request: web.Request) -> web.Response:
     store, keypair = _caller(request)
     name = request.match_info["name"]
-    access = next((a for a in store.accessible(keypair) if a.folder.name == name), None)
+    access = next((a for a in store.named(keypair, name) if a.folder.status == "ready"), None)
     if access is None:
         raise VFolderNotFound(data=name)
     if not access.is_owner and access.permission != "wd":
         raise InvalidAPIParameters("Cannot delete the vfolder that is not owned by myself.")
-    folder = access.folder
+    if store.release.folder_trash:
+        # Since 24.03 a deletion moves the folder to the trash: its name stays taken until
+        # it is deleted from the trash (or purged).
+        access.folder.status = "delete-pending"
+        return web.Response(status=204)
+    await remove_folder(store, access.folder)
+    return web.Response(status=204)
+
+
+async def remove_folder(store: VFolderStore, folder: _Folder) -> None:
+    """Forget *folder* and its transfers and invitations, and remove its files."""
     del store.folders[folder.id]
     staging = []
     for token, upload in list(store.uploads.items()):
@@ -627,7 +667,6 @@ async def _delete(request: web.Request) -> web.Response:
     for path in staging:
         await asyncio.to_thread(_discard, path)
     await asyncio.to_thread(shutil.rmtree, folder.root, True)
-    return web.Response(status=204)
 
 
 async def _mkdir(request: web.Request) -> web.Response:
@@ -642,6 +681,10 @@ async def _mkdir(request: web.Request) -> web.Response:
         allow_extra=True,
     )
     await _fs(folder, lambda: target.mkdir(parents=flags["parents"], exist_ok=flags["exist_ok"]))
+    if store.release.folder_id_lookup:
+        # 26.9 answers the storage proxy's result set (its SDK reads it).
+        results = {"success": [{"item": str(relpath), "msg": None}], "failed": []}
+        return web.json_response({"results": results}, status=201)
     return web.Response(status=201)
 
 
@@ -1086,6 +1129,7 @@ def add_vfolder_routes(app: web.Application) -> None:
     stops; :func:`transfer_hooks` gives its test hooks.
     """
     store = VFolderStore()
+    store.release = app[RELEASE_KEY]
     app[VFOLDER_STORE_KEY] = store
 
     async def start(app: web.Application) -> None:
@@ -1100,6 +1144,11 @@ def add_vfolder_routes(app: web.Application) -> None:
     router.add_route("POST", "/folders", _create)
     router.add_route("GET", "/folders", _list)
     router.add_route("GET", "/folders/_/hosts", _hosts)
+    if store.release.folder_trash:
+        # Imported here: the trash routes build on this module's store.
+        from ._vfolder_trash import add_trash_routes
+
+        add_trash_routes(app)
     router.add_route("GET", "/folders/invitations/list", _invitations)
     router.add_route("GET", "/folders/invitations/list-sent", _sent_invitations)
     router.add_route("GET", "/folders/invitations/list_sent", _sent_invitations)

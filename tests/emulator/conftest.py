@@ -14,7 +14,9 @@ from .wire import Wire
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(flush_window=0.2, exec_timeout=10.0) as running:
+    # The wire-level answers here were checked against a real 23.09 manager: its profile
+    # gives them (test_emulator_releases.py covers what 26.9 answers otherwise).
+    async with Emulator(release="23.09", flush_window=0.2, exec_timeout=10.0) as running:
         yield running
 
 

@@ -70,16 +70,18 @@ async def test_root_needs_no_signature(emulator: Emulator) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.get(emulator.endpoint + "/") as response:
             assert response.status == 200
-            assert await response.json() == {"version": "v9.20250722", "manager": "26.2.0"}
+            assert await response.json() == {"version": "v9.20250722", "manager": "26.9.6"}
 
 
 async def test_valid_signature_passes(emulator: Emulator) -> None:
     status, _, body = await signed(emulator, "GET", "/session/no-such")
     assert status == 404
+    # As 26.9 answers it (the default profile); 23.09's answer is in test_emulator_releases.
     assert body == {
-        "type": PROBS + "object-not-found",
-        "title": "No such session.",
-        "msg": "Session (id=no-such) does not exist.",
+        "type": PROBS + "entity-not-found",
+        "title": "Entity not found.",
+        "error_code": "session_lookup_not-found",
+        "msg": "No SessionRow matches the given key",
     }
 
 
@@ -305,10 +307,15 @@ async def test_api_v7_refuses_execute_without_run_id() -> None:
 async def test_not_found_and_conflict_details(emulator: Emulator) -> None:
     # The real manager names the missing session in msg and returns {"stats": ...} on destroy.
     _, _, body = await signed(emulator, "DELETE", "/session/ghost-session")
-    assert body["msg"] == "Session (id=ghost-session) does not exist."
+    assert body["msg"] == "No SessionRow matches the given key"  # 26.9's words
     await signed(emulator, "POST", "/session", body={"image": "python", "name": "to-destroy"})
     status, _, body = await signed(emulator, "DELETE", "/session/to-destroy")
     assert (status, body) == (200, {"stats": {"status": "terminated"}})
+
+
+def invalid26(data: Any) -> dict[str, Any]:
+    """The "Input validation error" body as 26.9 (the default profile) words it."""
+    return {**invalid(data), "error_code": "api_generic_invalid-parameters"}
 
 
 async def test_execute_refuses_lists_and_objects_where_text_goes(admin: Wire) -> None:
@@ -323,7 +330,7 @@ async def test_execute_refuses_lists_and_objects_where_text_goes(admin: Wire) ->
         ({"code": "1"}, {"mode": "is required"}),
     ]
     for body, data in cases:
-        assert await admin.call("POST", "/session/exec-types", body=body) == (400, invalid(data))
+        assert await admin.call("POST", "/session/exec-types", body=body) == (400, invalid26(data))
     completions: list[tuple[dict[str, Any], dict[str, Any]]] = [
         ({"code": "pri", "options": [1]}, {"options": OPTIONS_ERROR}),
         ({"code": {"pri": 1}}, {"code": "value is not a string"}),
@@ -332,7 +339,7 @@ async def test_execute_refuses_lists_and_objects_where_text_goes(admin: Wire) ->
     for body, data in completions:
         assert await admin.call("POST", "/session/exec-types/complete", body=body) == (
             400,
-            invalid(data),
+            invalid26(data),
         )
     # Both ways of completing answer alike.
     completing = {"code": "", "options": {"line": "pri"}}

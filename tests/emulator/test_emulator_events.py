@@ -34,7 +34,7 @@ TERMINATION = [
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(flush_window=0.2, sse_ping_interval=0.3) as running:
+    async with Emulator(release="23.09", flush_window=0.2, sse_ping_interval=0.3) as running:
         yield running
 
 

@@ -198,11 +198,12 @@ async def test_download_reads_files_from_the_query_too(wire: Wire) -> None:
             with tarfile.open(fileobj=io.BytesIO(await part.read())) as archive:
                 names += archive.getnames()
     assert names == ["x.txt", "y.txt"]
-    # Older managers route downloads as GET with a JSON body, which the official client sends.
+    # 26.9 (the default profile) routes downloads as POST only; 23.09's GET is covered in
+    # test_emulator_releases.
     async with wire.request(
         "GET", "/session/files-query/download_single", body={"file": "y.txt"}
     ) as response:
-        assert (response.status, await response.read()) == (200, b"y")
+        assert response.status == 405
 
 
 async def test_download_single_large_file_streams(wire: Wire, tmp_path: Path) -> None:
@@ -394,11 +395,11 @@ async def test_file_call_errors(wire: Wire) -> None:
         status, problem = await wire.call(method, path, body=body)
         assert (status, problem["title"], problem["msg"]) == (
             404,
-            "No such session.",
-            "Session (id=ghost-files) does not exist.",
+            "Entity not found.",  # 26.9's words
+            "No SessionRow matches the given key",
         )
     status, problem = await upload(wire, "ghost-files", ("a.txt", b"a"))
-    assert (status, problem["type"]) == (404, PROBS + "object-not-found")
+    assert (status, problem["type"]) == (404, PROBS + "entity-not-found")
 
     await wire.create_session("files-err")
     status, problem = await wire.call(
@@ -453,7 +454,7 @@ async def test_rename_then_info_by_the_new_name(wire: Wire) -> None:
     status, info = await wire.call("GET", "/session/rename-new")
     assert status == 200 and info["status"] == "RUNNING"
     status, problem = await wire.call("GET", "/session/rename-old")
-    assert (status, problem["title"]) == (404, "No such session.")
+    assert (status, problem["title"]) == (404, "Entity not found.")
     # The session, its id and its kernel are the same.
     assert await wire.run("rename-new", "print(6 * 7)") == "42\n"
     status, _ = await wire.call("GET", f"/session/{created['sessionId']}")

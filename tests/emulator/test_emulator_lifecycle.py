@@ -100,7 +100,7 @@ async def test_stop_forgets_the_endpoint() -> None:
     for name in ("config", "user_config", "session_config"):
         with pytest.raises(RuntimeError, match="not running"):
             getattr(emulator, name)
-    assert repr(emulator) == "<Emulator endpoint='' api_version='v9.20250722'>"
+    assert repr(emulator) == "<Emulator endpoint='' release='26.9' api_version='v9.20250722'>"
 
 
 def test_access_key_and_secret_key_go_together() -> None:

@@ -495,7 +495,7 @@ async def test_no_rate_limit_headers_on_errors_but_they_count(admin: Wire) -> No
 
 async def test_rate_limit_exceeded() -> None:
     # The manager refuses calls past the keypair's limit in the window with 429.
-    async with Emulator(rate_limit=2) as small, aiohttp.ClientSession() as http:
+    async with Emulator(release="23.09", rate_limit=2) as small, aiohttp.ClientSession() as http:
         wire = Wire(small, http)
         assert (await wire.call("GET", "/auth?echo=a"))[0] == 200
         assert (await wire.call("GET", "/auth?echo=b"))[0] == 200

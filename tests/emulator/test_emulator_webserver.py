@@ -27,7 +27,7 @@ UNAUTHORIZED = {"type": PROBS + "auth-failed", "title": "Unauthorized access"}
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(flush_window=0.2, exec_timeout=10.0) as running:
+    async with Emulator(release="23.09", flush_window=0.2, exec_timeout=10.0) as running:
         yield running
 
 
@@ -181,10 +181,10 @@ async def test_repeated_failures_block_the_user(
 
 async def test_func_root_needs_no_login(emulator: Emulator, browser: aiohttp.ClientSession) -> None:
     status, body, headers = await call(browser, emulator, "GET", "/")
-    assert (status, body) == (200, {"version": "v9.20250722", "manager": "26.2.0"})
+    assert (status, body) == (200, {"version": "v7.20230615", "manager": "23.9.10"})
     assert headers["X-RateLimit-Limit"] == headers["X-RateLimit-Remaining"] == "1000"
     async with browser.get(emulator.endpoint + "/func/ping") as response:
-        assert await response.json() == {"version": "26.2.0", "details": "Success"}
+        assert await response.json() == {"version": "23.9.10", "details": "Success"}
 
 
 @pytest.mark.parametrize(

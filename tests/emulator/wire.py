@@ -54,11 +54,11 @@ class Wire:
             date=moment,
             host=host,
             content_type=content_type,
-            api_version=API_VERSION,
+            api_version=self.emulator.api_version,
         )
         return {
             "Date": moment.isoformat(),
-            "X-BackendAI-Version": API_VERSION,
+            "X-BackendAI-Version": self.emulator.api_version,
             "Authorization": authorization_header(self.access_key, signature),
         }
 
