@@ -6,18 +6,25 @@ as in the original JavaScript client::
     BackendError                      (root: catch this)
     ├── ServerError                   ERR_SERVER: the server answered a failure status
     │   ├── BadRequestError           400 (invalid parameters, session already exists, ...)
+    │   │   └── RunInProgressError    400: the session still runs earlier code
     │   ├── AuthenticationError       401 (unknown key, signature mismatch)
     │   ├── PermissionDeniedError     403
     │   ├── NotFoundError             404 (no such session, image, URL)
     │   ├── RateLimitError            429
     │   ├── InternalServerError       5xx (including a proxy's HTML 502/504 page)
-    │   │   └── NotSupportedError         501: the server no longer offers the call
+    │   │   └── NotSupportedError     501: the server no longer offers the call
     │   └── GraphQLError              200 with an ``errors`` list (:mod:`._account`)
     ├── UnsupportedServerError        ERR_SERVER: the server's API version is too old
     ├── ResponseError                 ERR_RESPONSE: reading or decoding the response failed
+    │   └── RunDeadlineError          ``run()`` passed its deadline or its number of steps
+    ├── InputRequiredError            the code asked for input and ``run()`` had no ``on_input``
     └── RequestError                  ERR_REQUEST: sending failed (refused, DNS, TLS, timeout)
         ├── InvalidArgumentError      the call's arguments or configuration are invalid
+        │   └── LocalIOError          a local file or folder of a transfer failed
         └── ClientClosedError         the client was used after ``close()``
+
+Every error carries ``maybe_applied``: whether the request may have reached the server and
+been acted on (a non-idempotent call must then not simply be sent again).
 """
 
 from __future__ import annotations
