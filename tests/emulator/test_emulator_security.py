@@ -175,7 +175,7 @@ async def test_loopback_names_with_the_port_are_answered(emulator: Emulator, nam
     status, body = await _signed(
         emulator, "GET", "/session/nothing", host=f"{name}:{_port(emulator)}"
     )
-    assert (status, body["type"]) == (404, PROBS + "object-not-found")
+    assert (status, body["type"]) == (404, PROBS + "entity-not-found")  # the 26.9 default
 
 
 async def test_a_foreign_origin_is_refused(emulator: Emulator) -> None:
@@ -251,7 +251,7 @@ async def test_a_bodiless_call_of_any_type_is_taken(emulator: Emulator) -> None:
     status, body = await _signed(
         emulator, "GET", "/session/nothing", host=host, content_type="text/plain"
     )
-    assert (status, body["type"]) == (404, PROBS + "object-not-found")
+    assert (status, body["type"]) == (404, PROBS + "entity-not-found")  # the 26.9 default
 
 
 async def test_a_text_plain_login_is_refused(emulator: Emulator) -> None:
