@@ -41,9 +41,22 @@ from ._middleware import SigningMiddleware
 from ._ratelimits import RateLimit
 from ._results import ConsoleItem, FileEntry, RunResult
 from ._retries import NO_RETRIES, RetryPolicy
+from ._service_types import (
+    CreatedService,
+    RouteInfo,
+    RuntimeEntry,
+    ScaleResult,
+    ServiceError,
+    ServiceErrors,
+    ServiceInfo,
+    ServiceNotReadyError,
+    ServiceSummary,
+)
+from ._services import Services
 from ._session_options import BatchOptions, SessionOptions
 from ._streams import ByteStream, ProgressCallback
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg
+from ._transport import Transport
 from ._version import __version__
 from ._vfolders import VFolder
 
@@ -66,6 +79,7 @@ __all__ = [
     "ClientClosedError",
     "ClientConfig",
     "ConsoleItem",
+    "CreatedService",
     "Event",
     "EventStream",
     "ExecutionStream",
@@ -83,12 +97,22 @@ __all__ = [
     "RequestError",
     "ResponseError",
     "RetryPolicy",
+    "RouteInfo",
     "RunResult",
+    "RuntimeEntry",
+    "ScaleResult",
     "ServerError",
+    "ServiceError",
+    "ServiceErrors",
+    "ServiceInfo",
+    "ServiceNotReadyError",
+    "ServiceSummary",
+    "Services",
     "SessionOptions",
     "SigningMiddleware",
     "Timeout",
     "TimeoutArg",
+    "Transport",
     "UnsupportedServerError",
     "VFolder",
     "__version__",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, TypeAlias, TypeVar, Unpack
@@ -11,6 +12,7 @@ from ._base import BaseClient
 from ._errors import InvalidArgumentError, ResponseError
 from ._live import LiveAPI
 from ._results import CONTINUING_STATUSES, TERMINAL_STATUSES, RunResult
+from ._services import Services
 from ._session_files import SessionFilesAPI
 from ._session_options import (
     BatchOptions,
@@ -21,6 +23,7 @@ from ._session_options import (
     validate_session_name,
 )
 from ._timeouts import NOT_GIVEN, TimeoutArg
+from ._transport import relative_path
 from ._vfolders import VFolderAPI
 
 __all__ = ["EXECUTE_MODES", "Client", "InputCallback", "OutputCallback"]
@@ -305,3 +308,28 @@ class Client(SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
     ) -> Any:
         """Legacy alias of :meth:`execute`, with the JavaScript argument order."""
         return await self.execute(session_id, run_id, mode, code, timeout=timeout)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> Any:
+        """Sign and send any manager route, e.g. one this SDK does not wrap yet.
+
+        *path* is relative to the endpoint (``"/services"``), *params* the query, *json*
+        the body. Answers the decoded body and raises the same errors as every other call;
+        idempotent methods are retried as usual::
+
+            folders = await client.request("GET", "/folders", params={"all": "true"})
+        """
+        url = relative_path(method, path)
+        return await self._request(method, url, params=params, json=json, timeout=timeout)
+
+    @functools.cached_property
+    def services(self) -> Services:
+        """Model serving: :class:`~backendai_aio.Services` on this client's transport."""
+        return Services(self)
