@@ -27,6 +27,7 @@ from ._graphql import add_graphql_routes
 from ._kernel import KernelLimits
 from ._localonly import local_only
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
+from ._services import add_service_routes
 from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry, add_session_routes
 from ._streaming import add_streaming_routes
 from ._vfolders import add_vfolder_routes
@@ -146,6 +147,7 @@ def create_app(
     add_session_routes(app)
     add_file_routes(app)
     add_vfolder_routes(app)
+    add_service_routes(app)
     add_account_routes(app)
     add_graphql_routes(app)
     add_webserver_routes(app, version=manager_version)
