@@ -1,4 +1,4 @@
-"""Model serving end to end: a tiny HTTP model deployed from a folder, called through its endpoint."""
+"""Model serving end to end: a tiny HTTP model deployed from a folder, called at its URL."""
 
 from __future__ import annotations
 
