@@ -34,8 +34,8 @@ __all__ = [
     "token_body",
 ]
 
-# The manager's service-name rule (23.09 also caps it at 24 characters).
-_NAME: Final = re.compile(r"\w[\w-]{2,22}\w", re.ASCII)
+# The manager's service-name rule: 4 to 64 characters (a 23.09 manager allows 24 at most).
+_NAME: Final = re.compile(r"\w[\w-]{2,62}\w", re.ASCII)
 # The manager's durations: seconds, or a number with a unit (s, m, h, d, w; yr, mo).
 _DURATION: Final = re.compile(r"\d+(\.\d+)?[smhdw]?|\d+(yr|mo)", re.ASCII)
 
@@ -227,7 +227,7 @@ def service_body(
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidArgumentError(
-            f"a service name is 4 to 24 letters, digits, '_' or '-' (not first or last), "
+            f"a service name is 4 to 64 letters, digits, '_' or '-' (not first or last), "
             f"not {name!r}"
         )
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:

@@ -8,8 +8,9 @@ command that is the definition's ``port`` (``8000``, ``--port=8000``); words nam
 model's mount point (``/models/...``) are rewritten to the folder on disk, and a bare
 ``python`` is the emulator's interpreter. A route is ``healthy`` once the process answers
 HTTP, ``failed_to_start`` if it exits or never answers (shown by ``/errors``), and
-``unhealthy`` if it dies later. The endpoint URL (``service_endpoint``) is a loopback
-listener of the service's own that proxies to the healthy routes, checking
+``unhealthy`` if it dies later (``/sync`` replaces it). The endpoint URL
+(``service_endpoint``) is a loopback listener of the service's own that proxies to the
+healthy routes, checking
 ``Authorization: BackendAI <token>`` (a token of ``/token``; ``Bearer`` is accepted too)
 unless the service is open to public: 401 without one, 403 with a wrong or expired one.
 

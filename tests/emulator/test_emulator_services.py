@@ -281,3 +281,26 @@ async def test_the_2309_profile_speaks_the_legacy_shapes() -> None:
 
         with pytest.raises(BadRequestError):
             await client.services.create("legacy-model", image="x", runtime_variant="vllm")
+
+
+async def test_a_replica_that_dies_is_replaced_by_sync(emulator: Emulator, client: Client) -> None:
+    await _model_folder(client, "dying-model")
+    created = await client.services.create("dying-model", open_to_public=True)
+    service_id = uuid.UUID(created["endpoint_id"])
+    info = await client.services.wait_ready(service_id, timeout=30)
+    url = info["service_endpoint"]
+    assert url is not None
+    [pid] = emulator._app[SERVICES_KEY].pids(service_id)
+    os.kill(pid, 9)
+    for _ in range(200):
+        if not (await client.services.info(service_id))["active_routes"]:
+            break
+        await asyncio.sleep(0.05)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as response:
+            assert response.status == 503
+        await client.services.sync(service_id)
+        await client.services.wait_ready(service_id, timeout=30)
+        async with http.get(url) as response:
+            assert response.status == 200
+            assert (await response.json())["pid"] != pid
