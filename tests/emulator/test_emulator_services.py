@@ -14,6 +14,8 @@ from backendai_aio import Client, NotFoundError, ServiceNotReadyError
 from backendai_aio.emulator import Emulator
 from backendai_aio.emulator._services import SERVICES_KEY
 
+from .wire import Wire
+
 pytestmark = pytest.mark.timeout(60)
 
 # A model: answers every GET with its greeting (from the environment), its port and pid.
@@ -304,3 +306,72 @@ async def test_a_replica_that_dies_is_replaced_by_sync(emulator: Emulator, clien
         async with http.get(url) as response:
             assert response.status == 200
             assert (await response.json())["pid"] != pid
+
+
+async def test_the_wire_refuses_what_the_manager_refuses(
+    client: Client, admin: Wire, user: Wire
+) -> None:
+    await _model_folder(client, "wire-model")
+    good = {
+        "name": "wire-svc",
+        "replicas": 1,
+        "config": {"model": "wire-model", "scaling_group": "default"},
+    }
+    status, created = await admin.call("POST", "/services", body=good)
+    assert status == 201
+    assert created["replicas"] == 1 and created["model_id"] and created["active_routes"] == []
+    sid = created["endpoint_id"]
+    cases = [
+        ("POST", "/services", {**good, "name": "x y"}, 400),
+        ("POST", "/services", {**good, "name": "wire-svc"}, 400),  # the name is taken
+        (
+            "POST",
+            "/services",
+            {**good, "config": {"model": "nope", "scaling_group": "default"}},
+            400,
+        ),
+        ("POST", "/services", {**good, "replicas": 99}, 400),
+        ("POST", "/services", {**good, "runtime_variant": "unknown"}, 400),
+        ("POST", "/services", {**good, "config": {"model": "wire-model"}}, 400),
+        ("GET", "/services/not-a-uuid", None, 400),
+        ("GET", f"/services/{uuid.uuid4()}", None, 404),
+        ("POST", f"/services/{sid}/scale", {"to": -1}, 400),
+        ("POST", f"/services/{sid}/token", {}, 400),
+        ("POST", f"/services/{sid}/token", {"valid_until": 1}, 400),
+        ("PUT", f"/services/{sid}/routings/{uuid.uuid4()}", {"traffic_ratio": 1}, 404),
+        ("DELETE", f"/services/{sid}/routings/{uuid.uuid4()}", None, 404),
+    ]
+    for method, path, body, expected in cases:
+        status, problem = await admin.call(method, path, body=body)
+        assert (method, path, status) == (method, path, expected), problem
+        assert problem["type"].startswith("https://api.backend.ai/probs/")
+    # Another user neither sees nor reaches it.
+    assert await user.call("GET", "/services") == (200, [])
+    status, _ = await user.call("GET", f"/services/{sid}")
+    assert status == 404
+    await client.vfolder_delete_files("wire-model", ["model-definition.yaml"])
+    status, problem = await admin.call("POST", "/services", body={**good, "name": "wire-svc2"})
+    assert status == 400 and "definition" in problem["msg"]
+
+
+async def test_try_start_runs_a_trial_and_keeps_nothing(emulator: Emulator, client: Client) -> None:
+    await _model_folder(client, "trial-model")
+    task = await client.services.try_start("trial-model", image="python:3.12")
+    uuid.UUID(task["task_id"])
+    registry = emulator._app[SERVICES_KEY]
+    pids: list[int] = []
+    for _ in range(200):
+        pids = [pid for sid in registry.services for pid in registry.pids(sid)]
+        if pids:
+            break
+        await asyncio.sleep(0.02)
+    assert pids, "the trial never started a replica"
+    # Not listed while it runs, and gone (process and all) once it answered.
+    assert await client.services.list() == []
+    for _ in range(200):
+        if not registry.services:
+            break
+        await asyncio.sleep(0.05)
+    assert registry.services == {}
+    await _until_gone(pids)
+    assert await client.services.list() == []
