@@ -375,3 +375,17 @@ async def test_try_start_runs_a_trial_and_keeps_nothing(emulator: Emulator, clie
     assert registry.services == {}
     await _until_gone(pids)
     assert await client.services.list() == []
+
+
+async def test_a_start_command_that_cannot_run_is_an_error(client: Client) -> None:
+    missing = BROKEN.replace(
+        b"""python -c "import sys; print('model weights missing'); sys.exit(3)\"""",
+        b"no-such-program-for-the-model --serve",
+    )
+    assert b"no-such-program" in missing
+    await _model_folder(client, "missing-model", missing)
+    created = await client.services.create("missing-model")
+    with pytest.raises(ServiceNotReadyError) as raised:
+        await client.services.wait_ready(created["endpoint_id"], timeout=20)
+    assert raised.value.reason == "failed"
+    assert "cannot run the start command 'no-such-program-for-the-model'" in str(raised.value)
