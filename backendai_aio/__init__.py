@@ -45,9 +45,22 @@ from ._middleware import SigningMiddleware
 from ._ratelimits import RateLimit
 from ._results import ConsoleItem, FileEntry, RunResult
 from ._retries import NO_RETRIES, RetryPolicy
+from ._service_types import (
+    CreatedService,
+    RouteInfo,
+    RuntimeEntry,
+    ScaleResult,
+    ServiceError,
+    ServiceErrors,
+    ServiceInfo,
+    ServiceNotReadyError,
+    ServiceSummary,
+)
+from ._services import Services
 from ._session_options import BatchOptions, SessionOptions
 from ._streams import ByteStream, ProgressCallback
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg
+from ._transport import Transport
 from ._version import __version__
 from ._vfolders import VFolder
 
@@ -70,6 +83,7 @@ __all__ = [
     "ClientClosedError",
     "ClientConfig",
     "ConsoleItem",
+    "CreatedService",
     "Event",
     "EventStream",
     "ExecutionStream",
@@ -89,14 +103,24 @@ __all__ = [
     "RequestError",
     "ResponseError",
     "RetryPolicy",
+    "RouteInfo",
     "RunDeadlineError",
     "RunInProgressError",
     "RunResult",
+    "RuntimeEntry",
+    "ScaleResult",
     "ServerError",
+    "ServiceError",
+    "ServiceErrors",
+    "ServiceInfo",
+    "ServiceNotReadyError",
+    "ServiceSummary",
+    "Services",
     "SessionOptions",
     "SigningMiddleware",
     "Timeout",
     "TimeoutArg",
+    "Transport",
     "UnsupportedServerError",
     "VFolder",
     "__version__",

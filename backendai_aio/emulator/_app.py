@@ -28,6 +28,7 @@ from ._kernel import KernelLimits
 from ._localonly import local_only
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
 from ._releases import DEFAULT_RELEASE, RELEASE_KEY, release_profile
+from ._services import add_service_routes
 from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry, add_session_routes
 from ._streaming import add_streaming_routes
 from ._vfolders import add_vfolder_routes
@@ -157,6 +158,7 @@ def create_app(
     add_session_routes(app)
     add_file_routes(app)
     add_vfolder_routes(app)
+    add_service_routes(app)
     add_account_routes(app)
     add_graphql_routes(app)
     add_webserver_routes(app, version=manager_version)

@@ -1,0 +1,391 @@
+"""Model serving end to end: a tiny HTTP model deployed from a folder, called at its URL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from backendai_aio import Client, NotFoundError, ServiceNotReadyError
+from backendai_aio.emulator import Emulator
+from backendai_aio.emulator._services import SERVICES_KEY
+
+from .wire import Wire
+
+pytestmark = pytest.mark.timeout(60)
+
+# A model: answers every GET with its greeting (from the environment), its port and pid.
+MODEL = b"""\
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({
+            "greeting": os.environ.get("GREETING", "hello"),
+            "path": self.path,
+            "port": int(sys.argv[1]),
+            "pid": os.getpid(),
+            "authorization": self.headers.get("Authorization"),
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+DEFINITION = b"""\
+models:
+  - name: "echo-model"
+    model_path: "/models"
+    service:
+      start_command:
+        - python
+        - /models/server.py
+        - "8000"
+      port: 8000
+      health_check:
+        path: /health
+        max_retries: 10
+        interval: 1
+"""
+
+BROKEN = b"""\
+models:
+  - name: broken
+    model_path: /models
+    service:
+      start_command: python -c "import sys; print('model weights missing'); sys.exit(3)"
+      port: 8000
+"""
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    async with Emulator() as running:
+        yield running
+
+
+@pytest.fixture
+async def client(emulator: Emulator) -> AsyncIterator[Client]:
+    async with Client(emulator.config) as opened:
+        yield opened
+
+
+async def _model_folder(client: Client, name: str, definition: bytes = DEFINITION) -> None:
+    await client.vfolder_create(name, usage_mode="model")
+    await client.vfolder_upload(name, MODEL, "server.py")
+    await client.vfolder_upload(name, definition, "model-definition.yaml")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone in all but name.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+async def _until_gone(pids: list[int], seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if not any(_alive(pid) for pid in pids):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"processes still running: {[p for p in pids if _alive(p)]}")
+
+
+async def test_a_model_folder_serves_through_its_endpoint(
+    emulator: Emulator, client: Client
+) -> None:
+    await _model_folder(client, "echo-model")
+    created = await client.services.create(
+        "echo-model",
+        name="echo-svc",
+        image="python:3.12",
+        environ={"GREETING": "bonjour"},
+        resources={"cpu": 1, "mem": "256m"},
+    )
+    service_id = uuid.UUID(created["endpoint_id"])
+    info = await client.services.wait_ready(service_id, timeout=30)
+    assert len(info["active_routes"]) == 1
+    assert info["runtime_variant"] == "custom"
+    url = info["service_endpoint"]
+    assert url is not None and url.startswith("http://127.0.0.1:")
+    listed = await client.services.list()
+    assert [(s["name"], s["active_route_count"]) for s in listed] == [("echo-svc", 1)]
+
+    token = await client.services.generate_token(service_id, duration="10m")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url + "predict?x=1") as response:
+            assert response.status == 401
+        bad = {"Authorization": "BackendAI not-the-token"}
+        async with http.get(url + "predict", headers=bad) as response:
+            assert response.status == 403
+        good = {"Authorization": f"BackendAI {token}"}
+        async with http.get(url + "predict?x=1", headers=good) as response:
+            assert response.status == 200
+            answer = await response.json()
+        assert answer["greeting"] == "bonjour"
+        assert answer["path"] == "/predict?x=1"
+        # The token is the endpoint's business: the model never sees it.
+        assert answer["authorization"] is None
+        first_pid = answer["pid"]
+
+        # Two replicas: both serve, on ports of their own.
+        scaled = await client.services.scale(service_id, 2)
+        assert scaled["target_count"] == 2
+        info = await client.services.wait_ready(service_id, timeout=30)
+        assert len(info["active_routes"]) == 2
+        pids = set()
+        for _ in range(10):
+            async with http.get(url, headers=good) as response:
+                pids.add((await response.json())["pid"])
+        assert len(pids) == 2
+        assert sorted(emulator._app[SERVICES_KEY].pids(service_id)) == sorted(pids)
+
+        # Back to one: a process stops.
+        await client.services.scale(service_id, 1)
+        info = await client.services.wait_ready(service_id, timeout=30)
+        assert len(info["active_routes"]) == 1
+        remaining = emulator._app[SERVICES_KEY].pids(service_id)
+        assert len(remaining) == 1
+        await _until_gone([pid for pid in pids if pid not in remaining])
+        assert first_pid in pids
+
+        # Deleting the service stops its processes and its endpoint.
+        assert (await client.services.delete(service_id)) == {"success": True}
+        await _until_gone(list(pids))
+        with pytest.raises(aiohttp.ClientConnectionError):
+            async with http.get(url, headers=good):
+                pass
+    with pytest.raises(NotFoundError):
+        await client.services.info(service_id)
+    assert await client.services.list() == []
+
+
+async def test_a_public_service_needs_no_token(client: Client) -> None:
+    await _model_folder(client, "public-model")
+    created = await client.services.create("public-model", open_to_public=True)
+    info = await client.services.wait_ready(created["endpoint_id"], timeout=30)
+    assert info["is_public"] is True
+    url = info["service_endpoint"]
+    assert url is not None
+    async with aiohttp.ClientSession() as http, http.get(url + "hi") as response:
+        assert response.status == 200
+        assert (await response.json())["path"] == "/hi"
+
+
+async def test_a_failing_model_shows_in_errors_and_wait_ready_says_so(client: Client) -> None:
+    await _model_folder(client, "broken-model", BROKEN)
+    created = await client.services.create("broken-model", name="broken-svc")
+    with pytest.raises(ServiceNotReadyError) as raised:
+        await client.services.wait_ready(created["endpoint_id"], timeout=30)
+    assert raised.value.reason == "failed"
+    assert "model weights missing" in str(raised.value)
+    errors = await client.services.errors(created["endpoint_id"])
+    assert errors["retries"] == 1
+    assert "exited with status 3" in errors["errors"][0]["error"]["repr"]
+    await client.services.clear_errors(created["endpoint_id"])
+    # Cleared, a new replica is tried (and fails again, the model being broken).
+    for _ in range(100):
+        errors = await client.services.errors(created["endpoint_id"])
+        if errors["errors"]:
+            break
+        await asyncio.sleep(0.05)
+    assert errors["retries"] == 1
+
+
+async def test_wait_ready_times_out_and_notices_deletion(client: Client) -> None:
+    slow = DEFINITION.replace(b"path: /health", b"path: /health\n        expected_status_code: 204")
+    await _model_folder(client, "slow-model", slow)
+    created = await client.services.create("slow-model")
+    with pytest.raises(ServiceNotReadyError) as raised:
+        await client.services.wait_ready(created["endpoint_id"], timeout=0.5)
+    assert raised.value.reason == "timeout"
+    waiting = asyncio.create_task(client.services.wait_ready(created["endpoint_id"], timeout=20))
+    await asyncio.sleep(0.3)
+    await client.services.delete(created["endpoint_id"])
+    with pytest.raises(ServiceNotReadyError) as raised:
+        await waiting
+    assert raised.value.reason == "gone"
+
+
+async def test_routes_can_be_weighted_and_replaced(client: Client) -> None:
+    await _model_folder(client, "routes-model")
+    created = await client.services.create("routes-model", replicas=2)
+    info = await client.services.wait_ready(created["endpoint_id"], timeout=30)
+    first, second = (route["route_id"] for route in info["active_routes"])
+    await client.services.update_route(created["endpoint_id"], first, 0)
+    token = await client.services.generate_token(created["endpoint_id"])
+    url = info["service_endpoint"]
+    assert url is not None
+    async with aiohttp.ClientSession() as http:
+        ports = set()
+        for _ in range(6):
+            headers = {"Authorization": f"Bearer {token}"}
+            async with http.get(url, headers=headers) as response:
+                ports.add((await response.json())["port"])
+    assert len(ports) == 1
+    await client.services.delete_route(created["endpoint_id"], second)
+    # The wanted count stays two: a replacement starts.
+    info = await client.services.wait_ready(created["endpoint_id"], timeout=30)
+    assert len(info["active_routes"]) == 2
+    assert second not in {route["route_id"] for route in info["active_routes"]}
+    assert (await client.services.sync(created["endpoint_id"]))["success"] is True
+
+
+async def test_runtimes_and_unknown_services(client: Client) -> None:
+    runtimes = await client.services.runtimes()
+    assert {"name": "vllm", "human_readable_name": "vLLM"} in runtimes
+    with pytest.raises(NotFoundError):
+        await client.services.info(uuid.uuid4())
+    body = await client.request("GET", "/services")
+    assert body == []
+
+
+async def test_emulator_shutdown_stops_every_replica() -> None:
+    async with Emulator() as emulator, Client(emulator.config) as client:
+        await _model_folder(client, "shutdown-model")
+        created = await client.services.create("shutdown-model", replicas=2)
+        await client.services.wait_ready(created["endpoint_id"], timeout=30)
+        pids = emulator._app[SERVICES_KEY].pids(uuid.UUID(created["endpoint_id"]))
+        assert len(pids) == 2
+    await _until_gone(pids)
+
+
+async def test_the_2309_profile_speaks_the_legacy_shapes() -> None:
+    async with Emulator(api_version="v7.20230615") as emulator, Client(emulator.config) as client:
+        await _model_folder(client, "legacy-model")
+        created = await client.services.create("legacy-model", image="python:3.12")
+        assert set(created) == {"endpoint_id"}
+        info = await client.services.wait_ready(created["endpoint_id"], timeout=30)
+        assert "replicas" not in info and "runtime_variant" not in info
+        assert "replicas" not in (await client.services.list())[0]
+        with pytest.raises(NotFoundError):
+            await client.services.runtimes()
+        # 23.09 refuses the keys it does not know.
+        from backendai_aio import BadRequestError
+
+        with pytest.raises(BadRequestError):
+            await client.services.create("legacy-model", image="x", runtime_variant="vllm")
+
+
+async def test_a_replica_that_dies_is_replaced_by_sync(emulator: Emulator, client: Client) -> None:
+    await _model_folder(client, "dying-model")
+    created = await client.services.create("dying-model", open_to_public=True)
+    service_id = uuid.UUID(created["endpoint_id"])
+    info = await client.services.wait_ready(service_id, timeout=30)
+    url = info["service_endpoint"]
+    assert url is not None
+    [pid] = emulator._app[SERVICES_KEY].pids(service_id)
+    os.kill(pid, 9)
+    for _ in range(200):
+        if not (await client.services.info(service_id))["active_routes"]:
+            break
+        await asyncio.sleep(0.05)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as response:
+            assert response.status == 503
+        await client.services.sync(service_id)
+        await client.services.wait_ready(service_id, timeout=30)
+        async with http.get(url) as response:
+            assert response.status == 200
+            assert (await response.json())["pid"] != pid
+
+
+async def test_the_wire_refuses_what_the_manager_refuses(
+    client: Client, admin: Wire, user: Wire
+) -> None:
+    await _model_folder(client, "wire-model")
+    good = {
+        "name": "wire-svc",
+        "replicas": 1,
+        "config": {"model": "wire-model", "scaling_group": "default"},
+    }
+    status, created = await admin.call("POST", "/services", body=good)
+    assert status == 201
+    assert created["replicas"] == 1 and created["model_id"] and created["active_routes"] == []
+    sid = created["endpoint_id"]
+    cases = [
+        ("POST", "/services", {**good, "name": "x y"}, 400),
+        ("POST", "/services", {**good, "name": "wire-svc"}, 400),  # the name is taken
+        (
+            "POST",
+            "/services",
+            {**good, "config": {"model": "nope", "scaling_group": "default"}},
+            400,
+        ),
+        ("POST", "/services", {**good, "replicas": 99}, 400),
+        ("POST", "/services", {**good, "runtime_variant": "unknown"}, 400),
+        ("POST", "/services", {**good, "config": {"model": "wire-model"}}, 400),
+        ("GET", "/services/not-a-uuid", None, 400),
+        ("GET", f"/services/{uuid.uuid4()}", None, 404),
+        ("POST", f"/services/{sid}/scale", {"to": -1}, 400),
+        ("POST", f"/services/{sid}/token", {}, 400),
+        ("POST", f"/services/{sid}/token", {"valid_until": 1}, 400),
+        ("PUT", f"/services/{sid}/routings/{uuid.uuid4()}", {"traffic_ratio": 1}, 404),
+        ("DELETE", f"/services/{sid}/routings/{uuid.uuid4()}", None, 404),
+    ]
+    for method, path, body, expected in cases:
+        status, problem = await admin.call(method, path, body=body)
+        assert (method, path, status) == (method, path, expected), problem
+        assert problem["type"].startswith("https://api.backend.ai/probs/")
+    # Another user neither sees nor reaches it.
+    assert await user.call("GET", "/services") == (200, [])
+    status, _ = await user.call("GET", f"/services/{sid}")
+    assert status == 404
+    await client.vfolder_delete_files("wire-model", ["model-definition.yaml"])
+    status, problem = await admin.call("POST", "/services", body={**good, "name": "wire-svc2"})
+    assert status == 400 and "definition" in problem["msg"]
+
+
+async def test_try_start_runs_a_trial_and_keeps_nothing(emulator: Emulator, client: Client) -> None:
+    await _model_folder(client, "trial-model")
+    task = await client.services.try_start("trial-model", image="python:3.12")
+    uuid.UUID(task["task_id"])
+    registry = emulator._app[SERVICES_KEY]
+    pids: list[int] = []
+    for _ in range(200):
+        pids = [pid for sid in registry.services for pid in registry.pids(sid)]
+        if pids:
+            break
+        await asyncio.sleep(0.02)
+    assert pids, "the trial never started a replica"
+    # Not listed while it runs, and gone (process and all) once it answered.
+    assert await client.services.list() == []
+    for _ in range(200):
+        if not registry.services:
+            break
+        await asyncio.sleep(0.05)
+    assert registry.services == {}
+    await _until_gone(pids)
+    assert await client.services.list() == []
+
+
+async def test_a_start_command_that_cannot_run_is_an_error(client: Client) -> None:
+    missing = BROKEN.replace(
+        b"""python -c "import sys; print('model weights missing'); sys.exit(3)\"""",
+        b"no-such-program-for-the-model --serve",
+    )
+    assert b"no-such-program" in missing
+    await _model_folder(client, "missing-model", missing)
+    created = await client.services.create("missing-model")
+    with pytest.raises(ServiceNotReadyError) as raised:
+        await client.services.wait_ready(created["endpoint_id"], timeout=20)
+    assert raised.value.reason == "failed"
+    assert "cannot run the start command 'no-such-program-for-the-model'" in str(raised.value)
