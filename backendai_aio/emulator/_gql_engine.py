@@ -94,7 +94,10 @@ class _Measure:
         count = depth = 0
         for selection in node.selections:
             if isinstance(selection, FieldNode):
-                values = max((self.value(arg.value, level + 1) for arg in selection.arguments or ()), default=0)
+                values = max(
+                    (self.value(arg.value, level + 1) for arg in selection.arguments or ()),
+                    default=0,
+                )
                 inner_count, inner_depth = self.selections(selection.selection_set, level + 1)
                 inner_depth = max(inner_depth, values)
                 count += 1 + inner_count
@@ -182,7 +185,9 @@ def _not_implemented(type_name: str, field_name: str, node: Node) -> GraphQLErro
 
 def _unknown_field(type_name: str, field_name: str, known: list[str], node: Node) -> GraphQLError:
     suggestion = did_you_mean(suggestion_list(field_name, known))
-    return GraphQLError(f"Cannot query field '{field_name}' on type '{type_name}'.{suggestion}", node)
+    return GraphQLError(
+        f"Cannot query field '{field_name}' on type '{type_name}'.{suggestion}", node
+    )
 
 
 class _KnownFields(FieldsOnCorrectTypeRule):
@@ -263,7 +268,7 @@ def execute_graphql(
         document,
         root_value=ROOT_RESOLVERS,
         context_value=context,
-        variable_values=variables,
+        variable_values=None if variables is None else dict(variables),
         operation_name=operation_name,
     )
     return _answer(result)

@@ -166,7 +166,12 @@ def _comparison(field: str, op: str, value: Any) -> _Predicate:
             return isinstance(value, list) and found in value
         try:
             return bool(
-                {">": found > value, ">=": found >= value, "<": found < value, "<=": found <= value}[op]
+                {
+                    ">": found > value,
+                    ">=": found >= value,
+                    "<": found < value,
+                    "<=": found <= value,
+                }[op]
             )
         except TypeError:
             return False

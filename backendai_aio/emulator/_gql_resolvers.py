@@ -294,9 +294,7 @@ def _folder_object(folder: Any) -> dict[str, Any]:
     return {
         "id": str(folder.id),
         "host": folder.host,
-        "quota_scope_id": (
-            f"user:{folder.user}" if user_owned else f"project:{folder.group}"
-        ),
+        "quota_scope_id": (f"user:{folder.user}" if user_owned else f"project:{folder.group}"),
         "name": folder.name,
         "user": str(folder.user) if user_owned else None,
         "user_email": folder.creator if user_owned else None,
@@ -329,9 +327,9 @@ def _scope(ctx: GraphQLContext, given: str | None, own: str, domain_name: str | 
     A superadmin may name anyone (or no one: all); anyone else sees their own rows, and naming
     another user, or another domain, is forbidden.
     """
-    if domain_name is not None and domain_name != ctx.caller.user.domain_name:
-        if not ctx.caller.is_superadmin:
-            raise ResolverError(_FORBIDDEN)
+    other_domain = domain_name is not None and domain_name != ctx.caller.user.domain_name
+    if other_domain and not ctx.caller.is_superadmin:
+        raise ResolverError(_FORBIDDEN)
     if ctx.caller.is_superadmin:
         return given
     if given is not None and given != own:
@@ -373,7 +371,9 @@ def _keypair(info: GraphQLResolveInfo, **args: Any) -> Any:
     return None if keypair is None else keypair_object(keypair, ctx)
 
 
-def _visible_keypairs(ctx: GraphQLContext, email: str | None, domain_name: str | None) -> list[Keypair]:
+def _visible_keypairs(
+    ctx: GraphQLContext, email: str | None, domain_name: str | None
+) -> list[Keypair]:
     email = _scope(ctx, email, ctx.caller.user.email, domain_name)
     return [
         keypair

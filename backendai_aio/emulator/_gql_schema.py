@@ -18,7 +18,7 @@ from graphql import GraphQLScalarType, GraphQLSchema, build_schema
 
 __all__ = ["SDL", "UNIMPLEMENTED", "emulator_schema"]
 
-SDL: Final = '''
+SDL: Final = """
 scalar UUID
 scalar DateTime
 scalar JSONString
@@ -338,7 +338,7 @@ type ComputeContainer implements Item {
 schema {
   query: Queries
 }
-'''
+"""
 
 #: Fields the manager's schema has (23.09 and 26.9) and the emulator does not answer, by type.
 #: ``Mutations`` stands for the manager's mutation type, which the emulator lacks altogether.

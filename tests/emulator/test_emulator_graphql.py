@@ -381,8 +381,7 @@ async def test_only_post(admin: Wire) -> None:
                 # graphql-core (3.2.3 as on the 23.09 manager, and 3.2.14) also reports
                 # the position, the variable's type not being the argument's.
                 error(
-                    "Variable '$k' of type '[KeyPair]' used in position expecting type "
-                    "'String'.",
+                    "Variable '$k' of type '[KeyPair]' used in position expecting type 'String'.",
                     (1, 7),
                     (1, 44),
                 ),
