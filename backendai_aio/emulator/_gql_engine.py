@@ -47,7 +47,8 @@ from graphql import (
 )
 from graphql.pyutils import did_you_mean, suggestion_list
 
-from ._gql_resolvers import ROOT_RESOLVERS, GraphQLContext
+from ._gql_objects import GraphQLContext
+from ._gql_resolvers import ROOT_RESOLVERS
 from ._gql_schema import UNIMPLEMENTED, emulator_schema
 
 __all__ = [
