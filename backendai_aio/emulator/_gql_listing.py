@@ -204,7 +204,8 @@ def order_rows(rows: Sequence[Row], text: str | None, fields: Collection[str]) -
         if name not in fields:
             raise ListingError(f"Unknown/unsupported field name: {name}")
         keys.append((name, descending))
-    # Sort by the last key first: Python's sort is stable. Nulls sort last, as in PostgreSQL.
+    # Sort by the last key first: Python's sort is stable. As in PostgreSQL, nulls come
+    # last in ascending order and first in descending order.
     for name, descending in reversed(keys):
         present = [row for row in ordered if row.get(name) is not None]
         absent = [row for row in ordered if row.get(name) is None]
