@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-from graphql import GraphQLScalarType, GraphQLSchema, build_schema
+from graphql import (
+    GraphQLScalarType,
+    GraphQLSchema,
+    StringValueNode,
+    Undefined,
+    ValueNode,
+    build_schema,
+)
 
 __all__ = ["SDL", "UNIMPLEMENTED", "emulator_schema"]
 
@@ -398,6 +406,16 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _uuid_value(value: Any) -> uuid.UUID:
+    # Graphene's UUID: a variable's value must be UUID text (else its ValueError's message).
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+def _uuid_literal(node: ValueNode, _variables: Any = None) -> Any:
+    # Graphene's UUID: only a string literal can be one (anything else: not a UUID).
+    return uuid.UUID(node.value) if isinstance(node, StringValueNode) else Undefined
+
+
 @functools.cache
 def emulator_schema() -> GraphQLSchema:
     """The schema, built once (its scalars serialise as Graphene's do)."""
@@ -412,4 +430,8 @@ def emulator_schema() -> GraphQLSchema:
         scalar = schema.type_map[name]
         assert isinstance(scalar, GraphQLScalarType)
         scalar.serialize = serialize  # type: ignore[method-assign]
+    uuid_type = schema.type_map["UUID"]
+    assert isinstance(uuid_type, GraphQLScalarType)
+    uuid_type.parse_value = _uuid_value  # type: ignore[method-assign]
+    uuid_type.parse_literal = _uuid_literal  # type: ignore[method-assign, assignment]
     return schema

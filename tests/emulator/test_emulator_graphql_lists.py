@@ -242,6 +242,10 @@ async def test_keypair_list(admin: Wire, user: Wire) -> None:
             "but it was not provided.",
         ),
         (
+            '{ compute_session(id: "bad") { id } }',
+            "Expected value of type 'UUID!', found \"bad\"; badly formed hexadecimal UUID string",
+        ),
+        (
             "{ keypair { vfolders { name } } }",
             "The emulator does not implement the GraphQL field 'KeyPair.vfolders'.",
         ),
