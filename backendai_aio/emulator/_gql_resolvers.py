@@ -238,6 +238,8 @@ def _domains(info: GraphQLResolveInfo, **args: Any) -> Any:
 def _all_sessions(ctx: GraphQLContext) -> list[EmulatedSession]:
     owners = {keypair.access_key for keypair in ctx.accounts.keypairs()}
     found = [session for owner in sorted(owners) for session in ctx.sessions.owned_by(owner)]
+    # The manager keeps terminated sessions' rows: they are listed with their last status.
+    found += [session for session in ctx.sessions.terminated() if session.owner in owners]
     # The manager's default order: the newest first.
     return sorted(found, key=lambda session: session.created_at, reverse=True)
 

@@ -79,6 +79,10 @@ async def test_ps_lists_real_sessions(admin: Wire, user: Wire) -> None:
     assert status == 200
     after = await gql(admin, PS_QUERY, variables)
     assert after["data"]["compute_session_list"] == {"items": [], "total_count": 0}
+    # As on the manager, a terminated session is still listed, by its last status.
+    dead = await gql(admin, PS_QUERY, variables | {"status": "CANCELLED,TERMINATED"})
+    items = dead["data"]["compute_session_list"]["items"]
+    assert [(i["id"], i["status"]) for i in items] == [(created["sessionId"], "TERMINATED")]
 
 
 async def test_a_user_cannot_list_someone_elses_sessions(user: Wire) -> None:
