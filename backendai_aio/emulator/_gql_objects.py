@@ -107,8 +107,17 @@ def user_object(user: User, ctx: GraphQLContext) -> dict[str, Any]:
         "totp_activated_at": None,
         "sudo_session_enabled": False,
         "main_access_key": ctx.accounts.main_keypair(user).access_key,
+        "container_uid": None,
+        "container_main_gid": None,
+        "container_gids": None,
         "groups": [{"id": str(DEFAULT_GROUP_ID), "name": DEFAULT_GROUP_NAME}],
     }
+
+
+def _tag_pair(part: str) -> dict[str, str]:
+    # ``ubuntu20.04`` is the key ``ubuntu`` with the value ``20.04``.
+    name = part.rstrip("0123456789.")
+    return {"key": name, "value": part[len(name) :]}
 
 
 def image_object(image: Image) -> dict[str, Any]:
@@ -118,11 +127,18 @@ def image_object(image: Image) -> dict[str, Any]:
     return {
         "id": str(image.id),
         "name": image.name,
+        "namespace": image.name.rpartition("/")[0],
+        "base_image_name": image.name.rpartition("/")[2],
+        "project": None,
         "humanized_name": image.name,
         "tag": image.tag,
         "registry": image.registry,
         "architecture": image.architecture,
         "is_local": False,
+        # 26.9's split of the tag (``3.9-ubuntu20.04``): its version, then the other parts.
+        "version": image.tag.partition("-")[0],
+        "tags": [_tag_pair(part) for part in image.tag.split("-")[1:]],
+        "status": "ALIVE",
         "digest": digest,
         "labels": image_labels(image),
         "aliases": list(image.aliases),
@@ -153,6 +169,8 @@ def group_object(ctx: GraphQLContext) -> dict[str, Any]:
         "allowed_vfolder_hosts": {},
         "integration_id": None,
         "resource_policy": "default",
+        "type": "GENERAL",
+        "container_registry": {},
         "scaling_groups": [],
     }
 

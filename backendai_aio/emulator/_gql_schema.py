@@ -123,6 +123,9 @@ type User implements Item {
   totp_activated_at: DateTime
   sudo_session_enabled: Boolean
   main_access_key: String
+  container_uid: Int
+  container_main_gid: Int
+  container_gids: [Int]
   groups: [UserGroup]
 }
 
@@ -134,11 +137,17 @@ type UserGroup {
 type Image {
   id: UUID
   name: String
+  namespace: String
+  base_image_name: String
+  project: String
   humanized_name: String
   tag: String
   registry: String
   architecture: String
   is_local: Boolean
+  tags: [KVPair]
+  version: String
+  status: String
   digest: String
   labels: [KVPair]
   aliases: [String]
@@ -181,6 +190,7 @@ type Agent implements Item {
   auto_terminate_abusing_kernel: Boolean
   local_config: JSONString
   container_count: Int
+  gpu_alloc_map: JSONString
   mem_slots: Int
   cpu_slots: Float
   gpu_slots: Float
@@ -205,6 +215,8 @@ type Group {
   allowed_vfolder_hosts: JSONString
   integration_id: String
   resource_policy: String
+  type: String
+  container_registry: JSONString
   scaling_groups: [String]
 }
 

@@ -295,3 +295,22 @@ async def test_without_graphql_core_the_routes_answer_501(
     status, body = await admin.call("POST", "/admin/gql", body={"query": "{ keypair { id } }"})
     assert (status, body["type"]) == (501, PROBS + "not-implemented")
     assert "install backendai-aio[emulator]" in body["msg"]
+
+
+async def test_newer_managers_fields(user: Wire) -> None:
+    # Fields 26.9 added (its CLI's `image list` and `ps` select them).
+    query = "{ images { namespace base_image_name version tags { key value } status } }"
+    body = await gql(user, query)
+    assert body == {
+        "data": {
+            "images": [
+                {
+                    "namespace": "stable",
+                    "base_image_name": "python",
+                    "version": "3.9",
+                    "tags": [{"key": "ubuntu", "value": "20.04"}],
+                    "status": "ALIVE",
+                }
+            ]
+        }
+    }
