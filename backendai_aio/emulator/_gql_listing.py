@@ -43,6 +43,8 @@ _TOKEN: Final = re.compile(
 )
 _WORD_OPS: Final = frozenset({"contains", "in", "is", "isnot", "like", "ilike"})
 _ATOMS: Final = {"null": None, "true": True, "false": False}
+# How deeply parentheses and negations may nest (far more than any real filter needs).
+_MAX_NESTING: Final = 50
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -63,6 +65,7 @@ class _FilterParser:
     def __init__(self, text: str, fields: Collection[str], enums: Collection[str]) -> None:
         self._tokens = _tokens(text)
         self._at = 0
+        self._depth = 0
         self._fields = fields
         self._enums = enums
 
@@ -78,8 +81,9 @@ class _FilterParser:
 
     def parse(self) -> _Predicate:
         predicate = self._combined()
-        if self._peek() is not None:
-            raise ListingError(f"Query filter parsing error: unexpected {self._peek()[1]!r}")  # type: ignore[index]
+        extra = self._peek()
+        if extra is not None:
+            raise ListingError(f"Query filter parsing error: unexpected {extra[1]!r}")
         return predicate
 
     def _combined(self) -> _Predicate:
@@ -88,22 +92,19 @@ class _FilterParser:
         while (token := self._peek()) is not None and token[1] in ("&", "|"):
             self._take()
             right = self._unary()
-            if token[1] == "&":
-                left = (lambda a, b: lambda row: a(row) and b(row))(left, right)
-            else:
-                left = (lambda a, b: lambda row: a(row) or b(row))(left, right)
+            left = _both(left, right) if token[1] == "&" else _either(left, right)
         return left
 
     def _unary(self) -> _Predicate:
         token = self._take()
-        if token[1] == "!":
-            inner = self._unary()
-            return lambda row: not inner(row)
-        if token[1] == "(":
-            inner = self._combined()
-            if self._take()[1] != ")":
-                raise ListingError("Query filter parsing error: ')' expected")
-            return inner
+        if token[1] in ("!", "("):
+            self._depth += 1
+            if self._depth > _MAX_NESTING:
+                raise ListingError("Query filter parsing error: the expression nests too deeply")
+            try:
+                return self._negated() if token[1] == "!" else self._grouped()
+            finally:
+                self._depth -= 1
         if token[0] != "name" or token[1] in _WORD_OPS:
             raise ListingError(f"Query filter parsing error: unexpected {token[1]!r}")
         field = token[1]
@@ -114,15 +115,26 @@ class _FilterParser:
             raise ListingError(f"Query filter parsing error: unknown operator {op!r}")
         value = self._value()
         if field in self._enums:
-            value = [v.upper() for v in value] if isinstance(value, list) else _upper(value)
+            value = [_upper(v) for v in value] if isinstance(value, list) else _upper(value)
         return _comparison(field, op, value)
+
+    def _negated(self) -> _Predicate:
+        inner = self._unary()
+        return lambda row: not inner(row)
+
+    def _grouped(self) -> _Predicate:
+        inner = self._combined()
+        if self._take()[1] != ")":
+            raise ListingError("Query filter parsing error: ')' expected")
+        return inner
 
     def _value(self) -> Any:
         kind, text = self._take()
-        if kind == "string":
-            return json.loads(text)
-        if kind == "number":
-            return json.loads(text)
+        if kind in ("string", "number"):
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise ListingError(f"Query filter parsing error: invalid value {text}") from None
         if kind == "name" and text in _ATOMS:
             return _ATOMS[text]
         if text == "[":
@@ -134,6 +146,14 @@ class _FilterParser:
             self._take()
             return items
         raise ListingError(f"Query filter parsing error: unexpected {text!r}")
+
+
+def _both(first: _Predicate, second: _Predicate) -> _Predicate:
+    return lambda row: first(row) and second(row)
+
+
+def _either(first: _Predicate, second: _Predicate) -> _Predicate:
+    return lambda row: first(row) or second(row)
 
 
 def _upper(value: Any) -> Any:

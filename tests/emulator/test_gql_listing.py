@@ -37,6 +37,8 @@ FIELDS = ("name", "status", "size", "tags", "tag")
         ('!(status == "running")', ["beta"]),
         ('! name == "beta" & (size == 1 | size == 2)', ["Gamma"]),
         ('name == "with \\"quote\\""', []),
+        ('status in ["running", 3]', ["alpha", "Gamma"]),
+        ("((" + 'name == "beta"' + "))", ["beta"]),
     ],
 )
 def test_filters(expression: str, names: list[str]) -> None:
@@ -54,6 +56,9 @@ def test_filters(expression: str, names: list[str]) -> None:
         ("name ==", "Query filter parsing error"),
         ('name == "x" name', "Query filter parsing error"),
         ('name ~ "x"', "Query filter parsing error"),
+        ('name == "\\q"', "Query filter parsing error: invalid value"),
+        ("(" * 60 + 'name == "x"' + ")" * 60, "nests too deeply"),
+        ("!" * 100 + 'name == "x"', "nests too deeply"),
     ],
 )
 def test_refused_filters(expression: str, message: str) -> None:
