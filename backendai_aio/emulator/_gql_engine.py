@@ -94,6 +94,9 @@ class _Measure:
             raise _TooComplex
         count = depth = 0
         for selection in node.selections:
+            for directive in selection.directives or ():
+                for argument in directive.arguments or ():
+                    self.value(argument.value, level + 1)
             if isinstance(selection, FieldNode):
                 values = max(
                     (self.value(arg.value, level + 1) for arg in selection.arguments or ()),

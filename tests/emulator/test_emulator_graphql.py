@@ -449,6 +449,7 @@ async def test_fragments_spread_again_are_answered_once(user: Wire) -> None:
         "{ user " + "{ a " * 60 + "}" * 61,
         "{ keypair(access_key: " + "[" * 200 + '"x"' + "]" * 200 + ") { access_key } }",
         "query($k: " + "[" * 200 + "String" + "]" * 200 + ") { keypair { access_key } }",
+        "{ keypair @include(if: " + "[" * 60 + "true" + "]" * 60 + ") { access_key } }",
         "{ user { ...F0 } } "
         + " ".join(f"fragment F{i} on User {{ ...F{i + 1} }}" for i in range(80))
         + " fragment F80 on User { email }",
