@@ -279,6 +279,10 @@ class SessionRegistry:
             )
         return found
 
+    def terminated(self) -> list[EmulatedSession]:
+        """The sessions being or having been terminated, once each (the manager keeps them)."""
+        return list({id(session): session for session in self._terminated.values()}.values())
+
     def create(
         self,
         owner: str,
