@@ -11,10 +11,10 @@ here, each in its own venv, and reused while their requirements stay the same:
 - the official SDK 26.9.6 on Python 3.13, with the versions a working 26.9.6 installation
   uses (``benchmarks/constraints-official-26.9.6.txt``).
 
-An interpreter is found as ``python3.X`` on ``PATH``, else under pyenv's root
-(``$PYENV_ROOT`` or ``~/.pyenv``). When an environment cannot be made (no such Python, the
-registry unreachable, ...) the reason is returned instead, and its columns are reported as
-unavailable.
+An interpreter is found under pyenv's root (``$PYENV_ROOT`` or ``~/.pyenv``), else as
+``python3.X`` on ``PATH`` (not a pyenv shim). When an environment cannot be made (no such
+Python, the registry unreachable, ...) the reason is returned instead, and its columns are
+reported as unavailable.
 """
 
 from __future__ import annotations
@@ -55,15 +55,21 @@ class Env:
 
 
 def find_python(version: str) -> str | None:
-    """A Python *version* (``3.13``) interpreter: this one, ``PATH``, or pyenv's."""
+    """A Python *version* (``3.13``) interpreter: this one, pyenv's, or one on ``PATH``.
+
+    pyenv's shims on ``PATH`` answer only for the versions pyenv has made active, so the
+    interpreter under pyenv's root is preferred to them, and a shim is never returned.
+    """
     if f"{sys.version_info[0]}.{sys.version_info[1]}" == version:
         return sys.executable
-    found = shutil.which(f"python{version}")
-    if found:
-        return found
     root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
     candidates = sorted((root / "versions").glob(f"{version}.*/bin/python{version}"))
-    return str(candidates[-1]) if candidates else None
+    if candidates:
+        return str(candidates[-1])
+    found = shutil.which(f"python{version}")
+    if found and "/shims/" not in found.replace(os.sep, "/"):
+        return found
+    return None
 
 
 def _run(command: list[str], log: Path, timeout: float) -> str | None:
