@@ -212,7 +212,7 @@ async def measure(endpoint: str, count: int, connector: str, open_timeout: float
 
 def main(argv: list[str] | None = None) -> None:
     """Measure once and print the JSON line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Many session event streams on one client.")
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--connector", choices=("default", "unlimited"), default="default")
