@@ -1,9 +1,9 @@
-"""The official SDK, ``backend.ai-client`` 23.9.10, through its asynchronous API.
+"""The official SDK, ``backend.ai-client`` 23.9.10 or 26.9.6, through its asynchronous API.
 
-Runs only in the SDK's own virtual environment (see :mod:`benchmarks.official_env`), with
-``yarl==1.9.4``: the SDK reads ``URL._val.netloc`` when signing, which later yarl releases
-removed. Its execute call is ``ComputeSession.execute(run_id, code, mode)``; it answers the
-``result`` member of the body.
+Runs only in an SDK's own virtual environment (see :mod:`benchmarks.environments`; 23.9.10
+with ``yarl==1.9.4``, since it reads ``URL._val.netloc`` when signing, which later yarl
+releases removed). Both releases' execute call is ``ComputeSession.execute(run_id, code,
+mode)``; it answers the ``result`` member of the body.
 """
 
 from __future__ import annotations
