@@ -214,7 +214,8 @@ class ClientConnection:
     def _session_timeout(self) -> aiohttp.ClientTimeout:
         # Calls pass their own limits; this one bounds what passes none, such as a websocket
         # upgrade: connecting only, never a total that would cut a long stream.
-        return aiohttp.ClientTimeout(total=None, sock_connect=self._timeout.connect)
+        connect = self._timeout.connect
+        return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
 
     async def __aenter__(self) -> Self:
         self._open()

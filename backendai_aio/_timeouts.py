@@ -73,9 +73,11 @@ class Timeout:
         if remaining is None:
             return _aiohttp_timeout(self.connect, self.read, None)
         # Each limit is cut to what is left of the call, so whichever comes first applies.
+        connect = remaining if self.connect is None else min(self.connect, remaining)
         return aiohttp.ClientTimeout(
             total=remaining,
-            sock_connect=remaining if self.connect is None else min(self.connect, remaining),
+            connect=connect,
+            sock_connect=connect,
             sock_read=remaining if self.read is None else min(self.read, remaining),
         )
 
@@ -85,7 +87,9 @@ def _aiohttp_timeout(
     connect: float | None, read: float | None, total: float | None
 ) -> aiohttp.ClientTimeout:
     # Built once per set of limits rather than once per request (the object is immutable).
-    return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
+    # ``connect`` also bounds the wait for a free pooled connection, which open streams can
+    # hold; ``sock_connect`` alone would let a call wait for one forever.
+    return aiohttp.ClientTimeout(total=total, connect=connect, sock_connect=connect, sock_read=read)
 
 
 #: What a ``timeout=`` argument accepts: seconds (every limit, the whole call included), a

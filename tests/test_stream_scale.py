@@ -56,10 +56,6 @@ async def test_closing_the_client_ends_its_streams_and_connections(emulator: Emu
     assert await wait_no_connections(port) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="waiting for a free pooled connection is not bounded by the connect timeout",
-)
 async def test_a_call_when_streams_fill_the_pool_fails_within_its_connect_timeout(
     emulator: Emulator,
 ) -> None:
