@@ -14,6 +14,18 @@ Failures raise :class:`BackendError`, whose ``type`` is :data:`ERR_SERVER`,
 
 from ._account import GraphQLError
 from ._apiversion import LATEST_API_VERSION, OLDEST_API_VERSION, SUPPORTED_API_VERSIONS
+from ._auth_calls import Auth
+from ._catalog_types import (
+    ContainerUsage,
+    CreatedTemplate,
+    GroupUsage,
+    ResourceSlotInfo,
+    ScalingGroupEntry,
+    SSHKeypair,
+    TemplateEntry,
+    TemplateInfo,
+    TemplateKind,
+)
 from ._client import Client
 from ._config import DEFAULT_ENDPOINT, ClientConfig
 from ._errors import (
@@ -36,9 +48,11 @@ from ._errors import (
     ServerError,
     UnsupportedServerError,
 )
+from ._images import ImageEntry, ImageResourceLimit, Images
 from ._live import Event, EventStream, ExecutionStream
 from ._middleware import SigningMiddleware
 from ._ratelimits import RateLimit
+from ._resources import Resources
 from ._results import ConsoleItem, FileEntry, RunResult
 from ._retries import NO_RETRIES, RetryPolicy
 from ._service_types import (
@@ -55,6 +69,7 @@ from ._service_types import (
 from ._services import Services
 from ._session_options import BatchOptions, SessionOptions
 from ._streams import ByteStream, ProgressCallback
+from ._templates import Templates
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg
 from ._transport import Transport
 from ._version import __version__
@@ -115,5 +130,20 @@ __all__ = [
     "Transport",
     "UnsupportedServerError",
     "VFolder",
+    "Auth",
+    "ContainerUsage",
+    "CreatedTemplate",
+    "GroupUsage",
+    "ResourceSlotInfo",
+    "ScalingGroupEntry",
+    "SSHKeypair",
+    "TemplateEntry",
+    "TemplateInfo",
+    "TemplateKind",
+    "ImageEntry",
+    "ImageResourceLimit",
+    "Images",
+    "Resources",
+    "Templates",
     "__version__",
 ]

@@ -21,14 +21,17 @@ from ._accounts import (
 )
 from ._auth import anonymous, manager_path, request_checks
 from ._bgtasks import add_bgtask_routes
+from ._catalog_routes import add_catalog_routes
 from ._events import DEFAULT_PING_INTERVAL, SSE_PING_INTERVAL_KEY, add_event_routes
 from ._files import add_file_routes
 from ._graphql import add_graphql_routes
 from ._kernel import KernelLimits
 from ._localonly import local_only
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
+from ._self_service import add_self_service_routes
 from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry, add_session_routes
 from ._streaming import add_streaming_routes
+from ._templates import add_template_routes
 from ._vfolders import add_vfolder_routes
 from ._webserver import add_webserver_routes, logged_in_keypair
 
@@ -147,6 +150,9 @@ def create_app(
     add_file_routes(app)
     add_vfolder_routes(app)
     add_account_routes(app)
+    add_catalog_routes(app)
+    add_template_routes(app)
+    add_self_service_routes(app)
     add_graphql_routes(app)
     add_webserver_routes(app, version=manager_version)
 
