@@ -7,9 +7,9 @@ Logging in to a webserver stays :meth:`Client.login <backendai_aio.Client.login>
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
-from ._catalog_types import SSHKeypair
+from ._catalog_types import SSHKeypair, SSHPublicKey
 from ._errors import InvalidArgumentError, ResponseError
 from ._gql_call import graphql_data
 from ._timeouts import NOT_GIVEN, TimeoutArg
@@ -27,10 +27,14 @@ def _text(value: object, what: str) -> str:
 
 
 def _keypair(answer: Any) -> SSHKeypair:
-    if not isinstance(answer, Mapping) or not isinstance(answer.get("ssh_public_key"), str):
+    if not isinstance(answer, Mapping) or not all(
+        isinstance(answer.get(key), str) for key in ("ssh_public_key", "ssh_private_key")
+    ):
         # Never echo the answer: it may hold a private key.
-        raise ResponseError("an SSH keypair answer without ssh_public_key")
-    return cast(SSHKeypair, dict(answer))
+        raise ResponseError("an SSH keypair answer without both keys")
+    return SSHKeypair(
+        ssh_public_key=answer["ssh_public_key"], ssh_private_key=answer["ssh_private_key"]
+    )
 
 
 class Auth:
@@ -49,7 +53,7 @@ class Auth:
     def __repr__(self) -> str:
         return f"<Auth of {self._transport!r}>"
 
-    async def ssh_keypair(self, *, timeout: TimeoutArg = NOT_GIVEN) -> SSHKeypair:
+    async def ssh_keypair(self, *, timeout: TimeoutArg = NOT_GIVEN) -> SSHPublicKey:
         """``GET /auth/ssh-keypair``: the keypair's SSH public key (empty if none yet).
 
         ::
@@ -57,10 +61,11 @@ class Auth:
             print((await client.auth.ssh_keypair())["ssh_public_key"])
         """
         answer = await self._transport.request("GET", "/auth/ssh-keypair", timeout=timeout)
-        if isinstance(answer, Mapping) and answer.get("ssh_public_key") is None:
-            # 23.09 answers null for a keypair without one; 26.09 an empty string.
-            return SSHKeypair(ssh_public_key="")
-        return _keypair(answer)
+        if not isinstance(answer, Mapping) or "ssh_public_key" not in answer:
+            raise ResponseError(f"an SSH key answer without ssh_public_key: {answer!r:.200}")
+        # 23.09 answers null for a keypair without one; 26.09 an empty string.
+        public = answer["ssh_public_key"]
+        return SSHPublicKey(ssh_public_key="" if public is None else str(public))
 
     async def generate_ssh_keypair(self, *, timeout: TimeoutArg = NOT_GIVEN) -> SSHKeypair:
         """``PATCH /auth/ssh-keypair``: make a new RSA keypair; answers both keys.

@@ -14,6 +14,7 @@ __all__ = [
     "GroupUsage",
     "ResourceSlotInfo",
     "SSHKeypair",
+    "SSHPublicKey",
     "ScalingGroupEntry",
     "TemplateEntry",
     "TemplateInfo",
@@ -65,7 +66,7 @@ class ScalingGroupEntry(TypedDict):
     name: str
 
 
-class ResourceSlotInfo(TypedDict, total=False):
+class ResourceSlotInfo(TypedDict):
     """How a resource slot is shown (``/config/resource-slots/details``)."""
 
     slot_name: str
@@ -76,15 +77,15 @@ class ResourceSlotInfo(TypedDict, total=False):
     display_icon: str
 
 
-class ContainerUsage(TypedDict, total=False):
+class ContainerUsage(TypedDict):
     """One session's use of resources over the period asked for."""
 
     id: str
     session_id: str
     name: str
     access_key: str
-    email: str
-    full_name: str
+    email: str | None
+    full_name: str | None
     domain_name: str
     group_id: str
     group_name: str
@@ -95,15 +96,16 @@ class ContainerUsage(TypedDict, total=False):
     gpu_allocated: float
     io_read: int
     io_write: int
-    used_time: str
-    used_days: int
+    #: ``None`` while the session lives.
+    used_time: str | None
+    used_days: int | None
     image_name: str
     created_at: str
     terminated_at: str
     status: str
 
 
-class GroupUsage(TypedDict, total=False):
+class GroupUsage(TypedDict):
     """A project's use of resources over a period, with its sessions in ``c_infos``."""
 
     domain_name: str
@@ -119,9 +121,14 @@ class GroupUsage(TypedDict, total=False):
     c_infos: list[ContainerUsage]
 
 
-class SSHKeypair(TypedDict):
-    """The keypair's SSH keypair (what sessions install for SSH/SFTP access)."""
+class SSHPublicKey(TypedDict):
+    """The keypair's SSH public key (empty when it has none)."""
 
     ssh_public_key: str
-    #: Present only right after it was generated or uploaded.
-    ssh_private_key: NotRequired[str]
+
+
+class SSHKeypair(TypedDict):
+    """An SSH keypair just generated or uploaded (what sessions install for SSH/SFTP)."""
+
+    ssh_public_key: str
+    ssh_private_key: str

@@ -43,7 +43,9 @@ def template_id_text(template_id: str | uuid.UUID) -> str:
 def _session_item(template: Mapping[str, Any], name: str | None) -> dict[str, Any]:
     # An item is {"template": {...}, "name"?, "group_id"?, "user_uuid"?}; a bare template
     # body (with its "kind") is wrapped into one.
-    item = dict(template) if "template" in template else {"template": dict(template)}
+    item: dict[str, Any] = (
+        dict(template) if "template" in template else {"template": dict(template)}
+    )
     if name is not None:
         item["name"] = name
     return item
@@ -65,8 +67,10 @@ def template_payload(template: _Template, kind: str, name: str | None = None) ->
         return json.dumps(dict(template))
     if isinstance(template, Mapping):
         items = [_session_item(template, name)]
-    elif isinstance(template, Sequence) and all(isinstance(t, Mapping) for t in template):
-        items = [_session_item(t, name) for t in template]
+    elif isinstance(template, Sequence):
+        if not all(isinstance(t, Mapping) for t in template):
+            raise InvalidArgumentError("a list of templates holds mappings only")
+        items = [_session_item(cast("Mapping[str, Any]", t), name) for t in template]
     else:
         raise InvalidArgumentError(
             f"a template mapping, a list of them, or text, not {template!r:.80}"
