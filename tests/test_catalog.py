@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import shutil
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +21,12 @@ from backendai_aio import (
     GraphQLError,
     InvalidArgumentError,
     NotFoundError,
+    ResponseError,
+    ServerError,
 )
+from backendai_aio._images import image_entry
+from backendai_aio._resources import day_text, month_text
+from backendai_aio._templates import template_id_text, template_payload
 from backendai_aio.emulator import Emulator
 
 pytestmark = pytest.mark.timeout(60)
@@ -88,8 +97,6 @@ async def test_session_template_lifecycle(client: Client) -> None:
 
 
 async def test_session_template_from_json_text_and_refusals(client: Client) -> None:
-    import json
-
     text = json.dumps([{"template": TASK, "name": "a"}, {"template": TASK, "name": "b"}])
     created = await client.templates.create(text)
     assert len(created) == 2
@@ -241,3 +248,101 @@ async def test_namespaces_are_cached_and_concurrent(client: Client) -> None:
         client.resources.resource_slots(), client.resources.vfolder_types()
     )
     assert slots and types
+
+
+# -- pure helpers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "month", "day"),
+    [
+        (dt.date(2026, 3, 7), "202603", "20260307"),
+        (dt.datetime(2026, 12, 31, 23, 59), "202612", "20261231"),
+    ],
+)
+def test_month_and_day_text(given: dt.date, month: str, day: str) -> None:
+    assert (month_text(given), day_text(given)) == (month, day)
+    assert (month_text(month), day_text(day)) == (month, day)
+
+
+@pytest.mark.parametrize("bad", ["2026-03", "20263", "", "abcdef"])
+def test_month_text_refuses(bad: str) -> None:
+    with pytest.raises(InvalidArgumentError):
+        month_text(bad)
+
+
+@pytest.mark.parametrize(
+    ("template", "kind", "name", "sent"),
+    [
+        ("kind: taskTemplate\n", "session", None, "kind: taskTemplate\n"),
+        ({"kind": "taskTemplate"}, "session", None, [{"template": {"kind": "taskTemplate"}}]),
+        (
+            {"template": {"k": 1}, "name": "a"},
+            "session",
+            "b",
+            [{"template": {"k": 1}, "name": "b"}],
+        ),
+        (
+            [{"k": 1}, {"template": {"k": 2}}],
+            "session",
+            None,
+            [{"template": {"k": 1}}, {"template": {"k": 2}}],
+        ),
+        ({"kind": "clusterTemplate"}, "cluster", None, {"kind": "clusterTemplate"}),
+    ],
+)
+def test_template_payload(template: Any, kind: str, name: str | None, sent: Any) -> None:
+    payload = template_payload(template, kind, name)
+    assert (payload if isinstance(sent, str) else json.loads(payload)) == sent
+
+
+@pytest.mark.parametrize(
+    ("template", "kind"),
+    [("  ", "session"), ([], "session"), ([1], "session"), ([{}], "cluster"), (3, "session")],
+)
+def test_template_payload_refuses(template: Any, kind: str) -> None:
+    with pytest.raises(InvalidArgumentError):
+        template_payload(template, kind)
+
+
+def test_template_ids() -> None:
+    hex_id = "0" * 31 + "1"
+    assert template_id_text(hex_id) == hex_id
+    assert template_id_text(uuid.UUID(hex_id)) == hex_id
+    assert template_id_text(str(uuid.UUID(hex_id))) == hex_id
+    for bad in ("../x", "", 5):
+        with pytest.raises(InvalidArgumentError):
+            template_id_text(bad)  # type: ignore[arg-type]
+
+
+def test_image_entry_of_sparse_and_odd_answers() -> None:
+    entry = image_entry({"name": "n", "tag": "t", "registry": "r", "labels": [{"key": "a"}]})
+    assert entry["reference"] == "r/n:t" and entry["labels"] == {"a": ""}
+    assert entry["aliases"] == [] and entry["digest"] is None
+    with pytest.raises(ResponseError):
+        image_entry(["not", "an", "object"])
+
+
+# -- modes and failures ------------------------------------------------------------------------
+
+
+async def test_namespaces_through_the_webserver(emulator: Emulator) -> None:
+    config = ClientConfig(endpoint=emulator.endpoint, endpoint_type="session")
+    async with Client(config) as web:
+        await web.login("user@lablup.com", "C8qnIo29")
+        assert [i["name"] for i in await web.images.list()] == ["stable/python"]
+        assert await web.resources.scaling_groups() == [{"name": "default"}]
+        (created,) = await web.templates.create(TASK)
+        assert (await web.templates.get(created["id"]))["name"] == "py"
+        await web.auth.update_full_name("Via Web")
+        assert await web.query("{ user { full_name } }") == {"user": {"full_name": "Via Web"}}
+
+
+async def test_generating_without_ssh_keygen_is_a_clear_error(
+    client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The emulator runs in this process: an empty PATH hides ssh-keygen from it.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ServerError, match="needs ssh-keygen") as exc_info:
+        await client.auth.generate_ssh_keypair()
+    assert exc_info.value.status == 501
