@@ -184,10 +184,9 @@ class Resources:
             for group in await client.resources.usage_per_month("202612"):
                 print(group["g_name"], len(group["c_infos"]))
         """
-        params = {"month": month_text(month)}
-        ids = ",".join(str(group_id) for group_id in group_ids)
-        if ids:
-            params["group_ids"] = ids
+        # One group_ids parameter per id: both 23.09 and 26.09 read the repeated key.
+        params = [("month", month_text(month))]
+        params += [("group_ids", str(group_id)) for group_id in group_ids]
         answer = await self._transport.request(
             "GET", "/resource/usage/month", params=params, timeout=timeout
         )

@@ -180,6 +180,9 @@ async def test_usage_from_the_session_records(client: Client, user_client: Clien
     last_year = today.replace(year=today.year - 1)
     assert await client.resources.usage_per_month(last_year) == []
     assert await client.resources.usage_per_month(today, group_ids=["other"]) == []
+    default = uuid.UUID("2de2b969-1d04-48a6-af16-0bc8adb3c831")
+    (chosen,) = await client.resources.usage_per_month(today, group_ids=[uuid.uuid4(), default])
+    assert len(chosen["c_infos"]) == 2
     with pytest.raises(BadRequestError, match="100 days"):
         await client.resources.usage_per_period(last_year, today)
     with pytest.raises(InvalidArgumentError):

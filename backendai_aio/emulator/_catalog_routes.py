@@ -9,11 +9,12 @@ As the 23.09 and 26.09 managers answer them for the example setup:
   emulator knows; ``/config/resource-slots/details`` (``sgroup``): how each is shown, the
   manager's metadata of ``cpu`` and ``mem``.
 - ``GET /config/vfolder-types``: ``["user", "group"]``.
-- ``GET /resource/usage/month`` (``month`` ``YYYYMM``, ``group_ids`` comma-separated) and
-  ``/resource/usage/period`` (``start_date``, ``end_date``: ``YYYYMMDD``, both included, at
-  most 100 days; ``group_id``), a superadmin's only (else 401 "Unauthorized access"): per
-  project, the sessions that lived in the period (terminated in it, or still alive and
-  created before its end), computed from the emulator's session records. Times are UTC.
+- ``GET /resource/usage/month`` (``month`` ``YYYYMM``, ``group_ids`` repeated or
+  comma-separated) and ``/resource/usage/period`` (``start_date``, ``end_date``:
+  ``YYYYMMDD``, both included, at most 100 days; ``group_id``), a superadmin's only
+  (else 401 "Unauthorized access"): per project, the sessions that lived in the period
+  (terminated in it, or still alive and created before its end), computed from the
+  emulator's session records. Times are UTC.
 """
 
 from __future__ import annotations
@@ -190,8 +191,10 @@ async def _usage_per_month(request: web.Request) -> web.Response:
     except ValueError:
         raise InvalidAPIParameters("Invalid date values") from None
     end = (start + timedelta(days=32)).replace(day=1)
-    raw_ids = params["group_ids"]
-    group_ids = None if not raw_ids else [g for g in raw_ids.split(",") if g]
+    # The manager reads the repeated key (group_ids=a&group_ids=b); the official SDK sends
+    # the ids joined by commas, which is taken too.
+    raw_ids = request.query.getall("group_ids", []) or [params["group_ids"] or ""]
+    group_ids = [g for raw in raw_ids for g in raw.split(",") if g] or None
     return web.json_response(_usage(request, start, end, group_ids))
 
 
