@@ -203,7 +203,7 @@ class Resources:
         """``GET /resource/usage/period``: the sessions from *start* to *end* (superadmin).
 
         Both days are included (``"YYYYMMDD"`` or dates; at most 100 days apart);
-        *group_id* keeps one project only.
+        *group_id* keeps one project only (23.09 requires it; 26.09 takes all without).
 
         ::
 
