@@ -14,7 +14,8 @@ As the manager serves them (``/auth/...``, any signed caller, or a webserver log
   ``ssh-keypair-mismatch``), when ``ssh-keygen`` can tell.
 - ``POST /auth/update-password`` (``old_password``, ``new_password``, ``new_password2``): a
   wrong old password is 401 "Old password mismatch"; two new ones differing 400
-  ``{"error_msg": "new password mismatch"}``; else the webserver login takes the new one.
+  ``{"error_msg": "new password mismatch"}`` (checked first by the 26.09 profile, after the
+  old one by the 23.09 one); else the webserver login takes the new one.
 - ``POST /auth/update-full-name`` (``email``, ``full_name``): sets the caller's full name
   (the e-mail given is required but, as in the manager, the caller is the one changed).
 """
@@ -41,7 +42,8 @@ __all__ = ["SSH_KEYS_KEY", "add_self_service_routes"]
 
 #: Each keypair's SSH keypair (public, private), by access key.
 SSH_KEYS_KEY: Final = web.AppKey("ssh_keys", dict[str, tuple[str, str]])
-# The API version from which uploaded keypairs are checked (the 26.09 profile).
+# The API version of the 26.09 profile, which checks uploaded keypairs (and passwords in
+# its own order).
 _CHECKS_UPLOADS_FROM: Final = 9
 _KEYGEN_TIMEOUT: Final = 30.0
 
@@ -159,10 +161,15 @@ def add_self_service_routes(app: web.Application) -> None:
         )
         accounts = request.app[ACCOUNTS_KEY]
         user = current_keypair(request).user
-        if params["new_password"] != params["new_password2"]:
+        mismatch = params["new_password"] != params["new_password2"]
+        # 26.09 looks at the two new passwords first, 23.09 at the old one.
+        modern = request.app[SERVER_VERSION_KEY].major >= _CHECKS_UPLOADS_FROM
+        if mismatch and modern:
             return web.json_response({"error_msg": "new password mismatch"}, status=400)
         if params["old_password"] != user.password:
             raise AuthorizationFailed("Old password mismatch")
+        if mismatch:
+            return web.json_response({"error_msg": "new password mismatch"}, status=400)
         accounts.replace_user(
             dataclasses.replace(user, password=params["new_password"], need_password_change=False)
         )

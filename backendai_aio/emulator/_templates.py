@@ -203,6 +203,13 @@ def check_cluster_template(raw: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _uuid(value: Any, key: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidAPIParameters("Input validation error", data={key: "is not a UUID"}) from None
+
+
 def _group(params: dict[str, Any]) -> uuid.UUID:
     group = alias(params, "group", "groupName", "group_name", default=DEFAULT_GROUP_NAME)
     if not is_default_project(group):
@@ -249,8 +256,8 @@ def add_template_routes(app: web.Application) -> None:
                 type="task",
                 name=str(item.get("name") or template["metadata"]["name"]),
                 template=template,
-                user_uuid=uuid.UUID(str(item.get("user_uuid", user))),
-                group_id=uuid.UUID(str(item.get("group_id", group_id))),
+                user_uuid=_uuid(item.get("user_uuid", user), "user_uuid"),
+                group_id=_uuid(item.get("group_id", group_id), "group_id"),
             )
             store.rows[row.id] = row
             created.append({"id": row.id, "user": row.user_uuid.hex})
@@ -281,8 +288,8 @@ def add_template_routes(app: web.Application) -> None:
         for item in _session_items(_parse_payload(params.get("payload"))):
             row.template = check_task_template(item["template"])
             row.name = str(item.get("name") or row.template["metadata"]["name"])
-            row.group_id = uuid.UUID(str(item.get("group_id", group_id)))
-            row.user_uuid = uuid.UUID(str(item.get("user_uuid", row.user_uuid)))
+            row.group_id = _uuid(item.get("group_id", group_id), "group_id")
+            row.user_uuid = _uuid(item.get("user_uuid", row.user_uuid), "user_uuid")
         return web.json_response({"success": True})
 
     async def create_cluster(request: web.Request) -> web.Response:

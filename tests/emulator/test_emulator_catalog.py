@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from backendai_aio import Client
+from backendai_aio import AuthenticationError, Client
 from backendai_aio.emulator import Emulator
 
 from .wire import PROBS, Wire, invalid
@@ -100,6 +100,9 @@ async def test_session_templates_on_the_wire(admin: Wire, user: Wire) -> None:
     assert status == 200 and info["name"] == "t" and info["domain_name"] == "default"
     status, body = await admin.call("POST", "/template/session", body={"payload": "{not json"})
     assert status == 400
+    odd = json.dumps([{"template": TASK, "user_uuid": "nope"}])
+    status, body = await admin.call("POST", "/template/session", body={"payload": odd})
+    assert (status, body) == (400, invalid({"user_uuid": "is not a UUID"}))
     status, body = await admin.call("GET", "/template/session/" + "0" * 32)
     assert (status, body["title"]) == (404, "No such task template.")
     status, _ = await admin.call("DELETE", f"/template/session/{entry['id']}")
@@ -167,6 +170,13 @@ async def test_old_profile_neither_checks_uploads_nor_answers_empty_keys() -> No
             "POST", "/auth/ssh-keypair", json={"pubkey": "a", "privkey": "b"}
         )
         assert stored == {"ssh_public_key": "a\n", "ssh_private_key": "b\n"}
+
+
+async def test_old_profile_checks_the_old_password_first() -> None:
+    async with Emulator(api_version="v7.20230615") as old, Client(old.user_config) as client:
+        body = {"old_password": "nope", "new_password": "a", "new_password2": "b"}
+        with pytest.raises(AuthenticationError, match="Old password mismatch"):
+            await client.request("POST", "/auth/update-password", json=body)
 
 
 async def test_password_and_full_name_on_the_wire(user: Wire) -> None:
