@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from backendai_aio import (
     AuthenticationError,
+    BackendError,
     BadRequestError,
     Client,
     ClientConfig,
@@ -349,3 +352,62 @@ async def test_generating_without_ssh_keygen_is_a_clear_error(
     with pytest.raises(ServerError, match="needs ssh-keygen") as exc_info:
         await client.auth.generate_ssh_keypair()
     assert exc_info.value.status == 501
+
+
+# -- answers of the wrong shape ----------------------------------------------------------------
+
+ODD_ANSWERS: list[Any] = [None, "text", 5, [], {"unexpected": True}, {"data": None}]
+
+
+@contextlib.asynccontextmanager
+async def odd_server(answer: Any) -> AsyncIterator[ClientConfig]:
+    """A server on 127.0.0.1 that answers *answer* (as JSON) to every call but ``GET /``."""
+
+    async def root(request: web.Request) -> web.Response:
+        return web.json_response({"version": "v9.20250722", "manager": "26.2.0"})
+
+    async def anything(request: web.Request) -> web.Response:
+        return web.json_response(answer)
+
+    app = web.Application()
+    app.router.add_get("/", root)
+    app.router.add_route("*", "/{tail:.+}", anything)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        yield ClientConfig("AKIAODDANSWERS000000", "x" * 40, f"http://127.0.0.1:{port}")
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("answer", ODD_ANSWERS, ids=repr)
+async def test_odd_answers_raise_backend_errors(answer: Any) -> None:
+    calls: list[Callable[[Client], Awaitable[Any]]] = [
+        lambda c: c.images.list(),
+        lambda c: c.images.get("python"),
+        lambda c: c.templates.create(TASK),
+        lambda c: c.templates.list(),
+        lambda c: c.templates.get("0" * 32),
+        lambda c: c.resources.scaling_groups(),
+        lambda c: c.resources.resource_slots(),
+        lambda c: c.resources.resource_slot_details(),
+        lambda c: c.resources.vfolder_types(),
+        lambda c: c.resources.presets(),
+        lambda c: c.resources.usage_per_month("202612"),
+        lambda c: c.auth.ssh_keypair(),
+        lambda c: c.auth.generate_ssh_keypair(),
+        lambda c: c.auth.update_full_name("x"),
+    ]
+    async with odd_server(answer) as config, Client(config) as client:
+        failures = 0
+        for call in calls:
+            # Either an answer or a clear failure: never a bare KeyError or TypeError.
+            try:
+                await call(client)
+            except BackendError:
+                failures += 1
+        # GraphQL answers need a data object and keypairs two keys: those always fail.
+        assert failures >= 4
