@@ -12,6 +12,7 @@ from aiohttp import web
 from .._apiversion import LATEST_API_VERSION, SUPPORTED_API_VERSIONS, parse_api_version
 from .._config import ClientConfig
 from ._account_routes import add_account_routes
+from ._account_self_service import add_self_service_routes
 from ._accounts import (
     ACCOUNTS_KEY,
     ADMIN_KEYPAIR,
@@ -28,7 +29,6 @@ from ._graphql import add_graphql_routes
 from ._kernel import KernelLimits
 from ._localonly import local_only
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
-from ._self_service import add_self_service_routes
 from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry, add_session_routes
 from ._streaming import add_streaming_routes
 from ._templates import add_template_routes
