@@ -14,6 +14,19 @@ Failures raise :class:`BackendError`, whose ``type`` is :data:`ERR_SERVER`,
 
 from ._account import GraphQLError
 from ._apiversion import LATEST_API_VERSION, OLDEST_API_VERSION, SUPPORTED_API_VERSIONS
+from ._auth_calls import Auth
+from ._catalog_types import (
+    ContainerUsage,
+    CreatedTemplate,
+    GroupUsage,
+    ResourceSlotInfo,
+    ScalingGroupEntry,
+    SSHKeypair,
+    SSHPublicKey,
+    TemplateEntry,
+    TemplateInfo,
+    TemplateKind,
+)
 from ._client import Client
 from ._config import DEFAULT_ENDPOINT, ClientConfig
 from ._errors import (
@@ -40,9 +53,11 @@ from ._errors import (
     ServerError,
     UnsupportedServerError,
 )
+from ._images import ImageEntry, ImageResourceLimit, Images
 from ._live import Event, EventStream, ExecutionStream
 from ._middleware import SigningMiddleware
 from ._ratelimits import RateLimit
+from ._resources import Resources
 from ._results import ConsoleItem, FileEntry, RunResult
 from ._retries import NO_RETRIES, RetryPolicy
 from ._service_types import (
@@ -59,6 +74,7 @@ from ._service_types import (
 from ._services import Services
 from ._session_options import BatchOptions, SessionOptions
 from ._streams import ByteStream, ProgressCallback
+from ._templates import Templates
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg
 from ._transport import Transport
 from ._version import __version__
@@ -74,6 +90,7 @@ __all__ = [
     "NO_RETRIES",
     "OLDEST_API_VERSION",
     "SUPPORTED_API_VERSIONS",
+    "Auth",
     "AuthenticationError",
     "BackendError",
     "BadRequestError",
@@ -83,12 +100,18 @@ __all__ = [
     "ClientClosedError",
     "ClientConfig",
     "ConsoleItem",
+    "ContainerUsage",
     "CreatedService",
+    "CreatedTemplate",
     "Event",
     "EventStream",
     "ExecutionStream",
     "FileEntry",
     "GraphQLError",
+    "GroupUsage",
+    "ImageEntry",
+    "ImageResourceLimit",
+    "Images",
     "InputRequiredError",
     "InsecureTLSWarning",
     "InternalServerError",
@@ -101,6 +124,8 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RequestError",
+    "ResourceSlotInfo",
+    "Resources",
     "ResponseError",
     "RetryPolicy",
     "RouteInfo",
@@ -108,7 +133,10 @@ __all__ = [
     "RunInProgressError",
     "RunResult",
     "RuntimeEntry",
+    "SSHKeypair",
+    "SSHPublicKey",
     "ScaleResult",
+    "ScalingGroupEntry",
     "ServerError",
     "ServiceError",
     "ServiceErrors",
@@ -118,6 +146,10 @@ __all__ = [
     "Services",
     "SessionOptions",
     "SigningMiddleware",
+    "TemplateEntry",
+    "TemplateInfo",
+    "TemplateKind",
+    "Templates",
     "Timeout",
     "TimeoutArg",
     "Transport",

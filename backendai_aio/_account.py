@@ -28,11 +28,19 @@ class GraphQLError(ServerError):
 class AccountAPI(BaseClient):
     """Who the caller is and what it may use."""
 
-    async def login(self, username: str, password: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+    async def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        otp: str | None = None,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> Any:
         """Log in to a webserver endpoint (``endpoint_type="session"``).
 
         The session cookie the webserver sets authorises every later call, which goes under
-        ``/func/``. Answers the webserver's ``data`` (access key, role, status). A refused
+        ``/func/``. *otp* is the one-time code of a user with two-factor authentication.
+        Answers the webserver's ``data`` (access key, role, status). A refused
         login raises :class:`~backendai_aio.AuthenticationError` with the reason; the
         password never appears in an error or a log line.
         """
@@ -41,10 +49,13 @@ class AccountAPI(BaseClient):
         if not username or not password:
             raise InvalidArgumentError("login() needs a user name and a password")
         url = self._server_url("login")
+        creds = {"username": username, "password": password}
+        if otp:
+            creds["otp"] = otp
         body = await self._request(
             "POST",
             url,
-            json={"username": username, "password": password},
+            json=creds,
             timeout=timeout,
             signed=False,
         )

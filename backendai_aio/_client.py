@@ -6,13 +6,13 @@ import functools
 from typing import Any, Unpack
 
 from ._account import AccountAPI
+from ._auth_calls import Auth
 from ._base import BaseClient
-from ._errors import (
-    InternalServerError,
-    NotSupportedError,
-)
+from ._errors import InternalServerError, NotSupportedError
 from ._execution import EXECUTE_MODES, ExecutionCallsAPI, InputCallback, OutputCallback
+from ._images import Images
 from ._live import LiveAPI
+from ._resources import Resources
 from ._services import Services
 from ._session_files import SessionFilesAPI
 from ._session_options import (
@@ -22,6 +22,7 @@ from ._session_options import (
     generate_session_name,
     validate_session_name,
 )
+from ._templates import Templates
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transport import relative_path
 from ._vfolders import VFolderAPI
@@ -216,3 +217,23 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI
     def services(self) -> Services:
         """Model serving: :class:`~backendai_aio.Services` on this client's transport."""
         return Services(self)
+
+    @functools.cached_property
+    def images(self) -> Images:
+        """The images: :class:`~backendai_aio.Images` on this client's transport."""
+        return Images(self)
+
+    @functools.cached_property
+    def templates(self) -> Templates:
+        """Session and cluster templates: :class:`~backendai_aio.Templates`."""
+        return Templates(self)
+
+    @functools.cached_property
+    def resources(self) -> Resources:
+        """Resource groups, slots, presets, usage: :class:`~backendai_aio.Resources`."""
+        return Resources(self)
+
+    @functools.cached_property
+    def auth(self) -> Auth:
+        """Account self-service: :class:`~backendai_aio.Auth` on this client's transport."""
+        return Auth(self)

@@ -19,6 +19,7 @@ successful answer tells how many calls remain (``X-RateLimit-*`` headers).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections import deque
@@ -232,6 +233,12 @@ class AccountDirectory:
     def main_keypair(self, user: User) -> Keypair:
         """The user's main keypair (the first one given for it)."""
         return next(kp for kp in self._keypairs.values() if kp.user.uuid == user.uuid)
+
+    def replace_user(self, user: User) -> None:
+        """Store *user* (found by its id) in place of the record every keypair of it holds."""
+        for access_key, keypair in self._keypairs.items():
+            if keypair.user.uuid == user.uuid:
+                self._keypairs[access_key] = dataclasses.replace(keypair, user=user)
 
     def authenticate(self, email: str, password: str) -> Keypair | None:
         """The main keypair of the active user *email* if *password* is theirs."""

@@ -12,6 +12,7 @@ from aiohttp import web
 from .._apiversion import parse_api_version
 from .._config import ClientConfig
 from ._account_routes import add_account_routes
+from ._account_self_service import add_self_service_routes
 from ._accounts import (
     ACCOUNTS_KEY,
     ADMIN_KEYPAIR,
@@ -21,6 +22,7 @@ from ._accounts import (
 )
 from ._auth import anonymous, manager_path, request_checks
 from ._bgtasks import add_bgtask_routes
+from ._catalog_routes import add_catalog_routes
 from ._events import DEFAULT_PING_INTERVAL, SSE_PING_INTERVAL_KEY, add_event_routes
 from ._files import add_file_routes
 from ._graphql import add_graphql_routes
@@ -31,6 +33,7 @@ from ._releases import DEFAULT_RELEASE, RELEASE_KEY, release_profile
 from ._services import add_service_routes
 from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry, add_session_routes
 from ._streaming import add_streaming_routes
+from ._templates import add_template_routes
 from ._vfolders import add_vfolder_routes
 from ._webserver import add_webserver_routes, logged_in_keypair
 
@@ -160,6 +163,9 @@ def create_app(
     add_vfolder_routes(app)
     add_service_routes(app)
     add_account_routes(app)
+    add_catalog_routes(app)
+    add_template_routes(app)
+    add_self_service_routes(app)
     add_graphql_routes(app)
     add_webserver_routes(app, version=manager_version)
 

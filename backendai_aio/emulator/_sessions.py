@@ -125,6 +125,8 @@ class EmulatedSession:
     kernel_id: uuid.UUID = field(default_factory=uuid.uuid4)
     status: str = "PENDING"
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: When the session was terminated (None while it lives).
+    terminated_at: datetime | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     start_task: asyncio.Task[None] | None = None
     #: What the session's code printed, served as the container logs.
@@ -269,6 +271,11 @@ class SessionRegistry:
         """The sessions of *owner*."""
         return [session for (key, _), session in self._sessions.items() if key == owner]
 
+    def every_session(self) -> list[EmulatedSession]:
+        """Every session of every owner, live or terminated, each once."""
+        seen = {id(s): s for s in (*self._sessions.values(), *self._terminated.values())}
+        return list(seen.values())
+
     def find_any(self, owner: str, name_or_id: str) -> EmulatedSession | None:
         """The live or terminated session of *owner* named (or identified) *name_or_id*."""
         found = self._sessions.get((owner, name_or_id))
@@ -363,6 +370,7 @@ class SessionRegistry:
         await session.end_transfers()
         await asyncio.to_thread(shutil.rmtree, session.workdir, True)
         session.status = "TERMINATED"
+        session.terminated_at = datetime.now(UTC)
         self._emit(session, "kernel_terminated", reason, exit_code=_KILLED_EXIT)
         self._emit(session, "session_terminated", reason)
 

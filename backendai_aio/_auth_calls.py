@@ -1,0 +1,142 @@
+"""Account self-service: ``client.auth``, the manager's ``/auth/...`` routes for the caller.
+
+The keypair's SSH keypair (``/auth/ssh-keypair``), and the user's password and full name.
+Logging in to a webserver stays :meth:`Client.login <backendai_aio.Client.login>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._catalog_types import SSHKeypair, SSHPublicKey
+from ._errors import InvalidArgumentError, ResponseError
+from ._gql_call import graphql_data
+from ._timeouts import NOT_GIVEN, TimeoutArg
+from ._transport import Transport
+
+__all__ = ["Auth"]
+
+_MY_EMAIL = "query { user { email } }"
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidArgumentError(f"{what} must be a non-empty string")
+    return value
+
+
+def _keypair(answer: Any) -> SSHKeypair:
+    if not isinstance(answer, Mapping) or not all(
+        isinstance(answer.get(key), str) for key in ("ssh_public_key", "ssh_private_key")
+    ):
+        # Never echo the answer: it may hold a private key.
+        raise ResponseError("an SSH keypair answer without both keys")
+    return SSHKeypair(
+        ssh_public_key=answer["ssh_public_key"], ssh_private_key=answer["ssh_private_key"]
+    )
+
+
+class Auth:
+    """The caller's own account: SSH keypair, password, full name.
+
+    Reached as ``client.auth``; it uses only the transport. Passwords and private keys are
+    sent in the body only, and never appear in an error or a log line::
+
+        keys = await client.auth.generate_ssh_keypair()
+        assert (await client.auth.ssh_keypair())["ssh_public_key"] == keys["ssh_public_key"]
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def __repr__(self) -> str:
+        return f"<Auth of {self._transport!r}>"
+
+    async def ssh_keypair(self, *, timeout: TimeoutArg = NOT_GIVEN) -> SSHPublicKey:
+        """``GET /auth/ssh-keypair``: the keypair's SSH public key (empty if none yet).
+
+        ::
+
+            print((await client.auth.ssh_keypair())["ssh_public_key"])
+        """
+        answer = await self._transport.request("GET", "/auth/ssh-keypair", timeout=timeout)
+        if not isinstance(answer, Mapping) or "ssh_public_key" not in answer:
+            raise ResponseError(f"an SSH key answer without ssh_public_key: {answer!r:.200}")
+        # 23.09 answers null for a keypair without one; 26.09 an empty string.
+        public = answer["ssh_public_key"]
+        return SSHPublicKey(ssh_public_key="" if public is None else str(public))
+
+    async def generate_ssh_keypair(self, *, timeout: TimeoutArg = NOT_GIVEN) -> SSHKeypair:
+        """``PATCH /auth/ssh-keypair``: make a new RSA keypair; answers both keys.
+
+        The private key is answered this once; later reads show the public key only.
+
+        ::
+
+            keys = await client.auth.generate_ssh_keypair()
+            Path("id_rsa").write_text(keys["ssh_private_key"])
+        """
+        answer = await self._transport.request("PATCH", "/auth/ssh-keypair", timeout=timeout)
+        return _keypair(answer)
+
+    async def upload_ssh_keypair(
+        self, public_key: str, private_key: str, *, timeout: TimeoutArg = NOT_GIVEN
+    ) -> SSHKeypair:
+        """``POST /auth/ssh-keypair``: use your own SSH keypair.
+
+        The public key in OpenSSH's format, the private one in PEM or OpenSSH's, without a
+        passphrase. 26.09 refuses keys that do not match with 400 ``ssh-keypair-mismatch``.
+
+        ::
+
+            await client.auth.upload_ssh_keypair(Path("id.pub").read_text(), Path("id").read_text())
+        """
+        body = {
+            "pubkey": _text(public_key, "the public key"),
+            "privkey": _text(private_key, "the private key"),
+        }
+        answer = await self._transport.request(
+            "POST", "/auth/ssh-keypair", json=body, timeout=timeout
+        )
+        return _keypair(answer)
+
+    async def update_password(self, old: str, new: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
+        """``POST /auth/update-password``: change the user's password.
+
+        A wrong *old* password raises :class:`~backendai_aio.AuthenticationError`.
+
+        ::
+
+            await client.auth.update_password("old secret", "new secret")
+        """
+        body = {
+            "old_password": _text(old, "the old password"),
+            "new_password": _text(new, "the new password"),
+            "new_password2": new,
+        }
+        await self._transport.request("POST", "/auth/update-password", json=body, timeout=timeout)
+
+    async def update_full_name(
+        self, name: str, *, email: str | None = None, timeout: TimeoutArg = NOT_GIVEN
+    ) -> None:
+        """``POST /auth/update-full-name``: change the user's full name.
+
+        The manager requires the user's *email* in the body (and acts on the caller
+        whatever it says); without it, the call looks it up first with GraphQL ``user``.
+
+        ::
+
+            await client.auth.update_full_name("Ada Lovelace")
+        """
+        if not isinstance(name, str):
+            raise InvalidArgumentError(f"a full name must be a string, not {name!r}")
+        if email is None:
+            data = await graphql_data(self._transport, _MY_EMAIL, timeout=timeout)
+            user = data.get("user")
+            found = user.get("email") if isinstance(user, Mapping) else None
+            if not isinstance(found, str) or not found:
+                raise ResponseError("GraphQL user answered no e-mail for the caller")
+            email = found
+        body = {"email": _text(email, "the e-mail"), "full_name": name}
+        await self._transport.request("POST", "/auth/update-full-name", json=body, timeout=timeout)

@@ -1,0 +1,70 @@
+"""Images, templates, resource groups and account self-service against the real manager."""
+
+from __future__ import annotations
+
+import pytest
+
+from backendai_aio import Client, GraphQLError, NotFoundError
+
+DEFAULT_GROUP = "2de2b969-1d04-48a6-af16-0bc8adb3c831"
+TASK = {
+    "api_version": "v1",
+    "kind": "taskTemplate",
+    "metadata": {"name": "catalog-check"},
+    "spec": {"kernel": {"image": "python"}, "resources": {"cpu": 1}},
+}
+
+
+async def test_images(admin_client: Client) -> None:
+    images = await admin_client.images.list()
+    for image in images:
+        assert image["reference"] == f"{image['registry']}/{image['name']}:{image['tag']}"
+        assert isinstance(image["labels"], dict)
+    if images:
+        first = images[0]
+        found = await admin_client.images.get(
+            first["reference"], architecture=first["architecture"]
+        )
+        assert found["reference"] == first["reference"]
+    with pytest.raises(GraphQLError):
+        await admin_client.images.get("no-such-image-anywhere")
+
+
+async def test_session_template_round_trip(user_client: Client) -> None:
+    (created,) = await user_client.templates.create(TASK)
+    try:
+        info = await user_client.templates.get(created["id"])
+        assert info["name"] == "catalog-check"
+        assert info["template"]["spec"]["kernel"]["image"] == "python"
+        assert created["id"] in [entry["id"] for entry in await user_client.templates.list()]
+        assert await user_client.templates.update(created["id"], TASK, name="renamed") is True
+        assert (await user_client.templates.get(created["id"]))["name"] == "renamed"
+    finally:
+        assert await user_client.templates.delete(created["id"]) is True
+    with pytest.raises(NotFoundError):
+        await user_client.templates.delete(created["id"])
+
+
+async def test_scaling_groups_slots_and_folder_types(user_client: Client) -> None:
+    groups = await user_client.resources.scaling_groups(DEFAULT_GROUP)
+    assert all(isinstance(group["name"], str) for group in groups)
+    slots = await user_client.resources.resource_slots()
+    assert slots["cpu"] == "count" and slots["mem"] == "bytes"
+    details = await user_client.resources.resource_slot_details()
+    assert {"cpu", "mem"} <= set(details)
+    assert "user" in await user_client.resources.vfolder_types()
+    assert isinstance(await user_client.resources.presets(), list)
+
+
+async def test_ssh_keypair_and_full_name(user_client: Client) -> None:
+    generated = await user_client.auth.generate_ssh_keypair()
+    assert generated["ssh_public_key"].startswith("ssh-rsa ")
+    current = await user_client.auth.ssh_keypair()
+    assert current["ssh_public_key"].strip() == generated["ssh_public_key"].strip()
+    before = (await user_client.query("{ user { full_name } }"))["user"]["full_name"]
+    try:
+        await user_client.auth.update_full_name("Catalog Check")
+        after = await user_client.query("{ user { full_name } }")
+        assert after == {"user": {"full_name": "Catalog Check"}}
+    finally:
+        await user_client.auth.update_full_name(before or "")
