@@ -7,10 +7,11 @@ import shutil
 import uuid
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
 
 from backendai_aio import AuthenticationError, Client
-from backendai_aio.emulator import Emulator
+from backendai_aio.emulator import USER_ACCESS_KEY, USER_SECRET_KEY, Emulator
 
 from .wire import PROBS, Wire, invalid
 
@@ -143,7 +144,14 @@ async def test_cluster_templates_on_the_wire(admin: Wire, user: Wire) -> None:
 
 
 @needs_keygen
-async def test_ssh_keypair_on_the_wire(user: Wire) -> None:
+async def test_ssh_keypair_on_the_wire(http: aiohttp.ClientSession) -> None:
+    # The 26.9 profile (the shared fixtures emulate 23.09, see the test below).
+    async with Emulator(release="26.9") as emulator:
+        user = Wire(emulator, http, access_key=USER_ACCESS_KEY, secret_key=USER_SECRET_KEY)
+        await _ssh_keypair_calls(user)
+
+
+async def _ssh_keypair_calls(user: Wire) -> None:
     assert await user.call("GET", "/auth/ssh-keypair") == (200, {"ssh_public_key": ""})
     status, keys = await user.call("PATCH", "/auth/ssh-keypair")
     assert status == 200 and keys["ssh_private_key"].startswith("-----BEGIN RSA PRIVATE KEY")
