@@ -87,8 +87,8 @@ OLDEST: str | bool = INTERPRETERS[0] if INTERPRETERS else False
 def _require_interpreter(session: nox.Session) -> None:
     if not INTERPRETERS:
         session.error(
-            f"no supported Python found: install Python {', '.join(SUPPORTED)} (on PATH as "
-            f"python{SUPPORTED[-1]}, or with pyenv) and run the session again"
+            f"no supported Python found: install one of Python {', '.join(SUPPORTED)} (as "
+            f"python3.X on PATH, or with pyenv) and run the session again"
         )
 
 
