@@ -70,7 +70,11 @@ def vfolder_roots() -> set[Path]:
     return set(Path(tempfile.gettempdir()).glob("backendai-vfolders-*"))
 
 
-async def test_a_failed_start_leaves_nothing_behind(taken_port: int) -> None:
+async def test_a_failed_start_leaves_nothing_behind(
+    taken_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A temporary folder of this test's own, so that other runs on the machine do not count.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     before = vfolder_roots()
     emulator = Emulator(port=taken_port)
     with pytest.raises(OSError):  # the address is in use
