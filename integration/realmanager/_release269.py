@@ -100,6 +100,10 @@ def populate(state: State) -> None:
         run([*mgr, "permissions", "provision"], env=env)
         graph_script = DATA_DIR / "permission_graph.py"
         run([state.bin("python"), graph_script, database_url(state)], env=env)
+        # Once more, now that the graph has the memberships: the project members' roles
+        # (a plain user may create sessions in their project) come from this pass.
+        run([*mgr, "permissions", "provision"], env=env)
+        run([state.bin("python"), graph_script, "--rosters", database_url(state)], env=env)
         db_marker.touch()
     if not etcd_marker.exists():
         say("putting the etcd configuration keys (once)")

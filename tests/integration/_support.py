@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from dataclasses import dataclass
 
 from backendai_aio import Client, NotFoundError
 
-#: Loopback only: the launcher binds the manager to 127.0.0.1.
-ENDPOINT = "http://127.0.0.1:8091"
 #: The release's example keypairs (public fixtures of Backend.AI, loaded by the launcher).
 ADMIN_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 ADMIN_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -18,9 +17,45 @@ USER_SECRET_KEY = "C8qnIo29EZvXkPK_MXcuAakYTy4NYrxwmCEyNPlf"
 PROBS = "https://api.backend.ai/probs/"
 #: The one image row the launcher loads (``mgr image rescan`` would need the internet).
 IMAGE = "python"
-#: What the manager behind the launcher reports.
-API_VERSION = "v7.20230615"
-MANAGER_VERSION = "23.09.10"
+
+
+@dataclass(frozen=True)
+class Release:
+    """A release the tier runs against, and what it answers where releases differ."""
+
+    key: str  # the launcher's `--release`
+    endpoint: str  # loopback only: the launcher binds every daemon to 127.0.0.1
+    api_version: str
+    manager_version: str
+    #: Whether an agent runs (26.9's dummy backend): sessions then reach RUNNING.
+    has_agent: bool
+    #: The 404 of an unknown session: (problem slug, title).
+    session_not_found: tuple[str, str]
+
+    @property
+    def is_2309(self) -> bool:
+        """The older release (no agent; 23.09's error bodies)."""
+        return self.key == "23.09"
+
+
+RELEASES = {
+    "23.09": Release(
+        key="23.09",
+        endpoint="http://127.0.0.1:8091",
+        api_version="v7.20230615",
+        manager_version="23.09.10",
+        has_agent=False,
+        session_not_found=("object-not-found", "No such session."),
+    ),
+    "26.9": Release(
+        key="26.9",
+        endpoint="http://127.0.0.1:9091",
+        api_version="v9.20250722",
+        manager_version="26.9.6",
+        has_agent=True,
+        session_not_found=("entity-not-found", "Entity not found."),
+    ),
+}
 
 
 def session_name() -> str:

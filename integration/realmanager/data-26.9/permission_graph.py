@@ -9,7 +9,11 @@ idempotently, what the release's data migrations would have written: the persona
 projects, a node per project and an edge per project membership of the fixtures, then the
 release's own graph migrations from "put every entity in the graph" to head.
 
-Usage: python permission_graph.py postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB
+Usage: python permission_graph.py [--rosters] postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB
+
+``--rosters``, after ``permissions provision`` has given every project its roles: the
+personal projects' rosters and the members' and creators' roles in them, as the graph
+migration writes them (without them a plain user cannot even read their own folders).
 """
 
 from __future__ import annotations
@@ -84,15 +88,30 @@ def fill(conn: sa.Connection) -> None:
             load(revision.path, f"graph_{revision.revision}").upgrade()
 
 
-async def main(url: str) -> None:
+def rosters(conn: sa.Connection) -> None:
+    """The rosters and project roles, written again now that every project has its roles."""
+    config = Config()
+    config.set_main_option("script_location", "ai.backend.manager.models:alembic")
+    revision = ScriptDirectory.from_config(config).get_revision(FIRST_GRAPH_REVISION)
+    graph = load(revision.path, "graph_rosters")
+    conn.execute(graph._ADD_PERSONAL_ROSTER_EDGES)
+    conn.execute(graph._ADD_ROSTER_CAPS)
+    conn.execute(graph._GRANT_PROJECT_ROLES)
+    conn.execute(graph._GRANT_CREATOR_ROLES, {"preset_id": graph.PROJECT_ADMIN_PRESET_ID})
+
+
+async def main(url: str, step) -> None:
     """The release ships asyncpg only: a sync connection through SQLAlchemy's bridge."""
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(fill)
+            await conn.run_sync(step)
     finally:
         await engine.dispose()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    if sys.argv[1:2] == ["--rosters"]:
+        asyncio.run(main(sys.argv[2], rosters))
+    else:
+        asyncio.run(main(sys.argv[1], fill))
