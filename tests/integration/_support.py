@@ -6,7 +6,7 @@ import contextlib
 import secrets
 from dataclasses import dataclass
 
-from backendai_aio import Client, NotFoundError
+from backendai_aio import BackendError, Client, NotFoundError
 
 #: The release's example keypairs (public fixtures of Backend.AI, loaded by the launcher).
 ADMIN_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -31,11 +31,21 @@ class Release:
     has_agent: bool
     #: The 404 of an unknown session: (problem slug, title).
     session_not_found: tuple[str, str]
+    #: The storage proxy's client-facing port (uploads and downloads go there directly).
+    storage_proxy_port: int
 
     @property
     def is_2309(self) -> bool:
         """The older release (no agent; 23.09's error bodies)."""
         return self.key == "23.09"
+
+    def session_not_found_msg(self, name: str) -> str:
+        """The ``msg`` of an unknown session's 404: 23.09 quotes the name back, 26.9 not."""
+        return (
+            f"Session (id={name}) does not exist."
+            if self.is_2309
+            else ("No SessionRow matches the given key")
+        )
 
 
 RELEASES = {
@@ -46,6 +56,7 @@ RELEASES = {
         manager_version="23.09.10",
         has_agent=False,
         session_not_found=("object-not-found", "No such session."),
+        storage_proxy_port=6021,
     ),
     "26.9": Release(
         key="26.9",
@@ -54,6 +65,7 @@ RELEASES = {
         manager_version="26.9.6",
         has_agent=True,
         session_not_found=("entity-not-found", "Entity not found."),
+        storage_proxy_port=9021,
     ),
 }
 
@@ -61,6 +73,14 @@ RELEASES = {
 def session_name() -> str:
     """A fresh session name: runs sharing a long-lived manager must never collide."""
     return f"aio-it-{secrets.token_hex(6)}"
+
+
+def assert_restart_unsupported(error: BaseException) -> None:
+    """26.9 answers every restart with 501: the caller learns that, and what to do instead."""
+    assert isinstance(error, BackendError)
+    assert error.status == 501
+    assert "no longer supported" in str(error)
+    assert "Terminate the session" in str(error)
 
 
 async def destroy_quietly(client: Client, name: str) -> None:

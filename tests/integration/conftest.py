@@ -138,7 +138,8 @@ def _launcher(release: str, command: str, timeout: float) -> subprocess.Complete
     except subprocess.TimeoutExpired as exc:
         output = exc.output if isinstance(exc.output, str) else ""
         pytest.fail(
-            f"`launch.py --release {release} {command}` did not finish in {timeout:.0f}s:\n{_tail(output)}",
+            f"`launch.py --release {release} {command}` did not finish in {timeout:.0f}s:\n"
+            f"{_tail(output)}",
             pytrace=False,
         )
 

@@ -22,7 +22,9 @@ async def test_first_signed_call_negotiates(release: Release) -> None:
         # No explicit get_server_version(): the first signed call must negotiate by itself,
         # or the manager would refuse the client's newest version (v9) as unsupported.
         answer = await client._request("GET", client._url("auth"), params={"echo": "negotiated"})
-        assert answer == {"authorized": "yes", "echo": "negotiated"}
+        # 26.9 no longer echoes the query of GET /auth; the signed call passed all the same.
+        echo = "negotiated" if release.is_2309 else ""
+        assert answer == {"authorized": "yes", "echo": echo}
         assert client.api_version == release.api_version
 
 
