@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import pytest
@@ -70,7 +70,7 @@ async def test_lifecycle_and_its_events(user_client: Client, agent_release: Rele
     name = session_name()
     seen: list[Event] = []
 
-    async def collect(events: AsyncIterator[Event], until: str) -> None:
+    async def collect(events: AsyncIterable[Event], until: str) -> None:
         async for event in events:
             # Filtered here as well: which events a server sends for a name varies by release.
             if event.data.get("sessionName") == name:
@@ -111,7 +111,7 @@ async def test_calls_on_a_running_session(user_client: Client, agent_release: Re
         completed = await user_client.complete(name, "pri")
         assert completed == {"result": {"status": "finished", "error": None, "suggestions": []}}
         assert await user_client.interrupt(name) is None
-        assert await user_client.upload(name, {"hello.txt": b"hello\n"}) is None
+        await user_client.upload(name, {"hello.txt": b"hello\n"})
         info = await user_client.get_info(name)
         assert info["status"] == "RUNNING"
 
