@@ -86,8 +86,8 @@ class BackendDaemon:
     cli_group: str  # `backend.ai <group> start-server`
     config: str  # rendered config file name
     ports_of: Callable[[Ports], tuple[int, ...]] = field(compare=False)
-    #: Extra environment (the 26.9 agent's local patches switch on by a variable).
-    extra_env: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: Extra environment (the 26.9 agent's local patches switch on by variables).
+    extra_env: Callable[[State], Mapping[str, str]] = field(default=lambda state: {}, compare=False)
 
     def ports(self, state: State) -> tuple[int, ...]:
         """The ports the daemon binds in this release's stack."""
@@ -139,7 +139,7 @@ def start_backend_daemon(
         require_ports_free(daemon.ports(state), daemon.name)
         say(f"starting {daemon.name}")
         log = state.log(daemon.name)
-        env = {**daemon_env(state), **daemon.extra_env}
+        env = {**daemon_env(state), **daemon.extra_env(state)}
         sid = spawn(daemon.command(state), log=log, env=env, cwd=state.cfg)
         daemon.session_file(state).write_text(f"{sid}\n")
     started = time.monotonic()

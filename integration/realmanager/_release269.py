@@ -9,11 +9,26 @@ container registries as database rows instead of etcd keys.
 from __future__ import annotations
 
 import shutil
+import signal
 import sysconfig
 from pathlib import Path
 
-from _base import HOST, PROJECT_ROOT, SCRIPT_DIR, LauncherError, Ports, Release, State, run, say
+from _base import (
+    HOST,
+    PROJECT_ROOT,
+    SCRIPT_DIR,
+    LauncherError,
+    Ports,
+    Release,
+    State,
+    read_pid,
+    run,
+    say,
+    session_members,
+    signal_and_wait,
+)
 from _daemons import BackendDaemon, daemon_env, mgr_cli
+from _install import ensure_venv
 from _stores import manager_db_password, psql
 
 DATA_DIR = SCRIPT_DIR / "data-26.9"
@@ -29,6 +44,11 @@ FIXTURES = (
 AGENT_ID = "i-bai26-dummy-agent"  # agent.toml's [agent] id
 #: The local patches (data-26.9/patches/) switch on by these variables, in the agent only.
 KEEPALIVE_ENV_VAR = "BAI_LOCAL_DUMMY_KEEPALIVE"
+#: The kernel runner's own venv (the release's `backend.ai-kernel` and ipykernel).
+RUNNER_REQUIREMENTS = ("backend.ai-kernel==26.9.6", "ipykernel")
+RUNNER_CONSTRAINTS = "constraints-kvenv-26.9.6.txt"
+#: The REPL ports of the local kernel runners, two per kernel.
+RUNNER_PORTS = "9800-9899"
 
 PORTS = Ports(
     pg=9100,
@@ -38,31 +58,76 @@ PORTS = Ports(
     manager=9091,
     storage_client=9021,
     storage_manager=9022,
-    # internal API and aiomonitor ports, as the configs set
-    manager_extra=(59080, 59100, 59200),
-    storage_extra=(59023, 59300, 59400),
-    agent=(9001, 59003, 59007, 59128, 59500, 59600),
+    # internal API and aiomonitor ports, as the configs set. All below 32768: a port in the
+    # kernel's ephemeral range (32768-60999) may be the local end of some outgoing
+    # connection at the moment a daemon binds it, and the daemon then fails to start.
+    manager_extra=(9081, 9082, 9083),
+    storage_extra=(9023, 9024, 9025),
+    agent=(9001, 9003, 9005, 9006, 9007, 9128),
 )
 
-AGENT = BackendDaemon(
-    "agent", "ag", "agent.toml", lambda p: p.agent, extra_env={KEEPALIVE_ENV_VAR: "1"}
-)
+
+def runner_venv(state: State) -> Path:
+    """The kernel runner's venv, beside the release's own."""
+    return state.root / "kvenv"
 
 
-def site_packages(state: State) -> Path:
-    """The venv's site-packages (``lib/python3.13/site-packages``)."""
+def runner_root(state: State) -> Path:
+    """Where each kernel's folder (container paths, pid file, console log) goes."""
+    return state.root / "kernels"
+
+
+def agent_env(state: State) -> dict[str, str]:
+    """The variables that switch the agent's local patches on (the agent alone has them)."""
+    return {
+        KEEPALIVE_ENV_VAR: "1",
+        "BAI_LOCAL_RUNNER_VENV": str(runner_venv(state)),
+        "BAI_LOCAL_RUNNER_ROOT": str(runner_root(state)),
+        "BAI_LOCAL_RUNNER_PORTS": RUNNER_PORTS,
+    }
+
+
+AGENT = BackendDaemon("agent", "ag", "agent.toml", lambda p: p.agent, extra_env=agent_env)
+
+
+def install_runner(state: State) -> None:
+    """The kernel runner's venv (a registry step, like the release's venv): idempotent."""
+    constraints = DATA_DIR / RUNNER_CONSTRAINTS
+    ensure_venv(state, runner_venv(state), constraints, RUNNER_REQUIREMENTS, "kernel runner")
+
+
+def stop_runners(state: State) -> None:
+    """Stop any kernel runner the agent left (each in a session of its own, by its pid file)."""
+    for pid_file in sorted(runner_root(state).glob("*/runner.pid")):
+        sid = read_pid(pid_file)
+        if sid and session_members(sid):
+            say(f"stopping a kernel runner (session {sid})")
+            alive = lambda sid=sid: session_members(sid)  # noqa: E731
+            signal_and_wait(alive, (sid, signal.SIGTERM), "kernel runner", group=sid)
+        pid_file.unlink(missing_ok=True)
+
+
+def site_packages(venv: Path) -> Path:
+    """A venv's site-packages (``lib/python3.13/site-packages``)."""
     relative = sysconfig.get_path("purelib", vars={"base": ".", "py_version_short": "3.13"})
-    return state.venv / relative
+    return venv / relative
 
 
 def install_patches(state: State) -> None:
-    """Copy the local agent patches into the venv (on every start: cheap, follows edits)."""
-    target = site_packages(state)
-    if not target.is_dir():
-        raise LauncherError(f"no site-packages at {target}: rebuild the venv (`install`)")
-    for patch in sorted((DATA_DIR / "patches").iterdir()):
-        if patch.suffix in (".py", ".pth"):
-            shutil.copyfile(patch, target / patch.name)
+    """Copy the local patches into the venvs (on every start: cheap, follows edits)."""
+    for venv, folder in ((state.venv, "patches"), (runner_venv(state), "runner-patches")):
+        target = site_packages(venv)
+        if not target.is_dir():
+            raise LauncherError(f"no site-packages at {target}: rebuild the venv (`install`)")
+        for patch in sorted((DATA_DIR / folder).iterdir()):
+            if patch.suffix in (".py", ".pth"):
+                shutil.copyfile(patch, target / patch.name)
+    # The runner re-executes itself as `bai-krunner`; Python then finds its venv by looking
+    # that name up on PATH (the runner's PATH starts with the venv's bin folder).
+    link = runner_venv(state) / "bin" / "bai-krunner"
+    if not link.is_symlink():
+        link.unlink(missing_ok=True)
+        link.symlink_to("python")
 
 
 def database_url(state: State) -> str:

@@ -89,10 +89,17 @@ def shown_logs(state: State) -> tuple[str, ...]:
     return (*names, _release269.AGENT.name) if state.release.agent else tuple(names)
 
 
+def install_all(state: State) -> None:
+    """The Debian packages, the release's venv and (26.9) the kernel runner's venv."""
+    install(state)
+    if state.release.agent:
+        _release269.install_runner(state)
+
+
 def cmd_install(state: State) -> int:
     """``install``: Debian packages and the release's venv."""
     started = time.monotonic()
-    install(state)
+    install_all(state)
     say(f"installed {state.release.label} ({time.monotonic() - started:.0f}s)")
     return EXIT_OK
 
@@ -110,7 +117,7 @@ def cmd_start(state: State) -> int:
         say(f"already running: {release.endpoint} answers {manager_answer(state)} (nothing to do)")
         return EXIT_OK
     started = time.monotonic()
-    install(state)
+    install_all(state)
     render_configs(state)
     ensure_rpc_keypair(state)
     if release.agent:
@@ -146,6 +153,7 @@ def stop_all(state: State) -> None:
     steps: list[Callable[[], None]] = []
     if state.release.agent:
         steps.append(lambda: stop_backend_daemon(state, _release269.AGENT))
+        steps.append(lambda: _release269.stop_runners(state))
     steps += [
         lambda: stop_backend_daemon(state, MANAGER),
         lambda: stop_backend_daemon(state, STORAGE_PROXY),

@@ -97,9 +97,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @dataclass
 class _TierStatus:
-    """Why releases were skipped, for the end-of-run banner (empty: none was)."""
+    """Why releases were skipped (for the end-of-run banner) or failed to start."""
 
     skip_reasons: dict[str, str] = field(default_factory=dict)
+    #: A release whose stack failed to start is not started again for each of its tests.
+    failures: dict[str, str] = field(default_factory=dict)
 
 
 _STATUS = _TierStatus()
@@ -158,6 +160,8 @@ def release(request: pytest.FixtureRequest) -> Iterator[Release]:
     key: str = request.param
     if key in _STATUS.skip_reasons:
         pytest.skip(_STATUS.skip_reasons[key])
+    if key in _STATUS.failures:
+        pytest.fail(_STATUS.failures[key], pytrace=False)
     # `status` exits 0 only when every component runs: then someone else owns the stack
     # and it must outlive this test session.
     already_running = _launcher(key, "status", timeout=60).returncode == 0
@@ -173,11 +177,11 @@ def release(request: pytest.FixtureRequest) -> Iterator[Release]:
             )
             pytest.skip(_STATUS.skip_reasons[key])
         if started.returncode != 0:
-            pytest.fail(
+            _STATUS.failures[key] = (
                 f"`launch.py --release {key} start` failed (exit {started.returncode}):\n"
-                f"{_tail(started.stdout)}",
-                pytrace=False,
+                f"{_tail(started.stdout)}"
             )
+            pytest.fail(_STATUS.failures[key], pytrace=False)
     yield RELEASES[key]
     if not already_running:
         stopped = _launcher(key, "stop", timeout=LAUNCHER_STOP_TIMEOUT)
