@@ -18,8 +18,9 @@ from yarl import URL
 from backendai_aio import BadRequestError, Client, NotFoundError
 from backendai_aio._vfolder_transfers import Download, FileSource, TransferProgress, Upload
 
+from ._support import Release
+
 MiB = 1024 * 1024
-STORAGE_PROXY = ("127.0.0.1", 6021)
 
 
 def folder_name() -> str:
@@ -62,7 +63,12 @@ def names(listing: dict[str, Any]) -> list[str]:
     return sorted(item["name"] for item in listing["items"])
 
 
-async def test_64_mib_cycle(user_client: Client, tmp_path: Path) -> None:
+def num_files(info: dict[str, Any], release: Release) -> Any:
+    """The folder's entry count: ``num_files`` on 23.09, ``numFiles`` on 26.9."""
+    return info["num_files" if release.is_2309 else "numFiles"]
+
+
+async def test_64_mib_cycle(user_client: Client, release: Release, tmp_path: Path) -> None:
     size = 64 * MiB
     source = tmp_path / "big.bin"
     digest = make_file(source, size)
@@ -70,7 +76,7 @@ async def test_64_mib_cycle(user_client: Client, tmp_path: Path) -> None:
     async with temporary_folder(user_client) as name:
         info = await user_client.vfolder_info(name)
         assert info["name"] == name
-        assert info["num_files"] == 0
+        assert num_files(info, release) == 0
         assert name in [entry["name"] for entry in await user_client.vfolder_list()]
         hosts = await user_client.vfolder_list_hosts()
         assert hosts["default"] in hosts["allowed"]
@@ -105,21 +111,55 @@ async def test_64_mib_cycle(user_client: Client, tmp_path: Path) -> None:
         ]
         info = await user_client.vfolder_info(name)
         # The vfs backend counts directories as entries, with their own sizes.
-        assert info["num_files"] == 3  # data, data/raw, big.bin
+        assert num_files(info, release) == 3  # data, data/raw, big.bin
         assert info["used_bytes"] >= size
 
         await user_client.vfolder_rename_file(name, "data/raw/big.bin", "renamed.bin")
         assert names(await user_client.vfolder_list_files(name, "data/raw")) == ["renamed.bin"]
-        with pytest.raises(BadRequestError) as is_dir:
-            await user_client.vfolder_delete_files(name, ["data"])
-        assert is_dir.value.msg == "Is a directory"
+        if release.is_2309:
+            with pytest.raises(BadRequestError) as is_dir:
+                await user_client.vfolder_delete_files(name, ["data"])
+            assert is_dir.value.msg == "Is a directory"
+        else:
+            # 26.9 answers a non-recursive delete of a directory with success, and keeps it.
+            assert await user_client.vfolder_delete_files(name, ["data"]) == {"msg": ""}
+            assert names(await user_client.vfolder_list_files(name)) == ["data"]
         await user_client.vfolder_delete_files(name, ["data"], recursive=True)
         assert names(await user_client.vfolder_list_files(name)) == []
 
         await user_client.vfolder_delete(name)
+        await assert_deleted(user_client, release, name)
+
+
+async def assert_deleted(client: Client, release: Release, name: str) -> None:
+    """23.09 deletes a folder; 26.9 (since 24.03) moves it to the trash, name still taken."""
+    if release.is_2309:
         with pytest.raises(NotFoundError) as gone:
-            await user_client.vfolder_info(name)
+            await client.vfolder_info(name)
         assert gone.value.title == "No such virtual folder."
+    else:
+        assert (await client.vfolder_info(name))["status"] == "delete-pending"
+
+
+async def test_delete_then_create_again(user_client: Client, release: Release) -> None:
+    name = folder_name()
+    await user_client.vfolder_create(name)
+    await user_client.vfolder_delete(name)
+    await assert_deleted(user_client, release, name)
+    if release.is_2309:
+        # The name is free again at once.
+        created = await user_client.vfolder_create(name)
+        assert created["name"] == name
+        await user_client.vfolder_delete(name)
+        return
+    # In the trash the name stays taken: creating it again is refused until it is purged.
+    with pytest.raises(BadRequestError) as exc_info:
+        await user_client.vfolder_create(name)
+    error = exc_info.value
+    assert error.problem_type == "https://api.backend.ai/probs/invalid-api-params"
+    assert error.msg is not None and "already exists" in error.msg
+    listed = [entry for entry in await user_client.vfolder_list() if entry["name"] == name]
+    assert [entry["status"] for entry in listed] == ["delete-pending"]
 
 
 async def test_non_ascii_cycle(user_client: Client, tmp_path: Path) -> None:
@@ -170,7 +210,7 @@ async def test_download_errors(user_client: Client, tmp_path: Path) -> None:
         assert list(tmp_path.iterdir()) == []
 
 
-async def test_invitations(user_client: Client, admin_client: Client) -> None:
+async def test_invitations(user_client: Client, admin_client: Client, release: Release) -> None:
     async with temporary_folder(user_client) as name:
         invited = await user_client.vfolder_invite(name, ["admin@lablup.com"], "ro")
         assert invited == {"invited_ids": ["admin@lablup.com"]}
@@ -181,13 +221,23 @@ async def test_invitations(user_client: Client, admin_client: Client) -> None:
             for inv in (await admin_client.vfolder_invitations())["invitations"]
             if inv["vfolder_name"] == name
         ]
+        # 26.9 leaves an open invitation's `state` empty (23.09: "pending").
+        state = "pending" if release.is_2309 else ""
         assert [(inv["inviter"], inv["perm"], inv["state"]) for inv in received] == [
-            ("user@lablup.com", "ro", "pending")
+            ("user@lablup.com", "ro", state)
         ]
         await admin_client.vfolder_accept_invitation(received[0]["id"])
-        shared = {entry["name"]: entry for entry in await admin_client.vfolder_list()}
-        assert shared[name]["is_owner"] is False
-        assert shared[name]["permission"] == "ro"
+        if release.is_2309:
+            shared = {entry["name"]: entry for entry in await admin_client.vfolder_list()}
+            assert shared[name]["is_owner"] is False
+            assert shared[name]["permission"] == "ro"
+        else:
+            # 26.9 lists a folder shared by invitation no more and knows it only by its id.
+            assert name not in [entry["name"] for entry in await admin_client.vfolder_list()]
+            folder_id = received[0]["vfolder_id"]
+            info = await admin_client.vfolder_info(folder_id)
+            # The invitee's permission is the invitation's; 26.9 calls every reader an owner.
+            assert (info["name"], info["is_owner"], info["permission"]) == (name, True, "ro")
         with pytest.raises(NotFoundError):
             await admin_client.vfolder_accept_invitation(received[0]["id"])
 
@@ -202,8 +252,9 @@ class CuttingRelay:
     back (a download). The first connection to exceed the budget is aborted both ways.
     """
 
-    def __init__(self, budget: int, *, upstream: bool) -> None:
+    def __init__(self, budget: int, *, upstream: bool, proxy_port: int) -> None:
         self.budget: int | None = budget
+        self.proxy_port = proxy_port
         self.upstream = upstream
         self.cuts = 0
         self._server: asyncio.Server | None = None
@@ -226,7 +277,7 @@ class CuttingRelay:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        up_reader, up_writer = await asyncio.open_connection(*STORAGE_PROXY)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.proxy_port)
         try:
             await asyncio.gather(
                 self._pump(reader, up_writer, counted=self.upstream, ends=(writer, up_writer)),
@@ -265,7 +316,9 @@ class CuttingRelay:
             sink.write_eof()
 
 
-async def test_upload_resumes_through_the_real_proxy(user_client: Client, tmp_path: Path) -> None:
+async def test_upload_resumes_through_the_real_proxy(
+    user_client: Client, release: Release, tmp_path: Path
+) -> None:
     size = 12 * MiB
     source_path = tmp_path / "resume.bin"
     digest = make_file(source_path, size)
@@ -275,7 +328,7 @@ async def test_upload_resumes_through_the_real_proxy(user_client: Client, tmp_pa
             user_client._url("folders", name, "request-upload"),
             json={"path": "resume.bin", "size": size},
         )
-        relay = CuttingRelay(3 * MiB, upstream=True)
+        relay = CuttingRelay(3 * MiB, upstream=True, proxy_port=release.storage_proxy_port)
         async with relay as relay_url:
             upload_url = relay_url.with_path(URL(ticket["url"]).path)
             upload = Upload(user_client, name, "resume.bin", upload_url, ticket["token"], 30)
@@ -289,7 +342,9 @@ async def test_upload_resumes_through_the_real_proxy(user_client: Client, tmp_pa
         assert sha256_of(back) == digest
 
 
-async def test_download_resumes_through_the_real_proxy(user_client: Client, tmp_path: Path) -> None:
+async def test_download_resumes_through_the_real_proxy(
+    user_client: Client, release: Release, tmp_path: Path
+) -> None:
     size = 12 * MiB
     source_path = tmp_path / "resume.bin"
     digest = make_file(source_path, size)
@@ -300,7 +355,7 @@ async def test_download_resumes_through_the_real_proxy(user_client: Client, tmp_
             user_client._url("folders", name, "request-download"),
             json={"path": "resume.bin"},
         )
-        relay = CuttingRelay(5 * MiB, upstream=False)
+        relay = CuttingRelay(5 * MiB, upstream=False, proxy_port=release.storage_proxy_port)
         back = tmp_path / "back.bin"
         async with relay as relay_url:
             download_url = relay_url.with_path(URL(ticket["url"]).path)

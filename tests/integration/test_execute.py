@@ -1,0 +1,193 @@
+"""Real code execution through the real 26.9.6 stack, run by the release's own kernel runner.
+
+The launcher gives each kernel of the dummy agent a local ``backend.ai-kernel`` runner (in a
+mount namespace of its own, bound to 127.0.0.1), so ``execute`` goes from the client through
+the real manager and agent to the runner's ZeroMQ protocol and a real Python. 23.09 has no
+agent here: these tests are skipped there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from backendai_aio import Client
+
+from ._support import IMAGE, Release, destroy_quietly, session_name
+
+RUNNING_TIMEOUT = 60.0
+#: Each step of a run (the runner answers within a second or two on 2 cores).
+STEP_TIMEOUT = 60.0
+
+
+@pytest.fixture
+async def session(user_client: Client, release: Release) -> AsyncIterator[str]:
+    """A RUNNING session with a real kernel runner, destroyed afterwards."""
+    if not release.has_agent:
+        pytest.skip(f"{release.manager_version} runs no agent here: no code runs")
+    name = session_name()
+    try:
+        await user_client.create_if_not_exists(IMAGE, name, enqueue_only=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RUNNING_TIMEOUT
+        while (status := (await user_client.get_info(name))["status"]) != "RUNNING":
+            assert status not in {"ERROR", "CANCELLED", "TERMINATED"}, status
+            assert loop.time() < deadline, f"{name} is {status} after {RUNNING_TIMEOUT:.0f}s"
+            await asyncio.sleep(0.5)
+        yield name
+    finally:
+        await destroy_quietly(user_client, name)
+
+
+async def until_done(client: Client, name: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """Follow ``continued`` answers with ``continue`` calls until the run is not running."""
+    result: dict[str, Any] = answer["result"]
+    console = list(result.get("console") or [])
+    while result["status"] == "continued":
+        answer = await asyncio.wait_for(
+            client.execute(name, result["runId"], "continue", ""), STEP_TIMEOUT
+        )
+        result = answer["result"]
+        console += result.get("console") or []
+    return {**result, "console": console}
+
+
+async def query(client: Client, name: str, code: str) -> dict[str, Any]:
+    """Run *code* in query mode to its end; the last answer with the whole console."""
+    answer = await asyncio.wait_for(client.execute(name, None, "query", code), STEP_TIMEOUT)
+    return await until_done(client, name, answer)
+
+
+async def test_query_keeps_state_between_calls(user_client: Client, session: str) -> None:
+    first = await query(user_client, session, "x = 1\nprint(x + 1)")
+    assert first["status"] == "finished"
+    assert first["exitCode"] == 0
+    assert first["console"] == [["stdout", "2\n"]]
+    assert isinstance(first["runId"], str) and first["runId"]
+    second = await query(user_client, session, "print(x * 10)")
+    assert second["console"] == [["stdout", "10\n"]]
+
+
+async def test_expression_exception_and_exit_code(user_client: Client, session: str) -> None:
+    # The value of a last expression comes back as stdout, without a newline.
+    assert (await query(user_client, session, "6 * 7"))["console"] == [["stdout", "42"]]
+    failed = await query(user_client, session, "1 / 0")
+    assert failed["status"] == "finished"
+    assert failed["exitCode"] == 1
+    stderr = "".join(str(payload) for kind, payload in failed["console"] if kind == "stderr")
+    assert "ZeroDivisionError" in stderr
+    exited = await query(user_client, session, "import sys\nsys.exit(3)")
+    assert exited["exitCode"] == 3
+    # The container paths the runner expects: its working folder is /home/work.
+    where = await query(user_client, session, "import os\nprint(os.getcwd())")
+    assert where["console"] == [["stdout", "/home/work\n"]]
+
+
+async def test_waiting_input_and_input(user_client: Client, session: str) -> None:
+    code = 'name = input("who? ")\nprint("hi", name)'
+    answer = await asyncio.wait_for(user_client.execute(session, None, "query", code), STEP_TIMEOUT)
+    result = answer["result"]
+    while result["status"] == "continued":
+        result = (await user_client.execute(session, result["runId"], "continue", ""))["result"]
+    assert result["status"] == "waiting-input"
+    run_id = result["runId"]
+    answer = await asyncio.wait_for(
+        user_client.execute(session, run_id, "input", "bob"), STEP_TIMEOUT
+    )
+    done = await until_done(user_client, session, answer)
+    assert done["status"] == "finished"
+    stdout = "".join(str(payload) for kind, payload in done["console"] if kind == "stdout")
+    assert "hi bob" in stdout
+
+
+async def test_long_output_is_continued(user_client: Client, session: str) -> None:
+    code = "import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(1.5)"
+    answer = await asyncio.wait_for(user_client.execute(session, None, "query", code), STEP_TIMEOUT)
+    assert answer["result"]["status"] == "continued"
+    done = await until_done(user_client, session, answer)
+    assert done["status"] == "finished"
+    stdout = "".join(str(payload) for kind, payload in done["console"] if kind == "stdout")
+    assert stdout == "0\n1\n2\n"
+
+
+async def test_run_loop_with_input_and_output(user_client: Client, session: str) -> None:
+    prompts: list[str] = []
+    seen: list[tuple[str, Any]] = []
+
+    def answer(prompt: str) -> str:
+        prompts.append(prompt)
+        return "41"
+
+    code = 'n = int(input("number? "))\nprint(n + 1)'
+    result = await user_client.run(
+        session,
+        code,
+        on_input=answer,
+        on_output=lambda kind, payload: seen.append((kind, payload)),
+        timeout=STEP_TIMEOUT,
+    )
+    assert result.status == "finished"
+    assert result.exit_code == 0
+    assert "42\n" in result.stdout
+    assert prompts and "number?" in prompts[0]
+    assert ("stdout", "42\n") in seen or any("42" in str(p) for _, p in seen)
+
+
+async def test_stream_execute(user_client: Client, session: str) -> None:
+    frames: list[dict[str, Any]] = []
+
+    async def follow() -> None:
+        async with user_client.stream_execute(session, "x = 1\nprint(x + 1)") as stream:
+            async for frame in stream:
+                frames.append(frame)
+
+    await asyncio.wait_for(follow(), STEP_TIMEOUT)
+    assert frames[-1]["status"] == "finished"
+    stdout = "".join(
+        str(payload)
+        for frame in frames
+        for kind, payload in frame.get("console") or []
+        if kind == "stdout"
+    )
+    assert stdout == "2\n"
+
+
+async def test_interrupt_stops_running_code(user_client: Client, session: str) -> None:
+    code = "import time\nprint('start', flush=True)\ntime.sleep(30)\nprint('never')"
+    answer = await asyncio.wait_for(user_client.execute(session, None, "query", code), STEP_TIMEOUT)
+    assert answer["result"]["status"] == "continued"
+    await asyncio.wait_for(user_client.interrupt(session), STEP_TIMEOUT)
+    done = await asyncio.wait_for(until_done(user_client, session, answer), STEP_TIMEOUT)
+    assert done["status"] == "finished"
+    stdout = "".join(str(payload) for kind, payload in done["console"] if kind == "stdout")
+    stderr = "".join(str(payload) for kind, payload in done["console"] if kind == "stderr")
+    assert "never" not in stdout
+    assert "KeyboardInterrupt" in stderr
+    # The kernel lives on.
+    assert (await query(user_client, session, "print('alive')"))["console"] == [
+        ["stdout", "alive\n"]
+    ]
+
+
+async def test_two_sessions_run_apart(user_client: Client, session: str) -> None:
+    other = session_name()
+    try:
+        await user_client.create_if_not_exists(IMAGE, other, enqueue_only=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RUNNING_TIMEOUT
+        while (await user_client.get_info(other))["status"] != "RUNNING":
+            assert loop.time() < deadline
+            await asyncio.sleep(0.5)
+        await query(user_client, session, "who = 'first'")
+        await query(user_client, other, "who = 'second'")
+        assert (await query(user_client, session, "print(who)"))["console"] == [
+            ["stdout", "first\n"]
+        ]
+        assert (await query(user_client, other, "print(who)"))["console"] == [
+            ["stdout", "second\n"]
+        ]
+    finally:
+        await destroy_quietly(user_client, other)
