@@ -63,13 +63,7 @@ async def test_list_presets(user_client: Client, release: Release) -> None:
     assert "cuda.device" in slots
 
 
-async def test_check_presets(
-    user_client: Client, release: Release, request: pytest.FixtureRequest
-) -> None:
-    if not release.is_2309:
-        request.applymarker(
-            pytest.mark.xfail(strict=False, reason="needs client fix: default project by name")
-        )
+async def test_check_presets(user_client: Client) -> None:
     # Without `group`: 26.9 requires one (a project name), the client names the default.
     answer = await user_client.check_presets()
     assert set(answer) == {

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from backendai_aio import Client, Event
 
-from ._support import IMAGE, Release, destroy_quietly, session_name
+from ._support import IMAGE, destroy_quietly, session_name
 
 _ENDINGS = frozenset({"kernel_cancelled", "session_cancelled", "session_terminated"})
 
@@ -63,14 +61,7 @@ async def test_session_id_filter_on_the_client(user_client: Client) -> None:
         await destroy_quietly(user_client, other)
 
 
-async def test_events_by_name_carry_that_session_only(
-    user_client: Client, release: Release, request: pytest.FixtureRequest
-) -> None:
-    if not release.is_2309:
-        # 26.9 reads `sessionName` only: a client sending `name` gets every session's events.
-        request.applymarker(
-            pytest.mark.xfail(strict=False, reason="needs client fix: filter by sessionName")
-        )
+async def test_events_by_name_carry_that_session_only(user_client: Client) -> None:
     wanted, other = session_name(), session_name()
     seen: list[Event] = []
     try:
