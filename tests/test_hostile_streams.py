@@ -99,7 +99,7 @@ async def test_one_event_per_connection_is_bounded_within_a_window() -> None:
                     got.append(event.data)
         assert got == [1, 2, 3, 4]
         assert connections == 4
-        assert stream.reconnects == 3
+        assert stream.reconnects == 3  # pyright: ignore[reportPossiblyUnboundVariable]
 
 
 @pytest.mark.parametrize("retry", ["3600000", "1" + "0" * 400, "9" * 5000])
