@@ -13,8 +13,8 @@ from aiohttp import web
 from backendai_aio import BackendError, Client, ClientConfig, LocalIOError, ResponseError
 from backendai_aio.emulator import Emulator
 
-from .app_servers import app_server, root_app
-from .test_tarsafe import cve_2025_4517_tar
+from ..app_servers import app_server, root_app
+from ..unit.test_tarsafe import cve_2025_4517_tar
 
 
 def _multipart(parts: list[bytes], boundary: str = "evilboundary") -> web.Response:

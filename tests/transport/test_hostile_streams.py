@@ -14,7 +14,7 @@ from aiohttp import web
 from backendai_aio import Client, ClientConfig, NotFoundError, ResponseError
 from backendai_aio.emulator import Emulator
 
-from .app_servers import app_server, root_app
+from ..app_servers import app_server, root_app
 
 SECRET = "SECRET-KEY-NEVER-SHOWN"
 

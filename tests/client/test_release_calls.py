@@ -24,7 +24,7 @@ from backendai_aio._apiversion import parse_api_version
 from backendai_aio._session_options import build_create_body, create_is_idempotent
 from backendai_aio.emulator import Emulator
 
-from .fault_server import FaultServer, response
+from ..fault_server import FaultServer, response
 
 
 @pytest.fixture

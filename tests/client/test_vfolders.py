@@ -38,7 +38,7 @@ from backendai_aio.emulator._vfolders import (
     transfer_hooks,
 )
 
-from .app_servers import app_server
+from ..app_servers import app_server
 
 ADMIN_KEY, ADMIN_SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 USER_KEY, USER_SECRET = "AKIANABBDUSEREXAMPLE", "C8qnIo29EZvXkPK_MXcuAakYTy4NYrxwmCEyNPlf"

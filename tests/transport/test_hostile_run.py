@@ -24,7 +24,7 @@ from backendai_aio import (
     RunInProgressError,
 )
 
-from .app_servers import app_server, root_app
+from ..app_servers import app_server, root_app
 
 
 class EndlessKernel:

@@ -23,7 +23,7 @@ from backendai_aio import (
 from backendai_aio.emulator import Emulator
 from backendai_aio.emulator.pytest_plugin import EmulatorThread
 
-from .app_servers import app_server, root_app
+from ..app_servers import app_server, root_app
 
 
 async def test_stream_execute_with_input(client: Client) -> None:

@@ -32,8 +32,8 @@ from backendai_aio import (
 )
 from backendai_aio.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Emulator, create_app
 
-from .app_servers import app_server, root_app
-from .fault_server import Behaviour, FaultServer, response
+from ..app_servers import app_server, root_app
+from ..fault_server import Behaviour, FaultServer, response
 
 PROBS = "https://api.backend.ai/probs/"
 

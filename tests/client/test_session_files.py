@@ -15,7 +15,7 @@ from aiohttp import web
 
 from backendai_aio import BackendError, Client, ClientConfig, InvalidArgumentError, ResponseError
 
-from .app_servers import app_server, root_app
+from ..app_servers import app_server, root_app
 
 
 async def test_upload_list_download_round_trip(client: Client, tmp_path: Path) -> None:
