@@ -51,6 +51,12 @@ async def admin_client(emulator: Emulator) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
+def client(admin_client: Client) -> Client:
+    """The former name of ``admin_client`` (the same client), for tests written before it."""
+    return admin_client
+
+
+@pytest.fixture
 async def user_client(emulator: Emulator) -> AsyncIterator[Client]:
     """A client of the emulator's user keypair."""
     async with Client(emulator.user_config) as opened:
