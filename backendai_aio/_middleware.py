@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
@@ -19,6 +19,10 @@ DEFAULT_CONTENT_TYPE = "application/json"
 
 # A client talks to a handful of hosts with a handful of content types.
 _MAX_TAILS = 64
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class SigningMiddleware:
@@ -47,7 +51,15 @@ class SigningMiddleware:
     the server has told its version. The secret key never leaves the key cache.
     """
 
-    __slots__ = ("_access_key", "_keys", "_origins", "_tails", "api_version", "clock_offset")
+    __slots__ = (
+        "_access_key",
+        "_clock",
+        "_keys",
+        "_origins",
+        "_tails",
+        "api_version",
+        "clock_offset",
+    )
 
     def __init__(
         self,
@@ -56,8 +68,12 @@ class SigningMiddleware:
         api_version: str,
         *,
         origins: Iterable[URL | str] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._access_key = access_key
+        # The local clock (an aware UTC datetime); replaceable so that a signature can be
+        # checked against a known vector.
+        self._clock = clock if clock is not None else _utc_now
         self._origins = (
             None if origins is None else frozenset(origin_key(URL(str(o))) for o in origins)
         )
@@ -116,7 +132,7 @@ class SigningMiddleware:
         host: str,
         content_type: str,
     ) -> None:
-        now = datetime.now(UTC) + self.clock_offset
+        now = self._clock() + self.clock_offset
         date_header = now.isoformat()
         slot = (host, content_type, self.api_version)
         tail = self._tails.get(slot)

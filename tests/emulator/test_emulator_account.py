@@ -42,9 +42,9 @@ PRESETS = [
         ("GET", "/auth/test?echo=hello", None),
     ],
 )
-async def test_auth_echo(user: Wire, method: str, path: str, body: Any) -> None:
+async def test_auth_echo(user_wire: Wire, method: str, path: str, body: Any) -> None:
     # Real: {"authorized": "yes", "echo": ...}, the echo from the body or else the query.
-    assert await user.call(method, path, body=body) == (
+    assert await user_wire.call(method, path, body=body) == (
         200,
         {"authorized": "yes", "echo": "hello"},
     )
@@ -61,9 +61,9 @@ async def test_auth_echo(user: Wire, method: str, path: str, body: Any) -> None:
     ],
 )
 async def test_auth_echo_errors(
-    admin: Wire, method: str, path: str, body: Any, data: dict[str, str]
+    admin_wire: Wire, method: str, path: str, body: Any, data: dict[str, str]
 ) -> None:
-    assert await admin.call(method, path, body=body) == (400, invalid(data))
+    assert await admin_wire.call(method, path, body=body) == (400, invalid(data))
 
 
 async def test_auth_needs_a_signature(emulator: Emulator, http: aiohttp.ClientSession) -> None:
@@ -75,21 +75,21 @@ async def test_auth_needs_a_signature(emulator: Emulator, http: aiohttp.ClientSe
 # -- /auth/role --------------------------------------------------------------------------------
 
 
-async def test_roles(admin: Wire, user: Wire) -> None:
+async def test_roles(admin_wire: Wire, user_wire: Wire) -> None:
     # Real: the superadmin is a domain admin too; the plain user is a user everywhere.
-    assert await admin.call("GET", "/auth/role") == (
+    assert await admin_wire.call("GET", "/auth/role") == (
         200,
         {"global_role": "superadmin", "domain_role": "admin", "group_role": None},
     )
-    assert await user.call("GET", f"/auth/role?group={DEFAULT_GROUP}") == (
+    assert await user_wire.call("GET", f"/auth/role?group={DEFAULT_GROUP}") == (
         200,
         {"global_role": "user", "domain_role": "user", "group_role": "user"},
     )
 
 
-async def test_role_errors(user: Wire) -> None:
+async def test_role_errors(user_wire: Wire) -> None:
     # Real: another project's id is 404; a malformed id and unknown keys are 400.
-    status, problem = await user.call("GET", "/auth/role?group=" + DEFAULT_GROUP[:-1] + "2")
+    status, problem = await user_wire.call("GET", "/auth/role?group=" + DEFAULT_GROUP[:-1] + "2")
     assert (status, problem) == (
         404,
         {
@@ -98,25 +98,25 @@ async def test_role_errors(user: Wire) -> None:
             "msg": "No such project or you are not the member of it.",
         },
     )
-    status, problem = await user.call("GET", "/auth/role?group=xx")
+    status, problem = await user_wire.call("GET", "/auth/role?group=xx")
     assert (status, problem) == (
         400,
         invalid({"group": {"0": "value should be None", "1": "cannot convert value to UUID"}}),
     )
-    status, problem = await user.call("GET", "/auth/role?x=1")
+    status, problem = await user_wire.call("GET", "/auth/role?x=1")
     assert (status, problem) == (400, invalid({"x": "x is not allowed key"}))
 
 
 # -- resource presets --------------------------------------------------------------------------
 
 
-async def test_list_presets(user: Wire) -> None:
-    assert await user.call("GET", "/resource/presets") == (200, {"presets": PRESETS})
+async def test_list_presets(user_wire: Wire) -> None:
+    assert await user_wire.call("GET", "/resource/presets") == (200, {"presets": PRESETS})
 
 
-async def test_check_presets_shape(user: Wire) -> None:
+async def test_check_presets_shape(user_wire: Wire) -> None:
     # Real (no agents, unlimited policy, hidden project figures): exactly these values.
-    status, body = await user.call("POST", "/resource/check-presets", body={})
+    status, body = await user_wire.call("POST", "/resource/check-presets", body={})
     zero = {"cpu": "0", "mem": "0"}
     assert status == 200
     assert body == {
@@ -140,13 +140,15 @@ async def test_check_presets_shape(user: Wire) -> None:
     }
 
 
-async def test_check_presets_counts_the_callers_sessions(user: Wire, admin: Wire) -> None:
-    await user.create_session("preset-usage")
-    _, body = await user.call("POST", "/resource/check-presets", body={"scaling_group": "default"})
+async def test_check_presets_counts_the_callers_sessions(user_wire: Wire, admin_wire: Wire) -> None:
+    await user_wire.create_session("preset-usage")
+    _, body = await user_wire.call(
+        "POST", "/resource/check-presets", body={"scaling_group": "default"}
+    )
     using = {"cpu": "1", "mem": "335544320"}
     assert body["keypair_using"] == using
     assert body["scaling_groups"]["default"]["using"] == using
-    _, body = await admin.call("POST", "/resource/check-presets")
+    _, body = await admin_wire.call("POST", "/resource/check-presets")
     assert body["keypair_using"] == {"cpu": "0", "mem": "0"}
 
 
@@ -172,13 +174,13 @@ async def test_check_presets_counts_the_callers_sessions(user: Wire, admin: Wire
     ],
 )
 async def test_check_presets_errors(
-    user: Wire, body: dict[str, Any], status: int, expected: dict[str, Any]
+    user_wire: Wire, body: dict[str, Any], status: int, expected: dict[str, Any]
 ) -> None:
-    assert await user.call("POST", "/resource/check-presets", body=body) == (status, expected)
+    assert await user_wire.call("POST", "/resource/check-presets", body=body) == (status, expected)
 
 
-async def test_check_presets_knows_the_default_project_by_its_id(user: Wire) -> None:
-    by_name = await user.call("POST", "/resource/check-presets", body={"group": "default"})
-    by_id = await user.call("POST", "/resource/check-presets", body={"group": DEFAULT_GROUP})
+async def test_check_presets_knows_the_default_project_by_its_id(user_wire: Wire) -> None:
+    by_name = await user_wire.call("POST", "/resource/check-presets", body={"group": "default"})
+    by_id = await user_wire.call("POST", "/resource/check-presets", body={"group": DEFAULT_GROUP})
     assert by_name[0] == by_id[0] == 200
     assert by_id == by_name

@@ -24,9 +24,9 @@ HUGE_DATE = "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(flush_window=0.2, exec_timeout=10.0) as running:
-        yield running
+def emulator_options() -> dict[str, Any]:
+    # The 26.9 profile (the default).
+    return {"flush_window": 0.2}
 
 
 async def _ticket(wire: Wire, folder: str, path: str, size: int) -> str:
@@ -67,9 +67,9 @@ def _folder_file(emulator: Emulator, folder: str, path: str) -> Path:
 
 
 async def test_a_chunked_patch_cannot_store_more_than_declared(
-    emulator: Emulator, admin: Wire
+    emulator: Emulator, admin_wire: Wire
 ) -> None:
-    token = await _ticket(admin, "tus-over", "f.bin", 10)
+    token = await _ticket(admin_wire, "tus-over", "f.bin", 10)
 
     async def ten_mib() -> AsyncIterator[bytes]:
         for _ in range(10):
@@ -93,9 +93,9 @@ async def test_a_chunked_patch_cannot_store_more_than_declared(
 
 
 async def test_a_chunked_patch_past_the_rest_keeps_what_came_before(
-    emulator: Emulator, admin: Wire
+    emulator: Emulator, admin_wire: Wire
 ) -> None:
-    token = await _ticket(admin, "tus-rest", "f.bin", 6)
+    token = await _ticket(admin_wire, "tus-rest", "f.bin", 6)
     status, headers, _ = await _patch(emulator, token, b"abc")
     assert (status, headers["Upload-Offset"]) == (204, "3")
 
@@ -111,8 +111,10 @@ async def test_a_chunked_patch_past_the_rest_keeps_what_came_before(
 @pytest.mark.parametrize(
     "offset", ["\u00b2", "\u0661", "1" * 5000, "-1", "+0", "0x0", " ", "", "0 0", "1e3"]
 )
-async def test_odd_upload_offsets_are_refused(emulator: Emulator, admin: Wire, offset: str) -> None:
-    token = await _ticket(admin, "tus-odd", "f.bin", 4)
+async def test_odd_upload_offsets_are_refused(
+    emulator: Emulator, admin_wire: Wire, offset: str
+) -> None:
+    token = await _ticket(admin_wire, "tus-odd", "f.bin", 4)
     status, _, body = await _patch(emulator, token, b"abcd", offset=offset)
     assert (status, body["type"]) == (400, PROBS + "storage/invalid-api-params")
     assert await _head_offset(emulator, token) == 0
@@ -143,9 +145,9 @@ async def _download_ticket(emulator: Emulator, admin: Wire) -> str:
     ],
 )
 async def test_odd_download_headers_are_not_a_server_error(
-    emulator: Emulator, admin: Wire, headers: dict[str, str]
+    emulator: Emulator, admin_wire: Wire, headers: dict[str, str]
 ) -> None:
-    token = await _download_ticket(emulator, admin)
+    token = await _download_ticket(emulator, admin_wire)
     url = f"{emulator.endpoint}/storage-proxy/download?token={token}"
     async with aiohttp.ClientSession() as proxy, asyncio.timeout(10):
         async with proxy.get(url, headers=headers) as response:
@@ -200,11 +202,11 @@ def _plain_form(filename: str) -> aiohttp.MultipartWriter:
 
 @pytest.mark.parametrize("filename", ["/etc/abs-escape.txt", "//abs-escape.txt", "\\abs-escape"])
 async def test_an_absolute_upload_path_is_refused(
-    emulator: Emulator, admin: Wire, filename: str
+    emulator: Emulator, admin_wire: Wire, filename: str
 ) -> None:
-    await admin.create_session("abs-up")
-    workdir = emulator._app[REGISTRY_KEY].get(admin.access_key, "abs-up").workdir
-    status, body = await admin.call(
+    await admin_wire.create_session("abs-up")
+    workdir = emulator._app[REGISTRY_KEY].get(admin_wire.access_key, "abs-up").workdir
+    status, body = await admin_wire.call(
         "POST",
         "/session/abs-up/upload",
         data=_plain_form(filename),
@@ -215,11 +217,11 @@ async def test_an_absolute_upload_path_is_refused(
 
 
 async def test_an_absolute_upload_path_under_home_work_lands_there(
-    emulator: Emulator, admin: Wire
+    emulator: Emulator, admin_wire: Wire
 ) -> None:
-    await admin.create_session("abs-ok")
-    workdir = emulator._app[REGISTRY_KEY].get(admin.access_key, "abs-ok").workdir
-    status, _ = await admin.call(
+    await admin_wire.create_session("abs-ok")
+    workdir = emulator._app[REGISTRY_KEY].get(admin_wire.access_key, "abs-ok").workdir
+    status, _ = await admin_wire.call(
         "POST",
         "/session/abs-ok/upload",
         data=_plain_form("/home/work/sub/ok.txt"),

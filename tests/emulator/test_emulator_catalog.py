@@ -27,45 +27,50 @@ TASK = {
 }
 
 
-async def test_scaling_groups_by_project_name_id_or_alias(admin: Wire, user: Wire) -> None:
+async def test_scaling_groups_by_project_name_id_or_alias(
+    admin_wire: Wire, user_wire: Wire
+) -> None:
     for query in ("group=default", "group_id=2de2b969-1d04-48a6-af16-0bc8adb3c831"):
-        assert await user.call("GET", f"/scaling-groups?{query}") == (
+        assert await user_wire.call("GET", f"/scaling-groups?{query}") == (
             200,
             {"scaling_groups": [{"name": "default"}]},
         )
-    assert await admin.call("GET", "/scaling-groups?group=other") == (200, {"scaling_groups": []})
-    status, body = await admin.call("GET", "/scaling-groups")
+    assert await admin_wire.call("GET", "/scaling-groups?group=other") == (
+        200,
+        {"scaling_groups": []},
+    )
+    status, body = await admin_wire.call("GET", "/scaling-groups")
     assert (status, body) == (400, invalid({"group": "is required"}))
 
 
-async def test_config_routes(user: Wire) -> None:
-    assert await user.call("GET", "/config/resource-slots") == (
+async def test_config_routes(user_wire: Wire) -> None:
+    assert await user_wire.call("GET", "/config/resource-slots") == (
         200,
         {"cpu": "count", "mem": "bytes"},
     )
-    status, details = await user.call("GET", "/config/resource-slots/details?sgroup=default")
+    status, details = await user_wire.call("GET", "/config/resource-slots/details?sgroup=default")
     assert status == 200 and set(details) == {"cpu", "mem"}
     assert details["mem"]["slot_name"] == "ram"
-    assert await user.call("GET", "/config/vfolder-types") == (200, ["user", "group"])
+    assert await user_wire.call("GET", "/config/vfolder-types") == (200, ["user", "group"])
 
 
-async def test_usage_is_a_superadmins_and_checks_dates(admin: Wire, user: Wire) -> None:
-    status, body = await user.call("GET", "/resource/usage/month?month=202612")
+async def test_usage_is_a_superadmins_and_checks_dates(admin_wire: Wire, user_wire: Wire) -> None:
+    status, body = await user_wire.call("GET", "/resource/usage/month?month=202612")
     assert status == 401 and body["msg"] == "Unauthorized access"
-    status, body = await admin.call("GET", "/resource/usage/month")
+    status, body = await admin_wire.call("GET", "/resource/usage/month")
     assert (status, body) == (400, invalid({"month": "is required"}))
-    status, body = await admin.call(
+    status, body = await admin_wire.call(
         "GET", "/resource/usage/period?start_date=20261210&end_date=20261201"
     )
     assert status == 400 and body["msg"] == "end_date must be later than start_date."
-    status, body = await admin.call("GET", "/resource/usage/period?start_date=2026&end_date=x")
+    status, body = await admin_wire.call("GET", "/resource/usage/period?start_date=2026&end_date=x")
     assert status == 400 and set(body["data"]) == {"start_date", "end_date"}
 
 
-async def test_usage_counts_live_and_terminated_sessions(admin: Wire, user: Wire) -> None:
-    await user.create_session("counted")
+async def test_usage_counts_live_and_terminated_sessions(admin_wire: Wire, user_wire: Wire) -> None:
+    await user_wire.create_session("counted")
     month = datetime.now(UTC).strftime("%Y%m")
-    status, body = await admin.call("GET", f"/resource/usage/month?month={month}")
+    status, body = await admin_wire.call("GET", f"/resource/usage/month?month={month}")
     assert status == 200
     (group,) = body
     (info,) = group["c_infos"]
@@ -76,44 +81,44 @@ async def test_usage_counts_live_and_terminated_sessions(admin: Wire, user: Wire
     )
     assert info["used_time"] is None and info["terminated_at"] == "None"
     assert group["g_cpu_allocated"] == info["cpu_allocated"] > 0
-    status, _ = await user.call("DELETE", "/session/counted")
+    status, _ = await user_wire.call("DELETE", "/session/counted")
     assert status == 200
-    _, body = await admin.call("GET", f"/resource/usage/month?month={month}")
+    _, body = await admin_wire.call("GET", f"/resource/usage/month?month={month}")
     assert body[0]["c_infos"][0]["status"] == "TERMINATED"
     assert body[0]["c_infos"][0]["used_time"] is not None
 
 
-async def test_session_templates_on_the_wire(admin: Wire, user: Wire) -> None:
+async def test_session_templates_on_the_wire(admin_wire: Wire, user_wire: Wire) -> None:
     payload = json.dumps([{"template": TASK}])
-    status, created = await admin.call("POST", "/template/session", body={"payload": payload})
+    status, created = await admin_wire.call("POST", "/template/session", body={"payload": payload})
     assert status == 200
     (entry,) = created
     assert len(entry["id"]) == 32 and entry["user"] == "f38dea2350fa42a0b5ae338f5f4693f4"
     # Everyone sees every session template; only the creator owns it.
-    status, listing = await user.call("GET", "/template/session")
+    status, listing = await user_wire.call("GET", "/template/session")
     assert status == 200 and [(e["id"], e["is_owner"]) for e in listing] == [(entry["id"], False)]
     spec = listing[0]["template"]["spec"]
     assert spec["session_type"] == "batch" and spec["agent_list"] == ["a"]
     assert spec["kernel"]["architecture"] == "x86_64"
     # An id with dashes names the same template.
     dashed = str(uuid.UUID(entry["id"]))
-    status, info = await user.call("GET", f"/template/session/{dashed}")
+    status, info = await user_wire.call("GET", f"/template/session/{dashed}")
     assert status == 200 and info["name"] == "t" and info["domain_name"] == "default"
-    status, body = await admin.call("POST", "/template/session", body={"payload": "{not json"})
+    status, body = await admin_wire.call("POST", "/template/session", body={"payload": "{not json"})
     assert status == 400
     odd = json.dumps([{"template": TASK, "user_uuid": "nope"}])
-    status, body = await admin.call("POST", "/template/session", body={"payload": odd})
+    status, body = await admin_wire.call("POST", "/template/session", body={"payload": odd})
     assert (status, body) == (400, invalid({"user_uuid": "is not a UUID"}))
-    status, body = await admin.call("GET", "/template/session/" + "0" * 32)
+    status, body = await admin_wire.call("GET", "/template/session/" + "0" * 32)
     assert (status, body["title"]) == (404, "No such task template.")
-    status, _ = await admin.call("DELETE", f"/template/session/{entry['id']}")
+    status, _ = await admin_wire.call("DELETE", f"/template/session/{entry['id']}")
     assert status == 200
-    status, body = await admin.call("DELETE", f"/template/session/{entry['id']}")
+    status, body = await admin_wire.call("DELETE", f"/template/session/{entry['id']}")
     assert status == 404 and body["type"] == PROBS + "object-not-found"
 
 
-async def test_cluster_templates_on_the_wire(admin: Wire, user: Wire) -> None:
-    _, (task,) = await admin.call(
+async def test_cluster_templates_on_the_wire(admin_wire: Wire, user_wire: Wire) -> None:
+    _, (task,) = await admin_wire.call(
         "POST", "/template/session", body={"payload": json.dumps([{"template": TASK}])}
     )
     cluster = {
@@ -128,18 +133,20 @@ async def test_cluster_templates_on_the_wire(admin: Wire, user: Wire) -> None:
             ]
         },
     }
-    status, created = await user.call(
+    status, created = await user_wire.call(
         "POST", "/template/cluster", body={"payload": json.dumps(cluster)}
     )
     assert status == 200 and set(created) == {"id", "user"}
-    status, body = await user.call("GET", f"/template/cluster/{created['id']}")
+    status, body = await user_wire.call("GET", f"/template/cluster/{created['id']}")
     assert status == 200 and [n["replicas"] for n in body["spec"]["nodes"]] == [1, 2]
     # The superadmin sees others' cluster templates only with all=true.
-    assert (await admin.call("GET", "/template/cluster"))[1] == []
-    _, listing = await admin.call("GET", "/template/cluster?all=true")
+    assert (await admin_wire.call("GET", "/template/cluster"))[1] == []
+    _, listing = await admin_wire.call("GET", "/template/cluster?all=true")
     assert [e["id"] for e in listing] == [created["id"]]
     twice = {**cluster, "spec": {"nodes": [cluster["spec"]["nodes"][0]] * 2}}  # type: ignore[index]
-    status, body = await user.call("POST", "/template/cluster", body={"payload": json.dumps(twice)})
+    status, body = await user_wire.call(
+        "POST", "/template/cluster", body={"payload": json.dumps(twice)}
+    )
     assert (status, body["msg"]) == (400, "Each role can only be defined once")
 
 
@@ -187,18 +194,20 @@ async def test_old_profile_checks_the_old_password_first() -> None:
             await client.request("POST", "/auth/update-password", json=body)
 
 
-async def test_password_and_full_name_on_the_wire(user: Wire) -> None:
+async def test_password_and_full_name_on_the_wire(user_wire: Wire) -> None:
     body = {"old_password": "C8qnIo29", "new_password": "a", "new_password2": "b"}
-    assert await user.call("POST", "/auth/update-password", body=body) == (
+    assert await user_wire.call("POST", "/auth/update-password", body=body) == (
         400,
         {"error_msg": "new password mismatch"},
     )
     body = {"old_password": "nope", "new_password": "a", "new_password2": "a"}
-    status, problem = await user.call("POST", "/auth/update-password", body=body)
+    status, problem = await user_wire.call("POST", "/auth/update-password", body=body)
     assert (status, problem["msg"]) == (401, "Old password mismatch")
-    status, problem = await user.call("POST", "/auth/update-full-name", body={"full_name": "x"})
+    status, problem = await user_wire.call(
+        "POST", "/auth/update-full-name", body={"full_name": "x"}
+    )
     assert (status, problem) == (400, invalid({"email": "is required"}))
     body = {"email": "someone@else.invalid", "full_name": "Me"}
-    assert await user.call("POST", "/auth/update-full-name", body=body) == (200, {})
-    _, answer = await user.call("POST", "/admin/gql", body={"query": "{ user { full_name } }"})
+    assert await user_wire.call("POST", "/auth/update-full-name", body=body) == (200, {})
+    _, answer = await user_wire.call("POST", "/admin/gql", body={"query": "{ user { full_name } }"})
     assert answer["data"] == {"user": {"full_name": "Me"}}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -33,15 +32,8 @@ TERMINATION = [
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(release="23.09", flush_window=0.2, sse_ping_interval=0.3) as running:
-        yield running
-
-
-@pytest.fixture
-async def wire(emulator: Emulator) -> AsyncIterator[Wire]:
-    async with aiohttp.ClientSession() as session:
-        yield Wire(emulator, session)
+def emulator_options() -> dict[str, Any]:
+    return {"release": "23.09", "flush_window": 0.2, "sse_ping_interval": 0.3, "exec_timeout": 60.0}
 
 
 async def events_until(
@@ -65,16 +57,16 @@ def registry_of(emulator: Emulator) -> SessionRegistry:
     return emulator._app[REGISTRY_KEY]
 
 
-async def test_session_events_of_a_create_destroy_sequence(wire: Wire) -> None:
-    async with wire.request("GET", "/events/session?name=evt-life") as response:
+async def test_session_events_of_a_create_destroy_sequence(admin_wire: Wire) -> None:
+    async with admin_wire.request("GET", "/events/session?name=evt-life") as response:
         assert response.status == 200
         assert response.headers["Content-Type"] == "text/event-stream"
         assert response.headers["Cache-Control"] == "no-cache"
         assert response.headers["X-Accel-Buffering"] == "no"
-        created = await wire.create_session("evt-life")
+        created = await admin_wire.create_session("evt-life")
         # Another session's events are not for this listener.
-        await wire.create_session("evt-other")
-        status, _ = await wire.call("DELETE", "/session/evt-life")
+        await admin_wire.create_session("evt-other")
+        status, _ = await admin_wire.call("DELETE", "/session/evt-life")
         assert status == 200
         events = await events_until(response, "session_terminated")
     assert [e.event for e in events] == CREATION + TERMINATION
@@ -84,7 +76,7 @@ async def test_session_events_of_a_create_destroy_sequence(wire: Wire) -> None:
         assert event.retry is None
         assert data["sessionName"] == "evt-life"
         assert data["sessionId"] == created["sessionId"]
-        assert data["ownerAccessKey"] == wire.access_key
+        assert data["ownerAccessKey"] == admin_wire.access_key
         if event.event.startswith("kernel_"):
             assert list(data) == [
                 "reason",
@@ -115,16 +107,16 @@ async def test_session_events_of_a_create_destroy_sequence(wire: Wire) -> None:
     assert ", " not in events[0].data and '":"' in events[0].data
 
 
-async def test_session_event_filters(wire: Wire) -> None:
+async def test_session_event_filters(admin_wire: Wire) -> None:
     async with (
-        wire.request("GET", "/events/session?scope=session") as sessions_only,
-        wire.request("GET", "/events/session?name=evt-scope&scope=kernel") as kernels_only,
+        admin_wire.request("GET", "/events/session?scope=session") as sessions_only,
+        admin_wire.request("GET", "/events/session?name=evt-scope&scope=kernel") as kernels_only,
     ):
-        created = await wire.create_session("evt-scope")
-        async with wire.request(
+        created = await admin_wire.create_session("evt-scope")
+        async with admin_wire.request(
             "GET", f"/events/session?sessionId={created['sessionId']}&name=ignored"
         ) as by_id:
-            await wire.call("DELETE", "/session/evt-scope")
+            await admin_wire.call("DELETE", "/session/evt-scope")
             events = await events_until(by_id, "session_terminated")
             assert [e.event for e in events] == TERMINATION
         events = await events_until(sessions_only, "session_terminated")
@@ -133,27 +125,27 @@ async def test_session_event_filters(wire: Wire) -> None:
         assert [e.event for e in events] == [n for n in CREATION + TERMINATION if "kernel" in n]
 
 
-async def test_event_streams_ping_and_survive_renames(wire: Wire) -> None:
-    await wire.create_session("evt-ren1")
-    async with wire.request("GET", "/events/session") as response:
-        await wire.call("POST", "/session/evt-ren1/rename", body={"name": "evt-ren2"})
+async def test_event_streams_ping_and_survive_renames(admin_wire: Wire) -> None:
+    await admin_wire.create_session("evt-ren1")
+    async with admin_wire.request("GET", "/events/session") as response:
+        await admin_wire.call("POST", "/session/evt-ren1/rename", body={"name": "evt-ren2"})
         await asyncio.sleep(0.7)
-        await wire.call("DELETE", "/session/evt-ren2")
+        await admin_wire.call("DELETE", "/session/evt-ren2")
         pings: list[str] = []
         events = await events_until(response, "session_terminated", pings=pings)
     assert pings and set(pings) == {": ping"}
     assert {e.json()["sessionName"] for e in events} == {"evt-ren2"}
 
 
-async def test_session_event_parameter_errors(wire: Wire) -> None:
-    status, body = await wire.call("GET", "/events/session?scope=everything")
+async def test_session_event_parameter_errors(admin_wire: Wire) -> None:
+    status, body = await admin_wire.call("GET", "/events/session?scope=everything")
     assert (status, body["msg"]) == (400, "Input validation error")
     assert "scope" in body["data"]
-    status, body = await wire.call("GET", "/events/session?sessionId=not-a-uuid")
+    status, body = await admin_wire.call("GET", "/events/session?sessionId=not-a-uuid")
     assert (status, body["type"]) == (400, PROBS + "invalid-api-params")
-    status, body = await wire.call("GET", "/events/session?ownerAccessKey=AKIAOTHERUSER")
+    status, body = await admin_wire.call("GET", "/events/session?ownerAccessKey=AKIAOTHERUSER")
     assert (status, body["type"]) == (403, PROBS + "generic-forbidden")
-    status, body = await wire.call("GET", "/events/session?group=nowhere")
+    status, body = await admin_wire.call("GET", "/events/session?group=nowhere")
     assert (status, body["type"], body["title"]) == (
         404,
         PROBS + "object-not-found",
@@ -161,9 +153,9 @@ async def test_session_event_parameter_errors(wire: Wire) -> None:
     )
 
 
-async def test_client_leaving_ends_the_stream(wire: Wire, emulator: Emulator) -> None:
+async def test_client_leaving_ends_the_stream(admin_wire: Wire, emulator: Emulator) -> None:
     hub = registry_of(emulator).events
-    async with wire.request("GET", "/events/session") as response:
+    async with admin_wire.request("GET", "/events/session") as response:
         assert response.status == 200
         await asyncio.sleep(0.1)
         assert hub.listeners == 1
@@ -224,9 +216,9 @@ async def task_events(wire: Wire, task_id: str) -> list[SSEvent]:
     return events
 
 
-async def test_background_task_events_to_the_end(wire: Wire) -> None:
-    task_id = await start_task(wire, steps=3, interval=0.2)
-    events = await task_events(wire, task_id)
+async def test_background_task_events_to_the_end(admin_wire: Wire) -> None:
+    task_id = await start_task(admin_wire, steps=3, interval=0.2)
+    events = await task_events(admin_wire, task_id)
     assert [e.event for e in events] == [
         "bgtask_updated",
         "bgtask_updated",
@@ -246,7 +238,7 @@ async def test_background_task_events_to_the_end(wire: Wire) -> None:
     assert events[3].json() == {"task_id": task_id, "message": ""}
     assert (events[4].data, events[4].retry) == ("{}", None)
     # Asking again after the end gives the final event at once.
-    again = await task_events(wire, task_id)
+    again = await task_events(admin_wire, task_id)
     assert [(e.event, e.data) for e in again] == [(e.event, e.data) for e in events[3:]]
 
 
@@ -258,37 +250,39 @@ async def test_background_task_events_to_the_end(wire: Wire) -> None:
     ],
 )
 async def test_background_task_failure_and_cancellation(
-    wire: Wire, outcome: str, event: str, message: str
+    admin_wire: Wire, outcome: str, event: str, message: str
 ) -> None:
-    task_id = await start_task(wire, steps=1, interval=0.1, outcome=outcome)
-    events = await task_events(wire, task_id)
+    task_id = await start_task(admin_wire, steps=1, interval=0.1, outcome=outcome)
+    events = await task_events(admin_wire, task_id)
     assert [e.event for e in events][-2:] == [event, "server_close"]
     assert events[-2].json() == {"task_id": task_id, "message": message}
 
 
 @pytest.mark.corrected_by_real_manager
-async def test_background_task_errors(wire: Wire) -> None:
-    status, body = await wire.call("GET", f"/events/background-task?task_id={uuid.uuid4()}")
+async def test_background_task_errors(admin_wire: Wire) -> None:
+    status, body = await admin_wire.call("GET", f"/events/background-task?task_id={uuid.uuid4()}")
     assert (status, body["type"]) == (404, PROBS + "bgtask-not-found")
-    status, body = await wire.call("GET", "/events/background-task?task_id=nope")
+    status, body = await admin_wire.call("GET", "/events/background-task?task_id=nope")
     # The real manager words it "cannot convert value to UUID", and refuses unknown keys.
     assert (status, body["data"]) == (400, {"task_id": "cannot convert value to UUID"})
-    status, body = await wire.call("GET", "/events/background-task?x=1")
+    status, body = await admin_wire.call("GET", "/events/background-task?x=1")
     assert (status, body["data"]) == (
         400,
         {"task_id": "is required", "x": "x is not allowed key"},
     )
-    status, body = await wire.call("GET", "/events/background-task")
+    status, body = await admin_wire.call("GET", "/events/background-task")
     assert (status, body["data"]) == (400, {"task_id": "is required"})
-    status, body = await wire.call("POST", "/emulator/bgtask", body={"steps": 0, "outcome": "?"})
+    status, body = await admin_wire.call(
+        "POST", "/emulator/bgtask", body={"steps": 0, "outcome": "?"}
+    )
     assert (status, body["msg"]) == (400, "Input validation error")
     assert set(body["data"]) == {"steps", "outcome"}
 
 
-async def test_lists_and_objects_are_refused_where_text_goes(wire: Wire) -> None:
-    status, body = await wire.call("GET", "/events/session", body={"scope": ["session"]})
+async def test_lists_and_objects_are_refused_where_text_goes(admin_wire: Wire) -> None:
+    status, body = await admin_wire.call("GET", "/events/session", body={"scope": ["session"]})
     assert (status, body) == (400, invalid({"scope": "value doesn't match any variant"}))
-    status, body = await wire.call(
+    status, body = await admin_wire.call(
         "POST", "/emulator/bgtask", body={"outcome": ["done"], "steps": [1], "interval": {}}
     )
     assert (status, body) == (
@@ -301,7 +295,7 @@ async def test_lists_and_objects_are_refused_where_text_goes(wire: Wire) -> None
             }
         ),
     )
-    status, body = await wire.call(
+    status, body = await admin_wire.call(
         "POST", "/emulator/bgtask", body={"steps": 1001, "interval": -1, "x": 1}
     )
     assert (status, body) == (

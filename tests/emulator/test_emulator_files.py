@@ -25,15 +25,9 @@ from .wire import PROBS, Wire
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(flush_window=0.2, exec_timeout=10.0) as running:
-        yield running
-
-
-@pytest.fixture
-async def wire(emulator: Emulator) -> AsyncIterator[Wire]:
-    async with aiohttp.ClientSession() as session:
-        yield Wire(emulator, session)
+def emulator_options() -> dict[str, Any]:
+    # The 26.9 profile (the default).
+    return {"flush_window": 0.2}
 
 
 def form(*files: tuple[str, Any], quote: bool = False) -> aiohttp.MultipartWriter:
@@ -59,10 +53,10 @@ def listing(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {entry["filename"]: entry for entry in json.loads(body["files"])}
 
 
-async def test_upload_several_files_into_the_work_folder(wire: Wire) -> None:
-    await wire.create_session("files-up")
+async def test_upload_several_files_into_the_work_folder(admin_wire: Wire) -> None:
+    await admin_wire.create_session("files-up")
     status, body = await upload(
-        wire,
+        admin_wire,
         "files-up",
         ("a.txt", b"alpha\n"),
         ("sub/b.txt", b"beta\n"),
@@ -70,16 +64,16 @@ async def test_upload_several_files_into_the_work_folder(wire: Wire) -> None:
     )
     assert (status, body) == (204, None)
     # The kernel works in the same folder: the code sees the files at relative paths.
-    out = await wire.run(
+    out = await admin_wire.run(
         "files-up",
         "print(open('a.txt').read() + open('sub/b.txt').read() + "
         "str(len(open('sub/deeper/c.bin', 'rb').read())))",
     )
     assert out == "alpha\nbeta\n256\n"
     # Uploading again replaces the file, which gets the mode of any file the session creates.
-    assert (await upload(wire, "files-up", ("a.txt", b"again")))[0] == 204
-    await wire.run("files-up", "open('made-here.txt', 'w').close()")
-    status, body = await wire.call("GET", "/session/files-up/files", body={"path": "."})
+    assert (await upload(admin_wire, "files-up", ("a.txt", b"again")))[0] == 204
+    await admin_wire.run("files-up", "open('made-here.txt', 'w').close()")
+    status, body = await admin_wire.call("GET", "/session/files-up/files", body={"path": "."})
     assert status == 200
     entries = listing(body)
     assert entries["a.txt"]["size"] == 5
@@ -88,24 +82,24 @@ async def test_upload_several_files_into_the_work_folder(wire: Wire) -> None:
     assert sorted(entries) == ["a.txt", "made-here.txt", "sub"]
 
 
-async def test_upload_quoted_filenames_are_taken_literally(wire: Wire) -> None:
+async def test_upload_quoted_filenames_are_taken_literally(admin_wire: Wire) -> None:
     # aiohttp's default quoting turns "/" into "%2F", which the manager does not decode.
-    await wire.create_session("files-quoted")
-    status, _ = await wire.call(
+    await admin_wire.create_session("files-quoted")
+    status, _ = await admin_wire.call(
         "POST",
         "/session/files-quoted/upload",
         data=form(("sub/q.txt", b"q"), quote=True),
         content_type="multipart/form-data",
     )
     assert status == 204
-    _, body = await wire.call("GET", "/session/files-quoted/files", body={"path": "."})
+    _, body = await admin_wire.call("GET", "/session/files-quoted/files", body={"path": "."})
     assert set(listing(body)) == {"sub%2Fq.txt"}
 
 
-async def test_list_files_shape(wire: Wire) -> None:
-    await wire.create_session("files-list")
-    await upload(wire, "files-list", ("top.txt", b"1234"), ("dir/inner.txt", b"x"))
-    status, body = await wire.call("GET", "/session/files-list/files", body={"path": "."})
+async def test_list_files_shape(admin_wire: Wire) -> None:
+    await admin_wire.create_session("files-list")
+    await upload(admin_wire, "files-list", ("top.txt", b"1234"), ("dir/inner.txt", b"x"))
+    status, body = await admin_wire.call("GET", "/session/files-list/files", body={"path": "."})
     assert status == 200
     assert set(body) == {"files", "errors", "abspath"}
     assert (body["errors"], body["abspath"]) == ("", ".")
@@ -118,31 +112,31 @@ async def test_list_files_shape(wire: Wire) -> None:
     assert entries["top.txt"]["size"] == 4
     assert entries["dir"]["mode"].startswith("d")
     # The path as given comes back as abspath; a query works as well as the body.
-    status, body = await wire.call("GET", "/session/files-list/files?path=dir")
+    status, body = await admin_wire.call("GET", "/session/files-list/files?path=dir")
     assert status == 200 and body["abspath"] == "dir"
     assert set(listing(body)) == {"inner.txt"}
-    status, body = await wire.call(
+    status, body = await admin_wire.call(
         "GET", "/session/files-list/files", body={"path": "/home/work/dir"}
     )
     assert set(listing(body)) == {"inner.txt"}
     # A listing that fails reports the error in "errors", as the agent's script does.
-    status, body = await wire.call("GET", "/session/files-list/files", body={"path": "nope"})
+    status, body = await admin_wire.call("GET", "/session/files-list/files", body={"path": "nope"})
     assert status == 200
     assert body["files"] == "" and body["abspath"] == "nope"
     assert body["errors"].startswith("FileNotFoundError")
 
 
-async def test_download_several_files_as_tar_parts(wire: Wire) -> None:
-    await wire.create_session("files-down")
+async def test_download_several_files_as_tar_parts(admin_wire: Wire) -> None:
+    await admin_wire.create_session("files-down")
     blob = os.urandom(300_000)
     await upload(
-        wire,
+        admin_wire,
         "files-down",
         ("one.txt", b"first file\n"),
         ("data/blob.bin", blob),
         ("data/nested/two.txt", b"second\n"),
     )
-    async with wire.request(
+    async with admin_wire.request(
         "POST", "/session/files-down/download", body={"files": ["one.txt", "data"]}
     ) as response:
         assert response.status == 200
@@ -184,10 +178,10 @@ def check_archives(first: tarfile.TarFile, second: tarfile.TarFile, blob: bytes)
     assert member is not None and member.read() == b"second\n"
 
 
-async def test_download_reads_files_from_the_query_too(wire: Wire) -> None:
-    await wire.create_session("files-query")
-    await upload(wire, "files-query", ("x.txt", b"x"), ("y.txt", b"y"))
-    async with wire.request(
+async def test_download_reads_files_from_the_query_too(admin_wire: Wire) -> None:
+    await admin_wire.create_session("files-query")
+    await upload(admin_wire, "files-query", ("x.txt", b"x"), ("y.txt", b"y"))
+    async with admin_wire.request(
         "POST", "/session/files-query/download?files=x.txt&files=%2Fhome%2Fwork%2Fy.txt"
     ) as response:
         assert response.status == 200
@@ -200,14 +194,14 @@ async def test_download_reads_files_from_the_query_too(wire: Wire) -> None:
     assert names == ["x.txt", "y.txt"]
     # 26.9 (the default profile) routes downloads as POST only; 23.09's GET is covered in
     # test_emulator_releases.
-    async with wire.request(
+    async with admin_wire.request(
         "GET", "/session/files-query/download_single", body={"file": "y.txt"}
     ) as response:
         assert response.status == 405
 
 
-async def test_download_single_large_file_streams(wire: Wire, tmp_path: Path) -> None:
-    await wire.create_session("files-big")
+async def test_download_single_large_file_streams(admin_wire: Wire, tmp_path: Path) -> None:
+    await admin_wire.create_session("files-big")
     source = tmp_path / "big.bin"
     expected = hashlib.sha256()
     with source.open("wb") as sink:
@@ -216,13 +210,13 @@ async def test_download_single_large_file_streams(wire: Wire, tmp_path: Path) ->
             expected.update(chunk)
             sink.write(chunk)
     with source.open("rb") as stream:
-        status, _ = await upload(wire, "files-big", ("big.bin", stream))
+        status, _ = await upload(admin_wire, "files-big", ("big.bin", stream))
     assert status == 204
     received = hashlib.sha256()
     size = 0
     tracemalloc.start()
     try:
-        async with wire.request(
+        async with admin_wire.request(
             "POST", "/session/files-big/download_single", body={"file": "big.bin"}
         ) as response:
             assert response.status == 200
@@ -241,8 +235,8 @@ async def test_download_single_large_file_streams(wire: Wire, tmp_path: Path) ->
 
 
 @pytest.mark.slow
-async def test_upload_of_256_mib_is_streamed_to_disk(wire: Wire, tmp_path: Path) -> None:
-    await wire.create_session("files-huge")
+async def test_upload_of_256_mib_is_streamed_to_disk(admin_wire: Wire, tmp_path: Path) -> None:
+    await admin_wire.create_session("files-huge")
     source = tmp_path / "huge.bin"
     expected = hashlib.sha256()
     block = os.urandom(1 << 20)
@@ -254,13 +248,13 @@ async def test_upload_of_256_mib_is_streamed_to_disk(wire: Wire, tmp_path: Path)
     tracemalloc.start()
     try:
         with source.open("rb") as stream:
-            status, _ = await upload(wire, "files-huge", ("huge.bin", stream))
+            status, _ = await upload(admin_wire, "files-huge", ("huge.bin", stream))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert status == 204
     assert peak < 32 << 20
-    out = await wire.run(
+    out = await admin_wire.run(
         "files-huge",
         "import hashlib\n"
         "h = hashlib.sha256()\n"
@@ -282,8 +276,10 @@ async def test_upload_of_256_mib_is_streamed_to_disk(wire: Wire, tmp_path: Path)
         ("..", False),
     ],
 )
-async def test_upload_path_traversal_is_refused(wire: Wire, filename: str, star: bool) -> None:
-    await wire.create_session("files-trav")
+async def test_upload_path_traversal_is_refused(
+    admin_wire: Wire, filename: str, star: bool
+) -> None:
+    await admin_wire.create_session("files-trav")
     writer = aiohttp.MultipartWriter("form-data")
     part = writer.append(b"evil")
     if star:
@@ -292,7 +288,7 @@ async def test_upload_path_traversal_is_refused(wire: Wire, filename: str, star:
         part.headers["Content-Disposition"] = f"form-data; name=\"src\"; filename*=UTF-8''{quoted}"
     else:
         part.set_content_disposition("form-data", quote_fields=False, name="src", filename=filename)
-    status, body = await wire.call(
+    status, body = await admin_wire.call(
         "POST", "/session/files-trav/upload", data=writer, content_type="multipart/form-data"
     )
     assert (status, body["type"], body["msg"]) == (
@@ -332,9 +328,9 @@ async def _racing_upload(
     return session, proceed, uploading
 
 
-async def test_an_upload_racing_a_destroy_is_refused(emulator: Emulator, wire: Wire) -> None:
-    session, proceed, uploading = await _racing_upload(emulator, wire, "files-race")
-    destroying = asyncio.create_task(wire.call("DELETE", "/session/files-race"))
+async def test_an_upload_racing_a_destroy_is_refused(emulator: Emulator, admin_wire: Wire) -> None:
+    session, proceed, uploading = await _racing_upload(emulator, admin_wire, "files-race")
+    destroying = asyncio.create_task(admin_wire.call("DELETE", "/session/files-race"))
     await _until(lambda: session.status != "RUNNING", "the destroy started")
     proceed.set()
     status, body = await uploading
@@ -344,9 +340,11 @@ async def test_an_upload_racing_a_destroy_is_refused(emulator: Emulator, wire: W
     assert not session.workdir.exists()
 
 
-async def test_a_stalled_upload_does_not_hold_a_destroy(emulator: Emulator, wire: Wire) -> None:
-    session, proceed, uploading = await _racing_upload(emulator, wire, "files-stall")
-    status, _ = await asyncio.wait_for(wire.call("DELETE", "/session/files-stall"), 10)
+async def test_a_stalled_upload_does_not_hold_a_destroy(
+    emulator: Emulator, admin_wire: Wire
+) -> None:
+    session, proceed, uploading = await _racing_upload(emulator, admin_wire, "files-stall")
+    status, _ = await asyncio.wait_for(admin_wire.call("DELETE", "/session/files-stall"), 10)
     assert status == 200
     assert not session.workdir.exists()
     # The stalled request was cut off; going on recreates nothing.
@@ -363,21 +361,21 @@ def escaped() -> bool:
     return (Path(tempfile.gettempdir()) / "escape.txt").exists() or Path("/etc/escape.txt").exists()
 
 
-async def test_reading_outside_the_work_folder_is_refused(wire: Wire) -> None:
-    await wire.create_session("files-out")
+async def test_reading_outside_the_work_folder_is_refused(admin_wire: Wire) -> None:
+    await admin_wire.create_session("files-out")
     # A symbolic link leading out of the folder does not open a way out either.
-    await wire.run("files-out", "import os; os.symlink('/etc', 'etc-link')")
+    await admin_wire.run("files-out", "import os; os.symlink('/etc', 'etc-link')")
     for path in ("../../etc/hostname", "/etc/hostname", "etc-link/hostname"):
-        status, body = await wire.call(
+        status, body = await admin_wire.call(
             "POST", "/session/files-out/download_single", body={"file": path}
         )
         assert (status, body["msg"]) == (400, "You cannot download files outside /home/work")
-        status, body = await wire.call(
+        status, body = await admin_wire.call(
             "POST", "/session/files-out/download", body={"files": [path]}
         )
         assert (status, body["msg"]) == (400, "You cannot download files outside /home/work")
     for path in ("..", "/etc", "etc-link"):
-        status, body = await wire.call("GET", "/session/files-out/files", body={"path": path})
+        status, body = await admin_wire.call("GET", "/session/files-out/files", body={"path": path})
         assert (status, body["type"], body["msg"]) == (
             400,
             PROBS + "invalid-api-params",
@@ -385,36 +383,36 @@ async def test_reading_outside_the_work_folder_is_refused(wire: Wire) -> None:
         )
 
 
-async def test_file_call_errors(wire: Wire) -> None:
+async def test_file_call_errors(admin_wire: Wire) -> None:
     for method, path, body in [
         ("POST", "/session/ghost-files/download_single", {"file": "a"}),
         ("POST", "/session/ghost-files/download", {"files": ["a"]}),
         ("GET", "/session/ghost-files/files", {"path": "."}),
         ("POST", "/session/ghost-files/rename", {"name": "other-name"}),
     ]:
-        status, problem = await wire.call(method, path, body=body)
+        status, problem = await admin_wire.call(method, path, body=body)
         assert (status, problem["title"], problem["msg"]) == (
             404,
             "Entity not found.",  # 26.9's words
             "No SessionRow matches the given key",
         )
-    status, problem = await upload(wire, "ghost-files", ("a.txt", b"a"))
+    status, problem = await upload(admin_wire, "ghost-files", ("a.txt", b"a"))
     assert (status, problem["type"]) == (404, PROBS + "entity-not-found")
 
-    await wire.create_session("files-err")
-    status, problem = await wire.call(
+    await admin_wire.create_session("files-err")
+    status, problem = await admin_wire.call(
         "POST", "/session/files-err/download_single", body={"file": "missing.txt"}
     )
     assert (status, problem["msg"]) == (400, "The file is not found.")
-    status, problem = await wire.call(
+    status, problem = await admin_wire.call(
         "POST", "/session/files-err/download_single", body={"file": "."}
     )
     assert (status, problem["msg"]) == (400, "The file is not found.")
-    status, problem = await wire.call(
+    status, problem = await admin_wire.call(
         "POST", "/session/files-err/download", body={"files": ["missing.txt"]}
     )
     assert (status, problem["msg"]) == (400, "The file is not found.")
-    status, problem = await wire.call(
+    status, problem = await admin_wire.call(
         "POST", "/session/files-err/download", body={"files": list("abcdef")}
     )
     assert (status, problem["msg"]) == (400, "Too many files")
@@ -427,67 +425,73 @@ async def test_file_call_errors(wire: Wire) -> None:
         ("GET", "/session/files-err/files", {"path": ["a"]}),
     ]
     for method, path, body in invalid:
-        status, problem = await wire.call(method, path, body=body)
+        status, problem = await admin_wire.call(method, path, body=body)
         assert (status, problem["type"], problem["msg"]) == (
             400,
             PROBS + "invalid-api-params",
             "Input validation error",
         )
-    status, problem = await wire.call("GET", "/session/files-err/files", body=["not", "a", "dict"])
+    status, problem = await admin_wire.call(
+        "GET", "/session/files-err/files", body=["not", "a", "dict"]
+    )
     assert (status, problem["msg"]) == (400, "Malformed body")
     status, problem = await upload(
-        wire, "files-err", *[(f"f{index}.txt", b"x") for index in range(21)]
+        admin_wire, "files-err", *[(f"f{index}.txt", b"x") for index in range(21)]
     )
     assert (status, problem["msg"]) == (400, "Too many files")
-    status, problem = await wire.call(
+    status, problem = await admin_wire.call(
         "POST", "/session/files-err/upload", body={"not": "multipart"}
     )
     assert (status, problem["msg"]) == (400, "Malformed body")
 
 
-async def test_rename_then_info_by_the_new_name(wire: Wire) -> None:
-    created = await wire.create_session("rename-old")
-    assert (await wire.call("POST", "/session/rename-old/rename", body={"name": "rename-new"})) == (
+async def test_rename_then_info_by_the_new_name(admin_wire: Wire) -> None:
+    created = await admin_wire.create_session("rename-old")
+    assert (
+        await admin_wire.call("POST", "/session/rename-old/rename", body={"name": "rename-new"})
+    ) == (
         204,
         None,
     )
-    status, info = await wire.call("GET", "/session/rename-new")
+    status, info = await admin_wire.call("GET", "/session/rename-new")
     assert status == 200 and info["status"] == "RUNNING"
-    status, problem = await wire.call("GET", "/session/rename-old")
+    status, problem = await admin_wire.call("GET", "/session/rename-old")
     assert (status, problem["title"]) == (404, "Entity not found.")
     # The session, its id and its kernel are the same.
-    assert await wire.run("rename-new", "print(6 * 7)") == "42\n"
-    status, _ = await wire.call("GET", f"/session/{created['sessionId']}")
+    assert await admin_wire.run("rename-new", "print(6 * 7)") == "42\n"
+    status, _ = await admin_wire.call("GET", f"/session/{created['sessionId']}")
     assert status == 200
     # The name may also come in the query string (or under its older keys).
-    status, _ = await wire.call("POST", "/session/rename-new/rename?name=rename-third")
+    status, _ = await admin_wire.call("POST", "/session/rename-new/rename?name=rename-third")
     assert status == 204
-    status, _ = await wire.call(
+    status, _ = await admin_wire.call(
         "POST", "/session/rename-third/rename", body={"clientSessionToken": "rename-new"}
     )
     assert status == 204
 
 
 @pytest.mark.corrected_by_real_manager
-async def test_rename_errors(wire: Wire) -> None:
-    await wire.create_session("rename-a")
-    await wire.create_session("rename-b")
-    status, problem = await wire.call("POST", "/session/rename-a/rename", body={"name": "rename-b"})
+async def test_rename_errors(admin_wire: Wire) -> None:
+    await admin_wire.create_session("rename-a")
+    await admin_wire.create_session("rename-b")
+    status, problem = await admin_wire.call(
+        "POST", "/session/rename-a/rename", body={"name": "rename-b"}
+    )
     assert (status, problem["type"], problem["msg"]) == (
         400,
         PROBS + "session-already-exists",
         "Session with name 'rename-b' already exists",
     )
     for new_name in ("ab", "-bad-start", "x" * 65):
-        status, problem = await wire.call(
+        status, problem = await admin_wire.call(
             "POST", "/session/rename-a/rename", body={"name": new_name}
         )
         assert (status, problem["msg"]) == (400, "Input validation error")
-    status, problem = await wire.call("POST", "/session/rename-a/rename", body={})
+    status, problem = await admin_wire.call("POST", "/session/rename-a/rename", body={})
     # The real manager names a missing new name by its target key, session_name.
     assert (status, problem["data"]) == (400, {"session_name": "is required"})
     # It refuses unknown keys too: {"x": "x is not allowed key"}.
-    status, problem = await wire.call(
+    status, problem = await admin_wire.call(
         "POST", "/session/rename-a/rename", body={"name": "rename-c", "x": 1}
     )
     assert (status, problem["data"]) == (400, {"x": "x is not allowed key"})

@@ -41,12 +41,12 @@ def error(message: str, *locations: tuple[int, int], path: list[str] | None = No
 # -- the emulated queries ------------------------------------------------------------------------
 
 
-async def test_keypair(admin: Wire, user: Wire) -> None:
+async def test_keypair(admin_wire: Wire, user_wire: Wire) -> None:
     query = (
         "{ keypair { access_key secret_key is_active is_admin resource_policy rate_limit "
         "user_id } }"
     )
-    assert await gql(user, query) == {
+    assert await gql(user_wire, query) == {
         "data": {
             "keypair": {
                 "access_key": USER_ACCESS_KEY,
@@ -59,7 +59,7 @@ async def test_keypair(admin: Wire, user: Wire) -> None:
             }
         }
     }
-    body = await gql(admin, "{ keypair { access_key secret_key is_admin num_queries } }")
+    body = await gql(admin_wire, "{ keypair { access_key secret_key is_admin num_queries } }")
     keypair = body["data"]["keypair"]
     assert (keypair["access_key"], keypair["secret_key"], keypair["is_admin"]) == (
         DEFAULT_ACCESS_KEY,
@@ -69,12 +69,12 @@ async def test_keypair(admin: Wire, user: Wire) -> None:
     assert keypair["num_queries"] >= 1
 
 
-async def test_user(admin: Wire, user: Wire) -> None:
+async def test_user(admin_wire: Wire, user_wire: Wire) -> None:
     query = (
         "query { user { email role username full_name domain_name status uuid id is_active "
         "need_password_change } }"
     )
-    assert await gql(user, query) == {
+    assert await gql(user_wire, query) == {
         "data": {
             "user": {
                 "email": "user@lablup.com",
@@ -90,7 +90,7 @@ async def test_user(admin: Wire, user: Wire) -> None:
             }
         }
     }
-    body = await gql(admin, "{ user { email role groups { id name } main_access_key } }")
+    body = await gql(admin_wire, "{ user { email role groups { id name } main_access_key } }")
     assert body == {
         "data": {
             "user": {
@@ -103,17 +103,17 @@ async def test_user(admin: Wire, user: Wire) -> None:
     }
 
 
-async def test_images_and_image(user: Wire) -> None:
+async def test_images_and_image(user_wire: Wire) -> None:
     row = {
         "name": "stable/python",
         "tag": "3.9-ubuntu20.04",
         "registry": "cr.backend.ai",
         "architecture": "x86_64",
     }
-    assert await gql(user, "{ images { name tag registry architecture } }") == {
+    assert await gql(user_wire, "{ images { name tag registry architecture } }") == {
         "data": {"images": [row]}
     }
-    body = await gql(user, '{ image(reference: "python") { name tag registry } }')
+    body = await gql(user_wire, '{ image(reference: "python") { name tag registry } }')
     assert body == {
         "data": {
             "image": {
@@ -124,7 +124,7 @@ async def test_images_and_image(user: Wire) -> None:
         }
     }
     body = await gql(
-        user, "{ images { aliases labels { key value } resource_limits { key min max } } }"
+        user_wire, "{ images { aliases labels { key value } resource_limits { key min max } } }"
     )
     image = body["data"]["images"][0]
     assert image["aliases"] == ["python"]
@@ -135,30 +135,30 @@ async def test_images_and_image(user: Wire) -> None:
     ]
 
 
-async def test_aliases_fragments_and_directives(user: Wire) -> None:
-    body = await gql(user, "{ a: keypair { k: access_key } b: user { email } }")
+async def test_aliases_fragments_and_directives(user_wire: Wire) -> None:
+    body = await gql(user_wire, "{ a: keypair { k: access_key } b: user { email } }")
     assert body == {"data": {"a": {"k": USER_ACCESS_KEY}, "b": {"email": "user@lablup.com"}}}
-    body = await gql(user, "{ user { ...F } } fragment F on User { email }")
+    body = await gql(user_wire, "{ user { ...F } } fragment F on User { email }")
     assert body == {"data": {"user": {"email": "user@lablup.com"}}}
-    body = await gql(user, "{ user { ... on User { email } role @skip(if: true) } }")
+    body = await gql(user_wire, "{ user { ... on User { email } role @skip(if: true) } }")
     assert body == {"data": {"user": {"email": "user@lablup.com"}}}
 
 
-async def test_variables(admin: Wire) -> None:
+async def test_variables(admin_wire: Wire) -> None:
     query = "query($a: String) { keypair(access_key: $a) { access_key } }"
-    body = await gql(admin, query, variables={"a": USER_ACCESS_KEY})
+    body = await gql(admin_wire, query, variables={"a": USER_ACCESS_KEY})
     assert body == {"data": {"keypair": {"access_key": USER_ACCESS_KEY}}}
     query = "query A { user { email } } query B { keypair { access_key } }"
-    body = await gql(admin, query, operationName="B")
+    body = await gql(admin_wire, query, operationName="B")
     assert body == {"data": {"keypair": {"access_key": DEFAULT_ACCESS_KEY}}}
 
 
 # -- permissions: errors with data and a path -----------------------------------------------------
 
 
-async def test_agents_are_for_superadmins(admin: Wire, user: Wire) -> None:
-    assert await gql(admin, "{ agents { id status } }") == {"data": {"agents": []}}
-    assert await gql(user, "{ agents { id status } }") == {
+async def test_agents_are_for_superadmins(admin_wire: Wire, user_wire: Wire) -> None:
+    assert await gql(admin_wire, "{ agents { id status } }") == {"data": {"agents": []}}
+    assert await gql(user_wire, "{ agents { id status } }") == {
         "data": {"agents": None},
         "errors": [
             error("Forbidden operation. (superadmin privilege required)", (1, 3), path=["agents"])
@@ -166,29 +166,29 @@ async def test_agents_are_for_superadmins(admin: Wire, user: Wire) -> None:
     }
 
 
-async def test_other_users_keypairs(admin: Wire, user: Wire) -> None:
+async def test_other_users_keypairs(admin_wire: Wire, user_wire: Wire) -> None:
     query = f'{{ keypair(access_key: "{DEFAULT_ACCESS_KEY}") {{ access_key }} }}'
-    assert await gql(user, query) == {
+    assert await gql(user_wire, query) == {
         "data": {"keypair": None},
         "errors": [error("Forbidden operation.", (1, 3), path=["keypair"])],
     }
-    assert await gql(admin, '{ keypair(access_key: "NOPE") { access_key } }') == {
+    assert await gql(admin_wire, '{ keypair(access_key: "NOPE") { access_key } }') == {
         "data": {"keypair": None}
     }
-    assert await gql(user, "{ keypairs { access_key } }") == {
+    assert await gql(user_wire, "{ keypairs { access_key } }") == {
         "data": {"keypairs": [{"access_key": USER_ACCESS_KEY}]}
     }
-    assert await gql(admin, '{ user(email: "user@lablup.com") { email } }') == {
+    assert await gql(admin_wire, '{ user(email: "user@lablup.com") { email } }') == {
         "data": {"user": {"email": "user@lablup.com"}}
     }
-    assert await gql(user, '{ user(email: "admin@lablup.com") { email } }') == {
+    assert await gql(user_wire, '{ user(email: "admin@lablup.com") { email } }') == {
         "data": {"user": None},
         "errors": [error("Forbidden operation.", (1, 3), path=["user"])],
     }
 
 
-async def test_unknown_image(user: Wire) -> None:
-    assert await gql(user, '{ image(reference: "nosuch") { name } }') == {
+async def test_unknown_image(user_wire: Wire) -> None:
+    assert await gql(user_wire, '{ image(reference: "nosuch") { name } }') == {
         "data": {"image": None},
         "errors": [
             error(
@@ -290,13 +290,13 @@ async def test_unknown_image(user: Wire) -> None:
         ("query { keypair { ...Missing } }", [error("Unknown fragment 'Missing'.", (1, 22))]),
     ],
 )
-async def test_validation_errors(user: Wire, query: str, errors: list[Any]) -> None:
-    assert await gql(user, query) == {"data": None, "errors": errors}
+async def test_validation_errors(user_wire: Wire, query: str, errors: list[Any]) -> None:
+    assert await gql(user_wire, query) == {"data": None, "errors": errors}
 
 
-async def test_fields_the_emulator_lacks(admin: Wire) -> None:
+async def test_fields_the_emulator_lacks(admin_wire: Wire) -> None:
     # The manager has these; the emulator says it does not implement them (HTTP 200 too).
-    body = await gql(admin, "{ user_list(limit: 10, offset: 0) { total_count } }")
+    body = await gql(admin_wire, "{ user_list(limit: 10, offset: 0) { total_count } }")
     assert body == {
         "data": None,
         "errors": [
@@ -306,17 +306,17 @@ async def test_fields_the_emulator_lacks(admin: Wire) -> None:
             )
         ],
     }
-    body = await gql(admin, 'mutation { create_keypair(user_id: "x") { ok } }')
+    body = await gql(admin_wire, 'mutation { create_keypair(user_id: "x") { ok } }')
     assert body["data"] is None
     assert body["errors"][0]["message"] == (
         "The emulator does not implement the GraphQL field 'Mutations.create_keypair'."
     )
 
 
-async def test_not_graphql_at_all(admin: Wire) -> None:
+async def test_not_graphql_at_all(admin_wire: Wire) -> None:
     # Real: the manager parses outside its error handling: 500 internal-server-error.
     for query in ("this is not graphql", "{ keypair { access_key"):
-        status, problem = await admin.call("POST", "/admin/gql", body={"query": query})
+        status, problem = await admin_wire.call("POST", "/admin/gql", body={"query": query})
         assert (status, problem) == (
             500,
             {"type": PROBS + "internal-server-error", "title": "Internal server error."},
@@ -336,13 +336,13 @@ async def test_not_graphql_at_all(admin: Wire) -> None:
         ({"query": "{ keypair { access_key } }", "x": 1}, {"x": "x is not allowed key"}),
     ],
 )
-async def test_parameter_errors(admin: Wire, body: dict[str, Any], data: Any) -> None:
-    status, problem = await admin.call("POST", "/admin/gql", body=body)
+async def test_parameter_errors(admin_wire: Wire, body: dict[str, Any], data: Any) -> None:
+    status, problem = await admin_wire.call("POST", "/admin/gql", body=body)
     assert (status, problem["msg"], problem["data"]) == (400, "Input validation error", data)
 
 
-async def test_only_post(admin: Wire) -> None:
-    status, problem = await admin.call("GET", "/admin/gql")
+async def test_only_post(admin_wire: Wire) -> None:
+    status, problem = await admin_wire.call("GET", "/admin/gql")
     assert (status, problem["type"]) == (405, PROBS + "method-not-allowed")
 
 
@@ -406,19 +406,19 @@ async def test_only_post(admin: Wire) -> None:
     ],
 )
 async def test_variable_types_and_positions(
-    admin: Wire, query: str, variables: dict[str, Any], errors: list[Any]
+    admin_wire: Wire, query: str, variables: dict[str, Any], errors: list[Any]
 ) -> None:
-    assert await gql(admin, query, variables=variables) == {"data": None, "errors": errors}
+    assert await gql(admin_wire, query, variables=variables) == {"data": None, "errors": errors}
 
 
-async def test_variables_in_allowed_positions(admin: Wire) -> None:
+async def test_variables_in_allowed_positions(admin_wire: Wire) -> None:
     query = "query($f: Boolean = true) { keypair @include(if: $f) { access_key } }"
-    body = await gql(admin, query)
+    body = await gql(admin_wire, query)
     assert body == {"data": {"keypair": {"access_key": DEFAULT_ACCESS_KEY}}}
     query = "query($f: Boolean!) { keypair @skip(if: $f) { access_key } }"
-    assert await gql(admin, query, variables={"f": True}) == {"data": {}}
+    assert await gql(admin_wire, query, variables={"f": True}) == {"data": {}}
     query = "query($k: String!) { keypair(access_key: $k) { access_key } }"
-    body = await gql(admin, query, variables={"k": USER_ACCESS_KEY})
+    body = await gql(admin_wire, query, variables={"k": USER_ACCESS_KEY})
     assert body == {"data": {"keypair": {"access_key": USER_ACCESS_KEY}}}
 
 
@@ -437,8 +437,8 @@ def doubling_fragments(count: int) -> str:
     return " ".join(["{ user { ...F0 } }", *fragments, f"fragment F{count} on User {{ email }}"])
 
 
-async def test_fragments_spread_again_are_answered_once(user: Wire) -> None:
-    body = await gql(user, doubling_fragments(5))
+async def test_fragments_spread_again_are_answered_once(user_wire: Wire) -> None:
+    body = await gql(user_wire, doubling_fragments(5))
     assert body == {"data": {"user": {"email": "user@lablup.com"}}}
 
 
@@ -456,8 +456,8 @@ async def test_fragments_spread_again_are_answered_once(user: Wire) -> None:
         "{ " + "user { email } " * 1001 + "}",
     ],
 )
-async def test_documents_past_the_bounds_are_refused_at_once(user: Wire, query: str) -> None:
+async def test_documents_past_the_bounds_are_refused_at_once(user_wire: Wire, query: str) -> None:
     assert len(doubling_fragments(20)) < 1000
     started = time.monotonic()
-    assert await gql(user, query) == {"data": None, "errors": [{"message": TOO_COMPLEX}]}
+    assert await gql(user_wire, query) == {"data": None, "errors": [{"message": TOO_COMPLEX}]}
     assert time.monotonic() - started < 2

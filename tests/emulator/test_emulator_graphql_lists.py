@@ -46,11 +46,11 @@ PS_QUERY = paginated(
 ACTIVE = "PENDING,SCHEDULED,PULLING,PREPARING,RUNNING,RUNNING_DEGRADED,TERMINATING,ERROR"
 
 
-async def test_ps_lists_real_sessions(admin: Wire, user: Wire) -> None:
-    created = await user.create_session("gql-ps-1")
+async def test_ps_lists_real_sessions(admin_wire: Wire, user_wire: Wire) -> None:
+    created = await user_wire.create_session("gql-ps-1")
     variables = {"limit": 20, "offset": 0, "status": ACTIVE, "access_key": None}
     variables |= {"filter": None, "order": None}
-    body = await gql(admin, PS_QUERY, variables)
+    body = await gql(admin_wire, PS_QUERY, variables)
     assert "errors" not in body, body
     listing = body["data"]["compute_session_list"]
     assert listing["total_count"] == 1
@@ -70,24 +70,24 @@ async def test_ps_lists_real_sessions(admin: Wire, user: Wire) -> None:
         "result": "UNDEFINED",
     }
     # The user sees it too; the superadmin's own scope has none; dead sessions are not there.
-    assert (await gql(user, PS_QUERY, variables))["data"]["compute_session_list"]["items"]
-    mine = await gql(admin, PS_QUERY, variables | {"access_key": DEFAULT_ACCESS_KEY})
+    assert (await gql(user_wire, PS_QUERY, variables))["data"]["compute_session_list"]["items"]
+    mine = await gql(admin_wire, PS_QUERY, variables | {"access_key": DEFAULT_ACCESS_KEY})
     assert mine["data"]["compute_session_list"] == {"items": [], "total_count": 0}
-    dead = await gql(admin, PS_QUERY, variables | {"status": "CANCELLED,TERMINATED"})
+    dead = await gql(admin_wire, PS_QUERY, variables | {"status": "CANCELLED,TERMINATED"})
     assert dead["data"]["compute_session_list"]["total_count"] == 0
-    status, _ = await user.call("DELETE", "/session/gql-ps-1")
+    status, _ = await user_wire.call("DELETE", "/session/gql-ps-1")
     assert status == 200
-    after = await gql(admin, PS_QUERY, variables)
+    after = await gql(admin_wire, PS_QUERY, variables)
     assert after["data"]["compute_session_list"] == {"items": [], "total_count": 0}
     # As on the manager, a terminated session is still listed, by its last status.
-    dead = await gql(admin, PS_QUERY, variables | {"status": "CANCELLED,TERMINATED"})
+    dead = await gql(admin_wire, PS_QUERY, variables | {"status": "CANCELLED,TERMINATED"})
     items = dead["data"]["compute_session_list"]["items"]
     assert [(i["id"], i["status"]) for i in items] == [(created["sessionId"], "TERMINATED")]
 
 
-async def test_a_user_cannot_list_someone_elses_sessions(user: Wire) -> None:
+async def test_a_user_cannot_list_someone_elses_sessions(user_wire: Wire) -> None:
     variables = {"limit": 20, "offset": 0, "status": None, "access_key": DEFAULT_ACCESS_KEY}
-    body = await gql(user, PS_QUERY, variables | {"filter": None, "order": None})
+    body = await gql(user_wire, PS_QUERY, variables | {"filter": None, "order": None})
     assert body == {
         "data": {"compute_session_list": None},
         "errors": [
@@ -100,15 +100,15 @@ async def test_a_user_cannot_list_someone_elses_sessions(user: Wire) -> None:
     }
 
 
-async def test_session_info_and_pagination(user: Wire) -> None:
+async def test_session_info_and_pagination(user_wire: Wire) -> None:
     names = ["gql-page-a", "gql-page-b", "gql-page-c"]
-    ids = {name: (await user.create_session(name))["sessionId"] for name in names}
+    ids = {name: (await user_wire.create_session(name))["sessionId"] for name in names}
     query = (
         "query($id: UUID!) { compute_session(id: $id) { name id session_id image status "
         "occupying_slots containers { id session_id cluster_role status } dependencies "
         "{ name id } } }"
     )
-    body = await gql(user, query, {"id": ids["gql-page-b"]})
+    body = await gql(user_wire, query, {"id": ids["gql-page-b"]})
     session = body["data"]["compute_session"]
     assert (session["name"], session["id"], session["session_id"]) == (
         "gql-page-b",
@@ -119,28 +119,28 @@ async def test_session_info_and_pagination(user: Wire) -> None:
     assert set(json_value(session["occupying_slots"])) == {"cpu", "mem"}
     assert session["containers"][0]["session_id"] == ids["gql-page-b"]
     assert session["dependencies"] == []
-    missing = await gql(user, query, {"id": "00000000-0000-0000-0000-000000000000"})
+    missing = await gql(user_wire, query, {"id": "00000000-0000-0000-0000-000000000000"})
     assert missing == {"data": {"compute_session": None}}
 
     page_query = (
         "query($o: String, $f: String) { compute_session_list(limit: 2, offset: 1, "
         "order: $o, filter: $f) { items { name } total_count } }"
     )
-    body = await gql(user, page_query, {"o": "name"})
+    body = await gql(user_wire, page_query, {"o": "name"})
     assert body["data"]["compute_session_list"] == {
         "items": [{"name": "gql-page-b"}, {"name": "gql-page-c"}],
         "total_count": 3,
     }
     body = await gql(
-        user, page_query, {"o": "-name", "f": 'name ilike "%-PAGE-%" & name != "gql-page-a"'}
+        user_wire, page_query, {"o": "-name", "f": 'name ilike "%-PAGE-%" & name != "gql-page-a"'}
     )
     assert body["data"]["compute_session_list"] == {
         "items": [{"name": "gql-page-b"}],
         "total_count": 2,
     }
-    body = await gql(user, page_query, {"f": 'status == "running" & type in ["interactive"]'})
+    body = await gql(user_wire, page_query, {"f": 'status == "running" & type in ["interactive"]'})
     assert body["data"]["compute_session_list"]["total_count"] == 3
-    body = await gql(user, page_query, {"o": "nosuch"})
+    body = await gql(user_wire, page_query, {"o": "nosuch"})
     assert body["data"] == {"compute_session_list": None}
     assert body["errors"][0]["message"] == "Unknown/unsupported field name: nosuch"
 
@@ -149,11 +149,11 @@ def json_value(text: str) -> Any:
     return json.loads(text)
 
 
-async def test_vfolder_list(admin: Wire, user: Wire) -> None:
+async def test_vfolder_list(admin_wire: Wire, user_wire: Wire) -> None:
     for wire, name, extra in [
-        (user, "gql-user-folder", {}),
-        (admin, "gql-admin-folder", {}),
-        (admin, "gql-project-folder", {"group": "default"}),
+        (user_wire, "gql-user-folder", {}),
+        (admin_wire, "gql-admin-folder", {}),
+        (admin_wire, "gql-project-folder", {"group": "default"}),
     ]:
         status, body = await wire.call("POST", "/folders", body={"name": name, **extra})
         assert status == 201, body
@@ -163,7 +163,7 @@ async def test_vfolder_list(admin: Wire, user: Wire) -> None:
         {"group_id": "UUID", "filter": "String", "order": "String"},
     )
     variables = {"limit": 20, "offset": 0, "group_id": None, "filter": None, "order": None}
-    body = await gql(user, query, variables)
+    body = await gql(user_wire, query, variables)
     assert "errors" not in body, body
     listing = body["data"]["vfolder_list"]
     assert listing["total_count"] == 1
@@ -178,11 +178,11 @@ async def test_vfolder_list(admin: Wire, user: Wire) -> None:
         "ownership_type": "user",
         "status": "ready",
     }
-    everything = await gql(admin, query, variables | {"order": "name"})
+    everything = await gql(admin_wire, query, variables | {"order": "name"})
     names = [item["name"] for item in everything["data"]["vfolder_list"]["items"]]
     assert names == ["gql-admin-folder", "gql-project-folder", "gql-user-folder"]
     project = await gql(
-        admin, query, variables | {"group_id": "2de2b969-1d04-48a6-af16-0bc8adb3c831"}
+        admin_wire, query, variables | {"group_id": "2de2b969-1d04-48a6-af16-0bc8adb3c831"}
     )
     (item,) = project["data"]["vfolder_list"]["items"]
     assert (item["name"], item["ownership_type"]) == ("gql-project-folder", "group")
@@ -196,10 +196,10 @@ KEYPAIR_QUERY = paginated(
 )
 
 
-async def test_keypair_list(admin: Wire, user: Wire) -> None:
+async def test_keypair_list(admin_wire: Wire, user_wire: Wire) -> None:
     variables = {"limit": 20, "offset": 0, "is_active": None, "domain_name": None}
     variables |= {"filter": None, "order": None}
-    body = await gql(admin, KEYPAIR_QUERY, variables)
+    body = await gql(admin_wire, KEYPAIR_QUERY, variables)
     assert "errors" not in body, body
     listing = body["data"]["keypair_list"]
     assert listing["total_count"] == 2
@@ -210,17 +210,17 @@ async def test_keypair_list(admin: Wire, user: Wire) -> None:
     first = listing["items"][0]
     assert first["user_info"] == {"full_name": "Admin Lablup"}
     assert (first["projects"], first["is_admin"], first["rate_limit"]) == (["default"], True, 30000)
-    mine = await gql(user, KEYPAIR_QUERY, variables)
+    mine = await gql(user_wire, KEYPAIR_QUERY, variables)
     assert [item["user_id"] for item in mine["data"]["keypair_list"]["items"]] == [
         "user@lablup.com"
     ]
     ordered = await gql(
-        admin, KEYPAIR_QUERY, variables | {"order": "-user_id", "filter": "is_admin == false"}
+        admin_wire, KEYPAIR_QUERY, variables | {"order": "-user_id", "filter": "is_admin == false"}
     )
     assert [item["user_id"] for item in ordered["data"]["keypair_list"]["items"]] == [
         "user@lablup.com"
     ]
-    page = await gql(admin, KEYPAIR_QUERY, variables | {"limit": 1, "offset": 1})
+    page = await gql(admin_wire, KEYPAIR_QUERY, variables | {"limit": 1, "offset": 1})
     assert page["data"]["keypair_list"]["total_count"] == 2
     assert [item["access_key"] for item in page["data"]["keypair_list"]["items"]] == [
         USER_ACCESS_KEY
@@ -255,36 +255,36 @@ async def test_keypair_list(admin: Wire, user: Wire) -> None:
         ),
     ],
 )
-async def test_messages_are_graphql_cores(admin: Wire, query: str, message: str) -> None:
-    body = await gql(admin, query)
+async def test_messages_are_graphql_cores(admin_wire: Wire, query: str, message: str) -> None:
+    body = await gql(admin_wire, query)
     assert body["data"] is None
     assert [error["message"] for error in body["errors"]] == [message]
 
 
-async def test_strawberry_endpoint_serves_the_same_schema(admin: Wire) -> None:
-    status, body = await admin.call(
+async def test_strawberry_endpoint_serves_the_same_schema(admin_wire: Wire) -> None:
+    status, body = await admin_wire.call(
         "POST", "/admin/gql/strawberry", body={"query": "{ keypair { access_key } }"}
     )
     assert (status, body) == (200, {"data": {"keypair": {"access_key": DEFAULT_ACCESS_KEY}}})
 
 
-async def test_domains_and_groups(admin: Wire, user: Wire) -> None:
-    body = await gql(user, "{ domain { name is_active } groups { name } }")
+async def test_domains_and_groups(admin_wire: Wire, user_wire: Wire) -> None:
+    body = await gql(user_wire, "{ domain { name is_active } groups { name } }")
     assert body == {
         "data": {"domain": {"name": "default", "is_active": True}, "groups": [{"name": "default"}]}
     }
-    assert (await gql(admin, "{ domains { name } }")) == {
+    assert (await gql(admin_wire, "{ domains { name } }")) == {
         "data": {"domains": [{"name": "default"}]}
     }
-    users = await gql(admin, "{ users { email } }")
+    users = await gql(admin_wire, "{ users { email } }")
     assert [u["email"] for u in users["data"]["users"]] == ["admin@lablup.com", "user@lablup.com"]
-    refused = await gql(user, "{ users { email } }")
+    refused = await gql(user_wire, "{ users { email } }")
     assert refused["data"] == {"users": None}
     assert refused["errors"][0]["message"] == "Insufficient privilege."
 
 
 async def test_without_graphql_core_the_routes_answer_501(
-    admin: Wire, monkeypatch: pytest.MonkeyPatch
+    admin_wire: Wire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As if graphql-core were not installed: importing it fails.
     for name in [name for name in sys.modules if name == "graphql" or name.startswith("graphql.")]:
@@ -292,15 +292,15 @@ async def test_without_graphql_core_the_routes_answer_501(
     for module in ("_gql_engine", "_gql_resolvers", "_gql_schema", "_gql_listing"):
         monkeypatch.delitem(sys.modules, f"backendai_aio.emulator.{module}", raising=False)
     monkeypatch.setitem(sys.modules, "graphql", None)
-    status, body = await admin.call("POST", "/admin/gql", body={"query": "{ keypair { id } }"})
+    status, body = await admin_wire.call("POST", "/admin/gql", body={"query": "{ keypair { id } }"})
     assert (status, body["type"]) == (501, PROBS + "not-implemented")
     assert "install backendai-aio[emulator]" in body["msg"]
 
 
-async def test_newer_managers_fields(user: Wire) -> None:
+async def test_newer_managers_fields(user_wire: Wire) -> None:
     # Fields 26.9 added (its CLI's `image list` and `ps` select them).
     query = "{ images { namespace base_image_name version tags { key value } status } }"
-    body = await gql(user, query)
+    body = await gql(user_wire, query)
     assert body == {
         "data": {
             "images": [

@@ -40,12 +40,12 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
-async def test_destroying_a_session_whose_code_escaped_its_group(admin: Wire) -> None:
-    await admin.create_session("escaping")
-    pid = int(await admin.run("escaping", ESCAPING_CODE))
+async def test_destroying_a_session_whose_code_escaped_its_group(admin_wire: Wire) -> None:
+    await admin_wire.create_session("escaping")
+    pid = int(await admin_wire.run("escaping", ESCAPING_CODE))
     assert alive(pid)
     started = time.monotonic()
-    status, _ = await asyncio.wait_for(admin.call("DELETE", "/session/escaping"), 30)
+    status, _ = await asyncio.wait_for(admin_wire.call("DELETE", "/session/escaping"), 30)
     assert status == 200
     assert time.monotonic() - started < 10
     # The process holding the kernel's pipes was killed too.

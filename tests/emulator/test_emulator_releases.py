@@ -24,6 +24,8 @@ from backendai_aio.emulator import (
 from backendai_aio.emulator.__main__ import _parse_args
 from backendai_aio.emulator._releases import DEFAULT_RELEASE, RELEASES, release_profile
 
+from ..conftest import make_emulator
+
 PROBS = "https://api.backend.ai/probs/"
 
 
@@ -69,20 +71,14 @@ class Raw:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 async def old(http: aiohttp.ClientSession) -> AsyncIterator[Raw]:
-    async with Emulator(release="23.09", flush_window=0.2, exec_timeout=10.0) as emulator:
+    async with make_emulator(release="23.09", flush_window=0.2) as emulator:
         yield Raw(emulator, http, "v7.20230615")
 
 
 @pytest.fixture
 async def new(http: aiohttp.ClientSession) -> AsyncIterator[Raw]:
-    async with Emulator(release="26.9", flush_window=0.2, exec_timeout=10.0) as emulator:
+    async with make_emulator(release="26.9", flush_window=0.2) as emulator:
         yield Raw(emulator, http, "v9.20250722")
 
 

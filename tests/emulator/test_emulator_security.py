@@ -15,7 +15,7 @@ import shlex
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,9 @@ USER_LOGIN = {"username": "user@lablup.com", "password": "C8qnIo29"}
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(flush_window=0.2, exec_timeout=10.0) as running:
-        yield running
+def emulator_options() -> dict[str, Any]:
+    # The 26.9 profile (the default).
+    return {"flush_window": 0.2}
 
 
 def _port(emulator: Emulator) -> int:
@@ -329,13 +329,13 @@ def _reaped(pids: list[int]) -> Iterator[None]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
-async def test_a_daemonised_process_dies_with_its_session(admin: Wire) -> None:
+async def test_a_daemonised_process_dies_with_its_session(admin_wire: Wire) -> None:
     pids: list[int] = []
     with _reaped(pids):
-        await admin.create_session("daemons")
-        pids.append(int(await admin.run("daemons", _DAEMON)))
+        await admin_wire.create_session("daemons")
+        pids.append(int(await admin_wire.run("daemons", _DAEMON)))
         assert _alive(pids[0])
-        status, _ = await admin.call("DELETE", "/session/daemons")
+        status, _ = await admin_wire.call("DELETE", "/session/daemons")
         assert status == 200
         assert await _gone(pids[0]), "the daemon outlived its session"
 
@@ -361,25 +361,27 @@ async def _batch(wire: Wire, name: str, command: str) -> str:
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
-async def test_a_daemon_of_a_batch_command_dies_with_its_session(admin: Wire) -> None:
+async def test_a_daemon_of_a_batch_command_dies_with_its_session(admin_wire: Wire) -> None:
     pids: list[int] = []
     with _reaped(pids):
-        await admin.create_session("batch-daemons")
+        await admin_wire.create_session("batch-daemons")
         out = await _batch(
-            admin,
+            admin_wire,
             "batch-daemons",
             f"{shlex.quote(sys.executable)} -c {shlex.quote(_BATCH_DAEMON)}",
         )
         pids.append(int(out))
         assert _alive(pids[0])
-        status, _ = await admin.call("DELETE", "/session/batch-daemons")
+        status, _ = await admin_wire.call("DELETE", "/session/batch-daemons")
         assert status == 200
         assert await _gone(pids[0]), "the daemon outlived its session"
 
 
-async def test_each_kernel_leads_its_own_session(emulator: Emulator, admin: Wire) -> None:
-    await admin.create_session("leader")
-    out = await admin.run("leader", "import os; print(os.getpid(), os.getpgrp(), os.getsid(0))")
+async def test_each_kernel_leads_its_own_session(emulator: Emulator, admin_wire: Wire) -> None:
+    await admin_wire.create_session("leader")
+    out = await admin_wire.run(
+        "leader", "import os; print(os.getpid(), os.getpgrp(), os.getsid(0))"
+    )
     pid, group, session = (int(part) for part in out.split())
     assert pid == group == session
     assert os.getsid(0) != session

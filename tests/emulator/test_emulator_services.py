@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -71,15 +71,9 @@ models:
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator() as running:
-        yield running
-
-
-@pytest.fixture
-async def client(emulator: Emulator) -> AsyncIterator[Client]:
-    async with Client(emulator.config) as opened:
-        yield opened
+def emulator_options() -> dict[str, Any]:
+    # The emulator's own defaults (the 26.9 profile, its flush window and execution timeout).
+    return {"flush_window": 0.5, "exec_timeout": 60.0}
 
 
 async def _model_folder(client: Client, name: str, definition: bytes = DEFINITION) -> None:
@@ -110,10 +104,10 @@ async def _until_gone(pids: list[int], seconds: float = 10.0) -> None:
 
 
 async def test_a_model_folder_serves_through_its_endpoint(
-    emulator: Emulator, client: Client
+    emulator: Emulator, admin_client: Client
 ) -> None:
-    await _model_folder(client, "echo-model")
-    created = await client.services.create(
+    await _model_folder(admin_client, "echo-model")
+    created = await admin_client.services.create(
         "echo-model",
         name="echo-svc",
         image="python:3.12",
@@ -121,15 +115,15 @@ async def test_a_model_folder_serves_through_its_endpoint(
         resources={"cpu": 1, "mem": "256m"},
     )
     service_id = uuid.UUID(created["endpoint_id"])
-    info = await client.services.wait_ready(service_id, timeout=30)
+    info = await admin_client.services.wait_ready(service_id, timeout=30)
     assert len(info["active_routes"]) == 1
     assert info.get("runtime_variant") == "custom"
     url = info["service_endpoint"]
     assert url is not None and url.startswith("http://127.0.0.1:")
-    listed = await client.services.list()
+    listed = await admin_client.services.list()
     assert [(s["name"], s["active_route_count"]) for s in listed] == [("echo-svc", 1)]
 
-    token = await client.services.generate_token(service_id, duration="10m")
+    token = await admin_client.services.generate_token(service_id, duration="10m")
     async with aiohttp.ClientSession() as http:
         async with http.get(url + "predict?x=1") as response:
             assert response.status == 401
@@ -147,9 +141,9 @@ async def test_a_model_folder_serves_through_its_endpoint(
         first_pid = answer["pid"]
 
         # Two replicas: both serve, on ports of their own.
-        scaled = await client.services.scale(service_id, 2)
+        scaled = await admin_client.services.scale(service_id, 2)
         assert scaled["target_count"] == 2
-        info = await client.services.wait_ready(service_id, timeout=30)
+        info = await admin_client.services.wait_ready(service_id, timeout=30)
         assert len(info["active_routes"]) == 2
         pids = set()
         for _ in range(10):
@@ -159,8 +153,8 @@ async def test_a_model_folder_serves_through_its_endpoint(
         assert sorted(emulator._app[SERVICES_KEY].pids(service_id)) == sorted(pids)
 
         # Back to one: a process stops.
-        await client.services.scale(service_id, 1)
-        info = await client.services.wait_ready(service_id, timeout=30)
+        await admin_client.services.scale(service_id, 1)
+        info = await admin_client.services.wait_ready(service_id, timeout=30)
         assert len(info["active_routes"]) == 1
         remaining = emulator._app[SERVICES_KEY].pids(service_id)
         assert len(remaining) == 1
@@ -168,20 +162,20 @@ async def test_a_model_folder_serves_through_its_endpoint(
         assert first_pid in pids
 
         # Deleting the service stops its processes and its endpoint.
-        assert (await client.services.delete(service_id)) == {"success": True}
+        assert (await admin_client.services.delete(service_id)) == {"success": True}
         await _until_gone(list(pids))
         with pytest.raises(aiohttp.ClientConnectionError):
             async with http.get(url, headers=good):
                 pass
     with pytest.raises(NotFoundError):
-        await client.services.info(service_id)
-    assert await client.services.list() == []
+        await admin_client.services.info(service_id)
+    assert await admin_client.services.list() == []
 
 
-async def test_a_public_service_needs_no_token(client: Client) -> None:
-    await _model_folder(client, "public-model")
-    created = await client.services.create("public-model", open_to_public=True)
-    info = await client.services.wait_ready(created["endpoint_id"], timeout=30)
+async def test_a_public_service_needs_no_token(admin_client: Client) -> None:
+    await _model_folder(admin_client, "public-model")
+    created = await admin_client.services.create("public-model", open_to_public=True)
+    info = await admin_client.services.wait_ready(created["endpoint_id"], timeout=30)
     assert info["is_public"] is True
     url = info["service_endpoint"]
     assert url is not None
@@ -190,48 +184,50 @@ async def test_a_public_service_needs_no_token(client: Client) -> None:
         assert (await response.json())["path"] == "/hi"
 
 
-async def test_a_failing_model_shows_in_errors_and_wait_ready_says_so(client: Client) -> None:
-    await _model_folder(client, "broken-model", BROKEN)
-    created = await client.services.create("broken-model", name="broken-svc")
+async def test_a_failing_model_shows_in_errors_and_wait_ready_says_so(admin_client: Client) -> None:
+    await _model_folder(admin_client, "broken-model", BROKEN)
+    created = await admin_client.services.create("broken-model", name="broken-svc")
     with pytest.raises(ServiceNotReadyError) as raised:
-        await client.services.wait_ready(created["endpoint_id"], timeout=30)
+        await admin_client.services.wait_ready(created["endpoint_id"], timeout=30)
     assert raised.value.reason == "failed"
     assert "model weights missing" in str(raised.value)
-    errors = await client.services.errors(created["endpoint_id"])
+    errors = await admin_client.services.errors(created["endpoint_id"])
     assert errors["retries"] == 1
     assert "exited with status 3" in errors["errors"][0]["error"]["repr"]
-    await client.services.clear_errors(created["endpoint_id"])
+    await admin_client.services.clear_errors(created["endpoint_id"])
     # Cleared, a new replica is tried (and fails again, the model being broken).
     for _ in range(100):
-        errors = await client.services.errors(created["endpoint_id"])
+        errors = await admin_client.services.errors(created["endpoint_id"])
         if errors["errors"]:
             break
         await asyncio.sleep(0.05)
     assert errors["retries"] == 1
 
 
-async def test_wait_ready_times_out_and_notices_deletion(client: Client) -> None:
+async def test_wait_ready_times_out_and_notices_deletion(admin_client: Client) -> None:
     slow = DEFINITION.replace(b"path: /health", b"path: /health\n        expected_status_code: 204")
-    await _model_folder(client, "slow-model", slow)
-    created = await client.services.create("slow-model")
+    await _model_folder(admin_client, "slow-model", slow)
+    created = await admin_client.services.create("slow-model")
     with pytest.raises(ServiceNotReadyError) as raised:
-        await client.services.wait_ready(created["endpoint_id"], timeout=0.5)
+        await admin_client.services.wait_ready(created["endpoint_id"], timeout=0.5)
     assert raised.value.reason == "timeout"
-    waiting = asyncio.create_task(client.services.wait_ready(created["endpoint_id"], timeout=20))
+    waiting = asyncio.create_task(
+        admin_client.services.wait_ready(created["endpoint_id"], timeout=20)
+    )
     await asyncio.sleep(0.3)
-    await client.services.delete(created["endpoint_id"])
+    await admin_client.services.delete(created["endpoint_id"])
     with pytest.raises(ServiceNotReadyError) as raised:
         await waiting
     assert raised.value.reason == "gone"
 
 
-async def test_routes_can_be_weighted_and_replaced(client: Client) -> None:
-    await _model_folder(client, "routes-model")
-    created = await client.services.create("routes-model", replicas=2)
-    info = await client.services.wait_ready(created["endpoint_id"], timeout=30)
+async def test_routes_can_be_weighted_and_replaced(admin_client: Client) -> None:
+    await _model_folder(admin_client, "routes-model")
+    created = await admin_client.services.create("routes-model", replicas=2)
+    info = await admin_client.services.wait_ready(created["endpoint_id"], timeout=30)
     first, second = (route["route_id"] for route in info["active_routes"])
-    await client.services.update_route(created["endpoint_id"], first, 0)
-    token = await client.services.generate_token(created["endpoint_id"])
+    await admin_client.services.update_route(created["endpoint_id"], first, 0)
+    token = await admin_client.services.generate_token(created["endpoint_id"])
     url = info["service_endpoint"]
     assert url is not None
     async with aiohttp.ClientSession() as http:
@@ -241,20 +237,20 @@ async def test_routes_can_be_weighted_and_replaced(client: Client) -> None:
             async with http.get(url, headers=headers) as response:
                 ports.add((await response.json())["port"])
     assert len(ports) == 1
-    await client.services.delete_route(created["endpoint_id"], second)
+    await admin_client.services.delete_route(created["endpoint_id"], second)
     # The wanted count stays two: a replacement starts.
-    info = await client.services.wait_ready(created["endpoint_id"], timeout=30)
+    info = await admin_client.services.wait_ready(created["endpoint_id"], timeout=30)
     assert len(info["active_routes"]) == 2
     assert second not in {route["route_id"] for route in info["active_routes"]}
-    assert (await client.services.sync(created["endpoint_id"]))["success"] is True
+    assert (await admin_client.services.sync(created["endpoint_id"]))["success"] is True
 
 
-async def test_runtimes_and_unknown_services(client: Client) -> None:
-    runtimes = await client.services.runtimes()
+async def test_runtimes_and_unknown_services(admin_client: Client) -> None:
+    runtimes = await admin_client.services.runtimes()
     assert {"name": "vllm", "human_readable_name": "vLLM"} in runtimes
     with pytest.raises(NotFoundError):
-        await client.services.info(uuid.uuid4())
-    body = await client.request("GET", "/services")
+        await admin_client.services.info(uuid.uuid4())
+    body = await admin_client.request("GET", "/services")
     assert body == []
 
 
@@ -285,39 +281,41 @@ async def test_the_2309_profile_speaks_the_legacy_shapes() -> None:
             await client.services.create("legacy-model", image="x", runtime_variant="vllm")
 
 
-async def test_a_replica_that_dies_is_replaced_by_sync(emulator: Emulator, client: Client) -> None:
-    await _model_folder(client, "dying-model")
-    created = await client.services.create("dying-model", open_to_public=True)
+async def test_a_replica_that_dies_is_replaced_by_sync(
+    emulator: Emulator, admin_client: Client
+) -> None:
+    await _model_folder(admin_client, "dying-model")
+    created = await admin_client.services.create("dying-model", open_to_public=True)
     service_id = uuid.UUID(created["endpoint_id"])
-    info = await client.services.wait_ready(service_id, timeout=30)
+    info = await admin_client.services.wait_ready(service_id, timeout=30)
     url = info["service_endpoint"]
     assert url is not None
     [pid] = emulator._app[SERVICES_KEY].pids(service_id)
     os.kill(pid, 9)
     for _ in range(200):
-        if not (await client.services.info(service_id))["active_routes"]:
+        if not (await admin_client.services.info(service_id))["active_routes"]:
             break
         await asyncio.sleep(0.05)
     async with aiohttp.ClientSession() as http:
         async with http.get(url) as response:
             assert response.status == 503
-        await client.services.sync(service_id)
-        await client.services.wait_ready(service_id, timeout=30)
+        await admin_client.services.sync(service_id)
+        await admin_client.services.wait_ready(service_id, timeout=30)
         async with http.get(url) as response:
             assert response.status == 200
             assert (await response.json())["pid"] != pid
 
 
 async def test_the_wire_refuses_what_the_manager_refuses(
-    client: Client, admin: Wire, user: Wire
+    admin_client: Client, admin_wire: Wire, user_wire: Wire
 ) -> None:
-    await _model_folder(client, "wire-model")
+    await _model_folder(admin_client, "wire-model")
     good = {
         "name": "wire-svc",
         "replicas": 1,
         "config": {"model": "wire-model", "scaling_group": "default"},
     }
-    status, created = await admin.call("POST", "/services", body=good)
+    status, created = await admin_wire.call("POST", "/services", body=good)
     assert status == 201
     assert created["replicas"] == 1 and created["model_id"] and created["active_routes"] == []
     sid = created["endpoint_id"]
@@ -342,21 +340,23 @@ async def test_the_wire_refuses_what_the_manager_refuses(
         ("DELETE", f"/services/{sid}/routings/{uuid.uuid4()}", None, 404),
     ]
     for method, path, body, expected in cases:
-        status, problem = await admin.call(method, path, body=body)
+        status, problem = await admin_wire.call(method, path, body=body)
         assert (method, path, status) == (method, path, expected), problem
         assert problem["type"].startswith("https://api.backend.ai/probs/")
     # Another user neither sees nor reaches it.
-    assert await user.call("GET", "/services") == (200, [])
-    status, _ = await user.call("GET", f"/services/{sid}")
+    assert await user_wire.call("GET", "/services") == (200, [])
+    status, _ = await user_wire.call("GET", f"/services/{sid}")
     assert status == 404
-    await client.vfolder_delete_files("wire-model", ["model-definition.yaml"])
-    status, problem = await admin.call("POST", "/services", body={**good, "name": "wire-svc2"})
+    await admin_client.vfolder_delete_files("wire-model", ["model-definition.yaml"])
+    status, problem = await admin_wire.call("POST", "/services", body={**good, "name": "wire-svc2"})
     assert status == 400 and "definition" in problem["msg"]
 
 
-async def test_try_start_runs_a_trial_and_keeps_nothing(emulator: Emulator, client: Client) -> None:
-    await _model_folder(client, "trial-model")
-    task = await client.services.try_start("trial-model", image="python:3.12")
+async def test_try_start_runs_a_trial_and_keeps_nothing(
+    emulator: Emulator, admin_client: Client
+) -> None:
+    await _model_folder(admin_client, "trial-model")
+    task = await admin_client.services.try_start("trial-model", image="python:3.12")
     uuid.UUID(task["task_id"])
     registry = emulator._app[SERVICES_KEY]
     pids: list[int] = []
@@ -367,25 +367,25 @@ async def test_try_start_runs_a_trial_and_keeps_nothing(emulator: Emulator, clie
         await asyncio.sleep(0.02)
     assert pids, "the trial never started a replica"
     # Not listed while it runs, and gone (process and all) once it answered.
-    assert await client.services.list() == []
+    assert await admin_client.services.list() == []
     for _ in range(200):
         if not registry.services:
             break
         await asyncio.sleep(0.05)
     assert registry.services == {}
     await _until_gone(pids)
-    assert await client.services.list() == []
+    assert await admin_client.services.list() == []
 
 
-async def test_a_start_command_that_cannot_run_is_an_error(client: Client) -> None:
+async def test_a_start_command_that_cannot_run_is_an_error(admin_client: Client) -> None:
     missing = BROKEN.replace(
         b"""python -c "import sys; print('model weights missing'); sys.exit(3)\"""",
         b"no-such-program-for-the-model --serve",
     )
     assert b"no-such-program" in missing
-    await _model_folder(client, "missing-model", missing)
-    created = await client.services.create("missing-model")
+    await _model_folder(admin_client, "missing-model", missing)
+    created = await admin_client.services.create("missing-model")
     with pytest.raises(ServiceNotReadyError) as raised:
-        await client.services.wait_ready(created["endpoint_id"], timeout=20)
+        await admin_client.services.wait_ready(created["endpoint_id"], timeout=20)
     assert raised.value.reason == "failed"
     assert "cannot run the start command 'no-such-program-for-the-model'" in str(raised.value)

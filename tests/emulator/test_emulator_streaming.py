@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,15 +18,9 @@ FRAME_KEYS = {"status", "console", "exitCode", "options", "files"}
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(flush_window=0.2, exec_timeout=10.0) as running:
-        yield running
-
-
-@pytest.fixture
-async def wire(emulator: Emulator) -> AsyncIterator[Wire]:
-    async with aiohttp.ClientSession() as session:
-        yield Wire(emulator, session)
+def emulator_options() -> dict[str, Any]:
+    # The 26.9 profile (the default).
+    return {"flush_window": 0.2}
 
 
 async def frame(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
@@ -43,11 +36,11 @@ def stdout(frames: list[dict[str, Any]]) -> str:
     )
 
 
-async def test_streaming_execute_with_input(wire: Wire) -> None:
-    await wire.create_session("stream-input")
+async def test_streaming_execute_with_input(admin_wire: Wire) -> None:
+    await admin_wire.create_session("stream-input")
     code = "name = input('Name? ')\nage = input('Age? ')\nprint(f'hello {name}, {age}')"
     frames: list[dict[str, Any]] = []
-    async with wire.websocket("/stream/session/stream-input/execute") as ws:
+    async with admin_wire.websocket("/stream/session/stream-input/execute") as ws:
         await ws.send_json({"mode": "query", "code": code, "options": {}})
         answers = iter(["world", "42"])
         while True:
@@ -71,14 +64,14 @@ async def test_streaming_execute_with_input(wire: Wire) -> None:
     assert frames[-1]["exitCode"] == 0
     assert stdout(frames) == "Name? Age? hello world, 42\n"
     # The variables live on in the session, like after any run.
-    assert await wire.run("stream-input", "print(name, age)") == "world 42\n"
+    assert await admin_wire.run("stream-input", "print(name, age)") == "world 42\n"
 
 
-async def test_streaming_execute_sends_output_as_it_comes(wire: Wire) -> None:
-    await wire.create_session("stream-steps")
+async def test_streaming_execute_sends_output_as_it_comes(admin_wire: Wire) -> None:
+    await admin_wire.create_session("stream-steps")
     code = "import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.3)"
     frames = []
-    async with wire.websocket("/stream/session/stream-steps/execute") as ws:
+    async with admin_wire.websocket("/stream/session/stream-steps/execute") as ws:
         await ws.send_json({"mode": "query", "code": code})
         while (current := await frame(ws))["status"] != "finished":
             frames.append(current)
@@ -89,10 +82,10 @@ async def test_streaming_execute_sends_output_as_it_comes(wire: Wire) -> None:
     assert stdout(frames) == "0\n1\n2\n"
 
 
-async def test_streaming_batch_mode(wire: Wire) -> None:
-    await wire.create_session("stream-batch")
-    await wire.run("stream-batch", "open('main.py', 'w').write('print(\"from main\")')")
-    async with wire.websocket("/stream/session/stream-batch/execute") as ws:
+async def test_streaming_batch_mode(admin_wire: Wire) -> None:
+    await admin_wire.create_session("stream-batch")
+    await admin_wire.run("stream-batch", "open('main.py', 'w').write('print(\"from main\")')")
+    async with admin_wire.websocket("/stream/session/stream-batch/execute") as ws:
         await ws.send_json(
             {"mode": "batch", "code": "", "options": {"build": "echo building", "exec": "*"}}
         )
@@ -140,9 +133,9 @@ async def test_streaming_batch_mode(wire: Wire) -> None:
         ),
     ],
 )
-async def test_streaming_execute_parameter_errors(wire: Wire, first: Any, msg: str) -> None:
-    await wire.create_session("stream-bad")
-    async with wire.websocket("/stream/session/stream-bad/execute") as ws:
+async def test_streaming_execute_parameter_errors(admin_wire: Wire, first: Any, msg: str) -> None:
+    await admin_wire.create_session("stream-bad")
+    async with admin_wire.websocket("/stream/session/stream-bad/execute") as ws:
         if isinstance(first, str):
             await ws.send_str(first)
         else:
@@ -150,9 +143,11 @@ async def test_streaming_execute_parameter_errors(wire: Wire, first: Any, msg: s
         assert await frame(ws) == {"status": "error", "msg": msg}
 
 
-async def test_streaming_execute_refuses_unknown_sessions_before_upgrading(wire: Wire) -> None:
+async def test_streaming_execute_refuses_unknown_sessions_before_upgrading(
+    admin_wire: Wire,
+) -> None:
     with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-        async with wire.websocket("/stream/session/stream-ghost/execute"):
+        async with admin_wire.websocket("/stream/session/stream-ghost/execute"):
             pass
     assert caught.value.status == 404
 
@@ -168,15 +163,15 @@ async def test_unsigned_websocket_is_refused(emulator: Emulator) -> None:
     assert caught.value.status == 401
 
 
-async def test_client_leaving_interrupts_the_run(wire: Wire) -> None:
-    await wire.create_session("stream-leave")
-    async with wire.websocket("/stream/session/stream-leave/execute") as ws:
+async def test_client_leaving_interrupts_the_run(admin_wire: Wire) -> None:
+    await admin_wire.create_session("stream-leave")
+    async with admin_wire.websocket("/stream/session/stream-leave/execute") as ws:
         await ws.send_json({"mode": "query", "code": "import time\nwhile True: time.sleep(0.05)"})
         assert (await frame(ws))["status"] == "continued"
     # The run was interrupted: the session takes a new one soon.
     request = {"mode": "query", "code": "print('next')", "runId": "after-leave"}
     for _ in range(50):
-        status, body = await wire.call("POST", "/session/stream-leave", body=request)
+        status, body = await admin_wire.call("POST", "/session/stream-leave", body=request)
         if status == 200:
             break
         await asyncio.sleep(0.1)

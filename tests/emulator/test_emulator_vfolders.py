@@ -58,77 +58,83 @@ async def create_folder(wire: Wire, name: str, **options: Any) -> dict[str, Any]
     ],
 )
 async def test_paths_through_dot_dot_or_to_the_folder_itself_are_refused(
-    user: Wire, method: str, call: str, body: dict[str, Any], key: str
+    user_wire: Wire, method: str, call: str, body: dict[str, Any], key: str
 ) -> None:
-    await create_folder(user, "vf1")
+    await create_folder(user_wire, "vf1")
     for path in ("sub", "keep"):
-        assert (await user.call("POST", "/folders/vf1/mkdir", body={"path": path}))[0] == 201
-    status, answer = await user.call(method, f"/folders/vf1/{call}", body=body)
+        assert (await user_wire.call("POST", "/folders/vf1/mkdir", body={"path": path}))[0] == 201
+    status, answer = await user_wire.call(method, f"/folders/vf1/{call}", body=body)
     assert status == 400, answer
     assert answer["type"] == PROBS + "invalid-api-params"
     assert set(answer["data"]) == {key}
     # Nothing changed in the folder.
-    assert await entries(user, "vf1") == ["keep", "sub"]
-    assert await entries(user, "vf1", "sub") == []
+    assert await entries(user_wire, "vf1") == ["keep", "sub"]
+    assert await entries(user_wire, "vf1", "sub") == []
 
 
-async def test_plain_paths_still_work(user: Wire) -> None:
-    await create_folder(user, "vf2")
-    assert (await user.call("POST", "/folders/vf2/mkdir", body={"path": "a/b"}))[0] == 201
-    status, body = await user.call(
+async def test_plain_paths_still_work(user_wire: Wire) -> None:
+    await create_folder(user_wire, "vf2")
+    assert (await user_wire.call("POST", "/folders/vf2/mkdir", body={"path": "a/b"}))[0] == 201
+    status, body = await user_wire.call(
         "POST", "/folders/vf2/rename-file", body={"target_path": "a/b", "new_name": "..c"}
     )
     assert (status, body) == (200, {})
-    assert await entries(user, "vf2", "a") == ["..c"]
-    status, body = await user.call(
+    assert await entries(user_wire, "vf2", "a") == ["..c"]
+    status, body = await user_wire.call(
         "DELETE", "/folders/vf2/delete-files", body={"files": ["a"], "recursive": "yes"}
     )
     assert (status, body) == (200, {})
-    assert await entries(user, "vf2") == []
-    status, body = await user.call(
+    assert await entries(user_wire, "vf2") == []
+    status, body = await user_wire.call(
         "DELETE", "/folders/vf2/delete-files", body={"files": ["x"], "recursive": ["yes"]}
     )
     assert (status, body) == (400, invalid({"recursive": "value can't be converted to Bool"}))
 
 
-async def test_bad_values_are_refused_not_failed(user: Wire) -> None:
-    status, body = await user.call("POST", "/folders", body={"name": "vf3", "usage_mode": ["x"]})
+async def test_bad_values_are_refused_not_failed(user_wire: Wire) -> None:
+    status, body = await user_wire.call(
+        "POST", "/folders", body={"name": "vf3", "usage_mode": ["x"]}
+    )
     assert (status, body) == (400, invalid({"usage_mode": "value doesn't match any variant"}))
-    await create_folder(user, "vf3")
-    status, body = await user.call(
+    await create_folder(user_wire, "vf3")
+    status, body = await user_wire.call(
         "POST", "/folders/vf3/invite", body={"perm": {"rw": 1}, "user_ids": ["a@b.c"]}
     )
     assert (status, body) == (400, invalid({"perm": "value doesn't match any variant"}))
-    status, body = await user.call("GET", "/folders", body={"all": [1]})
+    status, body = await user_wire.call("GET", "/folders", body={"all": [1]})
     assert (status, body) == (400, invalid({"all": "value can't be converted to Bool"}))
 
 
-async def test_project_folders_belong_to_the_default_project(admin: Wire, user: Wire) -> None:
+async def test_project_folders_belong_to_the_default_project(
+    admin_wire: Wire, user_wire: Wire
+) -> None:
     project = str(DEFAULT_GROUP_ID)
     for name, group in (("by-name", "default"), ("by-id", project), ("by-hex", project[:8])):
-        status, body = await admin.call("POST", "/folders", body={"name": name, "group": group})
+        status, body = await admin_wire.call(
+            "POST", "/folders", body={"name": name, "group": group}
+        )
         if name == "by-hex":
             assert (status, body["type"]) == (404, PROBS + "object-not-found")
         else:
             assert (status, body["group"]) == (201, project)
-    status, listed = await user.call("GET", "/folders")
+    status, listed = await user_wire.call("GET", "/folders")
     assert status == 200
     assert {(entry["name"], entry["group"]) for entry in listed} == {
         ("by-name", project),
         ("by-id", project),
     }
     # Sessions are in the same project.
-    session = await user.create_session("vf-project")
+    session = await user_wire.create_session("vf-project")
     assert session["status"] == "RUNNING"
-    status, info = await user.call("GET", "/session/vf-project")
+    status, info = await user_wire.call("GET", "/session/vf-project")
     assert (status, info["groupId"]) == (200, project)
 
 
-async def test_deleting_a_folder_ends_its_uploads(emulator: Emulator, user: Wire) -> None:
+async def test_deleting_a_folder_ends_its_uploads(emulator: Emulator, user_wire: Wire) -> None:
     store = store_of(emulator)
-    await create_folder(user, "gone")
+    await create_folder(user_wire, "gone")
     root = folder_root(emulator, "gone")
-    status, ticket = await user.call(
+    status, ticket = await user_wire.call(
         "POST", "/folders/gone/request-upload", body={"path": "d/f.bin", "size": 6}
     )
     assert status == 200, ticket
@@ -156,7 +162,7 @@ async def test_deleting_a_folder_ends_its_uploads(emulator: Emulator, user: Wire
         else:
             raise AssertionError("the upload did not start")
         # The folder goes while the body is still arriving.
-        assert (await user.call("DELETE", "/folders/gone"))[0] == 204
+        assert (await user_wire.call("DELETE", "/folders/gone"))[0] == 204
         assert not staging.exists()
         proceed.set()
         async with await patch as response:
@@ -171,16 +177,16 @@ async def test_deleting_a_folder_ends_its_uploads(emulator: Emulator, user: Wire
 
 
 async def test_deleting_a_folder_removes_pending_staging_files(
-    emulator: Emulator, user: Wire
+    emulator: Emulator, user_wire: Wire
 ) -> None:
     store = store_of(emulator)
-    await create_folder(user, "pending")
+    await create_folder(user_wire, "pending")
     for index in range(2):
-        status, _ = await user.call(
+        status, _ = await user_wire.call(
             "POST", "/folders/pending/request-upload", body={"path": f"f{index}", "size": 5}
         )
         assert status == 200
     assert len(list((store.root / "staging").iterdir())) == 2
-    assert (await user.call("DELETE", "/folders/pending"))[0] == 204
+    assert (await user_wire.call("DELETE", "/folders/pending"))[0] == 204
     assert list((store.root / "staging").iterdir()) == []
     assert store.uploads == {}

@@ -26,12 +26,6 @@ UNAUTHORIZED = {"type": PROBS + "auth-failed", "title": "Unauthorized access"}
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator(release="23.09", flush_window=0.2, exec_timeout=10.0) as running:
-        yield running
-
-
-@pytest.fixture
 async def browser() -> AsyncIterator[aiohttp.ClientSession]:
     """A client that keeps cookies, even for 127.0.0.1."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:

@@ -28,12 +28,6 @@ async def web(emulator: Emulator) -> AsyncIterator[Client]:
         yield opened
 
 
-@pytest.fixture
-async def user_client(emulator: Emulator) -> AsyncIterator[Client]:
-    async with Client(emulator.user_config) as opened:
-        yield opened
-
-
 # -- session mode -------------------------------------------------------------------------------
 
 
@@ -89,20 +83,20 @@ async def test_calls_before_login_are_refused(web: Client) -> None:
     assert exc_info.value.status == 401
 
 
-async def test_login_needs_session_mode(client: Client) -> None:
+async def test_login_needs_session_mode(admin_client: Client) -> None:
     with pytest.raises(InvalidArgumentError):
-        await client.login("user@lablup.com", "C8qnIo29")
+        await admin_client.login("user@lablup.com", "C8qnIo29")
 
 
 # -- keypair mode -------------------------------------------------------------------------------
 
 
-async def test_check_auth(client: Client) -> None:
-    assert await client.check_auth("ping") == {"authorized": "yes", "echo": "ping"}
+async def test_check_auth(admin_client: Client) -> None:
+    assert await admin_client.check_auth("ping") == {"authorized": "yes", "echo": "ping"}
 
 
-async def test_get_role(client: Client, user_client: Client) -> None:
-    assert await client.get_role() == {
+async def test_get_role(admin_client: Client, user_client: Client) -> None:
+    assert await admin_client.get_role() == {
         "global_role": "superadmin",
         "domain_role": "admin",
         "group_role": None,
@@ -116,8 +110,8 @@ async def test_get_role(client: Client, user_client: Client) -> None:
         await user_client.get_role("00000000-0000-0000-0000-000000000000")
 
 
-async def test_list_presets(client: Client) -> None:
-    presets = (await client.list_presets())["presets"]
+async def test_list_presets(admin_client: Client) -> None:
+    presets = (await admin_client.list_presets())["presets"]
     assert [preset["name"] for preset in presets] == [
         "cpu01-small",
         "cpu02-medium",
@@ -143,8 +137,8 @@ async def test_check_presets(user_client: Client) -> None:
     assert exc_info.value.msg == "Unknown scaling group"
 
 
-async def test_query(client: Client, user_client: Client) -> None:
-    data = await client.query("{ keypair { access_key is_admin } user { role } }")
+async def test_query(admin_client: Client, user_client: Client) -> None:
+    data = await admin_client.query("{ keypair { access_key is_admin } user { role } }")
     assert data == {
         "keypair": {"access_key": "AKIAIOSFODNN7EXAMPLE", "is_admin": True},
         "user": {"role": "superadmin"},
@@ -156,9 +150,9 @@ async def test_query(client: Client, user_client: Client) -> None:
     assert data == {"keypair": {"user_id": "user@lablup.com"}}
 
 
-async def test_query_errors_raise_graphql_error(client: Client, user_client: Client) -> None:
+async def test_query_errors_raise_graphql_error(admin_client: Client, user_client: Client) -> None:
     with pytest.raises(GraphQLError) as exc_info:
-        await client.query("{ nosuchfield }")
+        await admin_client.query("{ nosuchfield }")
     error = exc_info.value
     assert error.status == 200
     assert error.msg == "Cannot query field 'nosuchfield' on type 'Queries'."

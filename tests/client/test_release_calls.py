@@ -22,21 +22,21 @@ from backendai_aio import (
 )
 from backendai_aio._apiversion import parse_api_version
 from backendai_aio._session_options import build_create_body, create_is_idempotent
-from backendai_aio.emulator import Emulator
 
-from .fault_server import FaultServer, response
+from ..conftest import make_emulator
+from ..fault_server import FaultServer, response
 
 
 @pytest.fixture
 async def new() -> AsyncIterator[Client]:
-    async with Emulator(release="26.9", exec_timeout=10.0) as emulator:
+    async with make_emulator(release="26.9", flush_window=0.5) as emulator:
         async with Client(emulator.config) as client:
             yield client
 
 
 @pytest.fixture
 async def old() -> AsyncIterator[Client]:
-    async with Emulator(release="23.09", exec_timeout=10.0) as emulator:
+    async with make_emulator(release="23.09", flush_window=0.5) as emulator:
         async with Client(emulator.config) as client:
             yield client
 

@@ -22,7 +22,7 @@ The conventions, for whoever writes a page:
   out. Text before the first ``>>>`` (a shell prompt) is ignored.
 - A block that only includes a file (pymdownx.snippets: ``--8<-- "examples/NAME.py"``, or
   the path between two ``--8<--`` lines, which ``ruff format`` leaves alone) shows an example
-  that ``tests/test_examples.py`` runs; here the file must exist.
+  that ``tests/docs/test_examples.py`` runs; here the file must exist.
 - HTML comments right before a block (blank lines between them allowed) direct the run:
 
   - ``<!-- not-run: REASON -->`` skips the block; the reason is required. Keep these few.
@@ -59,7 +59,7 @@ import pytest
 from backendai_aio import Client
 from backendai_aio.emulator import Emulator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 PAGES = sorted(
     [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "examples").glob("*.md")]
 )

@@ -76,19 +76,19 @@ def test_relative_path_refuses_what_would_go_elsewhere(method: str, path: Any) -
         relative_path(method, path)
 
 
-async def test_request_signs_any_route_with_the_same_errors(client: Client) -> None:
-    assert await client.request("GET", "/services") == []
-    assert isinstance(await client.request("GET", "folders"), list)
+async def test_request_signs_any_route_with_the_same_errors(admin_client: Client) -> None:
+    assert await admin_client.request("GET", "/services") == []
+    assert isinstance(await admin_client.request("GET", "folders"), list)
     with pytest.raises(NotFoundError) as raised:
-        await client.request("GET", f"/services/{SID}")
+        await admin_client.request("GET", f"/services/{SID}")
     assert raised.value.status == 404 and raised.value.method == "GET"
     with pytest.raises(InvalidArgumentError):
-        await client.request("GET", "http://127.0.0.1:1/services")
+        await admin_client.request("GET", "http://127.0.0.1:1/services")
 
 
-async def test_client_services_is_one_namespace_per_client(client: Client) -> None:
-    assert client.services is client.services
-    assert isinstance(client.services, Services)
+async def test_client_services_is_one_namespace_per_client(admin_client: Client) -> None:
+    assert admin_client.services is admin_client.services
+    assert isinstance(admin_client.services, Services)
 
 
 # -- the namespace on a transport ----------------------------------------------------------
@@ -117,8 +117,8 @@ class RecordingTransport:
         return answer
 
 
-def test_a_client_is_a_transport(client: Client) -> None:
-    transport: Transport = client
+def test_a_client_is_a_transport(admin_client: Client) -> None:
+    transport: Transport = admin_client
     assert callable(transport.request)
 
 

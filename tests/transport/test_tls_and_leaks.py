@@ -26,7 +26,7 @@ from backendai_aio import (
 from backendai_aio.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Emulator
 from backendai_aio.emulator.pytest_plugin import EmulatorThread
 
-from .app_servers import root_app
+from ..app_servers import root_app
 
 
 @pytest.fixture(scope="module")

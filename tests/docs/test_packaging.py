@@ -21,7 +21,7 @@ from backendai_aio import __version__
 
 DISTRIBUTION = "backendai-aio"
 PACKAGE = Path(backendai_aio.__file__).resolve().parent
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def _editable_source(distribution: metadata.Distribution) -> Path | None:

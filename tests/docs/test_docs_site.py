@@ -10,7 +10,7 @@ import pytest
 import backendai_aio
 import backendai_aio.emulator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 DOCS = ROOT / "docs"
 
 #: ruff's line length, to which the stylesheet fits the content column.

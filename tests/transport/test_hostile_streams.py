@@ -14,7 +14,7 @@ from aiohttp import web
 from backendai_aio import Client, ClientConfig, NotFoundError, ResponseError
 from backendai_aio.emulator import Emulator
 
-from .app_servers import app_server, root_app
+from ..app_servers import app_server, root_app
 
 SECRET = "SECRET-KEY-NEVER-SHOWN"
 
@@ -211,11 +211,11 @@ async def test_an_unknown_route_is_still_a_404() -> None:
                 pass
 
 
-async def test_session_events_by_name_on_the_emulator(client: Client) -> None:
-    async with client.session_events(name="named-1", scope="session") as events:
-        await client.create_if_not_exists("python", "named-2")
-        await client.create_if_not_exists("python", "named-1")
-        await client.destroy("named-1")
+async def test_session_events_by_name_on_the_emulator(admin_client: Client) -> None:
+    async with admin_client.session_events(name="named-1", scope="session") as events:
+        await admin_client.create_if_not_exists("python", "named-2")
+        await admin_client.create_if_not_exists("python", "named-1")
+        await admin_client.destroy("named-1")
         async with asyncio.timeout(10):
             async for event in events:
                 assert event.data["sessionName"] == "named-1"

@@ -23,14 +23,14 @@ from backendai_aio import (
 from backendai_aio.emulator import Emulator
 from backendai_aio.emulator.pytest_plugin import EmulatorThread
 
-from .app_servers import app_server, root_app
+from ..app_servers import app_server, root_app
 
 
-async def test_stream_execute_with_input(client: Client) -> None:
-    await client.create_if_not_exists("python", "stream-1")
+async def test_stream_execute_with_input(admin_client: Client) -> None:
+    await admin_client.create_if_not_exists("python", "stream-1")
     code = "name = input('who? ')\nfor i in range(3):\n    print(name, i)\n"
     statuses = []
-    async with client.stream_execute("stream-1", code) as stream:
+    async with admin_client.stream_execute("stream-1", code) as stream:
         async for frame in stream:
             statuses.append(frame["status"])
             if frame["status"] == "waiting-input":
@@ -41,12 +41,12 @@ async def test_stream_execute_with_input(client: Client) -> None:
     assert "Grace 2" in stream.result.stdout
 
 
-async def test_stream_execute_error_and_unknown_session(client: Client) -> None:
+async def test_stream_execute_error_and_unknown_session(admin_client: Client) -> None:
     with pytest.raises(NotFoundError):
-        async with client.stream_execute("no-such-stream", "print(1)"):
+        async with admin_client.stream_execute("no-such-stream", "print(1)"):
             pass
-    await client.create_if_not_exists("python", "stream-err")
-    async with client.stream_execute("stream-err", "raise ValueError('boom')") as stream:
+    await admin_client.create_if_not_exists("python", "stream-err")
+    async with admin_client.stream_execute("stream-err", "raise ValueError('boom')") as stream:
         frames = [frame async for frame in stream]
     assert frames[-1]["exitCode"] == 1
     assert "ValueError" in stream.result.stderr
@@ -62,10 +62,10 @@ async def test_stream_execute_on_an_injected_session(emulator: Emulator) -> None
             assert stream.result.stdout == "42\n"
 
 
-async def test_session_events_for_create_and_destroy(client: Client) -> None:
-    async with client.session_events() as events:
-        await client.create_if_not_exists("python", "evented-1")
-        await client.destroy("evented-1")
+async def test_session_events_for_create_and_destroy(admin_client: Client) -> None:
+    async with admin_client.session_events() as events:
+        await admin_client.create_if_not_exists("python", "evented-1")
+        await admin_client.destroy("evented-1")
         names = []
         async with asyncio.timeout(10):
             async for event in events:
@@ -78,12 +78,12 @@ async def test_session_events_for_create_and_destroy(client: Client) -> None:
     assert names.index("session_started") < names.index("session_terminated")
 
 
-async def test_session_events_filtered_by_id_on_the_client(client: Client) -> None:
-    first = await client.create_if_not_exists("python", "evented-a")
-    async with client.session_events(session_id=first["sessionId"]) as events:
-        await client.create_if_not_exists("python", "evented-b")
-        await client.destroy("evented-b")
-        await client.destroy("evented-a")
+async def test_session_events_filtered_by_id_on_the_client(admin_client: Client) -> None:
+    first = await admin_client.create_if_not_exists("python", "evented-a")
+    async with admin_client.session_events(session_id=first["sessionId"]) as events:
+        await admin_client.create_if_not_exists("python", "evented-b")
+        await admin_client.destroy("evented-b")
+        await admin_client.destroy("evented-a")
         async with asyncio.timeout(10):
             async for event in events:
                 assert event.data["sessionId"] == first["sessionId"]
@@ -91,12 +91,12 @@ async def test_session_events_filtered_by_id_on_the_client(client: Client) -> No
                     break
 
 
-async def test_background_task_events_to_the_end(client: Client) -> None:
-    await client.get_server_version()
-    started = await client._request(
-        "POST", client._url("emulator", "bgtask"), json={"steps": 3, "interval": 0.05}
+async def test_background_task_events_to_the_end(admin_client: Client) -> None:
+    await admin_client.get_server_version()
+    started = await admin_client._request(
+        "POST", admin_client._url("emulator", "bgtask"), json={"steps": 3, "interval": 0.05}
     )
-    async with client.background_task_events(started["task_id"]) as events:
+    async with admin_client.background_task_events(started["task_id"]) as events:
         names = [event.name async for event in events]
     assert names[-1] == "bgtask_done"
     assert names.count("bgtask_updated") >= 1
@@ -202,9 +202,9 @@ async def test_cancelling_streams_leaves_no_connection(
     assert _open_fds() == before
 
 
-async def test_unknown_background_task(client: Client) -> None:
+async def test_unknown_background_task(admin_client: Client) -> None:
     with pytest.raises(BackendError) as caught:
-        async with client.background_task_events("00000000-0000-0000-0000-000000000000"):
+        async with admin_client.background_task_events("00000000-0000-0000-0000-000000000000"):
             pass
     assert caught.value.status == 404
 
@@ -234,14 +234,14 @@ async def test_reconnection_drops_a_half_received_event() -> None:
     assert got == [("first", {"a": 1}), ("second", {"c": 3})]
 
 
-async def test_closing_the_client_ends_an_open_event_stream(client: Client) -> None:
+async def test_closing_the_client_ends_an_open_event_stream(admin_client: Client) -> None:
     async def follow() -> None:
-        async with client.session_events() as events:
+        async with admin_client.session_events() as events:
             async for _ in events:
                 pass
 
     task = asyncio.create_task(follow())
     await asyncio.sleep(0.3)
-    await client.close()
+    await admin_client.close()
     with pytest.raises(ClientClosedError):
         await asyncio.wait_for(task, timeout=5)

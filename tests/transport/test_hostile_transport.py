@@ -29,8 +29,8 @@ from backendai_aio import (
     Timeout,
 )
 
-from .app_servers import root_app
-from .fault_server import FaultServer, response, until_client_closes
+from ..app_servers import root_app
+from ..fault_server import FaultServer, response, until_client_closes
 
 MARGIN = 1.5  # seconds of slack on a noisy 2-core machine
 SKEW_BODY = json.dumps(

@@ -32,8 +32,8 @@ from backendai_aio import (
 )
 from backendai_aio.emulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Emulator, create_app
 
-from .app_servers import app_server, root_app
-from .fault_server import Behaviour, FaultServer, response
+from ..app_servers import app_server, root_app
+from ..fault_server import Behaviour, FaultServer, response
 
 PROBS = "https://api.backend.ai/probs/"
 
@@ -51,167 +51,173 @@ def stdout_of(result: dict[str, Any]) -> str:
     return "".join(payload for kind, payload in result["console"] if kind == "stdout")
 
 
-async def test_get_server_version_negotiates(client: Client) -> None:
-    assert client.api_version is None
-    body = await client.get_server_version()
+async def test_get_server_version_negotiates(admin_client: Client) -> None:
+    assert admin_client.api_version is None
+    body = await admin_client.get_server_version()
     assert body == {"version": "v9.20250722", "manager": "26.9.6"}
-    assert client.api_version == "v9.20250722"
+    assert admin_client.api_version == "v9.20250722"
 
 
-async def test_session_lifecycle(client: Client) -> None:
-    created = await client.create_if_not_exists("python:3.11", "lifecycle-1")
+async def test_session_lifecycle(admin_client: Client) -> None:
+    created = await admin_client.create_if_not_exists("python:3.11", "lifecycle-1")
     assert created["sessionName"] == "lifecycle-1"
     assert created["status"] == "RUNNING"
     assert created["created"] is True
     assert created["servicePorts"] == []
-    again = await client.create_if_not_exists("python:3.11", "lifecycle-1")
+    again = await admin_client.create_if_not_exists("python:3.11", "lifecycle-1")
     assert again["created"] is False
     assert again["sessionId"] == created["sessionId"]
 
-    info = await client.get_info("lifecycle-1")
+    info = await admin_client.get_info("lifecycle-1")
     assert info["status"] == "RUNNING"
     assert info["image"] == "python:3.11"
 
-    result = (await client.execute("lifecycle-1", None, "query", 'print("hello")'))["result"]
+    result = (await admin_client.execute("lifecycle-1", None, "query", 'print("hello")'))["result"]
     assert result["status"] == "finished"
     assert result["exitCode"] == 0
     assert result["console"] == [["stdout", "hello\n"]]
     assert 8 <= len(result["runId"]) <= 64
 
-    await client.execute("lifecycle-1", "run-00001", "query", "x = 41")
-    result = (await client.execute("lifecycle-1", "run-00002", "query", "print(x + 1)"))["result"]
+    await admin_client.execute("lifecycle-1", "run-00001", "query", "x = 41")
+    result = (await admin_client.execute("lifecycle-1", "run-00002", "query", "print(x + 1)"))[
+        "result"
+    ]
     assert stdout_of(result) == "42\n"
     assert result["runId"] == "run-00002"
 
-    assert "hello" in (await client.get_logs("lifecycle-1"))["result"]["logs"]
-    assert (await client.get_info("lifecycle-1"))["numQueriesExecuted"] >= 3
+    assert "hello" in (await admin_client.get_logs("lifecycle-1"))["result"]["logs"]
+    assert (await admin_client.get_info("lifecycle-1"))["numQueriesExecuted"] >= 3
 
-    completion = await client.complete("lifecycle-1", "pri")
+    completion = await admin_client.complete("lifecycle-1", "pri")
     assert "print" in str(completion)
 
     # The default profile is 26.9, which no longer restarts (23.09's restart: test_release_calls).
     with pytest.raises(NotSupportedError):
-        await client.restart("lifecycle-1")
-    result = await run_to_end(client, "lifecycle-1", "print(x)")
+        await admin_client.restart("lifecycle-1")
+    result = await run_to_end(admin_client, "lifecycle-1", "print(x)")
     assert result["exitCode"] == 0
 
-    stats = await client.destroy("lifecycle-1")
+    stats = await admin_client.destroy("lifecycle-1")
     assert isinstance(stats, dict)
     with pytest.raises(NotFoundError) as caught:
-        await client.get_info("lifecycle-1")
+        await admin_client.get_info("lifecycle-1")
     assert caught.value.status == 404
     assert caught.value.title == "Entity not found."  # 26.9's words
     assert caught.value.problem_type == PROBS + "entity-not-found"
     assert caught.value.type == ERR_SERVER
 
 
-async def test_generated_session_name(client: Client) -> None:
-    created = await client.create_if_not_exists("python")
+async def test_generated_session_name(admin_client: Client) -> None:
+    created = await admin_client.create_if_not_exists("python")
     assert created["created"] is True
     assert 4 <= len(created["sessionName"]) <= 64
-    await client.destroy(created["sessionName"], forced=True)
+    await admin_client.destroy(created["sessionName"], forced=True)
 
 
-async def test_continued_and_input(client: Client) -> None:
-    await client.create_if_not_exists("python", "io-session")
+async def test_continued_and_input(admin_client: Client) -> None:
+    await admin_client.create_if_not_exists("python", "io-session")
     code = "import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.25)\n"
-    first = (await client.execute("io-session", "loop-run-1", "query", code))["result"]
+    first = (await admin_client.execute("io-session", "loop-run-1", "query", code))["result"]
     assert first["status"] == "continued"
     result = first
     seen = stdout_of(first)
     while result["status"] == "continued":
-        result = (await client.execute("io-session", "loop-run-1", "continue", ""))["result"]
+        result = (await admin_client.execute("io-session", "loop-run-1", "continue", ""))["result"]
         seen += stdout_of(result)
     assert result["status"] == "finished"
     assert seen == "0\n1\n2\n"
 
-    asked = (await client.execute("io-session", "input-run", "query", "n = input('name? ')"))[
+    asked = (await admin_client.execute("io-session", "input-run", "query", "n = input('name? ')"))[
         "result"
     ]
     assert asked["status"] == "waiting-input"
     assert "name? " in stdout_of(asked)
-    answered = (await client.execute("io-session", "input-run", "input", "Ada"))["result"]
+    answered = (await admin_client.execute("io-session", "input-run", "input", "Ada"))["result"]
     assert answered["status"] == "finished"
-    result = await run_to_end(client, "io-session", "print('hi', n)")
+    result = await run_to_end(admin_client, "io-session", "print('hi', n)")
     assert stdout_of(result) == "hi Ada\n"
 
 
-async def test_interrupt_stops_running_code(client: Client) -> None:
-    await client.create_if_not_exists("python", "interrupt-me")
-    first = (await client.execute("interrupt-me", "spin-run-1", "query", "while True: pass"))[
+async def test_interrupt_stops_running_code(admin_client: Client) -> None:
+    await admin_client.create_if_not_exists("python", "interrupt-me")
+    first = (await admin_client.execute("interrupt-me", "spin-run-1", "query", "while True: pass"))[
         "result"
     ]
     assert first["status"] == "continued"
-    assert await client.interrupt("interrupt-me") is None
+    assert await admin_client.interrupt("interrupt-me") is None
     result = first
     for _ in range(20):
-        result = (await client.execute("interrupt-me", "spin-run-1", "continue", ""))["result"]
+        result = (await admin_client.execute("interrupt-me", "spin-run-1", "continue", ""))[
+            "result"
+        ]
         if result["status"] != "continued":
             break
     assert result["status"] == "finished"
     assert "KeyboardInterrupt" in str(result["console"])
 
 
-async def test_batch_mode(client: Client) -> None:
-    await client.create_if_not_exists("python", "batch-session", type="interactive")
+async def test_batch_mode(admin_client: Client) -> None:
+    await admin_client.create_if_not_exists("python", "batch-session", type="interactive")
     opts = {"build": "echo building > built.txt", "exec": "cat built.txt"}
-    response = await client.execute("batch-session", "batch-run-1", "batch", "", opts)
+    response = await admin_client.execute("batch-session", "batch-run-1", "batch", "", opts)
     result = response["result"]
     outputs = stdout_of(result)
     while result["status"] != "finished":
-        result = (await client.execute("batch-session", "batch-run-1", "continue", ""))["result"]
+        result = (await admin_client.execute("batch-session", "batch-run-1", "continue", ""))[
+            "result"
+        ]
         outputs += stdout_of(result)
     assert result["exitCode"] == 0
     assert "building" in outputs
 
 
-async def test_legacy_aliases(client: Client) -> None:
-    created = await client.create_kernel("python", "legacy-1")
+async def test_legacy_aliases(admin_client: Client) -> None:
+    created = await admin_client.create_kernel("python", "legacy-1")
     assert created["created"] is True
-    result = (await client.run_code("print(6 * 7)", "legacy-1", "legacy-run-1"))["result"]
+    result = (await admin_client.run_code("print(6 * 7)", "legacy-1", "legacy-run-1"))["result"]
     assert stdout_of(result) == "42\n"
     with pytest.raises(NotSupportedError):  # 26.9 (the default profile) no longer restarts
-        await client.refresh_kernel("legacy-1")
-    await client.destroy_kernel("legacy-1")
+        await admin_client.refresh_kernel("legacy-1")
+    await admin_client.destroy_kernel("legacy-1")
     with pytest.raises(NotFoundError):
-        await client.get_info("legacy-1")
+        await admin_client.get_info("legacy-1")
 
 
-async def test_server_errors_carry_problem_details(client: Client) -> None:
+async def test_server_errors_carry_problem_details(admin_client: Client) -> None:
     with pytest.raises(NotFoundError) as unknown_image:
-        await client.create_if_not_exists("no-such-image:1.0", "image-test")
+        await admin_client.create_if_not_exists("no-such-image:1.0", "image-test")
     assert unknown_image.value.title == "No such environment image."
     assert unknown_image.value.method == "POST"
     assert unknown_image.value.url is not None and unknown_image.value.url.endswith("/session")
 
-    await client.create_if_not_exists("python", "exists-1")
+    await admin_client.create_if_not_exists("python", "exists-1")
     with pytest.raises(BadRequestError) as exists:
-        await client.create_if_not_exists("python", "exists-1", reuse_if_exists=False)
+        await admin_client.create_if_not_exists("python", "exists-1", reuse_if_exists=False)
     assert exists.value.problem_type == PROBS + "session-already-exists"
     assert exists.value.status == 400
 
 
-async def test_bad_input_fails_before_sending(client: Client) -> None:
+async def test_bad_input_fails_before_sending(admin_client: Client) -> None:
     with pytest.raises(InvalidArgumentError, match="execution mode"):
-        await client.execute("abcd", None, "run", "print(1)")
+        await admin_client.execute("abcd", None, "run", "print(1)")
     with pytest.raises(InvalidArgumentError, match="session name"):
-        await client.create_if_not_exists("python", "no spaces allowed")
+        await admin_client.create_if_not_exists("python", "no spaces allowed")
     with pytest.raises(InvalidArgumentError, match="unknown session option"):
-        await client.create_if_not_exists("python", "abcd", enqueueOnly=True)  # type: ignore[call-arg]
+        await admin_client.create_if_not_exists("python", "abcd", enqueueOnly=True)  # type: ignore[call-arg]
     for bad in ("a/b", ".", "..", ""):
         with pytest.raises(InvalidArgumentError, match="path segment"):
-            await client.get_info(bad)
-    assert client.api_version is not None  # the failures above left the client usable
+            await admin_client.get_info(bad)
+    assert admin_client.api_version is not None  # the failures above left the client usable
 
 
-async def test_enqueue_only_answers_pending_then_runs(client: Client) -> None:
-    created = await client.create_if_not_exists("python", "queued-1", enqueue_only=True)
+async def test_enqueue_only_answers_pending_then_runs(admin_client: Client) -> None:
+    created = await admin_client.create_if_not_exists("python", "queued-1", enqueue_only=True)
     assert created["status"] in ("PENDING", "RUNNING")
     for _ in range(100):
-        if (await client.get_info("queued-1"))["status"] == "RUNNING":
+        if (await admin_client.get_info("queued-1"))["status"] == "RUNNING":
             break
         await asyncio.sleep(0.05)
-    assert (await client.get_info("queued-1"))["status"] == "RUNNING"
+    assert (await admin_client.get_info("queued-1"))["status"] == "RUNNING"
 
 
 async def test_older_emulated_manager_negotiates_down() -> None:
@@ -306,10 +312,12 @@ async def test_unknown_access_key(emulator: Emulator) -> None:
     assert caught.value.problem_type == PROBS + "auth-failed"
 
 
-async def test_debug_logs_hold_no_secret(client: Client, caplog: pytest.LogCaptureFixture) -> None:
+async def test_debug_logs_hold_no_secret(
+    admin_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.DEBUG):
-        await client.create_if_not_exists("python", "logged-1")
-        await client.get_info("logged-1")
+        await admin_client.create_if_not_exists("python", "logged-1")
+        await admin_client.get_info("logged-1")
     assert any("/session" in record.getMessage() for record in caplog.records)
     for record in caplog.records:
         assert DEFAULT_SECRET_KEY not in record.getMessage()

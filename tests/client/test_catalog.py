@@ -44,17 +44,11 @@ TASK = {
 }
 
 
-@pytest.fixture
-async def user_client(emulator: Emulator) -> AsyncIterator[Client]:
-    async with Client(emulator.user_config) as opened:
-        yield opened
-
-
 # -- images ------------------------------------------------------------------------------------
 
 
-async def test_images_list_and_get(client: Client) -> None:
-    images = await client.images.list()
+async def test_images_list_and_get(admin_client: Client) -> None:
+    images = await admin_client.images.list()
     assert [image["reference"] for image in images] == [
         "cr.backend.ai/stable/python:3.9-ubuntu20.04"
     ]
@@ -63,60 +57,60 @@ async def test_images_list_and_get(client: Client) -> None:
     assert image["labels"]["ai.backend.runtime-type"] == "python"
     assert image["digest"] is not None and not image["digest"].endswith(" ")
     assert {"key": "cpu", "min": "1", "max": None} in image["resource_limits"]
-    assert await client.images.list(architecture="aarch64") == []
-    assert await client.images.get("python") == image
-    assert (await client.images.get(image["reference"]))["aliases"] == ["python"]
+    assert await admin_client.images.list(architecture="aarch64") == []
+    assert await admin_client.images.get("python") == image
+    assert (await admin_client.images.get(image["reference"]))["aliases"] == ["python"]
 
 
-async def test_images_get_unknown_and_bad_arguments(client: Client) -> None:
+async def test_images_get_unknown_and_bad_arguments(admin_client: Client) -> None:
     with pytest.raises(GraphQLError, match="Unknown image references"):
-        await client.images.get("nosuch")
+        await admin_client.images.get("nosuch")
     with pytest.raises(InvalidArgumentError):
-        await client.images.get("")
+        await admin_client.images.get("")
 
 
 # -- templates ---------------------------------------------------------------------------------
 
 
-async def test_session_template_lifecycle(client: Client) -> None:
-    (created,) = await client.templates.create(TASK)
+async def test_session_template_lifecycle(admin_client: Client) -> None:
+    (created,) = await admin_client.templates.create(TASK)
     assert len(created["id"]) == 32 and created["user"]
-    listing = await client.templates.list()
+    listing = await admin_client.templates.list()
     assert [(e["id"], e["name"], e["is_owner"], e["type"]) for e in listing] == [
         (created["id"], "py", True, "task")
     ]
-    info = await client.templates.get(created["id"])
+    info = await admin_client.templates.get(created["id"])
     assert info["name"] == "py"
     assert info["template"]["spec"]["kernel"]["image"] == "python"
     # The manager's defaults are filled in.
     assert info["template"]["spec"]["session_type"] == "interactive"
     changed = {**TASK, "metadata": {"name": "py2"}}
-    assert await client.templates.update(created["id"], changed, name="renamed") is True
-    assert (await client.templates.get(created["id"]))["name"] == "renamed"
-    assert await client.templates.delete(created["id"]) is True
-    assert await client.templates.list() == []
+    assert await admin_client.templates.update(created["id"], changed, name="renamed") is True
+    assert (await admin_client.templates.get(created["id"]))["name"] == "renamed"
+    assert await admin_client.templates.delete(created["id"]) is True
+    assert await admin_client.templates.list() == []
     with pytest.raises(NotFoundError):
-        await client.templates.get(created["id"])
+        await admin_client.templates.get(created["id"])
 
 
-async def test_session_template_from_json_text_and_refusals(client: Client) -> None:
+async def test_session_template_from_json_text_and_refusals(admin_client: Client) -> None:
     text = json.dumps([{"template": TASK, "name": "a"}, {"template": TASK, "name": "b"}])
-    created = await client.templates.create(text)
+    created = await admin_client.templates.create(text)
     assert len(created) == 2
-    assert sorted(e["name"] for e in await client.templates.list()) == ["a", "b"]
+    assert sorted(e["name"] for e in await admin_client.templates.list()) == ["a", "b"]
     with pytest.raises(BadRequestError) as exc_info:
-        await client.templates.create({**TASK, "kind": "other"})
+        await admin_client.templates.create({**TASK, "kind": "other"})
     assert exc_info.value.data == {"kind": "invalid"}
     with pytest.raises(BadRequestError, match="Invalid group"):
-        await client.templates.create(TASK, group="nosuch")
+        await admin_client.templates.create(TASK, group="nosuch")
     with pytest.raises(InvalidArgumentError):
-        await client.templates.get("not-a-uuid")
+        await admin_client.templates.get("not-a-uuid")
     with pytest.raises(InvalidArgumentError):
-        await client.templates.list(kind="other")  # type: ignore[arg-type]
+        await admin_client.templates.list(kind="other")  # type: ignore[arg-type]
 
 
-async def test_cluster_template_lifecycle(client: Client, user_client: Client) -> None:
-    (task,) = await client.templates.create(TASK)
+async def test_cluster_template_lifecycle(admin_client: Client, user_client: Client) -> None:
+    (task,) = await admin_client.templates.create(TASK)
     cluster = {
         "api_version": "v1",
         "kind": "clusterTemplate",
@@ -124,96 +118,102 @@ async def test_cluster_template_lifecycle(client: Client, user_client: Client) -
         "metadata": {"name": "pair"},
         "spec": {"nodes": [{"role": "main", "session_template": task["id"]}]},
     }
-    (created,) = await client.templates.create(cluster, kind="cluster")
-    body = await client.templates.get(created["id"], kind="cluster")
+    (created,) = await admin_client.templates.create(cluster, kind="cluster")
+    body = await admin_client.templates.get(created["id"], kind="cluster")
     assert body["metadata"]["name"] == "pair"
     assert body["spec"]["nodes"][0]["replicas"] == 1
-    assert [e["name"] for e in await client.templates.list(kind="cluster")] == ["pair"]
+    assert [e["name"] for e in await admin_client.templates.list(kind="cluster")] == ["pair"]
     # Another user sees only their own cluster templates.
     assert await user_client.templates.list(kind="cluster") == []
     renamed = {**cluster, "metadata": {"name": "pair2"}}
-    assert await client.templates.update(created["id"], renamed, kind="cluster") is True
-    body = await client.templates.get(created["id"], kind="cluster")
+    assert await admin_client.templates.update(created["id"], renamed, kind="cluster") is True
+    body = await admin_client.templates.get(created["id"], kind="cluster")
     assert body["metadata"]["name"] == "pair2"
     # A session template's id is not a cluster template's.
     with pytest.raises(NotFoundError):
-        await client.templates.get(task["id"], kind="cluster")
+        await admin_client.templates.get(task["id"], kind="cluster")
     no_main = {**cluster, "spec": {"nodes": [{"role": "w", "session_template": task["id"]}]}}
     with pytest.raises(BadRequestError, match="main node"):
-        await client.templates.create(no_main, kind="cluster")
-    assert await client.templates.delete(created["id"], kind="cluster") is True
+        await admin_client.templates.create(no_main, kind="cluster")
+    assert await admin_client.templates.delete(created["id"], kind="cluster") is True
 
 
 # -- resources ---------------------------------------------------------------------------------
 
 
-async def test_scaling_groups_slots_and_types(client: Client) -> None:
-    assert await client.resources.scaling_groups("default") == [{"name": "default"}]
-    assert await client.resources.scaling_groups("2de2b969-1d04-48a6-af16-0bc8adb3c831") == [
+async def test_scaling_groups_slots_and_types(admin_client: Client) -> None:
+    assert await admin_client.resources.scaling_groups("default") == [{"name": "default"}]
+    assert await admin_client.resources.scaling_groups("2de2b969-1d04-48a6-af16-0bc8adb3c831") == [
         {"name": "default"}
     ]
-    assert await client.resources.scaling_groups("other") == []
-    assert await client.resources.resource_slots() == {"cpu": "count", "mem": "bytes"}
-    details = await client.resources.resource_slot_details(scaling_group="default")
+    assert await admin_client.resources.scaling_groups("other") == []
+    assert await admin_client.resources.resource_slots() == {"cpu": "count", "mem": "bytes"}
+    details = await admin_client.resources.resource_slot_details(scaling_group="default")
     assert details["mem"]["display_unit"] == "GiB"
-    assert await client.resources.vfolder_types() == ["user", "group"]
+    assert await admin_client.resources.vfolder_types() == ["user", "group"]
 
 
-async def test_presets_through_the_namespace(client: Client) -> None:
-    presets = await client.resources.presets(scaling_group="default")
-    assert presets == (await client.list_presets())["presets"]
-    report = await client.resources.check_presets(group="default")
+async def test_presets_through_the_namespace(admin_client: Client) -> None:
+    presets = await admin_client.resources.presets(scaling_group="default")
+    assert presets == (await admin_client.list_presets())["presets"]
+    report = await admin_client.resources.check_presets(group="default")
     assert "keypair_remaining" in report
 
 
-async def test_usage_from_the_session_records(client: Client, user_client: Client) -> None:
-    await client.create_if_not_exists("python", "usage-a")
-    await client.create_if_not_exists("python", "usage-b")
-    await client.destroy("usage-b")
+async def test_usage_from_the_session_records(admin_client: Client, user_client: Client) -> None:
+    await admin_client.create_if_not_exists("python", "usage-a")
+    await admin_client.create_if_not_exists("python", "usage-b")
+    await admin_client.destroy("usage-b")
     today = dt.datetime.now(dt.UTC).date()
-    (group,) = await client.resources.usage_per_month(today)
+    (group,) = await admin_client.resources.usage_per_month(today)
     assert group["g_name"] == "default"
     infos = {info["name"]: info for info in group["c_infos"]}
     assert set(infos) == {"usage-a", "usage-b"}
     assert infos["usage-b"]["status"] == "TERMINATED"
     assert infos["usage-b"]["used_time"] is not None
     assert infos["usage-a"]["email"] == "admin@lablup.com"
-    period = await client.resources.usage_per_period(today, today)
+    period = await admin_client.resources.usage_per_period(today, today)
     assert {info["name"] for info in period[0]["c_infos"]} == {"usage-a", "usage-b"}
     last_year = today.replace(year=today.year - 1)
-    assert await client.resources.usage_per_month(last_year) == []
-    assert await client.resources.usage_per_month(today, group_ids=["other"]) == []
+    assert await admin_client.resources.usage_per_month(last_year) == []
+    assert await admin_client.resources.usage_per_month(today, group_ids=["other"]) == []
     default = uuid.UUID("2de2b969-1d04-48a6-af16-0bc8adb3c831")
-    (chosen,) = await client.resources.usage_per_month(today, group_ids=[uuid.uuid4(), default])
+    (chosen,) = await admin_client.resources.usage_per_month(
+        today, group_ids=[uuid.uuid4(), default]
+    )
     assert len(chosen["c_infos"]) == 2
     with pytest.raises(BadRequestError, match="100 days"):
-        await client.resources.usage_per_period(last_year, today)
+        await admin_client.resources.usage_per_period(last_year, today)
     with pytest.raises(InvalidArgumentError):
-        await client.resources.usage_per_month("2026-12")
+        await admin_client.resources.usage_per_month("2026-12")
     with pytest.raises(AuthenticationError):
         await user_client.resources.usage_per_month(today)
-    await client.destroy("usage-a")
+    await admin_client.destroy("usage-a")
 
 
 # -- account self-service ----------------------------------------------------------------------
 
 
 @needs_keygen
-async def test_ssh_keypair_generate_read_and_upload(client: Client, user_client: Client) -> None:
-    assert await client.auth.ssh_keypair() == {"ssh_public_key": ""}
-    generated = await client.auth.generate_ssh_keypair()
+async def test_ssh_keypair_generate_read_and_upload(
+    admin_client: Client, user_client: Client
+) -> None:
+    assert await admin_client.auth.ssh_keypair() == {"ssh_public_key": ""}
+    generated = await admin_client.auth.generate_ssh_keypair()
     assert generated["ssh_public_key"].startswith("ssh-rsa ")
     assert "PRIVATE KEY" in generated["ssh_private_key"]
-    assert (await client.auth.ssh_keypair())["ssh_public_key"] == generated["ssh_public_key"]
+    assert (await admin_client.auth.ssh_keypair())["ssh_public_key"] == generated["ssh_public_key"]
     # Each keypair has its own.
     assert await user_client.auth.ssh_keypair() == {"ssh_public_key": ""}
     other = await user_client.auth.generate_ssh_keypair()
-    uploaded = await client.auth.upload_ssh_keypair(
+    uploaded = await admin_client.auth.upload_ssh_keypair(
         other["ssh_public_key"], other["ssh_private_key"]
     )
     assert uploaded["ssh_public_key"] == other["ssh_public_key"].rstrip() + "\n"
     with pytest.raises(BadRequestError) as exc_info:
-        await client.auth.upload_ssh_keypair(generated["ssh_public_key"], other["ssh_private_key"])
+        await admin_client.auth.upload_ssh_keypair(
+            generated["ssh_public_key"], other["ssh_private_key"]
+        )
     assert exc_info.value.problem_type == "https://api.backend.ai/probs/ssh-keypair-mismatch"
     # The private key never shows in the error.
     assert "PRIVATE" not in str(exc_info.value)
@@ -247,11 +247,11 @@ async def test_update_full_name(user_client: Client) -> None:
     assert (await user_client.query("{ user { full_name } }"))["user"]["full_name"] == "Grace"
 
 
-async def test_namespaces_are_cached_and_concurrent(client: Client) -> None:
-    assert client.images is client.images and client.auth is client.auth
-    assert "Templates" in repr(client.templates)
+async def test_namespaces_are_cached_and_concurrent(admin_client: Client) -> None:
+    assert admin_client.images is admin_client.images and admin_client.auth is admin_client.auth
+    assert "Templates" in repr(admin_client.templates)
     slots, types = await asyncio.gather(
-        client.resources.resource_slots(), client.resources.vfolder_types()
+        admin_client.resources.resource_slots(), admin_client.resources.vfolder_types()
     )
     assert slots and types
 
@@ -345,12 +345,12 @@ async def test_namespaces_through_the_webserver(emulator: Emulator) -> None:
 
 
 async def test_generating_without_ssh_keygen_is_a_clear_error(
-    client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # The emulator runs in this process: an empty PATH hides ssh-keygen from it.
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ServerError, match="needs ssh-keygen") as exc_info:
-        await client.auth.generate_ssh_keypair()
+        await admin_client.auth.generate_ssh_keypair()
     assert exc_info.value.status == 501
 
 

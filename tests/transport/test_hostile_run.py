@@ -24,7 +24,7 @@ from backendai_aio import (
     RunInProgressError,
 )
 
-from .app_servers import app_server, root_app
+from ..app_servers import app_server, root_app
 
 
 class EndlessKernel:
@@ -130,9 +130,9 @@ async def test_a_costly_body_is_refused_before_it_is_decoded() -> None:
 # -- against the emulator ----------------------------------------------------------------------
 
 
-async def test_cancelling_a_run_interrupts_it_in_the_session(client: Client) -> None:
-    await client.create_if_not_exists("python", "run-cancel")
-    task = asyncio.create_task(client.run("run-cancel", "import time\ntime.sleep(60)"))
+async def test_cancelling_a_run_interrupts_it_in_the_session(admin_client: Client) -> None:
+    await admin_client.create_if_not_exists("python", "run-cancel")
+    task = asyncio.create_task(admin_client.run("run-cancel", "import time\ntime.sleep(60)"))
     await asyncio.sleep(0.5)
     task.cancel()
     started = time.monotonic()
@@ -141,37 +141,37 @@ async def test_cancelling_a_run_interrupts_it_in_the_session(client: Client) -> 
     assert time.monotonic() - started < 6
     assert task.cancelled()
     # The session takes new code at once.
-    result = await client.run("run-cancel", "print('free')")
+    result = await admin_client.run("run-cancel", "print('free')")
     assert result.stdout == "free\n"
 
 
-async def test_a_run_ended_by_asyncio_timeout_is_interrupted(client: Client) -> None:
-    await client.create_if_not_exists("python", "run-timeout")
+async def test_a_run_ended_by_asyncio_timeout_is_interrupted(admin_client: Client) -> None:
+    await admin_client.create_if_not_exists("python", "run-timeout")
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.5):
-            await client.run("run-timeout", "import time\ntime.sleep(60)")
-    result = await client.run("run-timeout", "print('free')")
+            await admin_client.run("run-timeout", "import time\ntime.sleep(60)")
+    result = await admin_client.run("run-timeout", "print('free')")
     assert result.stdout == "free\n"
 
 
-async def test_another_run_in_progress_has_its_own_error(client: Client) -> None:
-    await client.create_if_not_exists("python", "run-busy")
-    first = await client.execute("run-busy", None, "query", "import time\ntime.sleep(60)")
+async def test_another_run_in_progress_has_its_own_error(admin_client: Client) -> None:
+    await admin_client.create_if_not_exists("python", "run-busy")
+    first = await admin_client.execute("run-busy", None, "query", "import time\ntime.sleep(60)")
     assert first["result"]["status"] == "continued"
     with pytest.raises(RunInProgressError, match=r"client\.interrupt\('run-busy'\)") as caught:
-        await client.run("run-busy", "print(1)")
+        await admin_client.run("run-busy", "print(1)")
     assert caught.value.status == 400
-    await client.interrupt("run-busy")
+    await admin_client.interrupt("run-busy")
 
 
-async def test_input_without_a_callback_carries_the_prompt(client: Client) -> None:
-    await client.create_if_not_exists("python", "run-prompt")
+async def test_input_without_a_callback_carries_the_prompt(admin_client: Client) -> None:
+    await admin_client.create_if_not_exists("python", "run-prompt")
     with pytest.raises(InputRequiredError, match="on_input") as caught:
-        await client.run("run-prompt", "input('Name? ')")
+        await admin_client.run("run-prompt", "input('Name? ')")
     assert caught.value.prompt == "Name? "
     assert isinstance(caught.value, BackendError)
     assert not isinstance(caught.value, InvalidArgumentError)
-    result = await client.run("run-prompt", "print('free')")
+    result = await admin_client.run("run-prompt", "print('free')")
     assert result.stdout == "free\n"
 
 

@@ -19,8 +19,8 @@ from aiohttp import web
 
 from backendai_aio import BackendError, Client, ClientConfig, ResponseError
 
-from .app_servers import app_server, root_app
-from .fault_server import FaultServer, response
+from ..app_servers import app_server, root_app
+from ..fault_server import FaultServer, response
 
 TOKEN = "storage-token-never-shown"
 Storage = Callable[[FaultServer, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -25,7 +25,7 @@ from backendai_aio import (
 )
 from backendai_aio.emulator import Emulator
 
-from .app_servers import app_server, root_app
+from ..app_servers import app_server, root_app
 
 KEYS = {"BACKEND_ACCESS_KEY": "AKIAIOSFODNN7EXAMPLE", "BACKEND_SECRET_KEY": "s" * 40}
 

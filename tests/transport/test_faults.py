@@ -31,7 +31,7 @@ from backendai_aio import (
     Timeout,
 )
 
-from .fault_server import FaultServer, response, until_client_closes
+from ..fault_server import FaultServer, response, until_client_closes
 
 MARGIN = 1.5  # seconds of slack on a noisy 2-core machine
 FAST_RETRY = RetryPolicy(max_retries=2, backoff_base=0.05, backoff_max=0.2)

@@ -13,8 +13,8 @@ from aiohttp import web
 from backendai_aio import BackendError, Client, ClientConfig, LocalIOError, ResponseError
 from backendai_aio.emulator import Emulator
 
-from .app_servers import app_server, root_app
-from .test_tarsafe import cve_2025_4517_tar
+from ..app_servers import app_server, root_app
+from ..unit.test_tarsafe import cve_2025_4517_tar
 
 
 def _multipart(parts: list[bytes], boundary: str = "evilboundary") -> web.Response:
@@ -104,11 +104,11 @@ async def test_downloads_on_the_24_09_profile_use_post(tmp_path: Path) -> None:
                 )
 
 
-async def test_download_progress_reaches_its_total(client: Client, tmp_path: Path) -> None:
-    await client.create_if_not_exists("python", "dl-progress")
-    await client.upload("dl-progress", {"a.bin": b"a" * 300_000, "b.bin": b"b" * 5})
+async def test_download_progress_reaches_its_total(admin_client: Client, tmp_path: Path) -> None:
+    await admin_client.create_if_not_exists("python", "dl-progress")
+    await admin_client.upload("dl-progress", {"a.bin": b"a" * 300_000, "b.bin": b"b" * 5})
     reports: list[tuple[int, int | None]] = []
-    await client.download(
+    await admin_client.download(
         "dl-progress", ["a.bin", "b.bin"], tmp_path, progress=lambda d, t: reports.append((d, t))
     )
     done, total = reports[-1]
@@ -116,49 +116,49 @@ async def test_download_progress_reaches_its_total(client: Client, tmp_path: Pat
 
 
 async def test_download_single_to_local_problems_are_backend_errors(
-    client: Client, tmp_path: Path
+    admin_client: Client, tmp_path: Path
 ) -> None:
-    await client.create_if_not_exists("python", "dl-local")
-    await client.upload("dl-local", {"a.txt": b"alpha"})
+    await admin_client.create_if_not_exists("python", "dl-local")
+    await admin_client.upload("dl-local", {"a.txt": b"alpha"})
     with pytest.raises(LocalIOError, match="does not exist"):
-        await client.download_single_to("dl-local", "a.txt", tmp_path / "missing" / "a.txt")
+        await admin_client.download_single_to("dl-local", "a.txt", tmp_path / "missing" / "a.txt")
     # An existing folder takes the file under its own name; so does a path ending in "/".
-    assert await client.download_single_to("dl-local", "a.txt", tmp_path) == 5
+    assert await admin_client.download_single_to("dl-local", "a.txt", tmp_path) == 5
     assert (tmp_path / "a.txt").read_bytes() == b"alpha"
-    await client.download_single_to("dl-local", "a.txt", f"{tmp_path}/new/")
+    await admin_client.download_single_to("dl-local", "a.txt", f"{tmp_path}/new/")
     assert (tmp_path / "new" / "a.txt").read_bytes() == b"alpha"
     # A folder in the way of the file is a local error, not a bare IsADirectoryError.
     (tmp_path / "in-the-way").mkdir()
     (tmp_path / "in-the-way" / "a.txt").mkdir()
     with pytest.raises(LocalIOError, match="is a folder"):
-        await client.download_single_to("dl-local", "a.txt", tmp_path / "in-the-way")
-    async with client.download_single("dl-local", "a.txt") as stream:
+        await admin_client.download_single_to("dl-local", "a.txt", tmp_path / "in-the-way")
+    async with admin_client.download_single("dl-local", "a.txt") as stream:
         with pytest.raises(LocalIOError):
             await stream.to_file(tmp_path / "in-the-way" / "a.txt")
 
 
-async def test_download_single_to_keeps_modes(client: Client, tmp_path: Path) -> None:
-    await client.create_if_not_exists("python", "dl-mode")
-    await client.upload("dl-mode", {"a.txt": b"alpha"})
+async def test_download_single_to_keeps_modes(admin_client: Client, tmp_path: Path) -> None:
+    await admin_client.create_if_not_exists("python", "dl-mode")
+    await admin_client.upload("dl-mode", {"a.txt": b"alpha"})
     old = os.umask(0o027)
     try:
-        await client.download_single_to("dl-mode", "a.txt", tmp_path / "new.txt")
+        await admin_client.download_single_to("dl-mode", "a.txt", tmp_path / "new.txt")
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o640
     replaced = tmp_path / "replaced.txt"
     replaced.write_bytes(b"old")
     replaced.chmod(0o604)
-    await client.download_single_to("dl-mode", "a.txt", replaced)
+    await admin_client.download_single_to("dl-mode", "a.txt", replaced)
     assert stat.S_IMODE(replaced.stat().st_mode) == 0o604
     assert replaced.read_bytes() == b"alpha"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.txt", "replaced.txt"]
 
 
-async def test_byte_stream_repr_names_the_call_without_the_query(client: Client) -> None:
-    await client.create_if_not_exists("python", "dl-repr")
-    await client.upload("dl-repr", {"a.txt": b"alpha"})
-    async with client.download_single("dl-repr", "a.txt") as stream:
+async def test_byte_stream_repr_names_the_call_without_the_query(admin_client: Client) -> None:
+    await admin_client.create_if_not_exists("python", "dl-repr")
+    await admin_client.upload("dl-repr", {"a.txt": b"alpha"})
+    async with admin_client.download_single("dl-repr", "a.txt") as stream:
         await stream.read()
         text = repr(stream)
     assert text.startswith("<ByteStream POST http://127.0.0.1:")
@@ -167,14 +167,14 @@ async def test_byte_stream_repr_names_the_call_without_the_query(client: Client)
 
 
 async def test_a_failing_download_progress_callback_is_raised_as_itself(
-    client: Client, tmp_path: Path
+    admin_client: Client, tmp_path: Path
 ) -> None:
-    await client.create_if_not_exists("python", "dl-progress-error")
-    await client.upload("dl-progress-error", {"a.bin": b"a" * 1000})
+    await admin_client.create_if_not_exists("python", "dl-progress-error")
+    await admin_client.upload("dl-progress-error", {"a.bin": b"a" * 1000})
 
     def broken(done: int, total: int | None) -> None:
         raise ValueError("the progress bar broke")
 
     with pytest.raises(ValueError, match="progress bar") as caught:
-        await client.download("dl-progress-error", ["a.bin"], tmp_path, progress=broken)
+        await admin_client.download("dl-progress-error", ["a.bin"], tmp_path, progress=broken)
     assert not isinstance(caught.value, BackendError)

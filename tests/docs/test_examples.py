@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "examples"
 SCRIPT_TIMEOUT = 120.0
 

@@ -18,7 +18,7 @@ from backendai_aio import Client, ClientConfig
 from backendai_aio.emulator.__main__ import listen_failure
 from backendai_aio.emulator.pytest_plugin import EmulatorThread
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def _env_without_backend() -> dict[str, str]:

@@ -16,7 +16,7 @@ from backendai_aio import Client
 from backendai_aio.emulator import USER_ACCESS_KEY, Emulator
 from backendai_aio.emulator.pytest_plugin import EmulatorThread
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 # Whether the emulator has release profiles; the fixtures work either way.
 _TAKES_RELEASE = "release" in inspect.signature(Emulator).parameters
 

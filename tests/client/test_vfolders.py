@@ -38,7 +38,7 @@ from backendai_aio.emulator._vfolders import (
     transfer_hooks,
 )
 
-from .app_servers import app_server
+from ..app_servers import app_server
 
 ADMIN_KEY, ADMIN_SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 USER_KEY, USER_SECRET = "AKIANABBDUSEREXAMPLE", "C8qnIo29EZvXkPK_MXcuAakYTy4NYrxwmCEyNPlf"
@@ -59,13 +59,13 @@ async def endpoint(app: web.Application) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def client(endpoint: str) -> AsyncIterator[Client]:
+async def user_client(endpoint: str) -> AsyncIterator[Client]:
     async with Client(ClientConfig(USER_KEY, USER_SECRET, endpoint)) as opened:
         yield opened
 
 
 @pytest.fixture
-async def admin(endpoint: str) -> AsyncIterator[Client]:
+async def admin_client(endpoint: str) -> AsyncIterator[Client]:
     async with Client(ClientConfig(ADMIN_KEY, ADMIN_SECRET, endpoint)) as opened:
         yield opened
 
@@ -103,8 +103,8 @@ def names(listing: dict[str, Any]) -> list[str]:
     return [item["name"] for item in listing["items"]]
 
 
-async def test_full_cycle(client: Client, tmp_path: Path) -> None:
-    created = await client.vfolder_create("data", usage_mode="general", permission="rw")
+async def test_full_cycle(user_client: Client, tmp_path: Path) -> None:
+    created = await user_client.vfolder_create("data", usage_mode="general", permission="rw")
     assert created["name"] == "data"
     assert created["host"] == "local:volume1"
     assert created["ownership_type"] == "user"
@@ -112,94 +112,94 @@ async def test_full_cycle(client: Client, tmp_path: Path) -> None:
     assert created["status"] == "ready"
     assert len(created["id"]) == 32
 
-    listed = await client.vfolder_list()
+    listed = await user_client.vfolder_list()
     assert [entry["name"] for entry in listed] == ["data"]
     assert listed[0]["is_owner"] is True
-    hosts = await client.vfolder_list_hosts()
+    hosts = await user_client.vfolder_list_hosts()
     assert hosts["default"] == "local:volume1"
     assert hosts["allowed"] == ["local:volume1"]
-    assert (await client.vfolder_info("data"))["num_files"] == 0
+    assert (await user_client.vfolder_info("data"))["num_files"] == 0
 
-    assert await client.vfolder_mkdir("data", "a/b", parents=True) is None
+    assert await user_client.vfolder_mkdir("data", "a/b", parents=True) is None
     with pytest.raises(BadRequestError) as exists:
-        await client.vfolder_mkdir("data", "a")
+        await user_client.vfolder_mkdir("data", "a")
     assert exists.value.msg == "File exists"
     assert exists.value.data == {"errno": 17, "paths": ["a"]}
-    await client.vfolder_mkdir("data", "a", exist_ok=True)
+    await user_client.vfolder_mkdir("data", "a", exist_ok=True)
 
     source = tmp_path / "big.bin"
     digest = make_file(source, 3 * MiB + 123)
-    assert await client.vfolder_upload("data", source, "a/b/", chunk_size=MiB) == 3 * MiB + 123
+    assert await user_client.vfolder_upload("data", source, "a/b/", chunk_size=MiB) == 3 * MiB + 123
     streamed = os.urandom(MiB + 7)
-    stored = await client.vfolder_upload(
+    stored = await user_client.vfolder_upload(
         "data", chunks(streamed), "stream.bin", size=len(streamed), chunk_size=300_000
     )
     assert stored == len(streamed)
 
-    root = await client.vfolder_list_files("data")
+    root = await user_client.vfolder_list_files("data")
     assert names(root) == ["a", "stream.bin"]
     assert root["items"][0]["type"] == "DIRECTORY"
-    inner = await client.vfolder_list_files("data", "a/b")
+    inner = await user_client.vfolder_list_files("data", "a/b")
     assert inner["items"][0]["name"] == "big.bin"
     assert inner["items"][0]["size"] == 3 * MiB + 123
     assert inner["items"][0]["type"] == "FILE"
 
-    assert await client.vfolder_rename_file("data", "a/b/big.bin", "renamed.bin") == {}
-    assert names(await client.vfolder_list_files("data", "a/b")) == ["renamed.bin"]
+    assert await user_client.vfolder_rename_file("data", "a/b/big.bin", "renamed.bin") == {}
+    assert names(await user_client.vfolder_list_files("data", "a/b")) == ["renamed.bin"]
 
-    target = await client.vfolder_download("data", "a/b/renamed.bin", tmp_path / "back.bin")
+    target = await user_client.vfolder_download("data", "a/b/renamed.bin", tmp_path / "back.bin")
     assert target == tmp_path / "back.bin"
     assert sha256_of(target) == digest
-    into_dir = await client.vfolder_download("data", "stream.bin", tmp_path)
+    into_dir = await user_client.vfolder_download("data", "stream.bin", tmp_path)
     assert into_dir == tmp_path / "stream.bin"
     assert into_dir.read_bytes() == streamed
     # Nothing but the finished files is left behind (no partial downloads).
     assert sorted(p.name for p in tmp_path.iterdir()) == ["back.bin", "big.bin", "stream.bin"]
 
-    info = await client.vfolder_info("data")
+    info = await user_client.vfolder_info("data")
     # Directories count too (a, a/b), with their own sizes, as on the vfs backend.
     assert info["num_files"] == 4
     assert info["used_bytes"] >= 3 * MiB + 123 + MiB + 7
 
-    await client.vfolder_delete_files("data", "stream.bin")
+    await user_client.vfolder_delete_files("data", "stream.bin")
     with pytest.raises(BadRequestError) as is_dir:
-        await client.vfolder_delete_files("data", ["a"])
+        await user_client.vfolder_delete_files("data", ["a"])
     assert is_dir.value.msg == "Is a directory"
-    await client.vfolder_delete_files("data", ["a"], recursive=True)
-    assert names(await client.vfolder_list_files("data")) == []
+    await user_client.vfolder_delete_files("data", ["a"], recursive=True)
+    assert names(await user_client.vfolder_list_files("data")) == []
 
-    await client.vfolder_delete("data")
+    await user_client.vfolder_delete("data")
     with pytest.raises(NotFoundError) as gone:
-        await client.vfolder_info("data")
+        await user_client.vfolder_info("data")
     assert gone.value.title == "No such virtual folder."
-    assert await client.vfolder_list() == []
+    assert await user_client.vfolder_list() == []
 
 
 @pytest.mark.parametrize("file_name", ["données é 日本.bin", "a b+c%20d&e=f.txt", "x#y?z.txt"])
-async def test_unusual_file_names(client: Client, tmp_path: Path, file_name: str) -> None:
-    await client.vfolder_create("names")
+async def test_unusual_file_names(user_client: Client, tmp_path: Path, file_name: str) -> None:
+    await user_client.vfolder_create("names")
     data = os.urandom(200_000)
     source = tmp_path / file_name
     source.write_bytes(data)
-    await client.vfolder_upload("names", source, f"dir {file_name}/")
-    assert names(await client.vfolder_list_files("names")) == [f"dir {file_name}"]
-    assert names(await client.vfolder_list_files("names", f"dir {file_name}")) == [file_name]
-    await client.vfolder_rename_file("names", f"dir {file_name}/{file_name}", f"r {file_name}")
-    back = await client.vfolder_download(
+    await user_client.vfolder_upload("names", source, f"dir {file_name}/")
+    assert names(await user_client.vfolder_list_files("names")) == [f"dir {file_name}"]
+    assert names(await user_client.vfolder_list_files("names", f"dir {file_name}")) == [file_name]
+    await user_client.vfolder_rename_file("names", f"dir {file_name}/{file_name}", f"r {file_name}")
+    back = await user_client.vfolder_download(
         "names", f"dir {file_name}/r {file_name}", tmp_path / "out"
     )
     assert back.read_bytes() == data
 
 
 async def test_upload_resumes_after_a_dropped_patch(
-    client: Client, hooks: TransferHooks, tmp_path: Path
+    user_client: Client, hooks: TransferHooks, tmp_path: Path
 ) -> None:
-    await client.vfolder_create("resume")
+    await user_client.vfolder_create("resume")
     source = tmp_path / "five.bin"
     digest = make_file(source, 5 * MiB)
     hooks.drop_upload_after = 700_000
     reports: list[tuple[int, int | None]] = []
-    await client.vfolder_upload(
+    await user_client.vfolder_upload(
         "resume",
         source,
         "five.bin",
@@ -214,38 +214,38 @@ async def test_upload_resumes_after_a_dropped_patch(
     assert [p for p in patches if "refused" in p] == []
     assert reports[-1] == (5 * MiB, 5 * MiB)
     assert [done for done, _ in reports] == sorted({done for done, _ in reports})
-    back = await client.vfolder_download("resume", "five.bin", tmp_path / "back.bin")
+    back = await user_client.vfolder_download("resume", "five.bin", tmp_path / "back.bin")
     assert sha256_of(back) == digest
 
 
 async def test_stream_upload_resumes_within_its_window(
-    client: Client, hooks: TransferHooks, tmp_path: Path
+    user_client: Client, hooks: TransferHooks, tmp_path: Path
 ) -> None:
-    await client.vfolder_create("resume")
+    await user_client.vfolder_create("resume")
     data = os.urandom(3 * MiB)
     hooks.drop_upload_after = 1_234_567
-    await client.vfolder_upload(
+    await user_client.vfolder_upload(
         "resume", chunks(data, 65_536), "s.bin", size=len(data), chunk_size=2 * MiB
     )
     assert f"PATCH 1234567+{3 * MiB - 1_234_567}" in hooks.log
-    back = await client.vfolder_download("resume", "s.bin", tmp_path / "s.bin")
+    back = await user_client.vfolder_download("resume", "s.bin", tmp_path / "s.bin")
     assert back.read_bytes() == data
 
 
 async def test_download_resumes_with_range(
-    client: Client, hooks: TransferHooks, tmp_path: Path
+    user_client: Client, hooks: TransferHooks, tmp_path: Path
 ) -> None:
-    await client.vfolder_create("ranged")
+    await user_client.vfolder_create("ranged")
     source = tmp_path / "four.bin"
     digest = make_file(source, 4 * MiB + 5)
-    await client.vfolder_upload("ranged", source)
+    await user_client.vfolder_upload("ranged", source)
     hooks.drop_download_after = 1_000_000
     reports: list[tuple[int, int | None]] = []
 
     async def progress(done: int, total: int | None) -> None:
         reports.append((done, total))
 
-    back = await client.vfolder_download(
+    back = await user_client.vfolder_download(
         "ranged", "four.bin", tmp_path / "back.bin", progress=progress
     )
     gets = [entry for entry in hooks.log if entry.startswith("GET")]
@@ -262,21 +262,21 @@ async def test_download_resumes_with_range(
 
 
 async def test_transfers_give_up_after_max_attempts(
-    client: Client, hooks: TransferHooks, tmp_path: Path, app: web.Application
+    user_client: Client, hooks: TransferHooks, tmp_path: Path, app: web.Application
 ) -> None:
-    await client.vfolder_create("flaky")
+    await user_client.vfolder_create("flaky")
     data = os.urandom(MiB)
     hooks.drop_upload_after = 1000
     with pytest.raises(BackendError) as upload_error:
-        await client.vfolder_upload("flaky", data, "f.bin", max_attempts=1)
+        await user_client.vfolder_upload("flaky", data, "f.bin", max_attempts=1)
     assert upload_error.value.type == ERR_REQUEST
     assert "uploading 'f.bin' to virtual folder 'flaky'" in upload_error.value.message
     assert "gave up after 1 attempt" in upload_error.value.message
 
-    await client.vfolder_upload("flaky", data, "g.bin")
+    await user_client.vfolder_upload("flaky", data, "g.bin")
     hooks.drop_download_after = 1000
     with pytest.raises(BackendError) as download_error:
-        await client.vfolder_download("flaky", "g.bin", tmp_path / "g.bin", max_attempts=1)
+        await user_client.vfolder_download("flaky", "g.bin", tmp_path / "g.bin", max_attempts=1)
     assert download_error.value.type == ERR_RESPONSE
     assert "downloading 'g.bin' from virtual folder 'flaky'" in download_error.value.message
     assert not (tmp_path / "g.bin").exists()
@@ -291,81 +291,84 @@ async def test_transfers_give_up_after_max_attempts(
         assert not any(token in text for token in tokens)
 
 
-async def test_download_errors_name_the_phase(client: Client, tmp_path: Path) -> None:
-    await client.vfolder_create("errs")
+async def test_download_errors_name_the_phase(user_client: Client, tmp_path: Path) -> None:
+    await user_client.vfolder_create("errs")
     with pytest.raises(NotFoundError) as missing:
-        await client.vfolder_download("errs", "nope.bin", tmp_path / "nope.bin")
+        await user_client.vfolder_download("errs", "nope.bin", tmp_path / "nope.bin")
     assert missing.value.status == 404
     assert missing.value.title == "File not found"
     assert missing.value.message.startswith("downloading 'nope.bin' from virtual folder 'errs'")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(NotFoundError):
-        await client.vfolder_download("no-such-folder", "x", tmp_path / "x")
+        await user_client.vfolder_download("no-such-folder", "x", tmp_path / "x")
 
 
-async def test_empty_file(client: Client, tmp_path: Path) -> None:
-    await client.vfolder_create("empty")
+async def test_empty_file(user_client: Client, tmp_path: Path) -> None:
+    await user_client.vfolder_create("empty")
     source = tmp_path / "empty.bin"
     source.write_bytes(b"")
     reports: list[tuple[int, int | None]] = []
-    assert await client.vfolder_upload("empty", source, progress=lambda *r: reports.append(r)) == 0
+    assert (
+        await user_client.vfolder_upload("empty", source, progress=lambda *r: reports.append(r))
+        == 0
+    )
     assert reports == [(0, 0)]
-    listing = await client.vfolder_list_files("empty")
+    listing = await user_client.vfolder_list_files("empty")
     assert [(i["name"], i["size"]) for i in listing["items"]] == [("empty.bin", 0)]
-    back = await client.vfolder_download("empty", "empty.bin", tmp_path / "back.bin")
+    back = await user_client.vfolder_download("empty", "empty.bin", tmp_path / "back.bin")
     assert back.read_bytes() == b""
 
 
-async def test_upload_from_bytes_replaces(client: Client, tmp_path: Path) -> None:
-    await client.vfolder_create("bytes")
-    await client.vfolder_upload("bytes", b"first version", "v.txt")
-    await client.vfolder_upload("bytes", bytearray(b"second"), "v.txt")
-    back = await client.vfolder_download("bytes", "v.txt", tmp_path / "v.txt")
+async def test_upload_from_bytes_replaces(user_client: Client, tmp_path: Path) -> None:
+    await user_client.vfolder_create("bytes")
+    await user_client.vfolder_upload("bytes", b"first version", "v.txt")
+    await user_client.vfolder_upload("bytes", bytearray(b"second"), "v.txt")
+    back = await user_client.vfolder_download("bytes", "v.txt", tmp_path / "v.txt")
     assert back.read_bytes() == b"second"
 
 
-async def test_stream_source_of_the_wrong_length(client: Client) -> None:
-    await client.vfolder_create("len")
+async def test_stream_source_of_the_wrong_length(user_client: Client) -> None:
+    await user_client.vfolder_create("len")
     with pytest.raises(InvalidArgumentError, match="ended after 10 bytes"):
-        await client.vfolder_upload("len", chunks(b"0123456789"), "s.bin", size=20)
+        await user_client.vfolder_upload("len", chunks(b"0123456789"), "s.bin", size=20)
     with pytest.raises(InvalidArgumentError, match="more than size=5"):
-        await client.vfolder_upload("len", chunks(b"0123456789", 3), "t.bin", size=5)
+        await user_client.vfolder_upload("len", chunks(b"0123456789", 3), "t.bin", size=5)
 
 
-async def test_progress_callback_errors_propagate(client: Client) -> None:
-    await client.vfolder_create("cb")
+async def test_progress_callback_errors_propagate(user_client: Client) -> None:
+    await user_client.vfolder_create("cb")
 
     def explode(done: int, total: int | None) -> None:
         if done > 0:
             raise KeyError("stop")
 
     with pytest.raises(KeyError, match="stop"):
-        await client.vfolder_upload("cb", os.urandom(600_000), "x.bin", progress=explode)
+        await user_client.vfolder_upload("cb", os.urandom(600_000), "x.bin", progress=explode)
 
 
-async def test_invalid_input(client: Client, tmp_path: Path) -> None:
-    await client.vfolder_create("valid")
+async def test_invalid_input(user_client: Client, tmp_path: Path) -> None:
+    await user_client.vfolder_create("valid")
     cases: list[tuple[str, Any]] = [
-        ("create with an empty name", client.vfolder_create("")),
-        ("a name with a slash", client.vfolder_info("a/b")),
-        ("mkdir escaping", client.vfolder_mkdir("valid", "../up")),
-        ("absolute path", client.vfolder_list_files("valid", "/etc")),
-        ("escaping target", client.vfolder_upload("valid", b"x", "a/../../x")),
-        ("missing source", client.vfolder_upload("valid", tmp_path / "missing.bin")),
-        ("directory source", client.vfolder_upload("valid", tmp_path)),
-        ("stream without size", client.vfolder_upload("valid", chunks(b"x"), "x")),
-        ("stream without target", client.vfolder_upload("valid", chunks(b"x"), size=1)),
-        ("bytes without target", client.vfolder_upload("valid", b"x")),
-        ("bad chunk size", client.vfolder_upload("valid", b"x", "x", chunk_size=0)),
-        ("size mismatch", client.vfolder_upload("valid", b"xy", "x", size=3)),
-        ("bad source type", client.vfolder_upload("valid", 42, "x")),  # type: ignore[arg-type]
-        ("rename to a path", client.vfolder_rename_file("valid", "a", "b/c")),
-        ("no files", client.vfolder_delete_files("valid", [])),
-        ("delete escaping", client.vfolder_delete_files("valid", ["ok", ".."])),
-        ("download the root", client.vfolder_download("valid", ".", tmp_path)),
-        ("no destination folder", client.vfolder_download("valid", "f", tmp_path / "x" / "y")),
-        ("invite nobody", client.vfolder_invite("valid", [])),
-        ("empty invitation id", client.vfolder_accept_invitation("")),
+        ("create with an empty name", user_client.vfolder_create("")),
+        ("a name with a slash", user_client.vfolder_info("a/b")),
+        ("mkdir escaping", user_client.vfolder_mkdir("valid", "../up")),
+        ("absolute path", user_client.vfolder_list_files("valid", "/etc")),
+        ("escaping target", user_client.vfolder_upload("valid", b"x", "a/../../x")),
+        ("missing source", user_client.vfolder_upload("valid", tmp_path / "missing.bin")),
+        ("directory source", user_client.vfolder_upload("valid", tmp_path)),
+        ("stream without size", user_client.vfolder_upload("valid", chunks(b"x"), "x")),
+        ("stream without target", user_client.vfolder_upload("valid", chunks(b"x"), size=1)),
+        ("bytes without target", user_client.vfolder_upload("valid", b"x")),
+        ("bad chunk size", user_client.vfolder_upload("valid", b"x", "x", chunk_size=0)),
+        ("size mismatch", user_client.vfolder_upload("valid", b"xy", "x", size=3)),
+        ("bad source type", user_client.vfolder_upload("valid", 42, "x")),  # type: ignore[arg-type]
+        ("rename to a path", user_client.vfolder_rename_file("valid", "a", "b/c")),
+        ("no files", user_client.vfolder_delete_files("valid", [])),
+        ("delete escaping", user_client.vfolder_delete_files("valid", ["ok", ".."])),
+        ("download the root", user_client.vfolder_download("valid", ".", tmp_path)),
+        ("no destination folder", user_client.vfolder_download("valid", "f", tmp_path / "x" / "y")),
+        ("invite nobody", user_client.vfolder_invite("valid", [])),
+        ("empty invitation id", user_client.vfolder_accept_invitation("")),
     ]
     for label, call in cases:
         with pytest.raises(InvalidArgumentError) as caught:
@@ -373,14 +376,14 @@ async def test_invalid_input(client: Client, tmp_path: Path) -> None:
         assert caught.value.type == ERR_REQUEST, label
         assert caught.value.message, label
     # Nothing reached the folder: the checks come before any request.
-    assert names(await client.vfolder_list_files("valid")) == []
+    assert names(await user_client.vfolder_list_files("valid")) == []
     assert list(tmp_path.iterdir()) == []
 
 
-async def test_handle(client: Client, tmp_path: Path) -> None:
-    data = client.vfolder("handled")
+async def test_handle(user_client: Client, tmp_path: Path) -> None:
+    data = user_client.vfolder("handled")
     assert isinstance(data, VFolder)
-    assert data.client is client
+    assert data.client is user_client
     assert repr(data) == "<VFolder 'handled'>"
     assert (await data.create())["name"] == "handled"
     assert (await data.info())["name"] == "handled"
@@ -395,45 +398,45 @@ async def test_handle(client: Client, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
         await data.info()
     with pytest.raises(InvalidArgumentError):
-        client.vfolder("")
+        user_client.vfolder("")
 
 
-async def test_invitations(client: Client, admin: Client) -> None:
-    shared = client.vfolder("shared")
+async def test_invitations(user_client: Client, admin_client: Client) -> None:
+    shared = user_client.vfolder("shared")
     await shared.create()
     await shared.upload(b"for admins", "note.txt")
     assert await shared.invite("admin@lablup.com", "ro") == {"invited_ids": ["admin@lablup.com"]}
-    sent = (await client.vfolder_sent_invitations())["invitations"]
+    sent = (await user_client.vfolder_sent_invitations())["invitations"]
     assert [(i["invitee"], i["perm"], i["state"]) for i in sent] == [
         ("admin@lablup.com", "ro", "pending")
     ]
-    received = (await admin.vfolder_invitations())["invitations"]
+    received = (await admin_client.vfolder_invitations())["invitations"]
     assert len(received) == 1
     invitation = received[0]
     assert invitation["inviter"] == "user@lablup.com"
     assert invitation["vfolder_name"] == "shared"
-    assert await admin.vfolder_accept_invitation(invitation["id"]) == {}
-    assert (await admin.vfolder_invitations())["invitations"] == []
+    assert await admin_client.vfolder_accept_invitation(invitation["id"]) == {}
+    assert (await admin_client.vfolder_invitations())["invitations"] == []
 
-    seen = {entry["name"]: entry for entry in await admin.vfolder_list()}
+    seen = {entry["name"]: entry for entry in await admin_client.vfolder_list()}
     assert seen["shared"]["is_owner"] is False
     assert seen["shared"]["permission"] == "ro"
-    assert names(await admin.vfolder_list_files("shared")) == ["note.txt"]
+    assert names(await admin_client.vfolder_list_files("shared")) == ["note.txt"]
     with pytest.raises(NotFoundError):  # read-only: writing calls do not find the folder
-        await admin.vfolder_mkdir("shared", "nope")
+        await admin_client.vfolder_mkdir("shared", "nope")
     with pytest.raises(BadRequestError) as again:
-        await client.vfolder_invite("shared", ["admin@lablup.com"])
+        await user_client.vfolder_invite("shared", ["admin@lablup.com"])
     assert again.value.title == "The virtual folder already exists with the same name."
 
-    await client.vfolder_create("other")
-    await client.vfolder_invite("other", ["admin@lablup.com"])
-    pending = (await admin.vfolder_invitations())["invitations"][0]["id"]
-    assert await admin.vfolder_delete_invitation(pending) == {}  # rejected
-    assert (await admin.vfolder_invitations())["invitations"] == []
+    await user_client.vfolder_create("other")
+    await user_client.vfolder_invite("other", ["admin@lablup.com"])
+    pending = (await admin_client.vfolder_invitations())["invitations"][0]["id"]
+    assert await admin_client.vfolder_delete_invitation(pending) == {}  # rejected
+    assert (await admin_client.vfolder_invitations())["invitations"] == []
     with pytest.raises(NotFoundError):
-        await admin.vfolder_accept_invitation(pending)
+        await admin_client.vfolder_accept_invitation(pending)
     with pytest.raises(NotFoundError):
-        await client.vfolder_invite("other", ["nobody@example.com"])
+        await user_client.vfolder_invite("other", ["nobody@example.com"])
 
 
 def test_folder_paths() -> None:
@@ -464,16 +467,16 @@ def test_wire_parsers() -> None:
     assert resume_validator({"ETag": 'W/"a-b"'}) is None
 
 
-async def test_download_memory_stays_bounded(client: Client, tmp_path: Path) -> None:
-    await client.vfolder_create("memory")
+async def test_download_memory_stays_bounded(user_client: Client, tmp_path: Path) -> None:
+    await user_client.vfolder_create("memory")
     source = tmp_path / "m.bin"
     digest = make_file(source, 24 * MiB)
     tracemalloc.start()
     try:
-        await client.vfolder_upload("memory", source)
+        await user_client.vfolder_upload("memory", source)
         _, upload_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        back = await client.vfolder_download("memory", "m.bin", tmp_path / "back.bin")
+        back = await user_client.vfolder_download("memory", "m.bin", tmp_path / "back.bin")
         _, download_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -483,59 +486,61 @@ async def test_download_memory_stays_bounded(client: Client, tmp_path: Path) -> 
     assert download_peak < 6 * MiB
 
 
-async def test_entries_are_typed(client: Client) -> None:
-    await client.vfolder_create("typed-entries")
+async def test_entries_are_typed(user_client: Client) -> None:
+    await user_client.vfolder_create("typed-entries")
     try:
-        folder = client.vfolder("typed-entries")
+        folder = user_client.vfolder("typed-entries")
         await folder.upload(b"12345", "data/five.bin")
         top = {entry.name: entry for entry in await folder.entries()}
         assert top["data"].is_dir
-        inner = await client.vfolder_entries("typed-entries", "data")
+        inner = await user_client.vfolder_entries("typed-entries", "data")
         assert [(e.name, e.size, e.type) for e in inner] == [("five.bin", 5, "FILE")]
         assert inner[0].raw["name"] == "five.bin"
     finally:
-        await client.vfolder_delete("typed-entries")
+        await user_client.vfolder_delete("typed-entries")
 
 
-async def test_download_to_a_folder_path_ending_in_a_slash(client: Client, tmp_path: Path) -> None:
-    await client.vfolder_create("slash")
-    await client.vfolder_upload("slash", b"content", "sub/a.txt")
+async def test_download_to_a_folder_path_ending_in_a_slash(
+    user_client: Client, tmp_path: Path
+) -> None:
+    await user_client.vfolder_create("slash")
+    await user_client.vfolder_upload("slash", b"content", "sub/a.txt")
     # The folder does not exist yet: it is created, never written as a file of that name.
-    back = await client.vfolder_download("slash", "sub/a.txt", f"{tmp_path}/downloads/")
+    back = await user_client.vfolder_download("slash", "sub/a.txt", f"{tmp_path}/downloads/")
     assert back == tmp_path / "downloads" / "a.txt"
     assert back.read_bytes() == b"content"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["downloads"]
     # A file in the way of the folder is a local error.
     (tmp_path / "taken").write_bytes(b"")
     with pytest.raises(LocalIOError):
-        await client.vfolder_download("slash", "sub/a.txt", f"{tmp_path}/taken/")
+        await user_client.vfolder_download("slash", "sub/a.txt", f"{tmp_path}/taken/")
     with pytest.raises(LocalIOError, match="does not exist"):
-        await client.vfolder_download("slash", "sub/a.txt", tmp_path / "no" / "a.txt")
+        await user_client.vfolder_download("slash", "sub/a.txt", tmp_path / "no" / "a.txt")
 
 
 async def test_download_modes_follow_the_umask_or_the_replaced_file(
-    client: Client, tmp_path: Path
+    user_client: Client, tmp_path: Path
 ) -> None:
-    await client.vfolder_create("modes")
-    await client.vfolder_upload("modes", b"content", "a.txt")
+    await user_client.vfolder_create("modes")
+    await user_client.vfolder_upload("modes", b"content", "a.txt")
     old = os.umask(0o022)
     try:
-        fresh = await client.vfolder_download("modes", "a.txt", tmp_path / "fresh.txt")
+        fresh = await user_client.vfolder_download("modes", "a.txt", tmp_path / "fresh.txt")
     finally:
         os.umask(old)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
     kept = tmp_path / "kept.txt"
     kept.write_bytes(b"old")
     kept.chmod(0o640)
-    await client.vfolder_download("modes", "a.txt", kept)
+    await user_client.vfolder_download("modes", "a.txt", kept)
     assert (kept.read_bytes(), stat.S_IMODE(kept.stat().st_mode)) == (b"content", 0o640)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.txt", "kept.txt"]
 
 
 async def test_upload_that_always_progresses_is_not_given_up(
-    client: Client, hooks: TransferHooks
+    user_client: Client, hooks: TransferHooks
 ) -> None:
-    await client.vfolder_create("progressing")
+    await user_client.vfolder_create("progressing")
     data = os.urandom(3 * MiB)
     # Every PATCH is dropped part way (after the proxy stored some of it), six times over:
     # each drop re-arms the hook, five times.
@@ -549,5 +554,5 @@ async def test_upload_that_always_progresses_is_not_given_up(
 
     hooks.log = RearmingLog()
     hooks.drop_upload_after = 300_000
-    assert await client.vfolder_upload("progressing", data, "p.bin", max_attempts=2) == 3 * MiB
+    assert await user_client.vfolder_upload("progressing", data, "p.bin", max_attempts=2) == 3 * MiB
     assert sum(entry.endswith("dropped") for entry in hooks.log) == 6
