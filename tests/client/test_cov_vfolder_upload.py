@@ -265,10 +265,10 @@ async def test_a_conflicting_head_after_a_dropped_patch_is_tried_again() -> None
 
 
 async def test_an_upload_repr_names_the_file_and_folder_only() -> None:
-    from backendai_aio._vfolder_upload import Upload
     from yarl import URL
+
+    from backendai_aio._vfolder_upload import Upload
 
     async with Client(ClientConfig("AK", "SK", "http://127.0.0.1:9")) as client:
         upload = Upload(client, "f", "a/b.txt", URL("http://127.0.0.1:9/u"), TOKEN, None)
         assert repr(upload) == "<Upload 'a/b.txt' to 'f'>"
-
