@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from aiohttp import web
 from backendai_aio import (
     Client,
     ClientConfig,
+    InternalServerError,
     InvalidArgumentError,
     NotFoundError,
     ResponseError,
@@ -131,3 +133,19 @@ def test_a_day_is_yyyymmdd_or_a_date(day: object) -> None:
 def test_a_service_model_is_a_folder(model: object) -> None:
     with pytest.raises(InvalidArgumentError, match="model is a folder name or id"):
         service_body(model, name="svc1", replicas=1)  # type: ignore[arg-type]
+
+
+async def test_a_failing_poll_before_the_deadline_is_raised_as_itself() -> None:
+    app = root_app()
+
+    async def info(request: web.Request) -> web.Response:
+        return web.json_response({"title": "the database is down"}, status=500)
+
+    app.router.add_get("/services/{id}", info)
+    async with app_server(app) as url, Client(ClientConfig("AK", "SK", url)) as client:
+        with pytest.raises(InternalServerError, match="the database is down") as caught:
+            await asyncio.wait_for(
+                client.services.wait_ready("12345678-1234-5678-1234-567812345678", timeout=30),
+                10,
+            )
+    assert caught.value.status == 500
