@@ -45,14 +45,18 @@ def resolve_destination(dest: str | os.PathLike[str], remote: str) -> Path:
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise local_error(f"cannot create the destination folder {target}", exc) from None
-    if target.is_dir():
-        if not name:
-            raise InvalidArgumentError(f"{remote!r} has no file name to store it under")
-        target = target / name
-    if target.is_dir():
-        raise LocalIOError(f"the destination {target} is a folder")
-    if not target.parent.is_dir():
-        raise LocalIOError(f"the destination folder {target.parent} does not exist")
+    try:
+        if target.is_dir():
+            if not name:
+                raise InvalidArgumentError(f"{remote!r} has no file name to store it under")
+            target = target / name
+        if target.is_dir():
+            raise LocalIOError(f"the destination {target} is a folder")
+        if not target.parent.is_dir():
+            raise LocalIOError(f"the destination folder {target.parent} does not exist")
+    except OSError as exc:
+        # A name too long, for one: is_dir() answers False only for a missing path.
+        raise local_error(f"cannot write {target}", exc) from None
     return target
 
 

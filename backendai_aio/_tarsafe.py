@@ -121,11 +121,15 @@ class _Plan:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.kinds: dict[tuple[str, ...], str] = {}
+        # The regular member holding each file's bytes, a hard link resolved by this
+        # module's own rules (tarfile's lookup normalises names differently).
+        self.contents: dict[tuple[str, ...], tarfile.TarInfo] = {}
 
     def kind_at(self, parts: tuple[str, ...]) -> str | None:
         return self.kinds[parts] if parts in self.kinds else _on_disk(self.root, parts)
 
-    def add(self, member: tarfile.TarInfo) -> tuple[str, ...]:
+    def add(self, member: tarfile.TarInfo) -> tuple[tuple[str, ...], tarfile.TarInfo | None]:
+        """Check *member*; return its name's parts and the member holding its bytes."""
         parts = _parts(member)
         kind = _kind(member)
         for depth in range(1, len(parts)):
@@ -141,12 +145,15 @@ class _Plan:
         if existing is not None and existing != kind:
             # A folder replaced by a link (or the reverse) is how writes get redirected.
             raise _refuse(member, f"would replace a {existing} with a {kind}")
+        content = member if member.isreg() else None
         if member.islnk():
-            target = self.kinds.get(_link_parts(member))
-            if target != _FILE:
+            content = self.contents.get(_link_parts(member))
+            if content is None:
                 raise _refuse(member, "is a hard link to something other than a file before it")
         self.kinds[parts] = kind
-        return parts
+        if content is not None:
+            self.contents[parts] = content
+        return parts, content
 
     def check_symlink(self, member: tarfile.TarInfo, parts: tuple[str, ...]) -> None:
         """Resolve a link's target step by step from its folder; it must stay inside."""
@@ -197,7 +204,11 @@ def _folder(root_fd: int, parts: tuple[str, ...]) -> Iterator[int]:
 
 
 def _write(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, parts: tuple[str, ...], root_fd: int
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    parts: tuple[str, ...],
+    content: tarfile.TarInfo | None,
+    root_fd: int,
 ) -> None:
     kind = _kind(member)
     with _folder(root_fd, parts if kind == _DIR else parts[:-1]) as fd:
@@ -209,9 +220,11 @@ def _write(
                 os.unlink(name, dir_fd=fd)
             os.symlink(member.linkname, name, dir_fd=fd)
             return
-        source = tar.extractfile(member)
-        if source is None:
-            raise _refuse(member, "has no readable content")
+        # The checked plan gives every file (a hard link too) a regular member to copy, and
+        # tarfile always has a reader for a regular member.
+        assert content is not None
+        source = tar.extractfile(content)
+        assert source is not None
         # A fresh file: writing into an existing one would also write through its other
         # hard links, wherever they are.
         with contextlib.suppress(FileNotFoundError):
@@ -244,14 +257,14 @@ def extract_safely(archive: Path, dest: Path) -> list[str]:
                 if not (member.isdir() and _names_root(member.name))
             ]
             plan = _Plan(root)
-            placed = [(member, plan.add(member)) for member in members]
-            for member, parts in placed:
+            placed = [(member, *plan.add(member)) for member in members]
+            for member, parts, _ in placed:
                 if member.issym():
                     plan.check_symlink(member, parts)
             root_fd = os.open(root, _WALK_FLAGS)
             try:
-                for member, parts in placed:
-                    _write(tar, member, parts, root_fd)
+                for member, parts, content in placed:
+                    _write(tar, member, parts, content, root_fd)
             finally:
                 os.close(root_fd)
             return [member.name for member in members]
