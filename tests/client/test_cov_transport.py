@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -18,7 +19,9 @@ from backendai_aio import (
     ClientConfig,
     InternalServerError,
     NotSupportedError,
+    RequestError,
     ResponseError,
+    Timeout,
 )
 from tests.app_servers import app_server, root_app
 
@@ -155,3 +158,27 @@ async def test_destroy_recursive_and_restart_failures() -> None:
             await client.restart("s-1")
     assert not isinstance(caught.value, NotSupportedError)
     assert queries == [{"forced": "true", "recursive": "true"}]
+
+
+class _SlowHandler(logging.Handler):
+    """A logging handler that takes its time, as a remote one may."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        time.sleep(0.3)
+
+
+async def test_a_deadline_that_passes_between_attempts_sends_nothing_more() -> None:
+    app, refused = _skew_app(timedelta(hours=1))
+    slow = _SlowHandler(logging.WARNING)
+    logger = logging.getLogger("backendai_aio")
+    async with app_server(app) as url, Client(ClientConfig("AK", SECRET, url)) as client:
+        await client.get_server_version()
+        logger.addHandler(slow)
+        try:
+            # The clock is corrected, and its warning logged, after the deadline's 0.2 s.
+            with pytest.raises(RequestError, match="passed before another attempt") as caught:
+                await client.request("GET", "/one", timeout=Timeout(total=0.2))
+        finally:
+            logger.removeHandler(slow)
+    assert "timed out: the call's deadline (total limit 0.2 s)" in str(caught.value)
+    assert refused == ["/one"]  # the first attempt only: none after the deadline
