@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 from yarl import URL
 
@@ -25,4 +27,7 @@ def test_an_unusable_url_is_an_invalid_url_and_nothing_was_sent() -> None:
 
 
 async def test_settling_with_no_step_in_flight_returns_at_once() -> None:
-    assert await InflightStep().settle() is None
+    step = InflightStep()
+    async with asyncio.timeout(1):
+        await step.settle()
+    assert await step.run(asyncio.sleep(0, "next")) == "next"
