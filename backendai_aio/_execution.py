@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, TypeAlias, TypeVar
@@ -205,6 +206,20 @@ class ExecutionCallsAPI(BaseClient):
         step: InflightStep,
     ) -> RunResult:
         run_id = result.run_id
+
+        async def stop_unfinished() -> None:
+            # A failing callback would leave the run waiting for input, or running on
+            # unobserved: interrupt it, so that the session takes new code at once.
+            if result.status not in TERMINAL_STATUSES:
+                await stop_bounded(lambda: self._abandon(session_id, run_id, timeout))
+
+        async def call_back(callback: Callable[[], Any]) -> Any:
+            try:
+                return await _maybe_await(callback())
+            except Exception:
+                await stop_unfinished()
+                raise
+
         try:
             response = await step.run(
                 self.execute(session_id, run_id, mode, code, opts, timeout=timeout)
@@ -216,7 +231,7 @@ class ExecutionCallsAPI(BaseClient):
             items = result.add_step(_result_of(response))
             for item in items:
                 if on_output is not None:
-                    await _maybe_await(on_output(item.kind, item.payload))
+                    await call_back(functools.partial(on_output, item.kind, item.payload))
             if result.status in CONTINUING_STATUSES:
                 next_mode, line = "continue", ""
             elif result.status == "waiting-input":
@@ -228,9 +243,13 @@ class ExecutionCallsAPI(BaseClient):
                         "on_input= to answer it (the run was interrupted)",
                         prompt=prompt,
                     )
-                line = await _maybe_await(on_input(prompt))
+                line = await call_back(functools.partial(on_input, prompt))
                 if not isinstance(line, str):
-                    raise InvalidArgumentError("on_input must return a string")
+                    await stop_unfinished()
+                    raise InvalidArgumentError(
+                        f"on_input must return a string, not {type(line).__name__} "
+                        "(the run was interrupted)"
+                    )
                 next_mode = "input"
             else:
                 return result

@@ -68,7 +68,13 @@ class ExecutionStream:
             try:
                 message = await self._ws.receive()
             except TRANSPORT_ERRORS as exc:
-                raise ResponseError(f"the execution stream {url} failed: {exc}") from exc
+                # A timeout's own text is empty: say which limit ended the wait.
+                reason = (
+                    "no frame came within the read limit"
+                    if isinstance(exc, TimeoutError)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                raise ResponseError(f"the execution stream {url} failed: {reason}") from exc
             if message.type in (
                 aiohttp.WSMsgType.CLOSE,
                 aiohttp.WSMsgType.CLOSING,

@@ -9,7 +9,7 @@ from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
 from yarl import URL
 
 from ._call_policy import origin_key
-from ._errors import ResponseError
+from ._errors import InvalidArgumentError, ResponseError
 from ._signing import SigningKeyCache, authorization_header, canonical_tail, sign_message
 
 __all__ = ["DEFAULT_CONTENT_TYPE", "SigningMiddleware"]
@@ -107,7 +107,7 @@ class SigningMiddleware:
         """
         host = url.host_port_subcomponent
         if host is None:
-            raise ValueError(f"cannot sign a relative URL: {url}")
+            raise InvalidArgumentError(f"cannot sign a relative URL: {url}")
         self._check_origin(method, url)
         headers: dict[str, str] = {hdrs.HOST: host, hdrs.CONTENT_TYPE: DEFAULT_CONTENT_TYPE}
         self._sign(headers, method, url.raw_path_qs, host, DEFAULT_CONTENT_TYPE)

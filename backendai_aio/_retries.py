@@ -90,7 +90,5 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    try:
-        return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-    except OverflowError:
-        return None
+    # Aware datetimes a few thousand years apart subtract without overflow.
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -236,12 +236,13 @@ def build_create_body(
             body[_TOP_LEVEL[key]] = value
         elif key in config_names:
             config[config_names[key]] = value
-        elif key in ("cluster_size", "cluster_mode"):
-            if api_version < _V6:
-                raise InvalidArgumentError(
-                    f"{key} needs API v6.20200815 or later (the server speaks {api_version})"
-                )
-            body[key] = value
+        elif api_version < _V6:
+            # cluster_mode (every other known option is mapped above): v5 has no such field.
+            raise InvalidArgumentError(
+                f"{key} needs API v6.20200815 or later (the server speaks {api_version})"
+            )
+        else:
+            body[key] = value  # cluster_size or cluster_mode, at the top level from v6 on
     if config:
         body["config"] = config
     return body
