@@ -54,7 +54,7 @@ async def test_upload_list_files_run_and_download(
     code = (
         "import hashlib\n"
         "print(hashlib.sha256(open('data.bin', 'rb').read()).hexdigest())\n"
-        "open('notes/out.txt', 'w').write(open('notes/a.txt').read().upper())"
+        "_ = open('notes/out.txt', 'w').write(open('notes/a.txt').read().upper())"
     )
     ran = await query(user_client, session, code)
     assert ran["exitCode"] == 0, ran["console"]
