@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from backendai_aio import BackendError, Client, NotFoundError
 
@@ -94,3 +96,28 @@ async def destroy_quietly(client: Client, name: str) -> None:
     """
     with contextlib.suppress(NotFoundError):
         await client.destroy(name, forced=True)
+
+
+#: How long a new session may take to reach RUNNING (about 12 s on an idle machine).
+RUNNING_TIMEOUT = 60.0
+#: Each step of a run (the runner answers within a second or two on 2 cores).
+STEP_TIMEOUT = 60.0
+
+
+async def until_done(client: Client, name: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """Follow ``continued`` answers with ``continue`` calls until the run is not running."""
+    result: dict[str, Any] = answer["result"]
+    console = list(result.get("console") or [])
+    while result["status"] == "continued":
+        answer = await asyncio.wait_for(
+            client.execute(name, result["runId"], "continue", ""), STEP_TIMEOUT
+        )
+        result = answer["result"]
+        console += result.get("console") or []
+    return {**result, "console": console}
+
+
+async def query(client: Client, name: str, code: str) -> dict[str, Any]:
+    """Run *code* in query mode to its end; the last answer with the whole console."""
+    answer = await asyncio.wait_for(client.execute(name, None, "query", code), STEP_TIMEOUT)
+    return await until_done(client, name, answer)

@@ -16,6 +16,7 @@ tests are skipped, loudly; any other launcher failure fails the run.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -30,10 +31,14 @@ from backendai_aio import Client, ClientConfig
 from ._support import (
     ADMIN_ACCESS_KEY,
     ADMIN_SECRET_KEY,
+    IMAGE,
     RELEASES,
+    RUNNING_TIMEOUT,
     USER_ACCESS_KEY,
     USER_SECRET_KEY,
     Release,
+    destroy_quietly,
+    session_name,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -224,3 +229,26 @@ async def user_client(real_manager: str) -> AsyncIterator[Client]:
     """A client with a plain user's keypair."""
     async with Client(ClientConfig(USER_ACCESS_KEY, USER_SECRET_KEY, real_manager)) as client:
         yield client
+
+
+@pytest.fixture
+async def session(user_client: Client, release: Release) -> AsyncIterator[str]:
+    """A RUNNING session with a real kernel runner, destroyed afterwards.
+
+    Only 26.9 runs an agent here (with the release's own kernel runner behind it): on 23.09
+    the test is skipped.
+    """
+    if not release.has_agent:
+        pytest.skip(f"{release.manager_version} runs no agent here: no code runs")
+    name = session_name()
+    try:
+        await user_client.create_if_not_exists(IMAGE, name, enqueue_only=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RUNNING_TIMEOUT
+        while (status := (await user_client.get_info(name))["status"]) != "RUNNING":
+            assert status not in {"ERROR", "CANCELLED", "TERMINATED"}, status
+            assert loop.time() < deadline, f"{name} is {status} after {RUNNING_TIMEOUT:.0f}s"
+            await asyncio.sleep(0.5)
+        yield name
+    finally:
+        await destroy_quietly(user_client, name)

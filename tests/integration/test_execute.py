@@ -9,56 +9,19 @@ agent here: these tests are skipped there.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from backendai_aio import Client
 
-from ._support import IMAGE, Release, destroy_quietly, session_name
-
-RUNNING_TIMEOUT = 60.0
-#: Each step of a run (the runner answers within a second or two on 2 cores).
-STEP_TIMEOUT = 60.0
-
-
-@pytest.fixture
-async def session(user_client: Client, release: Release) -> AsyncIterator[str]:
-    """A RUNNING session with a real kernel runner, destroyed afterwards."""
-    if not release.has_agent:
-        pytest.skip(f"{release.manager_version} runs no agent here: no code runs")
-    name = session_name()
-    try:
-        await user_client.create_if_not_exists(IMAGE, name, enqueue_only=True)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + RUNNING_TIMEOUT
-        while (status := (await user_client.get_info(name))["status"]) != "RUNNING":
-            assert status not in {"ERROR", "CANCELLED", "TERMINATED"}, status
-            assert loop.time() < deadline, f"{name} is {status} after {RUNNING_TIMEOUT:.0f}s"
-            await asyncio.sleep(0.5)
-        yield name
-    finally:
-        await destroy_quietly(user_client, name)
-
-
-async def until_done(client: Client, name: str, answer: dict[str, Any]) -> dict[str, Any]:
-    """Follow ``continued`` answers with ``continue`` calls until the run is not running."""
-    result: dict[str, Any] = answer["result"]
-    console = list(result.get("console") or [])
-    while result["status"] == "continued":
-        answer = await asyncio.wait_for(
-            client.execute(name, result["runId"], "continue", ""), STEP_TIMEOUT
-        )
-        result = answer["result"]
-        console += result.get("console") or []
-    return {**result, "console": console}
-
-
-async def query(client: Client, name: str, code: str) -> dict[str, Any]:
-    """Run *code* in query mode to its end; the last answer with the whole console."""
-    answer = await asyncio.wait_for(client.execute(name, None, "query", code), STEP_TIMEOUT)
-    return await until_done(client, name, answer)
+from ._support import (
+    IMAGE,
+    RUNNING_TIMEOUT,
+    STEP_TIMEOUT,
+    destroy_quietly,
+    query,
+    session_name,
+    until_done,
+)
 
 
 async def test_query_keeps_state_between_calls(user_client: Client, session: str) -> None:

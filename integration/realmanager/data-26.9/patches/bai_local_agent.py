@@ -20,7 +20,9 @@ REPL ports come from ``BAI_LOCAL_RUNNER_PORTS`` (``first-last``). The dummy kern
 ``DummyCodeRunner`` then speaks the runner's ZeroMQ protocol to it, so execute runs real
 code. The runner's pid (its session id) is in ``<root>/<kernel id>/runner.pid`` and its
 console in ``<root>/<kernel id>.log``: destroying the kernel stops it, and the launcher stops
-any left.
+any left. The kernel's file calls (upload, download, ``download_single``, listing) work on its
+``home/work`` with the docker kernel's answer shapes, and a batch run keeps its output queue
+between its phases (see ``_install_batch_phases``).
 """
 
 from __future__ import annotations
@@ -63,11 +65,14 @@ def _install_keepalive() -> None:
 
 def _install_runner(venv: str, root: str, port_range: str) -> None:
     import asyncio
+    import io
     import json
     import shutil
     import signal
     import socket
-    from pathlib import Path
+    import stat
+    import tarfile
+    from pathlib import Path, PurePosixPath
 
     from ai.backend.agent.agent import AbstractAgent
     from ai.backend.agent.dummy.agent import DummyAgent, DummyKernelCreationContext
@@ -78,6 +83,9 @@ def _install_runner(venv: str, root: str, port_range: str) -> None:
     first, last = (int(p) for p in port_range.split("-"))
     kernels = Path(root)
     taken: set[int] = set()
+    CONTAINER_WORK = PurePosixPath("/home/work")
+    #: The docker kernel refuses downloads whose archive passes 1 MiB.
+    ARCHIVE_LIMIT = 1048576
 
     def free_port() -> int:
         for port in range(first, last + 1):
@@ -208,6 +216,95 @@ def _install_runner(venv: str, root: str, port_range: str) -> None:
         except OSError:
             return {"logs": ""}
 
+    def work_path(kernel_id, container_path, verb):
+        """The host path of *container_path* in the kernel's ``/home/work``, confined there.
+
+        Like the docker kernel, a path is taken relative to ``/home/work`` and refused when it
+        leaves it; on the host a symbolic link could leave it too, so the resolved path is
+        checked as well.
+        """
+        work = (kernels / str(kernel_id) / "home/work").resolve()
+        inside = PurePosixPath(os.path.normpath(CONTAINER_WORK / str(container_path)))
+        if not inside.is_relative_to(CONTAINER_WORK):
+            raise PermissionError(f"You cannot {verb} files outside /home/work")
+        host = (work / inside.relative_to(CONTAINER_WORK)).resolve(strict=False)
+        if not host.is_relative_to(work):
+            raise PermissionError(f"You cannot {verb} files outside /home/work")
+        return host, inside
+
+    def archive(host, inside):
+        """A tar of *host* named by its base name, as the docker kernel's ``get_archive``."""
+        if not host.exists():
+            raise RuntimeError(f"Could not download the archive to: {inside}")
+        files = [host] if not host.is_dir() else [host, *host.rglob("*")]
+        if sum(f.lstat().st_size for f in files if f.is_file()) > ARCHIVE_LIMIT:
+            raise ValueError("Too large archive file exceeding 1 MiB")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            tar.add(str(host), arcname=host.name)
+        return buffer.getvalue()
+
+    async def accept_file(self, container_path, filedata):
+        host, _ = work_path(self.kernel_id, container_path, "upload")
+
+        def write():
+            host.parent.mkdir(parents=True, exist_ok=True)
+            host.write_bytes(filedata)
+
+        try:
+            await asyncio.to_thread(write)
+        except OSError as e:
+            raise RuntimeError(
+                f"{self.kernel_id}: writing uploaded file failed: {container_path} ({e!r})"
+            ) from e
+
+    async def download_file(self, container_path):
+        host, inside = work_path(self.kernel_id, container_path, "download")
+        return await asyncio.to_thread(archive, host, inside)
+
+    async def download_single(self, container_path):
+        host, inside = work_path(self.kernel_id, container_path, "download")
+
+        def read():
+            if host.is_dir():
+                raise ValueError(
+                    f"Expected a single-file archive but found multiple files from {inside}"
+                )
+            if not host.exists():
+                raise RuntimeError(f"Could not download the archive to: {inside}")
+            if host.stat().st_size > ARCHIVE_LIMIT:
+                raise ValueError("Too large archive file exceeding 1 MiB")
+            return host.read_bytes()
+
+        return await asyncio.to_thread(read)
+
+    async def list_files(self, container_path):
+        host, inside = work_path(self.kernel_id, container_path, "list")
+
+        def scan():
+            entries = []
+            for entry in os.scandir(host):
+                st = entry.stat(follow_symlinks=False)
+                entries.append(
+                    {
+                        "mode": stat.filemode(st.st_mode),
+                        "size": st.st_size,
+                        "ctime": st.st_ctime,
+                        "mtime": st.st_mtime,
+                        "atime": st.st_atime,
+                        "filename": entry.name,
+                    }
+                )
+            return entries
+
+        # The docker kernel runs a script in the container: its listing is the script's
+        # stdout (a JSON list), a failure its stderr. The message names the container path.
+        try:
+            files, errors = json.dumps(await asyncio.to_thread(scan)), ""
+        except OSError as e:
+            files, errors = "", f"{type(e).__name__}: [Errno {e.errno}] {e.strerror}: '{inside}'\n"
+        return {"files": files, "errors": errors, "abspath": str(container_path)}
+
     DummyKernelCreationContext.start_container = start_container
     DummyAgent.destroy_kernel = destroy_kernel
     DummyAgent.clean_kernel = clean_kernel
@@ -217,6 +314,65 @@ def _install_runner(venv: str, root: str, port_range: str) -> None:
     DummyKernel.get_completions = get_completions
     DummyKernel.interrupt_kernel = interrupt_kernel
     DummyKernel.get_logs = get_logs
+    DummyKernel.accept_file = accept_file
+    DummyKernel.download_file = download_file
+    DummyKernel.download_single = download_single
+    DummyKernel.list_files = list_files
+
+
+def _install_batch_phases() -> None:
+    """Keep a batch run's output queue between its clean, build and exec phases.
+
+    As released, the code runner drops a run's output queue when a ``clean-finished`` or
+    ``build-finished`` arrives and makes a new one only when the client's ``continue`` comes:
+    what the kernel runner sends in between is lost. A local runner finishes an empty clean
+    or build step in microseconds, so the exec's output (often its ``finished``) was lost and
+    the ``continue`` waited for ever, with every later run of the kernel queued behind it.
+    Here the queue stays with the run until it finishes. The run is still given up as
+    released when another run is waiting at the end of a phase, or when a run with another
+    id arrives instead of the ``continue``.
+    """
+    from ai.backend.agent.kernel import AbstractCodeRunner
+
+    phase_ends = {"clean-finished", "build-finished"}
+    original_next = AbstractCodeRunner.next_output_queue
+    original_attach = AbstractCodeRunner.attach_output_queue
+    original_get = AbstractCodeRunner.get_next_result
+
+    def next_output_queue(self):
+        if getattr(self, "_bai_deferring", False):
+            # get_next_result() below decides once it knows the answer's status.
+            self._bai_next_wanted = True
+            return
+        original_next(self)
+
+    async def get_next_result(self, api_ver=2, flush_timeout=2.0):
+        self._bai_deferring, self._bai_next_wanted = True, False
+        try:
+            result = await original_get(self, api_ver=api_ver, flush_timeout=flush_timeout)
+        finally:
+            self._bai_deferring = False
+        if self._bai_next_wanted:
+            others_waiting = any(run != self.current_run_id for run in self.pending_queues)
+            if result.get("status") in phase_ends and not others_waiting:
+                self._bai_parked_run = self.current_run_id
+                self.resume_output_queue()
+            else:
+                self._bai_parked_run = None
+                original_next(self)
+        return result
+
+    async def attach_output_queue(self, run_id):
+        parked = getattr(self, "_bai_parked_run", None)
+        self._bai_parked_run = None
+        if parked is not None and run_id != parked and self.current_run_id == parked:
+            # Another run instead of the continue: the parked run is given up, as released.
+            original_next(self)
+        await original_attach(self, run_id)
+
+    AbstractCodeRunner.next_output_queue = next_output_queue
+    AbstractCodeRunner.get_next_result = get_next_result
+    AbstractCodeRunner.attach_output_queue = attach_output_queue
 
 
 if os.environ.get("BAI_LOCAL_DUMMY_KEEPALIVE") == "1":
@@ -225,3 +381,4 @@ if os.environ.get("BAI_LOCAL_DUMMY_KEEPALIVE") == "1":
         root := os.environ.get("BAI_LOCAL_RUNNER_ROOT")
     ):
         _install_runner(venv, root, os.environ.get("BAI_LOCAL_RUNNER_PORTS", "9800-9899"))
+        _install_batch_phases()
