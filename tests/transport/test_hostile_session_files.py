@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -59,7 +60,8 @@ async def test_malformed_multipart_is_a_response_error_naming_the_call(tmp_path:
     async with app_server(app) as url, Client(ClientConfig("AK", "SK", url)) as client:
         with pytest.raises(ResponseError, match=r"POST .*/session/abcd/download") as caught:
             await asyncio.wait_for(client.download("abcd", ["x"], tmp_path), 10)
-    assert "LineTooLong" in str(caught.value)
+    # aiohttp's own words for the bad part: LineTooLong today, "Chunk too big" on 3.12.1.
+    assert re.search(r"LineTooLong|Chunk too big", str(caught.value))
 
 
 @pytest.mark.parametrize(
