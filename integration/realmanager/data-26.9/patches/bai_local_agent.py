@@ -80,6 +80,8 @@ def _install_runner(venv: str, root: str, port_range: str) -> None:
     from ai.backend.common.dto.agent.response import CodeCompletionResp
 
     python = f"{venv}/bin/python"
+    # A private /tmp would hide a venv under the host's /tmp (a checkout there).
+    venv_under_tmp = Path(venv).resolve().is_relative_to("/tmp")
     first, last = (int(p) for p in port_range.split("-"))
     kernels = Path(root)
     taken: set[int] = set()
@@ -116,9 +118,18 @@ def _install_runner(venv: str, root: str, port_range: str) -> None:
         (kernel_dir / "home/config/intrinsic-ports.json").write_text(json.dumps(ports))
         environ = "".join(f"{k}={v}\n" for k, v in dict(kernel_obj.environ).items())
         (kernel_dir / "home/config/environ.txt").write_text(environ)
+        mounts = f"mount --bind '{kernel_dir}/home' /home && mount --bind '{kernel_dir}/tmp' /tmp"
+        if venv_under_tmp:
+            # Keep the venv reachable through the kernel folder, then put it back in place.
+            keep = kernel_dir / "home" / ".runner-venv"
+            keep.mkdir(exist_ok=True)
+            mounts = (
+                f"mount --bind '{venv}' '{keep}' && mount --rbind '{kernel_dir}/home' /home"
+                f" && mount --bind '{kernel_dir}/tmp' /tmp && mkdir -p '{venv}'"
+                f" && mount --bind /home/.runner-venv '{venv}'"
+            )
         script = (
-            f"mount --bind '{kernel_dir}/home' /home && mount --bind '{kernel_dir}/tmp' /tmp"
-            f" && cd /home/work && exec '{python}' -m ai.backend.kernel python '{python}'"
+            f"{mounts} && cd /home/work && exec '{python}' -m ai.backend.kernel python '{python}'"
         )
         env = {
             "PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin",
