@@ -10,8 +10,8 @@ from typing import Any
 
 from yarl import URL
 
-from ._base import BaseClient
 from ._errors import AuthenticationError, InvalidArgumentError, ServerError
+from ._namespace import Namespace
 from ._timeouts import NOT_GIVEN, TimeoutArg
 
 __all__ = ["DEFAULT_PROJECT", "AccountAPI", "GraphQLError"]
@@ -25,7 +25,7 @@ class GraphQLError(ServerError):
     """The GraphQL endpoint answered ``errors`` (with HTTP 200); ``data`` holds them."""
 
 
-class AccountAPI(BaseClient):
+class AccountAPI(Namespace):
     """Who the caller is and what it may use."""
 
     async def login(
@@ -44,7 +44,7 @@ class AccountAPI(BaseClient):
         login raises :class:`~backendai_aio.AuthenticationError` with the reason; the
         password never appears in an error or a log line.
         """
-        if not self._session_mode:
+        if not self._transport.webserver:
             raise InvalidArgumentError("login() needs a ClientConfig with endpoint_type='session'")
         if not username or not password:
             raise InvalidArgumentError("login() needs a user name and a password")
@@ -52,7 +52,7 @@ class AccountAPI(BaseClient):
         creds = {"username": username, "password": password}
         if otp:
             creds["otp"] = otp
-        body = await self._request(
+        body = await self._transport.call(
             "POST",
             url,
             json=creds,
@@ -81,18 +81,20 @@ class AccountAPI(BaseClient):
 
     async def logout(self, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
         """End the webserver login session (``endpoint_type="session"``)."""
-        if not self._session_mode:
+        if not self._transport.webserver:
             raise InvalidArgumentError("logout() needs a ClientConfig with endpoint_type='session'")
-        await self._request("POST", self._server_url("logout"), timeout=timeout, signed=False)
+        await self._transport.call(
+            "POST", self._server_url("logout"), timeout=timeout, signed=False
+        )
 
     def _server_url(self, name: str) -> URL:
         # The webserver's own routes live beside /func/, not under it.
-        return URL(str(self.endpoint) + "server/" + name, encoded=True)
+        return URL(str(self._transport.endpoint) + "server/" + name, encoded=True)
 
     async def check_auth(self, echo: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """Check the credentials: the server answers ``{"authorized": "yes", "echo": echo}``."""
-        return await self._request(
-            "POST", self._url("auth", "test"), json={"echo": echo}, timeout=timeout
+        return await self._transport.call(
+            "POST", self._transport.url("auth", "test"), json={"echo": echo}, timeout=timeout
         )
 
     async def get_role(self, group: str | None = None, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
@@ -101,11 +103,15 @@ class AccountAPI(BaseClient):
         *group* (a group id) asks for the role in that group too.
         """
         params = {} if group is None else {"group": group}
-        return await self._request("GET", self._url("auth", "role"), params=params, timeout=timeout)
+        return await self._transport.call(
+            "GET", self._transport.url("auth", "role"), params=params, timeout=timeout
+        )
 
     async def list_presets(self, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """The resource presets: ``{"presets": [{"name", "resource_slots", ...}, ...]}``."""
-        return await self._request("GET", self._url("resource", "presets"), timeout=timeout)
+        return await self._transport.call(
+            "GET", self._transport.url("resource", "presets"), timeout=timeout
+        )
 
     async def check_presets(
         self,
@@ -124,8 +130,8 @@ class AccountAPI(BaseClient):
         body: dict[str, str] = {"group": DEFAULT_PROJECT if group is None else group}
         if scaling_group is not None:
             body["scaling_group"] = scaling_group
-        return await self._request(
-            "POST", self._url("resource", "check-presets"), json=body, timeout=timeout
+        return await self._transport.call(
+            "POST", self._transport.url("resource", "check-presets"), json=body, timeout=timeout
         )
 
     async def query(
@@ -142,8 +148,8 @@ class AccountAPI(BaseClient):
         """
         if not isinstance(gql, str) or not gql.strip():
             raise InvalidArgumentError("query() needs a GraphQL document")
-        url = self._url("admin", "gql")
-        body = await self._request(
+        url = self._transport.url("admin", "gql")
+        body = await self._transport.call(
             "POST",
             url,
             json={"query": gql, "variables": dict(variables or {})},

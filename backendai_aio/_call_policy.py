@@ -3,7 +3,7 @@
 A plain function of what happened (:class:`Outcome`), what the call did so far
 (:class:`Tally`), what the call may do (:class:`CallRules`) and the time left before its
 deadline, so every rule of the request loop can be read, and tested, as a table. Nothing
-here does I/O; the request loop in :mod:`._base` carries the decisions out.
+here does I/O; the request loop in :mod:`._transport` carries the decisions out.
 """
 
 from __future__ import annotations

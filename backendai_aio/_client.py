@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Unpack
+import ssl as ssl_module
+from collections.abc import Sequence
+from typing import Any, Final, Self, Unpack
+
+import aiohttp
+from yarl import URL
 
 from ._account import AccountAPI
 from ._auth_calls import Auth
-from ._base import BaseClient
-from ._errors import InternalServerError, NotSupportedError
+from ._config import ClientConfig
+from ._errors import ERR_REQUEST, ERR_RESPONSE, ERR_SERVER, InternalServerError, NotSupportedError
 from ._execution import EXECUTE_MODES, ExecutionCallsAPI, InputCallback, OutputCallback
 from ._images import Images
 from ._live import LiveAPI
+from ._ratelimits import RateLimit
 from ._resources import Resources
+from ._retries import RetryPolicy
 from ._services import Services
 from ._session_files import SessionFilesAPI
 from ._session_options import (
@@ -24,13 +31,13 @@ from ._session_options import (
 )
 from ._templates import Templates
 from ._timeouts import NOT_GIVEN, TimeoutArg
-from ._transport import relative_path
+from ._transport import DEFAULT_MAX_RESPONSE_SIZE, Transport
 from ._vfolders import VFolderAPI
 
 __all__ = ["EXECUTE_MODES", "Client", "InputCallback", "OutputCallback"]
 
 
-class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI, BaseClient):
+class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI):
     """An asyncio Backend.AI client.
 
     Use one client per application and close it when done, best with ``async with``::
@@ -55,7 +62,96 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI
     ``text/*`` as ``str``, else ``bytes``, ``None`` for 204) and raises
     :class:`~backendai_aio.BackendError` on failure. The API version is negotiated once,
     on the first call, from ``GET /``.
+
+    The aiohttp session, endpoints, negotiated version and lifecycle belong to the client's
+    :class:`Transport`, which every namespace is given.
     """
+
+    #: Error type: the server answered a failure status.
+    ERR_SERVER: Final = ERR_SERVER
+    #: Error type: reading or decoding the response failed.
+    ERR_RESPONSE: Final = ERR_RESPONSE
+    #: Error type: sending the request failed.
+    ERR_REQUEST: Final = ERR_REQUEST
+
+    def __init__(
+        self,
+        config: ClientConfig | None = None,
+        agent_signature: str | None = None,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeout: TimeoutArg = NOT_GIVEN,
+        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 (immutable)
+        ssl: ssl_module.SSLContext | bool = True,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        middlewares: Sequence[aiohttp.ClientMiddlewareType] = (),
+    ) -> None:
+        transport = Transport(
+            config,
+            agent_signature,
+            session=session,
+            timeout=timeout,
+            retry=retry,
+            ssl=ssl,
+            max_response_size=max_response_size,
+            middlewares=middlewares,
+        )
+        super().__init__(transport)
+        #: The configuration in use (from the environment when none was given).
+        self.config: Final = transport.config
+
+    # -- lifecycle and state -------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._transport.enter()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Release the client's resources; calling it again does nothing.
+
+        A session the client created is closed; an injected one is left open for its owner.
+        """
+        await self._transport.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._transport.closed
+
+    @property
+    def api_version(self) -> str | None:
+        """The negotiated API version, or ``None`` before the first call."""
+        version = self._transport.version
+        return None if version is None else str(version)
+
+    @property
+    def http_session(self) -> aiohttp.ClientSession | None:
+        """The ``aiohttp.ClientSession`` in use, ``None`` before the first call."""
+        return self._transport.http_session
+
+    @property
+    def endpoint(self) -> URL:
+        """The endpoint calls go to now (it moves on when one cannot be connected to)."""
+        return self._transport.endpoint
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The ``X-RateLimit-*`` values of the last response, if it carried them."""
+        return self._transport.rate_limit
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds added to the local clock when signing (measured after a skew error)."""
+        return self._transport.clock_offset
+
+    def __repr__(self) -> str:
+        return (
+            f"<Client endpoint={str(self.endpoint)!r} access_key={self.config.access_key!r} "
+            f"api_version={self.api_version!r} state={self._transport.state}>"
+        )
 
     async def get_server_version(self, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """``GET /``: the server's API version and manager version.
@@ -64,7 +160,7 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI
         fixes the API version this client speaks; a server older than ``v5.20191215``
         raises :class:`~backendai_aio.UnsupportedServerError`.
         """
-        return await self._fetch_server_version(timeout)
+        return await self._transport.server_version(timeout)
 
     async def create_if_not_exists(
         self,
@@ -96,14 +192,13 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI
         "session already exists", so it is sent once.
         """
         name = generate_session_name() if session_id is None else validate_session_name(session_id)
-        await self._negotiate(timeout)
-        assert self._api_version is not None
+        version = await self._transport.negotiate(timeout)
         # BACKEND_GROUP, BACKEND_DOMAIN and BACKEND_VFOLDER_MOUNTS, as the official SDK.
         options_applied = self.config.session_options(options)
-        body = build_create_body(self._api_version, image, name, options_applied)
-        return await self._request(
+        body = build_create_body(version, image, name, options_applied)
+        return await self._transport.call(
             "POST",
-            self._url("session"),
+            self._transport.url("session"),
             json=body,
             timeout=timeout,
             idempotent=create_is_idempotent(options),
@@ -126,8 +221,8 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI
             params["forced"] = "true"
         if recursive:
             params["recursive"] = "true"
-        return await self._request(
-            "DELETE", self._url("session", session_id), params=params, timeout=timeout
+        return await self._transport.call(
+            "DELETE", self._transport.url("session", session_id), params=params, timeout=timeout
         )
 
     async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
@@ -138,7 +233,9 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI
         message says what to do instead: :meth:`destroy` the session and create a new one.
         """
         try:
-            return await self._request("PATCH", self._url("session", session_id), timeout=timeout)
+            return await self._transport.call(
+                "PATCH", self._transport.url("session", session_id), timeout=timeout
+            )
         except InternalServerError as exc:
             if exc.status != 501:
                 raise
@@ -157,11 +254,15 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI
 
     async def get_info(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """A compute session's details: image, status, resources, queries executed, ..."""
-        return await self._request("GET", self._url("session", session_id), timeout=timeout)
+        return await self._transport.call(
+            "GET", self._transport.url("session", session_id), timeout=timeout
+        )
 
     async def get_logs(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """The container logs of a compute session: ``{"result": {"logs": "..."}}``."""
-        return await self._request("GET", self._url("session", session_id, "logs"), timeout=timeout)
+        return await self._transport.call(
+            "GET", self._transport.url("session", session_id, "logs"), timeout=timeout
+        )
 
     # -- legacy aliases of the JavaScript client -------------------------------------------------
 
@@ -210,30 +311,31 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI
 
             folders = await client.request("GET", "/folders", params={"all": "true"})
         """
-        url = relative_path(method, path)
-        return await self._request(method, url, params=params, json=json, timeout=timeout)
+        return await self._transport.request(
+            method, path, params=params, json=json, timeout=timeout
+        )
 
     @functools.cached_property
     def services(self) -> Services:
         """Model serving: :class:`~backendai_aio.Services` on this client's transport."""
-        return Services(self)
+        return Services(self._transport)
 
     @functools.cached_property
     def images(self) -> Images:
         """The images: :class:`~backendai_aio.Images` on this client's transport."""
-        return Images(self)
+        return Images(self._transport)
 
     @functools.cached_property
     def templates(self) -> Templates:
         """Session and cluster templates: :class:`~backendai_aio.Templates`."""
-        return Templates(self)
+        return Templates(self._transport)
 
     @functools.cached_property
     def resources(self) -> Resources:
         """Resource groups, slots, presets, usage: :class:`~backendai_aio.Resources`."""
-        return Resources(self)
+        return Resources(self._transport)
 
     @functools.cached_property
     def auth(self) -> Auth:
         """Account self-service: :class:`~backendai_aio.Auth` on this client's transport."""
-        return Auth(self)
+        return Auth(self._transport)

@@ -17,7 +17,6 @@ import aiohttp
 from yarl import URL
 
 from ._backoff import ReconnectBudget, jittered_backoff
-from ._base import TRANSPORT_ERRORS, BaseClient, Params
 from ._errors import (
     ClientClosedError,
     InvalidArgumentError,
@@ -25,8 +24,11 @@ from ._errors import (
     RequestError,
     ResponseError,
 )
+from ._failures import TRANSPORT_ERRORS
+from ._namespace import Namespace
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSELimitError, SSEParser
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg, resolve_timeout
+from ._transport import Params, Transport
 
 __all__ = ["DEFAULT_RECONNECT_WINDOW", "Event", "EventStream", "EventsAPI", "reconnect_delay"]
 
@@ -91,7 +93,7 @@ class EventStream:
 
     def __init__(
         self,
-        client: BaseClient,
+        client: Transport,
         url: URL,
         params: Params,
         *,
@@ -155,13 +157,13 @@ class EventStream:
             self.filtered_locally = True
             response = await self._send()
         self._response = response
-        self._client._live.add(response)
+        self._client.track(response)
 
     async def _send(self) -> aiohttp.ClientResponse:
         headers = {"Accept": "text/event-stream"}
         if self._parser.last_event_id is not None:
             headers["Last-Event-ID"] = self._parser.last_event_id
-        return await self._client._send_with_policies(
+        return await self._client.send(
             "GET",
             self._url,
             params=self._params,
@@ -287,7 +289,7 @@ class EventStreamOptions:
     fallback_params: Params = None
 
 
-class EventsAPI(BaseClient):
+class EventsAPI(Namespace):
     """Session and background-task event streams."""
 
     @asynccontextmanager
@@ -318,7 +320,7 @@ class EventsAPI(BaseClient):
         # "sessionName" is read by every release since 23.09 (26.9 reads no other key).
         params = [("sessionName", name), *base] if named else base
         async with self._event_stream(
-            self._url("events", "session"),
+            self._transport.url("events", "session"),
             params,
             EventStreamOptions(
                 session_id=session_id,
@@ -350,7 +352,7 @@ class EventsAPI(BaseClient):
         if not task_id:
             raise InvalidArgumentError("a task id is required")
         async with self._event_stream(
-            self._url("events", "background-task"),
+            self._transport.url("events", "background-task"),
             [("task_id", task_id)],
             EventStreamOptions(
                 max_reconnects=max_reconnects,
@@ -365,9 +367,9 @@ class EventsAPI(BaseClient):
     async def _event_stream(
         self, url: URL, params: Params, options: EventStreamOptions, timeout: TimeoutArg
     ) -> AsyncIterator[EventStream]:
-        limits = resolve_timeout(timeout, self._timeout, streaming=True)
+        limits = resolve_timeout(timeout, self._transport.default_timeout, streaming=True)
         stream = EventStream(
-            self,
+            self._transport,
             url,
             params,
             session_id=options.session_id,

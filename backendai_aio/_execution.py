@@ -8,7 +8,6 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, TypeAlias, TypeVar
 
-from ._base import BaseClient
 from ._errors import (
     BadRequestError,
     InputRequiredError,
@@ -16,6 +15,7 @@ from ._errors import (
     ResponseError,
     RunDeadlineError,
 )
+from ._namespace import Namespace
 from ._results import CONTINUING_STATUSES, TERMINAL_STATUSES, RunResult
 from ._run_support import (
     DEFAULT_MAX_STEPS,
@@ -58,7 +58,7 @@ def _result_of(response: Any) -> Mapping[str, Any]:
     return result
 
 
-class ExecutionCallsAPI(BaseClient):
+class ExecutionCallsAPI(Namespace):
     """The code-execution calls of :class:`~backendai_aio.Client`."""
 
     async def execute(
@@ -99,14 +99,14 @@ class ExecutionCallsAPI(BaseClient):
             "run_id": run_id,
             "options": dict(opts or {}),
         }
-        return await self._request(
-            "POST", self._url("session", session_id), json=body, timeout=timeout
+        return await self._transport.call(
+            "POST", self._transport.url("session", session_id), json=body, timeout=timeout
         )
 
     async def interrupt(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """Interrupt the code running in a compute session."""
-        return await self._request(
-            "POST", self._url("session", session_id, "interrupt"), timeout=timeout
+        return await self._transport.call(
+            "POST", self._transport.url("session", session_id, "interrupt"), timeout=timeout
         )
 
     async def complete(
@@ -119,8 +119,11 @@ class ExecutionCallsAPI(BaseClient):
     ) -> Any:
         """Ask for auto-completion candidates of *code* (options: row, col, line, post)."""
         body = {"code": code, "options": dict(opts or {})}
-        return await self._request(
-            "POST", self._url("session", session_id, "complete"), json=body, timeout=timeout
+        return await self._transport.call(
+            "POST",
+            self._transport.url("session", session_id, "complete"),
+            json=body,
+            timeout=timeout,
         )
 
     # -- the run loop ---------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -11,17 +10,17 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from ._base import TRANSPORT_ERRORS, BaseClient
-from ._connection import CLOSE_LIMIT, close_websocket
 from ._errors import (
     InvalidArgumentError,
     RequestError,
     ResponseError,
     ServerError,
-    error_from_response,
 )
+from ._failures import TRANSPORT_ERRORS
+from ._namespace import Namespace
 from ._results import TERMINAL_STATUSES, RunResult
 from ._timeouts import NOT_GIVEN, TimeoutArg, resolve_timeout
+from ._websockets import CLOSE_LIMIT, close_websocket, public_url
 
 __all__ = ["CLOSE_LIMIT", "ExecutionAPI", "ExecutionStream"]
 
@@ -46,7 +45,7 @@ class ExecutionStream:
     def __repr__(self) -> str:
         state = "finished" if self._finished else "closed" if self._ws.closed else "running"
         return (
-            f"<ExecutionStream {_public(self._url)} state={state} "
+            f"<ExecutionStream {public_url(self._url)} state={state} "
             f"status={self.result.status!r} frames={self._frames_seen}>"
         )
 
@@ -57,13 +56,13 @@ class ExecutionStream:
         try:
             await self._ws.send_str(line)
         except TRANSPORT_ERRORS as exc:
-            raise RequestError(f"sending input to {_public(self._url)} failed: {exc}") from exc
+            raise RequestError(f"sending input to {public_url(self._url)} failed: {exc}") from exc
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._frames()
 
     async def _frames(self) -> AsyncIterator[dict[str, Any]]:
-        url = _public(self._url)
+        url = public_url(self._url)
         while not self._finished:
             try:
                 message = await self._ws.receive()
@@ -105,17 +104,7 @@ class ExecutionStream:
             yield frame
 
 
-def _public(url: URL) -> str:
-    # An endpoint may carry credentials in its authority: never show them.
-    return str(url.with_user(None)) if url.is_absolute() else str(url)
-
-
-def _ws_timeout(receive: float | None) -> aiohttp.ClientWSTimeout:
-    # aiohttp builds this dataclass dynamically, out of pyright's sight.
-    return aiohttp.ClientWSTimeout(ws_receive=receive, ws_close=CLOSE_LIMIT)  # pyright: ignore[reportCallIssue]
-
-
-class ExecutionAPI(BaseClient):
+class ExecutionAPI(Namespace):
     """Streaming execution."""
 
     @asynccontextmanager
@@ -137,48 +126,16 @@ class ExecutionAPI(BaseClient):
         """
         if mode not in ("query", "batch"):
             raise InvalidArgumentError(f"stream_execute takes 'query' or 'batch', not {mode!r}")
-        session = self._open()
-        limits = resolve_timeout(timeout, self._timeout, streaming=True)
-        await self._negotiate(timeout)
-        url = self._absolute(self._url("stream", "session", session_id, "execute"))
-        headers = dict(self._headers)
-        if self._session_mode:
-            headers["X-BackendAI-Version"] = self._signer.api_version
-        elif self._signed is not None:
-            # A session we did not create has no signer installed, and ws_connect takes no
-            # per-request middleware: sign the upgrade by hand.
-            headers.update(self._signer.headers_for("GET", url))
-        try:
-            # ws_connect takes no per-call connect limit: bound the whole handshake instead.
-            async with asyncio.timeout(limits.connect):
-                ws = await session.ws_connect(
-                    url,
-                    headers=headers,
-                    ssl=self._ssl,
-                    timeout=_ws_timeout(limits.read),
-                )
-        except aiohttp.WSServerHandshakeError as exc:
-            raise error_from_response(
-                exc.status, exc.message, None, b"", method="GET", url=str(url)
-            ) from exc
-        except TRANSPORT_ERRORS as exc:
-            reason = (
-                f"timed out (connect limit {limits.connect:g} s)"
-                if isinstance(exc, TimeoutError) and limits.connect is not None
-                else f"{type(exc).__name__}: {exc}"
-            )
-            raise RequestError(
-                f"GET {_public(url)}: opening the execution stream failed: {reason}",
-                method="GET",
-                url=str(url),
-            ) from exc
-        self._live.add(ws)
+        limits = resolve_timeout(timeout, self._transport.default_timeout, streaming=True)
+        url = self._transport.url("stream", "session", session_id, "execute")
+        ws = await self._transport.websocket(url, limits, "the execution stream")
+        url = self._transport.absolute(url)
         try:
             try:
                 await ws.send_json({"mode": mode, "code": code, "options": dict(opts or {})})
             except TRANSPORT_ERRORS as exc:
                 raise RequestError(
-                    f"GET {_public(url)}: sending the code failed: {type(exc).__name__}: {exc}",
+                    f"GET {public_url(url)}: sending the code failed: {type(exc).__name__}: {exc}",
                     method="GET",
                     url=str(url),
                 ) from exc

@@ -15,9 +15,9 @@ from aiohttp import hdrs
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ._apiversion import ApiVersion
-from ._base import BaseClient
 from ._destination import local_error, resolve_destination
 from ._errors import BackendError, InvalidArgumentError, ResponseError
+from ._namespace import Namespace
 from ._results import FileEntry, session_entries
 from ._session_options import validate_session_name
 from ._streams import CHUNK_SIZE, ByteStream, ProgressCallback, TransferProgress
@@ -122,7 +122,7 @@ class _StreamPayload(aiohttp.payload.AsyncIterablePayload):
         self._size = size
 
 
-class SessionFilesAPI(BaseClient):
+class SessionFilesAPI(Namespace):
     """Transfers to and from a compute session's work folder (``/home/work``)."""
 
     async def upload(
@@ -147,7 +147,7 @@ class SessionFilesAPI(BaseClient):
         sizes = [size for _, _, size in planned]
         total = None if None in sizes else sum(size or 0 for size in sizes)
         counter = TransferProgress(progress, total)
-        url = self._url("session", session_id, "upload")
+        url = self._transport.url("session", session_id, "upload")
         for start in range(0, len(planned), _UPLOAD_BATCH):
             writer = aiohttp.MultipartWriter("form-data")
             for name, source, size in planned[start : start + _UPLOAD_BATCH]:
@@ -166,14 +166,16 @@ class SessionFilesAPI(BaseClient):
                 if size is not None:
                     part.headers[hdrs.CONTENT_LENGTH] = str(size)
             try:
-                await self._request("POST", url, data=writer, timeout=timeout, streaming=True)
+                await self._transport.call(
+                    "POST", url, data=writer, timeout=timeout, streaming=True
+                )
             except BackendError:
                 if counter.error is not None:
                     raise counter.error from None
                 raise
 
     def _download_method(self) -> str:
-        version = self._api_version
+        version = self._transport.version
         return "POST" if version is not None and version >= _DOWNLOAD_BY_POST else "GET"
 
     async def download(
@@ -202,13 +204,13 @@ class SessionFilesAPI(BaseClient):
         # Content-Length tells a batch's size; with several batches the total is unknown.
         single_batch = len(files) <= _DOWNLOAD_BATCH
         names: list[str] = []
-        await self._negotiate(timeout)
-        url = self._url("session", session_id, "download")
+        await self._transport.negotiate(timeout)
+        url = self._transport.url("session", session_id, "download")
         for start in range(0, len(files), _DOWNLOAD_BATCH):
             batch = [str(file) for file in files[start : start + _DOWNLOAD_BATCH]]
             # Older managers read the JSON body, newer ones the query string: send both.
             method = self._download_method()
-            async with self._send(
+            async with self._transport.stream(
                 method,
                 url,
                 params=[("files", file) for file in batch],
@@ -301,10 +303,10 @@ class SessionFilesAPI(BaseClient):
         """
         if not isinstance(file, str) or not file:
             raise InvalidArgumentError("download_single needs a file path")
-        await self._negotiate(timeout)
-        async with self._send(
+        await self._transport.negotiate(timeout)
+        async with self._transport.stream(
             self._download_method(),
-            self._url("session", session_id, "download_single"),
+            self._transport.url("session", session_id, "download_single"),
             params={"file": file},
             json={"file": file},
             timeout=timeout,
@@ -343,9 +345,9 @@ class SessionFilesAPI(BaseClient):
         ``files`` is the manager's JSON-encoded list of entries (``filename``, ``size``,
         ``mode``, ``ctime``, ``mtime``, ``atime``).
         """
-        return await self._request(
+        return await self._transport.call(
             "GET",
-            self._url("session", session_id, "files"),
+            self._transport.url("session", session_id, "files"),
             params={"path": path},
             json={"path": path},
             timeout=timeout,
@@ -362,9 +364,9 @@ class SessionFilesAPI(BaseClient):
     ) -> None:
         """Rename a running session."""
         validate_session_name(new_name)
-        await self._request(
+        await self._transport.call(
             "POST",
-            self._url("session", session_id, "rename"),
+            self._transport.url("session", session_id, "rename"),
             params={"name": new_name},
             json={"name": new_name},
             timeout=timeout,

@@ -11,9 +11,9 @@ from typing import Final, TypeAlias
 
 import aiohttp
 
-from ._base import TRANSPORT_ERRORS
 from ._destination import AtomicFile, local_error
 from ._errors import InvalidArgumentError, ResponseError
+from ._failures import TRANSPORT_ERRORS
 
 __all__ = ["CHUNK_SIZE", "ByteStream", "ProgressCallback", "TransferProgress"]
 

@@ -14,9 +14,9 @@ from typing import IO, Final
 import aiohttp
 from yarl import URL
 
-from ._base import BaseClient, describe_failure
 from ._destination import local_error
 from ._errors import BackendError, LocalIOError, ResponseError, ServerError
+from ._failures import describe_failure
 from ._streams import ProgressCallback, TransferProgress
 from ._timeouts import TimeoutArg
 from ._transfer_policy import (
@@ -31,6 +31,7 @@ from ._transfer_policy import (
     resumable,
 )
 from ._transfers import parse_content_range, range_headers, resume_validator
+from ._transport import Transport
 
 __all__ = ["Download"]
 
@@ -56,7 +57,7 @@ class Download:
     """One streamed download from the storage proxy, resumed with ``Range`` after failures."""
 
     def __init__(
-        self, client: BaseClient, folder: str, path: str, url: URL, token: str, timeout: TimeoutArg
+        self, client: Transport, folder: str, path: str, url: URL, token: str, timeout: TimeoutArg
     ) -> None:
         self._client = client
         self._url = url
@@ -129,7 +130,7 @@ class Download:
         self, file: IO[bytes], headers: dict[str, str], written: int, reporter: TransferProgress
     ) -> int:
         """One GET: write its body after the *written* bytes; return the new total."""
-        async with self._client._send(
+        async with self._client.stream(
             "GET",
             self._url,
             params={"token": self._token},

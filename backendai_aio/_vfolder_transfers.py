@@ -24,9 +24,9 @@ from typing import Any, Final
 
 from yarl import URL
 
-from ._base import BaseClient
 from ._destination import AtomicFile, resolve_destination
 from ._errors import InvalidArgumentError, ResponseError
+from ._namespace import Namespace
 from ._streams import ProgressCallback, TransferProgress
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transfers import FolderRef, folder_name, folder_path
@@ -90,7 +90,7 @@ def read_ticket(
     return target, token
 
 
-class VFolderTransferAPI(BaseClient):
+class VFolderTransferAPI(Namespace):
     """The transfer calls of :class:`~backendai_aio.Client`'s virtual-folder API."""
 
     #: Whether a plain http storage proxy may be used when the manager is reached over
@@ -99,10 +99,10 @@ class VFolderTransferAPI(BaseClient):
 
     def _storage_ticket(self, body: Any, call: str) -> tuple[URL, str]:
         url, token = read_ticket(
-            body, call, self.endpoint, allow_http=self.allow_http_storage_proxy
+            body, call, self._transport.endpoint, allow_http=self.allow_http_storage_proxy
         )
         # BACKEND_OVERRIDE_STORAGE_PROXY: the user's own mapping, so taken as given.
-        return self.config.storage_proxy_url(url), token
+        return self._transport.config.storage_proxy_url(url), token
 
     async def vfolder_upload(
         self,
@@ -160,14 +160,14 @@ class VFolderTransferAPI(BaseClient):
                 )
             else:
                 target = folder_path(base + source_handle.default_name, what="target path")
-            ticket = await self._request(
+            ticket = await self._transport.call(
                 "POST",
-                self._url("folders", folder, "request-upload"),
+                self._transport.url("folders", folder, "request-upload"),
                 json={"path": target, "size": source_handle.size},
                 timeout=timeout,
             )
             url, token = self._storage_ticket(ticket, f"POST /folders/{folder}/request-upload")
-            upload = Upload(self, folder, target, url, token, timeout)
+            upload = Upload(self._transport, folder, target, url, token, timeout)
             await upload.run(
                 source_handle,
                 TransferProgress(progress, source_handle.size),
@@ -206,14 +206,14 @@ class VFolderTransferAPI(BaseClient):
         target = await asyncio.to_thread(resolve_destination, dest, remote)
         sink = await asyncio.to_thread(AtomicFile, target)
         try:
-            ticket = await self._request(
+            ticket = await self._transport.call(
                 "POST",
-                self._url("folders", folder, "request-download"),
+                self._transport.url("folders", folder, "request-download"),
                 json={"path": remote},
                 timeout=timeout,
             )
             url, token = self._storage_ticket(ticket, f"POST /folders/{folder}/request-download")
-            await Download(self, folder, remote, url, token, timeout).run(
+            await Download(self._transport, folder, remote, url, token, timeout).run(
                 sink.file, progress, max_attempts
             )
             await asyncio.to_thread(sink.commit)

@@ -15,8 +15,8 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from ._base import BaseClient, describe_failure
 from ._errors import BackendError, InvalidArgumentError, NotFoundError, RequestError, ResponseError
+from ._failures import describe_failure
 from ._streams import TransferProgress
 from ._timeouts import TimeoutArg
 from ._transfer_policy import (
@@ -29,6 +29,7 @@ from ._transfer_policy import (
     resumable,
 )
 from ._transfers import parse_upload_offset, tus_head_headers, tus_patch_headers
+from ._transport import Transport
 from ._upload_sources import Source, StreamSource
 
 __all__ = ["Upload"]
@@ -76,7 +77,7 @@ class Upload:
 
     def __init__(
         self,
-        client: BaseClient,
+        client: Transport,
         folder: str,
         target: str,
         url: URL,
@@ -100,7 +101,7 @@ class Upload:
     async def _offset(self, total: int) -> int | None:
         """The server's offset (``HEAD``); ``None`` when the upload session is gone."""
         try:
-            async with self._client._send(
+            async with self._client.stream(
                 "HEAD",
                 self._url,
                 params={"token": self._token},
@@ -153,7 +154,7 @@ class Upload:
 
         stream = body()
         try:
-            async with self._client._send(
+            async with self._client.stream(
                 "PATCH",
                 self._url,
                 params={"token": self._token},
@@ -170,9 +171,9 @@ class Upload:
     async def _landed(self, total: int) -> bool:
         """Whether the target holds *total* bytes: the upload ended as the connection broke."""
         parent, _, base = self._target.rpartition("/")
-        listing = await self._client._request(
+        listing = await self._client.call(
             "GET",
-            self._client._url("folders", self._folder, "files"),
+            self._client.url("folders", self._folder, "files"),
             params={"path": parent or "."},
             timeout=self._timeout,
         )

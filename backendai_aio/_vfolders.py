@@ -74,7 +74,9 @@ class VFolderAPI(VFolderTransferAPI):
             "unmanaged_path": unmanaged_path,
         }
         body.update({key: value for key, value in options.items() if value is not None})
-        return await self._request("POST", self._url("folders"), json=body, timeout=timeout)
+        return await self._transport.call(
+            "POST", self._transport.url("folders"), json=body, timeout=timeout
+        )
 
     async def vfolder_list(
         self, *, group_id: str | None = None, timeout: TimeoutArg = NOT_GIVEN
@@ -85,15 +87,21 @@ class VFolderAPI(VFolderTransferAPI):
         ``{"name", "id", "host", "status", "usage_mode", "permission", "is_owner", ...}``.
         """
         params = {"group_id": group_id} if group_id is not None else None
-        return await self._request("GET", self._url("folders"), params=params, timeout=timeout)
+        return await self._transport.call(
+            "GET", self._transport.url("folders"), params=params, timeout=timeout
+        )
 
     async def vfolder_info(self, name: FolderRef, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """``GET /folders/{name}``: a folder's details, with ``num_files`` and ``used_bytes``."""
-        return await self._request("GET", self._url("folders", folder_name(name)), timeout=timeout)
+        return await self._transport.call(
+            "GET", self._transport.url("folders", folder_name(name)), timeout=timeout
+        )
 
     async def vfolder_delete(self, name: FolderRef, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
         """``DELETE /folders/{name}``: delete a folder and its files (answers 204)."""
-        await self._request("DELETE", self._url("folders", folder_name(name)), timeout=timeout)
+        await self._transport.call(
+            "DELETE", self._transport.url("folders", folder_name(name)), timeout=timeout
+        )
 
     async def vfolder_list_hosts(
         self, *, group_id: str | None = None, timeout: TimeoutArg = NOT_GIVEN
@@ -103,8 +111,8 @@ class VFolderAPI(VFolderTransferAPI):
         Answers ``{"default": "local:volume1", "allowed": [...], "volume_info": {...}}``.
         """
         params = {"group_id": group_id} if group_id is not None else None
-        return await self._request(
-            "GET", self._url("folders", "_", "hosts"), params=params, timeout=timeout
+        return await self._transport.call(
+            "GET", self._transport.url("folders", "_", "hosts"), params=params, timeout=timeout
         )
 
     async def vfolder_mkdir(
@@ -125,8 +133,11 @@ class VFolderAPI(VFolderTransferAPI):
             "parents": parents,
             "exist_ok": exist_ok,
         }
-        return await self._request(
-            "POST", self._url("folders", folder_name(name), "mkdir"), json=body, timeout=timeout
+        return await self._transport.call(
+            "POST",
+            self._transport.url("folders", folder_name(name), "mkdir"),
+            json=body,
+            timeout=timeout,
         )
 
     async def vfolder_list_files(
@@ -142,8 +153,11 @@ class VFolderAPI(VFolderTransferAPI):
         "created", "modified"}, ...]}`` (older managers add a legacy ``files`` text).
         """
         params = {"path": folder_path(path, what="directory path", allow_root=True)}
-        return await self._request(
-            "GET", self._url("folders", folder_name(name), "files"), params=params, timeout=timeout
+        return await self._transport.call(
+            "GET",
+            self._transport.url("folders", folder_name(name), "files"),
+            params=params,
+            timeout=timeout,
         )
 
     async def vfolder_entries(
@@ -173,9 +187,9 @@ class VFolderAPI(VFolderTransferAPI):
             "target_path": folder_path(target_path, what="target path"),
             "new_name": file_name(new_name, what="new name"),
         }
-        return await self._request(
+        return await self._transport.call(
             "POST",
-            self._url("folders", folder_name(name), "rename-file"),
+            self._transport.url("folders", folder_name(name), "rename-file"),
             json=body,
             timeout=timeout,
         )
@@ -199,9 +213,9 @@ class VFolderAPI(VFolderTransferAPI):
             "files": [folder_path(item, what="file path") for item in items],
             "recursive": recursive,
         }
-        return await self._request(
+        return await self._transport.call(
             "DELETE",
-            self._url("folders", folder_name(name), "delete-files"),
+            self._transport.url("folders", folder_name(name), "delete-files"),
             json=body,
             timeout=timeout,
         )
@@ -225,8 +239,11 @@ class VFolderAPI(VFolderTransferAPI):
             raise InvalidArgumentError(f"invite whom? emails={emails!r}")
         # ``user_ids`` is the name every manager release accepts (newer ones also ``emails``).
         body = {"perm": perm, "user_ids": invitees}
-        return await self._request(
-            "POST", self._url("folders", folder_name(name), "invite"), json=body, timeout=timeout
+        return await self._transport.call(
+            "POST",
+            self._transport.url("folders", folder_name(name), "invite"),
+            json=body,
+            timeout=timeout,
         )
 
     async def vfolder_invitations(self, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
@@ -235,23 +252,23 @@ class VFolderAPI(VFolderTransferAPI):
         Answers ``{"invitations": [{"id", "inviter", "invitee", "perm", "state",
         "vfolder_id", "vfolder_name", ...}]}``.
         """
-        return await self._request(
-            "GET", self._url("folders", "invitations", "list"), timeout=timeout
+        return await self._transport.call(
+            "GET", self._transport.url("folders", "invitations", "list"), timeout=timeout
         )
 
     async def vfolder_sent_invitations(self, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """``GET /folders/invitations/list-sent``: pending invitations the user sent."""
-        return await self._request(
-            "GET", self._url("folders", "invitations", "list-sent"), timeout=timeout
+        return await self._transport.call(
+            "GET", self._transport.url("folders", "invitations", "list-sent"), timeout=timeout
         )
 
     async def vfolder_accept_invitation(
         self, inv_id: str, *, timeout: TimeoutArg = NOT_GIVEN
     ) -> Any:
         """``POST /folders/invitations/accept``: accept an invitation; the folder is shared."""
-        return await self._request(
+        return await self._transport.call(
             "POST",
-            self._url("folders", "invitations", "accept"),
+            self._transport.url("folders", "invitations", "accept"),
             json={"inv_id": _invitation_id(inv_id)},
             timeout=timeout,
         )
@@ -260,9 +277,9 @@ class VFolderAPI(VFolderTransferAPI):
         self, inv_id: str, *, timeout: TimeoutArg = NOT_GIVEN
     ) -> Any:
         """``DELETE /folders/invitations/delete``: reject (invitee) or cancel (inviter) one."""
-        return await self._request(
+        return await self._transport.call(
             "DELETE",
-            self._url("folders", "invitations", "delete"),
+            self._transport.url("folders", "invitations", "delete"),
             json={"inv_id": _invitation_id(inv_id)},
             timeout=timeout,
         )

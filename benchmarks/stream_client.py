@@ -164,7 +164,7 @@ async def measure(endpoint: str, count: int, connector: str, open_timeout: float
     try:
         async with Client(config, session=session) as client:
             await client.get_server_version()
-            pool = client.session.connector if client.session is not None else None
+            pool = client.http_session.connector if client.http_session is not None else None
             limit = pool.limit if pool is not None else None
             connections_before = connections_to(port)
             gc.collect()

@@ -327,7 +327,7 @@ async def test_debug_logs_hold_no_secret(
 async def test_injected_session_is_used_and_stays_open(emulator: Emulator) -> None:
     async with aiohttp.ClientSession() as session:
         async with Client(emulator.config, session=session) as client:
-            assert client.session is session
+            assert client.http_session is session
             await client.create_if_not_exists("python", "injected-1")
             assert (await client.get_info("injected-1"))["status"] == "RUNNING"
         assert client.closed
@@ -339,7 +339,7 @@ async def test_injected_session_is_used_and_stays_open(emulator: Emulator) -> No
 async def test_close_is_idempotent_and_use_after_close_fails(emulator: Emulator) -> None:
     client = Client(emulator.config)
     await client.get_server_version()
-    own_session = client.session
+    own_session = client.http_session
     assert own_session is not None
     await client.close()
     await client.close()
@@ -354,7 +354,7 @@ async def test_close_is_idempotent_and_use_after_close_fails(emulator: Emulator)
 async def test_client_without_context_manager_opens_lazily(emulator: Emulator) -> None:
     client = Client(emulator.config, "my-agent/1.0")
     try:
-        assert client.session is None
+        assert client.http_session is None
         assert (await client.get_server_version())["version"] == "v9.20250722"
     finally:
         await client.close()
@@ -442,7 +442,7 @@ async def test_every_redirect_hop_is_signed() -> None:
     async with app_server(app) as url:
         async with Client(ClientConfig(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, url)) as client:
             with pytest.raises(BackendError) as caught:
-                await client._request("GET", client._url("hop"))
+                await client._transport.call("GET", client._transport.url("hop"))
     # The second hop reached the handler (404 no such session), so its signature was valid.
     assert isinstance(caught.value, NotFoundError)
     assert caught.value.title == "Entity not found."  # 26.9's words

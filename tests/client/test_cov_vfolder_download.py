@@ -323,7 +323,9 @@ async def test_a_download_repr_names_the_path_only() -> None:
     from backendai_aio._vfolder_download import Download
 
     async with Client(ClientConfig("AK", "SK", "http://127.0.0.1:9")) as client:
-        download = Download(client, "f", "a/b.txt", URL("http://127.0.0.1:9/d"), TOKEN, None)
+        download = Download(
+            client._transport, "f", "a/b.txt", URL("http://127.0.0.1:9/d"), TOKEN, None
+        )
         assert repr(download) == "<Download 'a/b.txt'>"
         assert TOKEN not in repr(download)
 

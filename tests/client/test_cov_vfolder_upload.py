@@ -270,5 +270,5 @@ async def test_an_upload_repr_names_the_file_and_folder_only() -> None:
     from backendai_aio._vfolder_upload import Upload
 
     async with Client(ClientConfig("AK", "SK", "http://127.0.0.1:9")) as client:
-        upload = Upload(client, "f", "a/b.txt", URL("http://127.0.0.1:9/u"), TOKEN, None)
+        upload = Upload(client._transport, "f", "a/b.txt", URL("http://127.0.0.1:9/u"), TOKEN, None)
         assert repr(upload) == "<Upload 'a/b.txt' to 'f'>"

@@ -93,8 +93,10 @@ async def test_session_events_filtered_by_id_on_the_client(admin_client: Client)
 
 async def test_background_task_events_to_the_end(admin_client: Client) -> None:
     await admin_client.get_server_version()
-    started = await admin_client._request(
-        "POST", admin_client._url("emulator", "bgtask"), json={"steps": 3, "interval": 0.05}
+    started = await admin_client._transport.call(
+        "POST",
+        admin_client._transport.url("emulator", "bgtask"),
+        json={"steps": 3, "interval": 0.05},
     )
     async with admin_client.background_task_events(started["task_id"]) as events:
         names = [event.name async for event in events]

@@ -127,9 +127,15 @@ def test_timeouts_from_the_environment() -> None:
     env = {**KEYS, "BACKEND_CONNECTION_TIMEOUT": "5", "BACKEND_READ_TIMEOUT": "0"}
     config = ClientConfig.from_env(env)
     assert (config.timeout.connect, config.timeout.read) == (5.0, None)
-    assert ClientConfig.from_env(KEYS).timeout == Client(ClientConfig.from_env(KEYS))._timeout
+    assert (
+        ClientConfig.from_env(KEYS).timeout
+        == Client(ClientConfig.from_env(KEYS))._transport.default_timeout
+    )
     explicit = Client(config, timeout=7)
-    assert (explicit._timeout.connect, explicit._timeout.read) == (7.0, 7.0)
+    assert (
+        explicit._transport.default_timeout.connect,
+        explicit._transport.default_timeout.read,
+    ) == (7.0, 7.0)
 
 
 @pytest.fixture(scope="module")

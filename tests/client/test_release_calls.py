@@ -110,9 +110,9 @@ async def test_delete_then_recreate_on_26_9(new: Client) -> None:
     assert caught.value.status == 409
     assert caught.value.problem_type == "https://api.backend.ai/probs/vfolder-already-exists"
     # Deleting it from the trash frees the name (raw call: no trash method yet).
-    await new._request(
+    await new._transport.call(
         "POST",
-        new._url("folders", "delete-from-trash-bin"),
+        new._transport.url("folders", "delete-from-trash-bin"),
         json={"vfolder_id": str(created["id"])},
     )
     again = await new.vfolder_create("scratch")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -18,6 +18,7 @@ from backendai_aio import (
     Services,
     Transport,
 )
+from backendai_aio._paths import relative_path
 from backendai_aio._service_types import (
     Readiness,
     readiness,
@@ -26,7 +27,6 @@ from backendai_aio._service_types import (
     token_body,
 )
 from backendai_aio._timeouts import NOT_GIVEN, TimeoutArg
-from backendai_aio._transport import relative_path
 from backendai_aio.emulator._model_definition import (
     DefinitionError,
     parse_definition,
@@ -118,7 +118,7 @@ class RecordingTransport:
 
 
 def test_a_client_is_a_transport(admin_client: Client) -> None:
-    transport: Transport = admin_client
+    transport: Transport = admin_client._transport
     assert callable(transport.request)
 
 
@@ -128,7 +128,7 @@ async def test_calls_go_to_the_managers_routes() -> None:
         {"success": True}, None, {"success": True}, {"success": True}, {"token": "t"},
         {"runtimes": [{"name": "vllm", "human_readable_name": "vLLM"}]}, {"task_id": "x"},
     )  # fmt: skip
-    services = Services(transport)
+    services = Services(cast(Transport, transport))
     route = uuid.uuid4()
     await services.list(name="svc1")
     await services.delete(uuid.UUID(SID))
@@ -176,12 +176,12 @@ async def test_calls_go_to_the_managers_routes() -> None:
 async def test_misuse_is_refused_before_any_call(call: Any) -> None:
     transport = RecordingTransport()
     with pytest.raises(InvalidArgumentError):
-        await call(Services(transport))
+        await call(Services(cast(Transport, transport)))
     assert transport.calls == []
 
 
 async def test_malformed_answers_are_backend_errors() -> None:
-    services = Services(RecordingTransport({"nope": 1}, {"token": 3}))
+    services = Services(cast(Transport, RecordingTransport({"nope": 1}, {"token": 3})))
     with pytest.raises(BackendError):
         await services.runtimes()
     with pytest.raises(BackendError):
@@ -202,7 +202,7 @@ async def test_wait_ready_polls_until_the_routes_are_healthy() -> None:
         _info(2, 0), {"errors": [], "retries": 0}, _info(2, 1), {"errors": [], "retries": 0},
         _info(2, 2),
     )  # fmt: skip
-    info = await Services(transport).wait_ready(SID, timeout=10)
+    info = await Services(cast(Transport, transport)).wait_ready(SID, timeout=10)
     assert len(info["active_routes"]) == 2
     assert [c[1] for c in transport.calls] == [
         f"/services/{SID}",
@@ -213,12 +213,14 @@ async def test_wait_ready_polls_until_the_routes_are_healthy() -> None:
 async def test_wait_ready_reports_a_failed_and_a_gone_service() -> None:
     failure = {"errors": [{"session_id": None, "error": {"repr": "OOM"}}], "retries": 1}
     with pytest.raises(ServiceNotReadyError) as raised:
-        await Services(RecordingTransport(_info(1, 0), failure)).wait_ready(SID, timeout=5)
+        await Services(cast(Transport, RecordingTransport(_info(1, 0), failure))).wait_ready(
+            SID, timeout=5
+        )
     assert raised.value.reason == "failed" and "OOM" in str(raised.value)
     assert raised.value.errors == failure["errors"]
     gone = NotFoundError("GET /services/x: 404", status=404)
     with pytest.raises(ServiceNotReadyError) as raised:
-        await Services(RecordingTransport(gone)).wait_ready(SID, timeout=5)
+        await Services(cast(Transport, RecordingTransport(gone))).wait_ready(SID, timeout=5)
     assert raised.value.reason == "gone"
     assert isinstance(raised.value, BackendError)
 

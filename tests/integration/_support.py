@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backendai_aio import BackendError, Client, NotFoundError
+from backendai_aio._middleware import SigningMiddleware
 
 #: The release's example keypairs (public fixtures of Backend.AI, loaded by the launcher).
 ADMIN_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -121,3 +122,10 @@ async def query(client: Client, name: str, code: str) -> dict[str, Any]:
     """Run *code* in query mode to its end; the last answer with the whole console."""
     answer = await asyncio.wait_for(client.execute(name, None, "query", code), STEP_TIMEOUT)
     return await until_done(client, name, answer)
+
+
+def signer_of(client: Client) -> SigningMiddleware:
+    """The signing middleware of a keypair client (reached inside, to skew its clock)."""
+    signer = client._transport.auth.signer
+    assert signer is not None
+    return signer

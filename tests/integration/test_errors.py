@@ -19,6 +19,7 @@ from backendai_aio import (
     ServerError,
     SigningMiddleware,
 )
+from backendai_aio._auth_modes import KeypairSigning
 
 from ._support import (
     ADMIN_ACCESS_KEY,
@@ -28,6 +29,7 @@ from ._support import (
     Release,
     destroy_quietly,
     session_name,
+    signer_of,
 )
 
 #: 26.9 validates bodies with pydantic: one 400 for every schema failure, the details in `msg`.
@@ -110,7 +112,9 @@ async def test_skewed_clock_is_refused(real_manager: str) -> None:
     client = Client(ClientConfig(ADMIN_ACCESS_KEY, ADMIN_SECRET_KEY, real_manager))
     # Installed before the first call: the client's own aiohttp session is created with the
     # signer of that moment.
-    client._signer = _StuckClockSigner(ADMIN_ACCESS_KEY, ADMIN_SECRET_KEY, LATEST_API_VERSION)
+    client._transport.auth = KeypairSigning(
+        _StuckClockSigner(ADMIN_ACCESS_KEY, ADMIN_SECRET_KEY, LATEST_API_VERSION)
+    )
     async with client:
         with pytest.raises(BadRequestError) as exc_info:
             await client.get_info("aio-it-skew")
@@ -129,7 +133,7 @@ async def test_skewed_clock_is_refused(real_manager: str) -> None:
 async def test_skewed_clock_is_corrected(
     admin_client: Client, release: Release, skew: timedelta
 ) -> None:
-    admin_client._signer.clock_offset = skew
+    signer_of(admin_client).clock_offset = skew
     # The manager refuses the date; the client measures the offset from the answer's Date
     # header, signs again and reaches the handler (which knows no such session).
     with pytest.raises(NotFoundError) as exc_info:
@@ -141,7 +145,7 @@ async def test_skewed_clock_is_corrected(
 
 
 async def test_clock_within_the_window_is_accepted(admin_client: Client) -> None:
-    admin_client._signer.clock_offset = timedelta(minutes=10)
+    signer_of(admin_client).clock_offset = timedelta(minutes=10)
     with pytest.raises(NotFoundError):
         await admin_client.get_info("aio-it-skew")
     # Accepted as is: nothing to correct.
@@ -151,7 +155,7 @@ async def test_clock_within_the_window_is_accepted(admin_client: Client) -> None
 async def test_unsupported_api_version(admin_client: Client) -> None:
     await admin_client.get_server_version()
     # v3 is what clients of 2018 sent; no current manager accepts it.
-    admin_client._signer.api_version = "v3.20170615"
+    signer_of(admin_client).api_version = "v3.20170615"
     with pytest.raises(BadRequestError) as exc_info:
         await admin_client.get_info("aio-it-version")
     assert_problem(
@@ -187,7 +191,9 @@ async def test_unknown_session(admin_client: Client, release: Release) -> None:
 
 async def test_invalid_body_names_each_field(admin_client: Client, release: Release) -> None:
     with pytest.raises(BadRequestError) as exc_info:
-        await admin_client._request("POST", admin_client._url("session"), json={"unexpected": 1})
+        await admin_client._transport.call(
+            "POST", admin_client._transport.url("session"), json={"unexpected": 1}
+        )
     error = exc_info.value
     if not release.is_2309:
         # 26.9 names the missing fields in `msg` (an unexpected key is no longer refused).
@@ -311,7 +317,7 @@ async def test_session_already_exists(admin_client: Client) -> None:
 
 async def test_unknown_url(admin_client: Client) -> None:
     with pytest.raises(NotFoundError) as exc_info:
-        await admin_client._request("GET", admin_client._url("no-such-endpoint"))
+        await admin_client._transport.call("GET", admin_client._transport.url("no-such-endpoint"))
     error = exc_info.value
     assert_problem(
         error,
@@ -327,7 +333,7 @@ async def test_unknown_url(admin_client: Client) -> None:
 
 async def test_wrong_method(admin_client: Client) -> None:
     with pytest.raises(ServerError) as exc_info:
-        await admin_client._request("PUT", admin_client._url("session"))
+        await admin_client._transport.call("PUT", admin_client._transport.url("session"))
     error = exc_info.value
     # 405 has no subclass of its own: it is a ServerError, not a 400/401/403/404/429 kind.
     assert not isinstance(error, BadRequestError | AuthenticationError | NotFoundError)

@@ -79,8 +79,8 @@ async def test_odd_session_names_are_signed_and_decoded(
 async def test_get_query_round_trips(admin_client: Client, release: Release) -> None:
     # GET /auth echoes its query parameter on 23.09: signed, and decoded back to the same
     # string. 26.9 reads `echo` of GET /auth no more (it answers ""): the signature matched.
-    answer = await admin_client._request(
-        "GET", admin_client._url("auth"), params={"echo": ODD_QUERY_VALUE}
+    answer = await admin_client._transport.call(
+        "GET", admin_client._transport.url("auth"), params={"echo": ODD_QUERY_VALUE}
     )
     echo = ODD_QUERY_VALUE if release.is_2309 else ""
     assert answer == {"authorized": "yes", "echo": echo}
@@ -88,9 +88,9 @@ async def test_get_query_round_trips(admin_client: Client, release: Release) -> 
 
 async def test_post_with_query_and_body(admin_client: Client) -> None:
     # POST /auth/test reads `echo` from the JSON body; the query is only signed, not read.
-    answer = await admin_client._request(
+    answer = await admin_client._transport.call(
         "POST",
-        admin_client._url("auth", "test"),
+        admin_client._transport.url("auth", "test"),
         params={"note": ODD_QUERY_VALUE},
         json={"echo": ODD_QUERY_VALUE},
     )
@@ -105,9 +105,9 @@ async def test_delete_and_patch_queries_reach_validation(
     # authentication, with the key decoded as sent.
     name = "héllo +50% 日"
     with pytest.raises(BackendError) as exc_info:
-        await admin_client._request(
+        await admin_client._transport.call(
             method,
-            admin_client._url("session", name),
+            admin_client._transport.url("session", name),
             params={"owner_access_key": ODD_QUERY_VALUE},
         )
     error = exc_info.value
@@ -126,9 +126,9 @@ async def test_queries_on_odd_paths(admin_client: Client, release: Release, meth
     # A known owner (the user's keypair) passes validation: the lookup itself answers 404.
     name = "héllo +50% 日"
     with pytest.raises(BackendError) as exc_info:
-        await admin_client._request(
+        await admin_client._transport.call(
             method,
-            admin_client._url("session", name),
+            admin_client._transport.url("session", name),
             params={"owner_access_key": USER_ACCESS_KEY},
         )
     if method == "PATCH" and not release.is_2309:

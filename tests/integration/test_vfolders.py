@@ -323,15 +323,17 @@ async def test_upload_resumes_through_the_real_proxy(
     source_path = tmp_path / "resume.bin"
     digest = make_file(source_path, size)
     async with temporary_folder(user_client) as name:
-        ticket = await user_client._request(
+        ticket = await user_client._transport.call(
             "POST",
-            user_client._url("folders", name, "request-upload"),
+            user_client._transport.url("folders", name, "request-upload"),
             json={"path": "resume.bin", "size": size},
         )
         relay = CuttingRelay(3 * MiB, upstream=True, proxy_port=release.storage_proxy_port)
         async with relay as relay_url:
             upload_url = relay_url.with_path(URL(ticket["url"]).path)
-            upload = Upload(user_client, name, "resume.bin", upload_url, ticket["token"], 30)
+            upload = Upload(
+                user_client._transport, name, "resume.bin", upload_url, ticket["token"], 30
+            )
             source = FileSource(source_path.open("rb"), size, str(source_path))
             try:
                 await upload.run(source, TransferProgress(None, size), 8 * MiB, 5)
@@ -350,16 +352,18 @@ async def test_download_resumes_through_the_real_proxy(
     digest = make_file(source_path, size)
     async with temporary_folder(user_client) as name:
         await user_client.vfolder_upload(name, source_path)
-        ticket = await user_client._request(
+        ticket = await user_client._transport.call(
             "POST",
-            user_client._url("folders", name, "request-download"),
+            user_client._transport.url("folders", name, "request-download"),
             json={"path": "resume.bin"},
         )
         relay = CuttingRelay(5 * MiB, upstream=False, proxy_port=release.storage_proxy_port)
         back = tmp_path / "back.bin"
         async with relay as relay_url:
             download_url = relay_url.with_path(URL(ticket["url"]).path)
-            download = Download(user_client, name, "resume.bin", download_url, ticket["token"], 30)
+            download = Download(
+                user_client._transport, name, "resume.bin", download_url, ticket["token"], 30
+            )
             with back.open("wb") as file:
                 written = await download.run(file, None, 5)
         assert relay.cuts == 1

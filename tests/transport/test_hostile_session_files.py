@@ -99,9 +99,9 @@ async def test_downloads_on_the_24_09_profile_use_post(tmp_path: Path) -> None:
                 assert await stream.read() == b"alpha"
             # What the previous method choice met there:
             with pytest.raises(BackendError, match="deprecated"):
-                await client._request(
+                await client._transport.call(
                     "GET",
-                    client._url("session", "old-dl", "download_single"),
+                    client._transport.url("session", "old-dl", "download_single"),
                     json={"file": "a.txt"},
                 )
 

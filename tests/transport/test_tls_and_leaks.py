@@ -101,7 +101,7 @@ async def test_cancellation_at_random_points_leaks_nothing(
     await asyncio.sleep(0.2)
     fds_before = _open_fds()
     async with Client(threaded_emulator.config) as client:
-        session = client.session
+        session = client.http_session
         assert session is not None
 
         async def call() -> None:
@@ -168,7 +168,7 @@ async def test_secrets_never_shown(emulator: Emulator) -> None:
         config = emulator.config
         texts += [repr(config), str(config)]
         async with Client(config) as client:
-            texts += [repr(client), str(client), repr(client._signer)]
+            texts += [repr(client), str(client), repr(client._transport.auth.signer)]
             await client.create_if_not_exists("python", "secret-run")
             await client.execute("secret-run", None, "query", "print(1)")
             with pytest.raises(NotFoundError) as missing:

@@ -1,0 +1,143 @@
+"""What an answer means to the request loop: the decoded body, the mapped error, the outcome.
+
+:func:`map_answer` and :func:`map_failure` read a response into a body or an exception;
+the rest are pure: :func:`failure_outcome` and :func:`transport_outcome` turn a failed
+attempt into the :class:`~._call_policy.Outcome` that :func:`~._call_policy.decide` reads,
+and :func:`read_server_version` checks ``GET /``'s answer.
+"""
+
+from __future__ import annotations
+
+import reprlib
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from ._apiversion import ApiVersion, negotiate, parse_api_version
+from ._bodies import read_body
+from ._call_policy import Outcome
+from ._clock import is_clock_skew_error, measure_offset
+from ._errors import (
+    BackendError,
+    RateLimitError,
+    ResponseError,
+    UnsupportedServerError,
+    decipher_response,
+    error_from_response,
+)
+from ._failures import nothing_sent, retriable_before_response
+from ._ratelimits import parse_rate_limit
+from ._retries import parse_retry_after
+
+__all__ = [
+    "failure_outcome",
+    "map_answer",
+    "map_failure",
+    "read_server_version",
+    "replayable",
+    "transport_outcome",
+]
+
+# A server's odd answer, shown in a message: bounded in length and depth whatever its shape.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 100, 100
+
+
+def replayable(data: Any) -> bool:
+    """Whether a request body can be sent again: bytes and strings can, streams cannot."""
+    return data is None or isinstance(data, bytes | bytearray | str)
+
+
+def map_answer(response: aiohttp.ClientResponse, body: bytes, method: str) -> Any:
+    """A successful response's body decoded by its Content-Type."""
+    return decipher_response(
+        response.status,
+        response.reason,
+        response.headers.get("Content-Type"),
+        body,
+        method=method,
+        url=response.url,
+    )
+
+
+async def map_failure(
+    response: aiohttp.ClientResponse, method: str, target: URL, limit: int
+) -> BackendError:
+    """Read a failure response's (bounded) body, release it, and map it to an exception."""
+    try:
+        body = await read_body(response, method, limit)
+    except ResponseError:
+        # The status is known and says more than a broken error page would.
+        body = b""
+    finally:
+        response.release()
+    error = error_from_response(
+        response.status,
+        response.reason,
+        response.headers.get("Content-Type"),
+        body,
+        method=method,
+        url=str(target),
+    )
+    if isinstance(error, RateLimitError):
+        error.rate_limit = parse_rate_limit(response.headers)
+        error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    return error
+
+
+def transport_outcome(exc: BaseException) -> Outcome:
+    """The outcome of an attempt that got no response."""
+    return Outcome(nothing_sent=nothing_sent(exc), retriable=retriable_before_response(exc))
+
+
+def failure_outcome(
+    response: aiohttp.ClientResponse,
+    error: BackendError,
+    elapsed: float,
+    may_correct_clock: bool,
+    *,
+    now: datetime | None = None,
+) -> Outcome:
+    """The outcome of an attempt answered with a failure status.
+
+    It carries the ``Retry-After`` of a 429 or 503, and, for a clock-skew refusal the call
+    may cure, the offset of the server's ``Date`` from the local clock at the time the
+    request went out (*elapsed* seconds before the answer came, *now*).
+    """
+    status = response.status
+    offset = None
+    if may_correct_clock and is_clock_skew_error(error):
+        received_at = datetime.now(UTC) if now is None else now
+        sent_at = received_at - timedelta(seconds=elapsed)
+        measured = measure_offset(response.headers.get("Date"), sent_at, received_at)
+        offset = None if measured is None else measured.total_seconds()
+    retry_after = (
+        parse_retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
+    )
+    return Outcome(status=status, retry_after=retry_after, clock_offset=offset)
+
+
+def read_server_version(body: Any, url: str) -> tuple[str, ApiVersion]:
+    """The API version to speak with the server whose ``GET /`` answered *body*.
+
+    Raises :class:`~backendai_aio.ResponseError` for an answer without a version and
+    :class:`~backendai_aio.UnsupportedServerError` for a server too old.
+    """
+    version = body.get("version") if isinstance(body, Mapping) else None
+    if not isinstance(version, str):
+        raise ResponseError(
+            f"GET {url}: the answer carries no API version: {_SHORT.repr(body)}",
+            body=body,
+            method="GET",
+            url=url,
+        )
+    try:
+        chosen = negotiate(version)
+    except ValueError as exc:
+        raise UnsupportedServerError(
+            f"unsupported server at {url}: {exc}", body=body, method="GET", url=url
+        ) from exc
+    return chosen, parse_api_version(chosen)
