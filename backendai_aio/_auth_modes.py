@@ -13,9 +13,11 @@ from typing import Protocol
 import aiohttp
 from yarl import URL
 
+from ._apiversion import LATEST_API_VERSION
+from ._config import ClientConfig
 from ._middleware import SigningMiddleware
 
-__all__ = ["AuthMode", "KeypairSigning", "WebserverSession"]
+__all__ = ["AuthMode", "KeypairSigning", "WebserverSession", "auth_for"]
 
 
 class AuthMode(Protocol):
@@ -92,3 +94,17 @@ class WebserverSession:
 
     def __repr__(self) -> str:
         return "<WebserverSession>"
+
+
+def auth_for(config: ClientConfig) -> AuthMode:
+    """The mode *config* asks for: a webserver session (``endpoint_type="session"``) or keys."""
+    if config.endpoint_type == "session":
+        return WebserverSession()
+    return KeypairSigning(
+        SigningMiddleware(
+            config.access_key,
+            config.secret_key,
+            LATEST_API_VERSION,
+            origins=config.endpoint_urls,
+        )
+    )

@@ -14,8 +14,10 @@ from typing import Final
 from yarl import URL
 
 from ._errors import InvalidArgumentError
+from ._version import __version__
 
 __all__ = [
+    "user_agent",
     "check_agent_signature",
     "check_text",
     "folder_names",
@@ -48,6 +50,13 @@ def check_agent_signature(agent_signature: object) -> str | None:
     if agent_signature is None:
         return None
     return check_text(agent_signature, "agent_signature")
+
+
+def user_agent(agent_signature: object) -> str:
+    """The ``User-Agent`` of the client's calls, with *agent_signature* appended if given."""
+    own = f"backendai-aio/{__version__}"
+    signature = check_agent_signature(agent_signature)
+    return f"{own} {signature}" if signature else own
 
 
 def parse_seconds(value: object, what: str) -> float | None:

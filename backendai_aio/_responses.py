@@ -94,7 +94,8 @@ def transport_outcome(exc: BaseException) -> Outcome:
 
 
 def failure_outcome(
-    response: aiohttp.ClientResponse,
+    status: int,
+    headers: Mapping[str, str],
     error: BackendError,
     elapsed: float,
     may_correct_clock: bool,
@@ -107,16 +108,13 @@ def failure_outcome(
     may cure, the offset of the server's ``Date`` from the local clock at the time the
     request went out (*elapsed* seconds before the answer came, *now*).
     """
-    status = response.status
     offset = None
     if may_correct_clock and is_clock_skew_error(error):
         received_at = datetime.now(UTC) if now is None else now
         sent_at = received_at - timedelta(seconds=elapsed)
-        measured = measure_offset(response.headers.get("Date"), sent_at, received_at)
+        measured = measure_offset(headers.get("Date"), sent_at, received_at)
         offset = None if measured is None else measured.total_seconds()
-    retry_after = (
-        parse_retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
-    )
+    retry_after = parse_retry_after(headers.get("Retry-After")) if status in (429, 503) else None
     return Outcome(status=status, retry_after=retry_after, clock_offset=offset)
 
 
