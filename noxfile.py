@@ -4,8 +4,9 @@
 found (3.11, 3.12, 3.13: on PATH, or built by pyenv), ``nox -s lint`` the linters and type
 checkers, ``nox -s docs`` builds the site; ``nox -s coverage``, ``nox -s tests-oldest`` and
 ``nox -s wheel`` measure coverage against its gate, run the suite on the oldest declared
-dependencies and against the built wheel; ``nox -s integration`` runs the real-manager tier and
-``nox -s bench`` the benchmarks. Without any supported Python every session fails, loudly.
+dependencies and against the built wheel; ``nox -s integration`` runs the real-manager tier,
+``nox -s official`` the official SDK and CLI against the emulator, and ``nox -s bench`` the
+benchmarks. Without any supported Python every session fails, loudly.
 """
 
 from __future__ import annotations
@@ -292,6 +293,102 @@ def integration(session: nox.Session) -> None:
         "tests/integration",
         *session.posargs,
         env={"PYTHONDEVMODE": "1", "BACKENDAI_INTEGRATION": "1"},
+    )
+
+
+#: The official SDKs of the official tier: (version, Python, requirements). 23.9.10 reads
+#: ``yarl.URL._val.netloc`` when signing, which yarl releases after 1.9 removed; 26.9.6 needs
+#: Python 3.13 and gets the versions a working 26.9.6 installation uses.
+OFFICIAL_SDKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("23.9.10", "3.11", ("backend.ai-client==23.9.10", "yarl==1.9.4")),
+    (
+        "26.9.6",
+        "3.13",
+        (
+            "backend.ai-client==26.9.6",
+            "-c",
+            str(ROOT / "benchmarks" / "constraints-official-26.9.6.txt"),
+        ),
+    ),
+)
+OFFICIAL_CACHE = ROOT / ".nox" / "official-sdks"
+
+
+def _base_python(version: str) -> str | None:
+    """A Python *version* interpreter that starts: pyenv's build, else ``pythonX.Y`` on PATH."""
+    build = _pyenv_build(version)
+    candidates = [build / "bin" / f"python{version}"] if build is not None else []
+    on_path = shutil.which(f"python{version}")
+    candidates += [Path(on_path)] if on_path is not None else []
+    return next((str(c) for c in candidates if _runs(c)), None)
+
+
+def _official_sdk_venv(
+    session: nox.Session, version: str, python: str, reqs: tuple[str, ...]
+) -> dict[str, str]:
+    """``{"python": PATH}`` of the SDK's venv (made once per requirements), or ``{"skip": why}``.
+
+    The venv is reused while its requirements (the constraints file's text included) stay the
+    same; a venv that cannot be made is reported, not raised: the tier then skips that SDK.
+    """
+    venv = OFFICIAL_CACHE / f"backend.ai-client-{version}"
+    executable = venv / "bin" / "python"
+    marker = venv / ".installed"
+    wanted = "\n".join(reqs)
+    if "-c" in reqs:
+        wanted += "\n" + Path(reqs[reqs.index("-c") + 1]).read_text(encoding="utf-8")
+    if executable.is_file() and marker.is_file() and marker.read_text(encoding="utf-8") == wanted:
+        return {"python": str(executable)}
+    base = _base_python(python)
+    if base is None:
+        return {"skip": f"no Python {python} found (on PATH or built by pyenv)"}
+    shutil.rmtree(venv, ignore_errors=True)
+    session.log(f"making {venv} with {' '.join(reqs)}")
+    # pip needs none of the development-mode settings, and must not see the nox venv.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDEVMODE", "VIRTUAL_ENV")}
+    for command in (
+        [base, "-m", "venv", str(venv)],
+        [str(executable), "-m", "pip", "install", "--quiet", *reqs],
+    ):
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, check=False, timeout=1800, env=env
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            return {"skip": f"`{' '.join(command[:4])} ...` failed: {exc}"}
+        if done.returncode != 0:
+            lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+            errors = [line for line in lines if "ERROR" in line] or lines[-3:]
+            return {"skip": f"`{' '.join(command[:4])} ...` failed: " + " | ".join(errors[-3:])}
+    marker.write_text(wanted, encoding="utf-8")
+    return {"python": str(executable)}
+
+
+@nox.session(python=OLDEST)
+def official(session: nox.Session) -> None:
+    """The official-SDK tier: Backend.AI's own SDK and CLI against the emulator on 127.0.0.1.
+
+    Each official SDK gets a venv of its own under .nox/official-sdks/ (made on the first
+    run, with a package registry); an SDK whose venv cannot be made is skipped, loudly.
+    """
+    _require_interpreter(session)
+    session.install("-e", ".[test]")
+    sdks = {
+        version: _official_sdk_venv(session, version, python, reqs)
+        for version, python, reqs in OFFICIAL_SDKS
+    }
+    for version, entry in sdks.items():
+        if "skip" in entry:
+            session.warn(f"OFFICIAL SDK {version} SKIPPED: {entry['skip']}")
+    session.run(
+        "pytest",
+        "tests/official",
+        *session.posargs,
+        env={
+            "PYTHONDEVMODE": "1",
+            "BACKENDAI_OFFICIAL": "1",
+            "BACKENDAI_OFFICIAL_SDKS": json.dumps(sdks),
+        },
     )
 
 

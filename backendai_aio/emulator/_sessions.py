@@ -760,8 +760,12 @@ def add_session_routes(app: web.Application) -> None:
         code: str = params["code"]
         options: dict[str, Any] = params["options"] or {}
         if run_id is None:
-            # The 23.09 manager (API v7) refuses a call without a run id; newer ones assign one.
-            if mode in ("continue", "input") or request.app[SERVER_VERSION_KEY] <= _V7:
+            # The 23.09 manager (API v7) refuses a call without the runId key; its agent assigns
+            # one to a null runId (what the official SDK sends), as newer managers do to both.
+            named = "runId" in body or "run_id" in body
+            if mode in ("continue", "input") or (
+                request.app[SERVER_VERSION_KEY] <= _V7 and not named
+            ):
                 raise InvalidAPIParameters("runId is missing!")
             run_id = uuid.uuid4().hex
         try:

@@ -306,6 +306,25 @@ async def test_api_v7_refuses_execute_without_run_id() -> None:
         )
 
 
+async def test_api_v7_assigns_a_run_id_to_a_null_one() -> None:
+    # 23.09's agent assigns a run id to "runId": null (what the official SDK 23.9.10 sends).
+    async with Emulator(release="23.09") as old:
+        v7 = "v7.20230615"
+        session = {"image": "python", "name": "null-run-id"}
+        await signed(old, "POST", "/session", body=session, version=v7)
+        status, _, body = await signed(
+            old,
+            "POST",
+            "/session/null-run-id",
+            body={"mode": "query", "code": "print(6 * 7)", "runId": None},
+            version=v7,
+        )
+        assert status == 200
+        assert body["result"]["status"] == "finished"
+        assert body["result"]["runId"]
+        assert body["result"]["console"] == [["stdout", "42\n"]]
+
+
 @pytest.mark.corrected_by_real_manager
 async def test_not_found_and_conflict_details(emulator: Emulator) -> None:
     # The real manager names the missing session in msg and returns {"stats": ...} on destroy.

@@ -1,0 +1,138 @@
+"""The official SDK's calls, run by the python of an official SDK's venv (not by the suite's).
+
+``python driver.py SCENARIO WORKDIR NAME`` makes the scenario's calls with the SDK's
+synchronous ``Session`` (configured by ``BACKEND_ENDPOINT``, ``BACKEND_ACCESS_KEY`` and
+``BACKEND_SECRET_KEY``) and prints one JSON object of what they answered on its last line of
+standard output. WORKDIR is a scratch folder for the files uploaded and downloaded; NAME names
+the session or folder the scenario creates. Written for Python 3.11 and 3.13 alike, with only
+the standard library and the SDK: it never imports the project.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from ai.backend.client.session import Session  # type: ignore[import-not-found]
+
+SDK_VERSION = version("backend.ai-client")
+IS_23 = SDK_VERSION.startswith("23.")
+
+
+def _run(kernel: Any, code: str) -> dict[str, Any]:
+    """Execute *code* to its end (following ``continued``); its stdout, stderr and status."""
+    result = kernel.execute(code=code, mode="query")
+    run_id = result["runId"]
+    console = list(result["console"])
+    while result["status"] == "continued":
+        result = kernel.execute(run_id, code="", mode="continue")
+        console.extend(result["console"])
+    stdout = "".join(item[1] for item in console if item[0] == "stdout")
+    stderr = "".join(item[1] for item in console if item[0] == "stderr")
+    return {"status": result["status"], "stdout": stdout, "stderr": stderr, "run_id": run_id}
+
+
+def session_scenario(api: Any, work: Path, name: str) -> dict[str, Any]:
+    """Get-or-create, state across executes, files up and down, info, logs, destroy."""
+    out: dict[str, Any] = {}
+    kernel = api.ComputeSession.get_or_create("python", name=name)
+    out["created"] = bool(kernel.created)
+    again = api.ComputeSession.get_or_create("python", name=name)
+    out["created_again"] = bool(again.created)
+    out["define"] = _run(kernel, "answer = 6 * 7")
+    out["use"] = _run(kernel, "print(answer)")
+    out["error"] = _run(kernel, "raise ValueError('boom')")
+    source = work / "up"
+    source.mkdir()
+    (source / "hello.txt").write_text("hello from the official SDK\n", encoding="utf-8")
+    kernel.upload([source / "hello.txt"], basedir=source)
+    out["read_uploaded"] = _run(kernel, "print(open('hello.txt').read(), end='')")
+    listing = kernel.list_files(".")
+    files = listing["files"]
+    if isinstance(files, str):  # 23.09 answers the listing as JSON text
+        files = json.loads(files)
+    out["files"] = sorted(entry["filename"] for entry in files)
+    _run(kernel, "open('made.txt', 'w').write('made in the session\\n')")
+    dest = work / "down"
+    dest.mkdir()
+    kernel.download(["made.txt"], dest=dest)
+    out["downloaded"] = (dest / "made.txt").read_text(encoding="utf-8")
+    info = kernel.get_info()
+    out["info"] = {key: info.get(key) for key in ("status", "image", "domainName", "groupName")}
+    logs = kernel.get_logs()
+    out["logs_type"] = type(logs.get("result", {}).get("logs")).__name__
+    kernel.destroy()
+    out["destroyed"] = True
+    return out
+
+
+def folder_scenario(api: Any, work: Path, name: str) -> dict[str, Any]:
+    """Folder create, list, upload, ls, download, delete."""
+    out: dict[str, Any] = {}
+    created = api.VFolder.create(name)
+    out["created_name"] = created["name"]
+    out["listed"] = sorted(entry["name"] for entry in api.VFolder.list())
+    folder = api.VFolder(name)
+    source = work / "up"
+    source.mkdir()
+    (source / "data.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    folder.upload(["data.csv"], basedir=source)
+    listing = folder.list_files(".")
+    items = listing["items"] if "items" in listing else listing["files"]
+    if isinstance(items, str):
+        items = json.loads(items)
+    out["files"] = sorted(item["name"] for item in items)
+    dest = work / "down"
+    dest.mkdir()
+    folder.download(["data.csv"], basedir=dest)
+    out["downloaded"] = (dest / "data.csv").read_text(encoding="utf-8")
+    folder.delete()
+    out["listed_after_delete"] = sorted(
+        entry["name"] for entry in api.VFolder.list() if entry.get("status") != "delete-pending"
+    )
+    return out
+
+
+def presets_scenario(api: Any, work: Path, name: str) -> dict[str, Any]:
+    """The resource presets, and which of them the keypair can start now."""
+    presets = api.Resource.list()
+    checked = api.Resource.check_presets() if IS_23 else api.Resource.check_presets("default")
+    return {
+        "names": sorted(preset["name"] for preset in presets["presets"]),
+        "checked_names": sorted(preset["name"] for preset in checked["presets"]),
+        "has_remaining": "keypair_remaining" in checked,
+    }
+
+
+def graphql_scenario(api: Any, work: Path, name: str) -> dict[str, Any]:
+    """GraphQL: the caller's keypair, and the image rows."""
+    keypair = api.Admin.query("{ keypair { access_key is_admin is_active } }")
+    images = api.Admin.query("{ images { name tag registry } }")
+    return {
+        "keypair": keypair["keypair"],
+        "image_names": sorted({image["name"] for image in images["images"]}),
+    }
+
+
+SCENARIOS: dict[str, Callable[[Any, Path, str], dict[str, Any]]] = {
+    "session": session_scenario,
+    "folder": folder_scenario,
+    "presets": presets_scenario,
+    "graphql": graphql_scenario,
+}
+
+
+def main() -> None:
+    """Run the scenario named on the command line and print its answers as JSON."""
+    scenario, work, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    with Session() as api:
+        answers = SCENARIOS[scenario](api, work, name)
+    print(json.dumps({"sdk": SDK_VERSION, **answers}))
+
+
+if __name__ == "__main__":
+    main()
