@@ -30,7 +30,6 @@ from ._clock import is_clock_skew_error, measure_offset
 from ._connection import DEFAULT_MAX_RESPONSE_SIZE, ClientConnection
 from ._errors import (
     BackendError,
-    RateLimitError,
     ResponseError,
     UnsupportedServerError,
     decipher_response,
@@ -120,6 +119,7 @@ class BaseClient(ClientConnection):
             body,
             method=method,
             url=response.url,
+            headers=response.headers,
         )
 
     @asynccontextmanager
@@ -320,9 +320,6 @@ class BaseClient(ClientConnection):
                 tally = replace(tally, retries=tally.retries + 1)
                 await asyncio.sleep(decision.delay)
                 continue
-            if isinstance(error, RateLimitError):
-                error.rate_limit = self._rate_limit
-                error.retry_after = retry_after
             if decision.why:
                 # Retriable, but the deadline leaves no time: say so, with the server's error.
                 error.message = f"{error.message} (not retried: {decision.why})"
@@ -360,6 +357,7 @@ class BaseClient(ClientConnection):
             body,
             method=method,
             url=str(target),
+            headers=response.headers,
         )
 
     async def _read(self, response: aiohttp.ClientResponse, method: str) -> bytes:

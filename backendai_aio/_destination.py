@@ -9,6 +9,7 @@ of the file it replaces. Blocking: run these in a thread.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -24,7 +25,8 @@ _NEW_FILE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_B
 
 def local_error(what: str, exc: OSError) -> LocalIOError:
     """A :class:`LocalIOError` for *exc*, raised while doing *what*."""
-    error = LocalIOError(f"{what}: {exc.strerror or exc}")
+    filename = None if exc.filename is None else os.fsdecode(exc.filename)
+    error = LocalIOError(f"{what}: {exc.strerror or exc}", errno=exc.errno, filename=filename)
     error.__cause__ = exc
     return error
 
@@ -51,9 +53,17 @@ def resolve_destination(dest: str | os.PathLike[str], remote: str) -> Path:
                 raise InvalidArgumentError(f"{remote!r} has no file name to store it under")
             target = target / name
         if target.is_dir():
-            raise LocalIOError(f"the destination {target} is a folder")
+            raise LocalIOError(
+                f"the destination {target} is a folder", errno=errno.EISDIR, filename=str(target)
+            )
         if not target.parent.is_dir():
-            raise LocalIOError(f"the destination folder {target.parent} does not exist")
+            raise LocalIOError(
+                f"the destination folder {target.parent} does not exist",
+                errno=errno.ENOENT,
+                filename=str(target.parent),
+            )
+    except LocalIOError:
+        raise
     except OSError as exc:
         # A name too long, for one: is_dir() answers False only for a missing path.
         raise local_error(f"cannot write {target}", exc) from None
@@ -74,7 +84,11 @@ class AtomicFile:
             raise local_error(f"cannot write {target}", exc) from None
         else:
             if stat.S_ISDIR(info.st_mode):
-                raise LocalIOError(f"the destination {target} is a folder")
+                raise LocalIOError(
+                    f"the destination {target} is a folder",
+                    errno=errno.EISDIR,
+                    filename=str(target),
+                )
             mode = stat.S_IMODE(info.st_mode)
         while True:
             temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
