@@ -46,7 +46,7 @@ def resolve_destination(dest: str | os.PathLike[str], remote: str) -> Path:
         try:
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise local_error(f"cannot create the destination folder {target}", exc) from None
+            raise local_error(f"cannot create the destination folder {target}", exc) from exc
     try:
         if target.is_dir():
             if not name:
@@ -66,7 +66,7 @@ def resolve_destination(dest: str | os.PathLike[str], remote: str) -> Path:
         raise
     except OSError as exc:
         # A name too long, for one: is_dir() answers False only for a missing path.
-        raise local_error(f"cannot write {target}", exc) from None
+        raise local_error(f"cannot write {target}", exc) from exc
     return target
 
 
@@ -81,7 +81,7 @@ class AtomicFile:
         except FileNotFoundError:
             mode = None
         except OSError as exc:
-            raise local_error(f"cannot write {target}", exc) from None
+            raise local_error(f"cannot write {target}", exc) from exc
         else:
             if stat.S_ISDIR(info.st_mode):
                 raise LocalIOError(
@@ -98,7 +98,7 @@ class AtomicFile:
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise local_error(f"cannot write to {target.parent}", exc) from None
+                raise local_error(f"cannot write to {target.parent}", exc) from exc
             break
         self._temp = temp
         try:
@@ -109,7 +109,7 @@ class AtomicFile:
         except OSError as exc:
             os.close(fd)
             self._remove()
-            raise local_error(f"cannot write {target}", exc) from None
+            raise local_error(f"cannot write {target}", exc) from exc
 
     def __repr__(self) -> str:
         return f"<AtomicFile target={str(self.target)!r}>"
@@ -125,7 +125,7 @@ class AtomicFile:
             os.replace(self._temp, self.target)
         except OSError as exc:
             self._remove()
-            raise local_error(f"cannot store the download as {self.target}", exc) from None
+            raise local_error(f"cannot store the download as {self.target}", exc) from exc
 
     def abort(self) -> None:
         """Close and remove the file; the destination stays as it was."""

@@ -101,7 +101,7 @@ async def _chunks_of(
         except OSError as exc:
             # Gone or unreadable since the upload was planned: a local error, not the network's.
             progress.error = local_error(f"cannot read {source}", exc)
-            raise progress.error from None
+            raise progress.error from exc
         with file:
             while left:
                 chunk = file.read(min(CHUNK_SIZE, left))

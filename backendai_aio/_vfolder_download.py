@@ -49,7 +49,7 @@ async def _write(file: IO[bytes], chunk: bytes) -> None:
     except OSError as exc:
         raise local_error(
             f"writing the download to {getattr(file, 'name', '?')} failed", exc
-        ) from None
+        ) from exc
 
 
 class Download:
