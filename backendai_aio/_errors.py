@@ -73,6 +73,7 @@ __all__ = [
     "UnsupportedServerError",
     "UsageError",
     "decipher_response",
+    "describe_decode_failure",
     "error_from_response",
 ]
 

@@ -103,10 +103,10 @@ async def test_rename_then_info_by_the_new_name(admin_client: Client) -> None:
 
 async def test_file_errors(admin_client: Client, tmp_path: Path) -> None:
     await admin_client.create_if_not_exists("python", "files-errors")
-    with pytest.raises(LocalIOError, match="no such file") as missing:
+    with pytest.raises(LocalIOError, match="no such file") as no_file:
         await admin_client.upload("files-errors", {"x": tmp_path / "missing"})
-    assert missing.value.errno == errno.ENOENT
-    assert missing.value.filename == str(tmp_path / "missing")
+    assert no_file.value.errno == errno.ENOENT
+    assert no_file.value.filename == str(tmp_path / "missing")
     with pytest.raises(InvalidArgumentError, match="escapes the folder"):
         await admin_client.upload("files-errors", {"../escape": b"x"})
     with pytest.raises(InvalidArgumentError, match="outside the base folder"):

@@ -398,7 +398,8 @@ def test_the_servers_data_is_shown_bounded() -> None:
     assert error.message.endswith("...") and len(error.message) < 300
     assert error.data == fields
     # No data, or empty data, adds nothing.
-    for empty in (None, {}, []):
+    empties: tuple[Any, ...] = (None, {}, [])
+    for empty in empties:
         body = json.dumps({"title": "Bad.", "data": empty}).encode()
         assert error_from_response(400, None, "application/json", body).message == "400: Bad."
 
