@@ -12,7 +12,6 @@ Failures raise :class:`BackendError`, whose ``type`` is :data:`ERR_SERVER`,
 :data:`ERR_RESPONSE` or :data:`ERR_REQUEST`.
 """
 
-from ._account import GraphQLError
 from ._apiversion import LATEST_API_VERSION, OLDEST_API_VERSION, SUPPORTED_API_VERSIONS
 from ._auth_calls import Auth
 from ._catalog_types import (
@@ -37,6 +36,8 @@ from ._errors import (
     BackendError,
     BadRequestError,
     ClientClosedError,
+    ConnectTimeoutError,
+    GraphQLError,
     InputRequiredError,
     InsecureTLSWarning,
     InternalServerError,
@@ -46,12 +47,14 @@ from ._errors import (
     NotSupportedError,
     PermissionDeniedError,
     RateLimitError,
+    ReadTimeoutError,
     RequestError,
     ResponseError,
     RunDeadlineError,
     RunInProgressError,
     ServerError,
     UnsupportedServerError,
+    UsageError,
 )
 from ._images import ImageEntry, ImageResourceLimit, Images
 from ._live import Event, EventStream, ExecutionStream
@@ -99,6 +102,7 @@ __all__ = [
     "Client",
     "ClientClosedError",
     "ClientConfig",
+    "ConnectTimeoutError",
     "ConsoleItem",
     "ContainerUsage",
     "CreatedService",
@@ -123,6 +127,7 @@ __all__ = [
     "ProgressCallback",
     "RateLimit",
     "RateLimitError",
+    "ReadTimeoutError",
     "RequestError",
     "ResourceSlotInfo",
     "Resources",
@@ -154,6 +159,7 @@ __all__ = [
     "TimeoutArg",
     "Transport",
     "UnsupportedServerError",
+    "UsageError",
     "VFolder",
     "__version__",
 ]

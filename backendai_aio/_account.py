@@ -10,19 +10,16 @@ from typing import Any
 
 from yarl import URL
 
-from ._errors import AuthenticationError, InvalidArgumentError, ServerError
+from ._errors import AuthenticationError, InvalidArgumentError
+from ._gql_call import decipher_graphql
 from ._namespace import Namespace
 from ._timeouts import NOT_GIVEN, TimeoutArg
 
-__all__ = ["DEFAULT_PROJECT", "AccountAPI", "GraphQLError"]
+__all__ = ["DEFAULT_PROJECT", "AccountAPI"]
 
 #: The project every example user belongs to, which :meth:`AccountAPI.check_presets` names
 #: when it is given none.
 DEFAULT_PROJECT = "default"
-
-
-class GraphQLError(ServerError):
-    """The GraphQL endpoint answered ``errors`` (with HTTP 200); ``data`` holds them."""
 
 
 class AccountAPI(Namespace):
@@ -144,7 +141,8 @@ class AccountAPI(Namespace):
         """Run a GraphQL query or mutation and return its ``data``.
 
         The manager answers GraphQL errors with HTTP 200 and an ``errors`` list: they raise
-        :class:`GraphQLError` (``data`` holds the list, ``body`` the whole answer).
+        :class:`~backendai_aio.GraphQLError` (``data`` holds the list, ``body`` the whole
+        answer), as does an answer without a ``data`` object.
         """
         if not isinstance(gql, str) or not gql.strip():
             raise InvalidArgumentError("query() needs a GraphQL document")
@@ -155,21 +153,4 @@ class AccountAPI(Namespace):
             json={"query": gql, "variables": dict(variables or {})},
             timeout=timeout,
         )
-        if not isinstance(body, Mapping):
-            raise GraphQLError(
-                f"POST {url}: the GraphQL answer is not an object", body=body, status=200
-            )
-        errors = body.get("errors")
-        if errors:
-            first = errors[0] if isinstance(errors, list) and errors else errors
-            detail = first.get("message") if isinstance(first, Mapping) else first
-            raise GraphQLError(
-                f"GraphQL error: {detail}",
-                status=200,
-                msg=None if detail is None else str(detail),
-                data=errors,
-                body=body,
-                method="POST",
-                url=str(url),
-            )
-        return body.get("data")
+        return decipher_graphql(body, url=str(url))

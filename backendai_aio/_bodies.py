@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from ._errors import ResponseError
+from ._errors import ReadTimeoutError, ResponseError
 from ._failures import TRANSPORT_ERRORS, describe_failure, is_deadline
 
 __all__ = ["read_body"]
@@ -38,7 +38,9 @@ async def read_body(response: aiohttp.ClientResponse, method: str, limit: int) -
             phase = "timed out reading the response body"
         else:
             phase = f"reading the response body failed: {describe_failure(exc)}"
-        raise ResponseError(
+        # A timeout of either kind (read limit or deadline) is a ReadTimeoutError.
+        error_class = ReadTimeoutError if isinstance(exc, TimeoutError) else ResponseError
+        raise error_class(
             f"{method} {response.url}: {phase}",
             status=response.status,
             method=method,

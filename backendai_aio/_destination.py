@@ -9,6 +9,7 @@ of the file it replaces. Blocking: run these in a thread.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -24,7 +25,8 @@ _NEW_FILE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_B
 
 def local_error(what: str, exc: OSError) -> LocalIOError:
     """A :class:`LocalIOError` for *exc*, raised while doing *what*."""
-    error = LocalIOError(f"{what}: {exc.strerror or exc}")
+    filename = None if exc.filename is None else os.fsdecode(exc.filename)
+    error = LocalIOError(f"{what}: {exc.strerror or exc}", errno=exc.errno, filename=filename)
     error.__cause__ = exc
     return error
 
@@ -44,19 +46,27 @@ def resolve_destination(dest: str | os.PathLike[str], remote: str) -> Path:
         try:
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise local_error(f"cannot create the destination folder {target}", exc) from None
+            raise local_error(f"cannot create the destination folder {target}", exc) from exc
     try:
         if target.is_dir():
             if not name:
                 raise InvalidArgumentError(f"{remote!r} has no file name to store it under")
             target = target / name
         if target.is_dir():
-            raise LocalIOError(f"the destination {target} is a folder")
+            raise LocalIOError(
+                f"the destination {target} is a folder", errno=errno.EISDIR, filename=str(target)
+            )
         if not target.parent.is_dir():
-            raise LocalIOError(f"the destination folder {target.parent} does not exist")
+            raise LocalIOError(
+                f"the destination folder {target.parent} does not exist",
+                errno=errno.ENOENT,
+                filename=str(target.parent),
+            )
+    except LocalIOError:
+        raise
     except OSError as exc:
         # A name too long, for one: is_dir() answers False only for a missing path.
-        raise local_error(f"cannot write {target}", exc) from None
+        raise local_error(f"cannot write {target}", exc) from exc
     return target
 
 
@@ -71,10 +81,14 @@ class AtomicFile:
         except FileNotFoundError:
             mode = None
         except OSError as exc:
-            raise local_error(f"cannot write {target}", exc) from None
+            raise local_error(f"cannot write {target}", exc) from exc
         else:
             if stat.S_ISDIR(info.st_mode):
-                raise LocalIOError(f"the destination {target} is a folder")
+                raise LocalIOError(
+                    f"the destination {target} is a folder",
+                    errno=errno.EISDIR,
+                    filename=str(target),
+                )
             mode = stat.S_IMODE(info.st_mode)
         while True:
             temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
@@ -84,7 +98,7 @@ class AtomicFile:
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise local_error(f"cannot write to {target.parent}", exc) from None
+                raise local_error(f"cannot write to {target.parent}", exc) from exc
             break
         self._temp = temp
         try:
@@ -95,7 +109,7 @@ class AtomicFile:
         except OSError as exc:
             os.close(fd)
             self._remove()
-            raise local_error(f"cannot write {target}", exc) from None
+            raise local_error(f"cannot write {target}", exc) from exc
 
     def __repr__(self) -> str:
         return f"<AtomicFile target={str(self.target)!r}>"
@@ -111,7 +125,7 @@ class AtomicFile:
             os.replace(self._temp, self.target)
         except OSError as exc:
             self._remove()
-            raise local_error(f"cannot store the download as {self.target}", exc) from None
+            raise local_error(f"cannot store the download as {self.target}", exc) from exc
 
     def abort(self) -> None:
         """Close and remove the file; the destination stays as it was."""

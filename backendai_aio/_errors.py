@@ -1,39 +1,47 @@
 """The exception tree, and the mapping from a failed response to an exception (pure).
 
 Every failure of a call raises a :class:`BackendError`; its ``type`` says which side failed,
-as in the original JavaScript client::
+with the values of the original JavaScript client (docs/errors.md shows this same tree)::
 
     BackendError                      (root: catch this)
-    ├── ServerError                   ERR_SERVER: the server answered a failure status
+    ├── ServerError                   ERR_SERVER: the server answered, and refused or failed
     │   ├── BadRequestError           400 (invalid parameters, session already exists, ...)
     │   │   └── RunInProgressError    400: the session still runs earlier code
     │   ├── AuthenticationError       401 (unknown key, signature mismatch)
     │   ├── PermissionDeniedError     403
     │   ├── NotFoundError             404 (no such session, image, URL)
-    │   ├── RateLimitError            429
+    │   ├── RateLimitError            429 (.rate_limit, .retry_after)
     │   ├── InternalServerError       5xx (including a proxy's HTML 502/504 page)
     │   │   └── NotSupportedError     501: the server no longer offers the call
-    │   └── GraphQLError              200 with an ``errors`` list (:mod:`._account`)
-    ├── UnsupportedServerError        ERR_SERVER: the server's API version is too old
-    ├── ResponseError                 ERR_RESPONSE: reading or decoding the response failed
-    │   └── RunDeadlineError          ``run()`` passed its deadline or its number of steps
-    ├── InputRequiredError            the code asked for input and ``run()`` had no ``on_input``
-    └── RequestError                  ERR_REQUEST: sending failed (refused, DNS, TLS, timeout)
-        ├── InvalidArgumentError      the call's arguments or configuration are invalid
-        │   └── LocalIOError          a local file or folder of a transfer failed
-        └── ClientClosedError         the client was used after ``close()``
+    │   ├── GraphQLError              200 with an errors list
+    │   └── UnsupportedServerError    the server's API version is too old
+    ├── RequestError                  ERR_REQUEST: nothing was answered (refused, DNS, TLS, reset)
+    │   └── ConnectTimeoutError       timed out connecting, or before the request went out
+    ├── ResponseError                 ERR_RESPONSE: the answer was cut short, undecodable, refused
+    │   ├── ReadTimeoutError          sent, and no answer in time: the server may have acted
+    │   └── RunDeadlineError          run() passed its deadline or its number of steps
+    ├── LocalIOError                  ERR_REQUEST: a local source or destination file (an OSError)
+    ├── UsageError                    ERR_REQUEST: the call itself is wrong; nothing was sent
+    │   ├── InvalidArgumentError      bad arguments or configuration (also a ValueError)
+    │   └── ClientClosedError         the client was used after close()
+    └── InputRequiredError            the code asked for input and run() had no on_input
 
-Every error carries ``maybe_applied``: whether the request may have reached the server and
-been acted on (a non-idempotent call must then not simply be sent again).
+Every error carries the request's ``method`` and ``url`` where there was one, and
+``maybe_applied``: whether the server may have acted on it (then do not simply send again).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from ._decoding import BodyDecodeError, decode_body
+from ._error_parts import (
+    DECODE_FAILURES,
+    describe_decode_failure,
+    problem_fields,
+    rate_limit_fields,
+)
 from ._ratelimits import RateLimit
 
 __all__ = [
@@ -44,7 +52,10 @@ __all__ = [
     "BackendError",
     "BadRequestError",
     "ClientClosedError",
+    "ConnectTimeoutError",
     "ErrorType",
+    "GraphQLError",
+    "InputRequiredError",
     "InsecureTLSWarning",
     "InternalServerError",
     "InvalidArgumentError",
@@ -53,11 +64,16 @@ __all__ = [
     "NotSupportedError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ReadTimeoutError",
     "RequestError",
     "ResponseError",
+    "RunDeadlineError",
+    "RunInProgressError",
     "ServerError",
     "UnsupportedServerError",
+    "UsageError",
     "decipher_response",
+    "describe_decode_failure",
     "error_from_response",
 ]
 
@@ -93,7 +109,7 @@ class BackendError(Exception):
         maybe_applied: bool = False,
     ) -> None:
         super().__init__(message)
-        #: A human-readable summary: the status and the server's details where there are any.
+        #: A human-readable summary: the request, the status and the server's details.
         self.message = message
         #: The HTTP status of the response, if one arrived.
         self.status = status
@@ -107,9 +123,9 @@ class BackendError(Exception):
         self.data = data
         #: The decoded response body, if any.
         self.body = body
-        #: The request's HTTP method.
+        #: The request's HTTP method, if a request was made.
         self.method = method
-        #: The request's URL.
+        #: The request's URL, if a request was made.
         self.url = url
         #: ``True`` when the request went out and no complete answer came back, so the server
         #: may have acted on it; ``False`` when nothing was sent, or the server answered (its
@@ -134,12 +150,19 @@ class BackendError(Exception):
 def _rebuild(cls: type[BackendError], message: str, state: dict[str, Any]) -> BackendError:
     error = cls.__new__(cls)
     Exception.__init__(error, message)
-    error.__dict__.update(state)
+    for name, value in state.items():
+        # setattr, not __dict__: OSError's errno and filename live in slots.
+        setattr(error, name, value)
     return error
 
 
 class ServerError(BackendError):
-    """The server answered a failure status (ERR_SERVER)."""
+    """The server answered, and refused or failed the call (ERR_SERVER).
+
+    The message names the request and shows what the server said:
+    ``GET /session/x: 404 Not Found: No such session.``, followed by the server's ``data``
+    (which field failed) cut to a bounded length.
+    """
 
     type: ErrorType = ERR_SERVER
 
@@ -163,10 +186,19 @@ class NotFoundError(ServerError):
 class RateLimitError(ServerError):
     """429: the keypair's API rate limit was reached (raised once retries are exhausted)."""
 
-    #: The ``X-RateLimit-*`` values of the refusing response, if it carried them.
-    rate_limit: RateLimit | None = None
-    #: The server's ``Retry-After``, in seconds, if it sent one.
-    retry_after: float | None = None
+    def __init__(
+        self,
+        message: str,
+        *,
+        rate_limit: RateLimit | None = None,
+        retry_after: float | None = None,
+        **fields: Any,
+    ) -> None:
+        super().__init__(message, **fields)
+        #: The ``X-RateLimit-*`` values of the refusing response, if it carried them.
+        self.rate_limit = rate_limit
+        #: The server's ``Retry-After``, in seconds, if it sent one.
+        self.retry_after = retry_after
 
 
 class InternalServerError(ServerError):
@@ -177,41 +209,90 @@ class NotSupportedError(InternalServerError):
     """501: the server's release no longer offers the call (the message says what instead)."""
 
 
-class UnsupportedServerError(BackendError):
+class GraphQLError(ServerError):
+    """The GraphQL endpoint answered ``errors`` (with HTTP 200); ``data`` holds them.
+
+    The message names the first error's message and, when the server gave one, its path
+    (the field that failed); ``body`` is the whole answer, partial ``data`` included.
+    """
+
+
+class UnsupportedServerError(ServerError):
     """The server's API version is older than this client supports (ERR_SERVER)."""
-
-    type: ErrorType = ERR_SERVER
-
-
-class ResponseError(BackendError):
-    """Reading or decoding the response failed (ERR_RESPONSE)."""
-
-    type: ErrorType = ERR_RESPONSE
 
 
 class RequestError(BackendError):
-    """Sending the request failed: refused, DNS, TLS, timeout while connecting (ERR_REQUEST).
+    """No answer came: refused, DNS, TLS, or the connection failed (ERR_REQUEST).
 
-    A connection closed after the request went out is one too, with ``maybe_applied`` set:
-    the server may have acted on it.
+    ``maybe_applied`` says whether the request went out: a connection closed after the
+    request was sent may have been acted on.
     """
 
     type: ErrorType = ERR_REQUEST
 
 
-class InvalidArgumentError(RequestError, ValueError):
-    """The call's arguments or the configuration are invalid; nothing was sent."""
+class ConnectTimeoutError(RequestError):
+    """Connecting timed out, or the call's deadline passed before the request went out.
 
-
-class LocalIOError(InvalidArgumentError):
-    """A local file or folder of a transfer could not be read or written.
-
-    The path, its permissions or the disk is at fault, not the server; the original
-    ``OSError`` is the ``__cause__``.
+    Nothing of this attempt was sent (``maybe_applied`` is ``False``): sending again is safe.
     """
 
 
-class ClientClosedError(RequestError):
+class ResponseError(BackendError):
+    """Reading, decoding or following the response failed (ERR_RESPONSE)."""
+
+    type: ErrorType = ERR_RESPONSE
+
+
+class ReadTimeoutError(ResponseError):
+    """The request went out and no (complete) answer came in time.
+
+    The read limit or the call's deadline passed; ``maybe_applied`` is ``True``: the server
+    may be acting on the request, so only an idempotent call is safe to send again.
+    """
+
+
+class LocalIOError(BackendError, OSError):
+    """A local file or folder of a transfer could not be read or written (ERR_REQUEST).
+
+    The path, its permissions or the disk is at fault, not the server. It is an ``OSError``
+    too: ``errno`` and ``filename`` are set when known, and the original ``OSError`` (if
+    any) is the ``__cause__``.
+    """
+
+    type: ErrorType = ERR_REQUEST
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errno: int | None = None,
+        filename: str | None = None,
+        **fields: Any,
+    ) -> None:
+        super().__init__(message, **fields)
+        self.errno = errno
+        self.filename = filename
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = dict(self.__dict__, errno=self.errno, filename=self.filename)
+        return (_rebuild, (type(self), self.message, state))
+
+
+class UsageError(BackendError):
+    """The call itself is wrong: fix the code, not the network (ERR_REQUEST).
+
+    Nothing was sent, and sending the same call again fails the same way.
+    """
+
+    type: ErrorType = ERR_REQUEST
+
+
+class InvalidArgumentError(UsageError, ValueError):
+    """The call's arguments or the configuration are invalid; nothing was sent."""
+
+
+class ClientClosedError(UsageError):
     """The client was used after ``close()``."""
 
 
@@ -224,41 +305,7 @@ _STATUS_CLASSES: Final[Mapping[int, type[ServerError]]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
-    429: RateLimitError,
 }
-
-# What decoding a server-controlled body may raise besides BodyDecodeError: a deeply nested
-# JSON document exhausts the recursion limit, odd numbers overflow. The body is the server's
-# fault, so each is a ResponseError naming the call, never a bare exception.
-_DECODE_FAILURES: Final = (BodyDecodeError, ValueError, RecursionError, OverflowError, TypeError)
-
-
-def describe_decode_failure(exc: BaseException) -> str:
-    """One line for a body that could not be decoded."""
-    if isinstance(exc, RecursionError):
-        return "the body nests too deeply to decode"
-    return f"the body could not be decoded ({type(exc).__name__}: {str(exc)[:200]})"
-
-
-_TAGS = re.compile(r"<[^>]*>")
-_SPACES = re.compile(r"\s+")
-_SNIPPET_LENGTH = 200
-
-
-def _server_error_class(status: int) -> type[ServerError]:
-    if status >= 500:
-        return InternalServerError
-    return _STATUS_CLASSES.get(status, ServerError)
-
-
-def _snippet(text: str) -> str:
-    """Reduce an HTML or text error page to one short line."""
-    flat = _SPACES.sub(" ", _TAGS.sub(" ", text)).strip()
-    return flat if len(flat) <= _SNIPPET_LENGTH else flat[: _SNIPPET_LENGTH - 3] + "..."
-
-
-def _optional_str(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def error_from_response(
@@ -269,42 +316,19 @@ def error_from_response(
     *,
     method: str | None = None,
     url: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> ServerError:
     """Build the exception for a failure status, from whatever body the server sent.
 
-    A problem+json body gives ``problem_type``, ``title``, ``msg`` and ``data``; an HTML or
-    text page (a proxy's 502, say) gives a one-line snippet in the message. Never raises.
+    A problem+json body gives ``problem_type``, ``title``, ``msg`` and ``data``, an HTML or
+    text page a one-line snippet; a 429 takes ``rate_limit`` and ``retry_after`` from
+    *headers* (``X-RateLimit-*``, ``Retry-After``). Never raises.
     """
-    try:
-        decoded = decode_body(status, content_type, body)
-    except _DECODE_FAILURES:
-        decoded = body.decode("utf-8", errors="replace")
-    problem_type = title = msg = None
-    data: Any = None
-    detail = ""
-    if isinstance(decoded, Mapping):
-        problem_type = _optional_str(decoded.get("type"))
-        title = _optional_str(decoded.get("title"))
-        msg = _optional_str(decoded.get("msg"))
-        data = decoded.get("data")
-        detail = " ".join(part for part in (title, f"({msg})" if msg else None) if part)
-    elif isinstance(decoded, bytes):
-        detail = _snippet(decoded.decode("utf-8", errors="replace"))
-    elif decoded is not None:
-        detail = _snippet(str(decoded))
-    head = f"{status} {reason}" if reason else str(status)
-    message = f"{head}: {detail}" if detail else head
-    return _server_error_class(status)(
-        message,
-        status=status,
-        problem_type=problem_type,
-        title=title,
-        msg=msg,
-        data=data,
-        body=decoded,
-        method=method,
-        url=url,
-    )
+    message, fields = problem_fields(status, reason, content_type, body, method=method, url=url)
+    if status == 429:
+        return RateLimitError(message, **fields, **rate_limit_fields(headers))
+    cls = InternalServerError if status >= 500 else _STATUS_CLASSES.get(status, ServerError)
+    return cls(message, **fields)
 
 
 def decipher_response(
@@ -315,19 +339,23 @@ def decipher_response(
     *,
     method: str | None = None,
     url: object = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Any:
     """Turn a complete response into its decoded body, or raise the matching BackendError.
 
-    A failure status raises the :class:`ServerError` of :func:`error_from_response`; a body
-    that its Content-Type says is JSON but is not raises :class:`ResponseError`. *url* (a
-    string or a ``yarl.URL``) is turned into text only for an error.
+    A failure status raises the :class:`ServerError` of :func:`error_from_response` (given
+    the response's *headers*); a body that its Content-Type says is JSON but is not raises
+    :class:`ResponseError`. *url* (a string or a ``yarl.URL``) is turned into text only for
+    an error.
     """
     if status >= 400:
         text = None if url is None else str(url)
-        raise error_from_response(status, reason, content_type, body, method=method, url=text)
+        raise error_from_response(
+            status, reason, content_type, body, method=method, url=text, headers=headers
+        )
     try:
         return decode_body(status, content_type, body)
-    except _DECODE_FAILURES as exc:
+    except DECODE_FAILURES as exc:
         text = None if url is None else str(url)
         detail = exc if isinstance(exc, BodyDecodeError) else describe_decode_failure(exc)
         raise ResponseError(
@@ -340,8 +368,6 @@ def decipher_response(
 
 
 # -- failures of the run loop (Client.run) ----------------------------------------------------
-
-__all__ += ["InputRequiredError", "RunDeadlineError", "RunInProgressError"]
 
 
 class RunInProgressError(BadRequestError):

@@ -13,7 +13,7 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from ._errors import BackendError, RequestError, ResponseError
+from ._errors import BackendError, ConnectTimeoutError, ReadTimeoutError, RequestError
 from ._timeouts import Timeout
 
 __all__ = [
@@ -91,14 +91,16 @@ def transport_error(
             if out_of_time
             else f"timed out connecting (connect {_limit(limits.connect)})"
         )
-        return RequestError(f"{where}: {phase}; {NOTHING_SENT}", method=method, url=str(target))
+        return ConnectTimeoutError(
+            f"{where}: {phase}; {NOTHING_SENT}", method=method, url=str(target)
+        )
     if isinstance(exc, asyncio.TimeoutError):
         # The request went out (or part of it): the server may be working on it.
         if out_of_time or is_deadline(exc):
             phase = f"timed out: {deadline} passed before the response"
         else:
             phase = f"timed out waiting for the response (read {_limit(limits.read)})"
-        return ResponseError(
+        return ReadTimeoutError(
             f"{where}: {phase}; {MAYBE_APPLIED}",
             method=method,
             url=str(target),
@@ -129,15 +131,18 @@ def deadline_passed(
     """The call's deadline passed between attempts, or before the first (*attempts* = 0).
 
     *unanswered* says an earlier attempt went out and got no answer, so it may have been
-    applied; otherwise every attempt was answered or never sent.
+    applied (a :class:`ReadTimeoutError`); otherwise every attempt was answered or never
+    sent, and nothing more goes out (a :class:`ConnectTimeoutError`).
     """
     head = f"{method} {target}: timed out: the call's deadline (total {_limit(limits.total)})"
     if unanswered:
-        return ResponseError(
+        return ReadTimeoutError(
             f"{head} passed; {MAYBE_APPLIED}", method=method, url=str(target), maybe_applied=True
         )
     if attempts:
-        return RequestError(f"{head} passed before another attempt", method=method, url=str(target))
-    return RequestError(
+        return ConnectTimeoutError(
+            f"{head} passed before another attempt", method=method, url=str(target)
+        )
+    return ConnectTimeoutError(
         f"{head} passed before the request; {NOTHING_SENT}", method=method, url=str(target)
     )

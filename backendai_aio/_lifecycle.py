@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 
-from ._errors import ClientClosedError, InvalidArgumentError
+from ._errors import ClientClosedError, UsageError
 
 __all__ = ["Lifecycle"]
 
@@ -50,7 +50,7 @@ class Lifecycle:
             except RuntimeError:
                 running = None
             if running is not None and running is not self._loop:
-                raise InvalidArgumentError(
+                raise UsageError(
                     "this client was opened on another event loop; its connections belong "
                     "to that loop: create one client per event loop"
                 )
@@ -68,7 +68,7 @@ class Lifecycle:
         """Start the ``async with`` block; refuse a second, nested or later one."""
         self.check_usable()
         if self._entered:
-            raise InvalidArgumentError(
+            raise UsageError(
                 "this client is already in an 'async with' block; leaving the inner block "
                 "would close it for the outer one"
             )

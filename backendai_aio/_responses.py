@@ -22,14 +22,12 @@ from ._call_policy import Outcome
 from ._clock import is_clock_skew_error, measure_offset
 from ._errors import (
     BackendError,
-    RateLimitError,
     ResponseError,
     UnsupportedServerError,
     decipher_response,
     error_from_response,
 )
 from ._failures import nothing_sent, retriable_before_response
-from ._ratelimits import parse_rate_limit
 from ._retries import parse_retry_after
 
 __all__ = [
@@ -60,6 +58,7 @@ def map_answer(response: aiohttp.ClientResponse, body: bytes, method: str) -> An
         body,
         method=method,
         url=response.url,
+        headers=response.headers,
     )
 
 
@@ -74,18 +73,15 @@ async def map_failure(
         body = b""
     finally:
         response.release()
-    error = error_from_response(
+    return error_from_response(
         response.status,
         response.reason,
         response.headers.get("Content-Type"),
         body,
         method=method,
         url=str(target),
+        headers=response.headers,
     )
-    if isinstance(error, RateLimitError):
-        error.rate_limit = parse_rate_limit(response.headers)
-        error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    return error
 
 
 def transport_outcome(exc: BaseException) -> Outcome:

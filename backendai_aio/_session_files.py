@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
@@ -16,7 +17,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from ._apiversion import ApiVersion
 from ._destination import local_error, resolve_destination
-from ._errors import BackendError, InvalidArgumentError, ResponseError
+from ._errors import BackendError, InvalidArgumentError, LocalIOError, ResponseError
 from ._namespace import Namespace
 from ._results import FileEntry, session_entries
 from ._session_options import validate_session_name
@@ -70,7 +71,9 @@ def _plan_uploads(
         elif isinstance(source, str | os.PathLike):
             path = Path(source)
             if not path.is_file():
-                raise InvalidArgumentError(f"no such file to upload: {path}")
+                raise LocalIOError(
+                    f"no such file to upload: {path}", errno=errno.ENOENT, filename=str(path)
+                )
             planned.append((target, path, path.stat().st_size))
         elif isinstance(source, AsyncIterable):
             planned.append((target, source, None))
@@ -93,12 +96,18 @@ async def _chunks_of(
     elif isinstance(source, str | os.PathLike):
         # Exactly the size announced in Content-Length, even if the file changes meanwhile.
         left = size or 0
-        with Path(source).open("rb") as file:  # noqa: ASYNC230 (chunked page-cache reads)
+        try:
+            file = Path(source).open("rb")  # noqa: ASYNC230, SIM115 (chunked page-cache reads)
+        except OSError as exc:
+            # Gone or unreadable since the upload was planned: a local error, not the network's.
+            progress.error = local_error(f"cannot read {source}", exc)
+            raise progress.error from exc
+        with file:
             while left:
                 chunk = file.read(min(CHUNK_SIZE, left))
                 if not chunk:
-                    progress.error = InvalidArgumentError(
-                        f"{source} shrank while it was being uploaded"
+                    progress.error = LocalIOError(
+                        f"{source} shrank while it was being uploaded", filename=str(source)
                     )
                     raise progress.error
                 left -= len(chunk)

@@ -106,7 +106,7 @@ class ByteStream:
                     # than the write itself.
                     sink.file.write(chunk)
                 except OSError as exc:
-                    raise local_error(f"writing {target} failed", exc) from None
+                    raise local_error(f"writing {target} failed", exc) from exc
                 await reporter.add(len(chunk))
             await asyncio.to_thread(sink.commit)
         except BaseException:

@@ -7,6 +7,7 @@ source only within the window it keeps), never holding a whole file in memory.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import stat
 from collections.abc import AsyncIterable, AsyncIterator
@@ -93,9 +94,10 @@ class FileSource:
                 if not data:
                     # Sending less than the announced Content-Length would leave the server
                     # waiting; failing the body makes the PATCH fail at once.
-                    self.failure = InvalidArgumentError(
+                    self.failure = LocalIOError(
                         f"the source file {self._path} shrank to {position} bytes during "
-                        f"the upload (it had {self.size})"
+                        f"the upload (it had {self.size})",
+                        filename=self._path,
                     )
                     raise self.failure
                 position += len(data)
@@ -199,15 +201,21 @@ def _open_regular_file(path: str) -> tuple[IO[bytes], int]:
     try:
         file = open(path, "rb")  # noqa: SIM115 (closed by the source's aclose)
     except FileNotFoundError:
-        raise LocalIOError(f"no such file to upload: {path}") from None
+        raise LocalIOError(
+            f"no such file to upload: {path}", errno=errno.ENOENT, filename=path
+        ) from None
     except IsADirectoryError:
-        raise InvalidArgumentError(f"not a regular file: {path}") from None
+        raise LocalIOError(
+            f"not a regular file: {path}", errno=errno.EISDIR, filename=path
+        ) from None
     except OSError as exc:
-        raise LocalIOError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise LocalIOError(
+            f"cannot read {path}: {exc.strerror or exc}", errno=exc.errno, filename=path
+        ) from None
     info = os.fstat(file.fileno())
     if not stat.S_ISREG(info.st_mode):
         file.close()
-        raise InvalidArgumentError(f"not a regular file: {path}")
+        raise LocalIOError(f"not a regular file: {path}", filename=path)
     return file, info.st_size
 
 

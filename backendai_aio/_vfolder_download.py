@@ -15,7 +15,7 @@ import aiohttp
 from yarl import URL
 
 from ._destination import local_error
-from ._errors import BackendError, LocalIOError, ResponseError, ServerError
+from ._errors import BackendError, LocalIOError, ReadTimeoutError, ResponseError, ServerError
 from ._failures import describe_failure
 from ._streams import ProgressCallback, TransferProgress
 from ._timeouts import TimeoutArg
@@ -50,7 +50,7 @@ async def _write(file: IO[bytes], chunk: bytes) -> None:
     except OSError as exc:
         raise local_error(
             f"writing the download to {getattr(file, 'name', '?')} failed", exc
-        ) from None
+        ) from exc
 
 
 class Download:
@@ -116,7 +116,10 @@ class Download:
                     if isinstance(exc, TimeoutError)
                     else f"the connection failed while reading the body: {describe_failure(exc)}"
                 )
-                last = ResponseError(reason, method="GET", url=str(self._url))
+                timed_out = isinstance(exc, TimeoutError)
+                last = (ReadTimeoutError if timed_out else ResponseError)(
+                    reason, method="GET", url=str(self._url)
+                )
                 last.__cause__ = exc
             written = await asyncio.to_thread(file.tell)
             stalls.advanced(written)

@@ -11,7 +11,7 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from ._errors import RequestError, error_from_response
+from ._errors import ConnectTimeoutError, RequestError, error_from_response
 from ._failures import TRANSPORT_ERRORS
 from ._timeouts import Timeout
 
@@ -62,7 +62,8 @@ async def open_websocket(
             if isinstance(exc, TimeoutError) and limits.connect is not None
             else f"{type(exc).__name__}: {exc}"
         )
-        raise RequestError(
+        error_class = ConnectTimeoutError if isinstance(exc, TimeoutError) else RequestError
+        raise error_class(
             f"GET {public_url(url)}: opening {purpose} failed: {reason}",
             method="GET",
             url=str(url),

@@ -90,7 +90,7 @@ async def test_a_file_shrinking_while_uploaded_is_refused(tmp_path: Path) -> Non
         source.write_bytes(b"x" * 1024 * 1024)
 
     async with manager() as (client, _):
-        with pytest.raises(InvalidArgumentError, match="shrank while it was being uploaded"):
+        with pytest.raises(LocalIOError, match="shrank while it was being uploaded"):
             await asyncio.wait_for(
                 client.upload("abcd", [source], basedir=tmp_path, progress=shrink), 10
             )

@@ -117,7 +117,7 @@ async def test_an_error_page_past_the_size_bound_gives_the_status_alone() -> Non
         async with Client(config, retry=None, max_response_size=1000) as client:
             with pytest.raises(InternalServerError) as caught:
                 await client.request("GET", "/broken")
-    assert str(caught.value).startswith("500 Internal Server Error")
+    assert str(caught.value).startswith("GET /broken: 500 Internal Server Error")
     assert "trace" not in str(caught.value)
     assert caught.value.status == 500
 

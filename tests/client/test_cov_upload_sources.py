@@ -44,7 +44,7 @@ async def test_a_destination_name_too_long_is_a_local_error(
     ("source", "size", "error", "message"),
     [
         ("", None, InvalidArgumentError, "invalid source path ''"),
-        ("/dev/null", None, InvalidArgumentError, "not a regular file: /dev/null"),
+        ("/dev/null", None, LocalIOError, "not a regular file: /dev/null"),
         ("/" + "n" * 300, None, LocalIOError, "File name too long"),
         (42, None, InvalidArgumentError, "not int"),
     ],

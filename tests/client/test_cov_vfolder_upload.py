@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from backendai_aio import BackendError, Client, ClientConfig, InvalidArgumentError, ResponseError
+from backendai_aio import (
+    BackendError,
+    Client,
+    ClientConfig,
+    InvalidArgumentError,
+    LocalIOError,
+    ResponseError,
+)
 
 from ..app_servers import app_server, root_app
 from ..fault_server import FaultServer, response
@@ -170,7 +177,7 @@ async def test_a_file_shrinking_during_the_upload_is_refused(tmp_path: Path) -> 
         return _offset(int(headers["upload-offset"]) + 5, "204 No Content")
 
     async with uploading(answer) as (client, proxy):
-        with pytest.raises(InvalidArgumentError, match="shrank to 5 bytes") as caught:
+        with pytest.raises(LocalIOError, match="shrank to 5 bytes") as caught:
             await asyncio.wait_for(client.vfolder_upload("f", source, chunk_size=5), 10)
     assert "(it had 10)" in caught.value.message
     assert [h.get("upload-offset") for m, h in proxy.seen if m == "PATCH"] == ["0"]

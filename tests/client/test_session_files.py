@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -13,7 +14,14 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from backendai_aio import BackendError, Client, ClientConfig, InvalidArgumentError, ResponseError
+from backendai_aio import (
+    BackendError,
+    Client,
+    ClientConfig,
+    InvalidArgumentError,
+    LocalIOError,
+    ResponseError,
+)
 
 from ..app_servers import app_server, root_app
 
@@ -95,8 +103,10 @@ async def test_rename_then_info_by_the_new_name(admin_client: Client) -> None:
 
 async def test_file_errors(admin_client: Client, tmp_path: Path) -> None:
     await admin_client.create_if_not_exists("python", "files-errors")
-    with pytest.raises(InvalidArgumentError, match="no such file"):
+    with pytest.raises(LocalIOError, match="no such file") as no_file:
         await admin_client.upload("files-errors", {"x": tmp_path / "missing"})
+    assert no_file.value.errno == errno.ENOENT
+    assert no_file.value.filename == str(tmp_path / "missing")
     with pytest.raises(InvalidArgumentError, match="escapes the folder"):
         await admin_client.upload("files-errors", {"../escape": b"x"})
     with pytest.raises(InvalidArgumentError, match="outside the base folder"):

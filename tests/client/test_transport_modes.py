@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
 
-from backendai_aio import Client, ClientClosedError, InvalidArgumentError
+from backendai_aio import Client, ClientClosedError, InvalidArgumentError, UsageError
 from backendai_aio.emulator import Emulator
 
 
@@ -56,7 +56,7 @@ def test_middlewares_must_be_middlewares(emulator: Emulator, middlewares: object
 async def test_a_client_is_entered_once(emulator: Emulator) -> None:
     client = Client(emulator.config)
     async with client:
-        with pytest.raises(InvalidArgumentError, match="already in an 'async with' block"):
+        with pytest.raises(UsageError, match="already in an 'async with' block"):
             async with client:
                 pass
         # The refused entry left the client open for the outer block.
@@ -84,5 +84,5 @@ async def test_another_event_loop_is_refused_with_a_message(emulator: Emulator) 
         # The client still works on its own loop.
         assert (await client.get_server_version())["version"]
     assert len(errors) == 1
-    assert isinstance(errors[0], InvalidArgumentError)
+    assert isinstance(errors[0], UsageError)
     assert "another event loop" in str(errors[0])

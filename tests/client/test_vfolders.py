@@ -370,9 +370,13 @@ async def test_invalid_input(user_client: Client, tmp_path: Path) -> None:
         ("invite nobody", user_client.vfolder_invite("valid", [])),
         ("empty invitation id", user_client.vfolder_accept_invitation("")),
     ]
+    # A missing or unusable local file is the disk's problem, not the call's: LocalIOError.
+    local = {"missing source", "directory source", "no destination folder"}
     for label, call in cases:
-        with pytest.raises(InvalidArgumentError) as caught:
+        with pytest.raises((InvalidArgumentError, LocalIOError)) as caught:
             await call
+        expected = LocalIOError if label in local else InvalidArgumentError
+        assert isinstance(caught.value, expected), label
         assert caught.value.type == ERR_REQUEST, label
         assert caught.value.message, label
     # Nothing reached the folder: the checks come before any request.

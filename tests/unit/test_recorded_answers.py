@@ -76,7 +76,9 @@ def test_error_answers_map_to_their_exception(name: str) -> None:
     )
     assert error.body == sample["body"]
     assert (error.method, error.url) == (sample["method"], url)
-    assert error.message.startswith(f"{sample['status']} {sample['reason']}: {title}")
+    assert error.message.startswith(
+        f"{sample['method']} {sample['path']}: {sample['status']} {sample['reason']}: {title}"
+    )
     if msg is not None:
         assert f"({msg})" in error.message
     # decipher_response raises the same mapping for the complete response.
