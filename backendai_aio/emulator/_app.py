@@ -30,11 +30,12 @@ from ._kernel import KernelLimits
 from ._localonly import local_only
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
 from ._releases import DEFAULT_RELEASE, RELEASE_KEY, release_profile
-from ._services import add_service_routes
-from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry, add_session_routes
+from ._service_routes import add_service_routes
+from ._session_routes import add_session_routes
+from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry
 from ._streaming import add_streaming_routes
 from ._templates import add_template_routes
-from ._vfolders import add_vfolder_routes
+from ._vfolder_routes import add_vfolder_routes
 from ._webserver import add_webserver_routes, logged_in_keypair
 
 __all__ = [
