@@ -9,12 +9,12 @@ opaque random string here, a JWT on the real proxy).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import stat
 import urllib.parse
-from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from collections.abc import AsyncIterable
 from typing import IO, Final
 
 from aiohttp import web
@@ -39,16 +39,15 @@ from ._vfolders import (
     _UploadSession,
 )
 
-__all__ = ["routes"]
+__all__ = ["TRANSFER_BLOCK", "append_upload", "routes"]
 
 #: The storage proxy's client-facing routes.
 routes = web.RouteTableDef()
 
 
-_BLOCK: Final = 256 * 1024
+#: How much of a transfer is read or written at a time.
+TRANSFER_BLOCK: Final = 256 * 1024
 _MAX_UPLOAD_SIZE: Final = 100 * 1024**3
-# At most 18 digits a number: what a file offset can be, and int() of it stays cheap.
-_RANGE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
 _UPLOAD_OFFSET = re.compile(r"[0-9]{1,18}")
 _TUS_CORS: Final = {
     "Access-Control-Allow-Origin": "*",
@@ -110,8 +109,7 @@ async def _tus_options(request: web.Request) -> web.Response:
 @routes.route("HEAD", UPLOAD_PATH)
 @public
 async def _tus_head(request: web.Request) -> web.Response:
-    store, _, session = _upload_session(request)
-    store.hooks.log.append("HEAD")
+    _, _, session = _upload_session(request)
     offset = (await asyncio.to_thread(session.staging.stat)).st_size
     return web.Response(headers=_tus_headers(session, offset))
 
@@ -119,6 +117,11 @@ async def _tus_head(request: web.Request) -> web.Response:
 @routes.route("PATCH", UPLOAD_PATH)
 @public
 async def _tus_patch(request: web.Request) -> web.Response:
+    return await append_upload(request, request.content.iter_chunked(TRANSFER_BLOCK))
+
+
+async def append_upload(request: web.Request, body: AsyncIterable[bytes]) -> web.Response:
+    """Answer a tus ``PATCH``: append *body* (the request's, as it arrives) to its upload."""
     store, token, session = _upload_session(request)
     raw_offset = request.headers.get("Upload-Offset", "")
     # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
@@ -128,40 +131,26 @@ async def _tus_patch(request: web.Request) -> web.Response:
     async with session.lock:
         offset = (await asyncio.to_thread(session.staging.stat)).st_size
         length = request.content_length
-        entry = f"PATCH {client_offset}+{length}"
         if client_offset != offset:
-            store.hooks.log.append(entry + " refused")
             raise UploadOffsetMismatch(f"expected {offset}, got {client_offset}")
         if length is not None and offset + length > session.size:
-            store.hooks.log.append(entry + " refused")
             raise StorageInvalidParameters("The upload exceeds its declared Upload-Length.")
-        drop_after = store.hooks.drop_upload_after
-        store.hooks.drop_upload_after = None
         received = 0
         file: IO[bytes] = await asyncio.to_thread(open, session.staging, "ab")
         try:
-            async for chunk in request.content.iter_chunked(_BLOCK):
+            async for chunk in body:
                 if offset + received + len(chunk) > session.size:
                     # A chunked body declares no length: it is only known as it arrives.
                     # What this PATCH wrote goes again, so the upload can still be made.
                     await asyncio.to_thread(file.truncate, offset)
-                    store.hooks.log.append(entry + " refused")
                     raise StorageInvalidParameters("The upload exceeds its declared Upload-Length.")
-                if drop_after is not None and received + len(chunk) >= drop_after:
-                    # What arrived before the break stays, as on a real proxy.
-                    await asyncio.to_thread(file.write, chunk[: drop_after - received])
-                    store.hooks.log.append(entry + " dropped")
-                    if request.transport is not None:
-                        request.transport.abort()
-                    return web.Response(status=204)
                 await asyncio.to_thread(file.write, chunk)
                 received += len(chunk)
         except (ConnectionError, asyncio.IncompleteReadError):
-            store.hooks.log.append(entry + " aborted")
+            # What arrived before the break stays, as on a real proxy.
             return web.Response(status=204)  # the client is gone; nobody reads this
         finally:
             await asyncio.to_thread(file.close)
-        store.hooks.log.append(entry)
         new_offset = offset + received
         headers = _tus_headers(session, new_offset)
         if store.uploads.get(token) is not session:
@@ -187,39 +176,6 @@ def _content_disposition(name: str) -> str:
     return f"attachment;filename=\"{ascii_name}\"; filename*=UTF-8''{quoted}"
 
 
-def _wanted_range(request: web.Request, size: int, etag: str, mtime: float) -> range | None:
-    """The byte range a GET asks for and may have (``None``: the whole file).
-
-    ``If-Range`` is honoured as aiohttp's file responses do: a date gives the range only if
-    the file is no newer; an ETag (which aiohttp ignores) only if it is the file's.
-    """
-    raw = request.headers.get("Range")
-    match = _RANGE.fullmatch(raw.strip()) if raw else None
-    if match is None or (not match[1] and not match[2]):
-        return None
-    if_range = request.headers.get("If-Range")
-    if if_range:
-        if if_range.startswith(('"', "W/")):
-            if if_range != etag:
-                return None
-        else:
-            try:
-                date = parsedate_to_datetime(if_range)
-            except (TypeError, ValueError, OverflowError):
-                date = None
-            if date is None or int(mtime) > date.timestamp():
-                return None
-    if not match[1]:  # bytes=-N: the last N bytes
-        first = max(0, size - int(match[2]))
-        last = size - 1
-    else:
-        first = int(match[1])
-        last = min(int(match[2]), size - 1) if match[2] else size - 1
-    if first >= size or last < first:
-        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
-    return range(first, last + 1)
-
-
 @routes.route("GET", DOWNLOAD_PATH)
 @public
 async def _download(request: web.Request) -> web.StreamResponse:
@@ -234,46 +190,38 @@ async def _download(request: web.Request) -> web.StreamResponse:
         raise StorageFileNotFound() from None
     if not stat.S_ISREG(info.st_mode):
         raise StorageInvalidParameters("The file is not a regular file.")
-    etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
-    headers = {
-        "Content-Type": "application/octet-stream",
-        "Content-Disposition": _content_disposition(path.name),
-        "Accept-Ranges": "bytes",
-        "ETag": etag,
-        "Last-Modified": format_datetime(datetime.fromtimestamp(info.st_mtime, UTC), usegmt=True),
-    }
-    span = _wanted_range(request, info.st_size, etag, info.st_mtime)
-    status = 200
-    if span is None:
-        span = range(0, info.st_size)
-    else:
-        status = 206
-        headers["Content-Range"] = f"bytes {span.start}-{span.stop - 1}/{info.st_size}"
-    store.hooks.log.append(f"GET {request.headers['Range']}" if status == 206 else "GET")
-    drop_after = store.hooks.drop_download_after
-    store.hooks.drop_download_after = None
-    response = web.StreamResponse(status=status, headers=headers)
-    response.content_length = len(span)
-    await response.prepare(request)
-    file: IO[bytes] = await asyncio.to_thread(open, path, "rb")
-    try:
-        await asyncio.to_thread(file.seek, span.start)
-        sent = 0
-        while sent < len(span):
-            block = await asyncio.to_thread(file.read, min(_BLOCK, len(span) - sent))
-            if not block:
-                break
-            if drop_after is not None and sent + len(block) >= drop_after:
-                await response.write(block[: drop_after - sent])
-                store.hooks.log[-1] += " dropped"
-                if request.transport is not None:
-                    request.transport.abort()
-                return response
-            await response.write(block)
-            sent += len(block)
-    except ConnectionError:
-        return response  # the client went away
-    finally:
-        await asyncio.to_thread(file.close)
-    await response.write_eof()
+    # aiohttp's file response, as the real proxy's: Range (206, or 416 past the end), If-Range
+    # (a date older than the file gives it whole), ETag, Last-Modified and the validators.
+    response = web.FileResponse(
+        path,
+        chunk_size=TRANSFER_BLOCK,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": _content_disposition(path.name),
+        },
+    )
+    if _validator_fails(request, info):
+        # Served whole, as RFC 9110 says; aiohttp would read an ETag or a date it cannot
+        # parse as no If-Range at all (and fail on a date past what datetime holds).
+        whole = request.clone(
+            headers={k: v for k, v in request.headers.items() if k not in ("Range", "If-Range")}
+        )
+        await response.prepare(whole)
     return response
+
+
+def _validator_fails(request: web.Request, info: os.stat_result) -> bool:
+    """Whether the request's ``If-Range`` is there and cannot match the file.
+
+    An ETag matches only the file's own; a date is left to aiohttp, which compares it with
+    the file's time, unless aiohttp cannot read it.
+    """
+    value = request.headers.get("If-Range")
+    if value is None:
+        return False
+    if value.startswith(('"', "W/")):
+        return value != f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
+    try:
+        return request.if_range is None
+    except (OverflowError, ValueError):
+        return True

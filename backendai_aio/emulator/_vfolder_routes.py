@@ -346,7 +346,7 @@ def add_vfolder_routes(app: web.Application) -> None:
     """Install the ``/folders`` routes and the emulated storage proxy on *app*.
 
     The folders live in a temporary directory made when *app* starts and removed when it
-    stops; :func:`transfer_hooks` gives its test hooks.
+    stops.
     """
     store = VFolderStore()
     store.release = app[RELEASE_KEY]

@@ -44,10 +44,8 @@ __all__ = [
     "DOWNLOAD_PATH",
     "UPLOAD_PATH",
     "VFOLDER_STORE_KEY",
-    "TransferHooks",
     "VFolderStore",
     "remove_folder",
-    "transfer_hooks",
 ]
 
 
@@ -125,22 +123,6 @@ class _DownloadSession:
     relpath: PurePosixPath
 
 
-@dataclass
-class TransferHooks:
-    """Test hooks of the emulated storage proxy.
-
-    Set :attr:`drop_upload_after` (or :attr:`drop_download_after`) to *n* and the next tus
-    ``PATCH`` (or download ``GET``) has its connection broken once *n* bytes of its body went
-    through, as a flaky network would; the hook then clears itself. :attr:`log` records the
-    proxy requests: ``"HEAD"``, ``"PATCH <offset>+<length>"``, ``"GET"`` or ``"GET
-    <range>"``, with ``" dropped"`` appended to those broken on purpose.
-    """
-
-    drop_upload_after: int | None = None
-    drop_download_after: int | None = None
-    log: list[str] = field(default_factory=list)
-
-
 class VFolderStore:
     """The emulated manager's folders, invitations and transfer sessions."""
 
@@ -152,7 +134,6 @@ class VFolderStore:
         self.downloads: dict[str, _DownloadSession] = {}
         # Tokens of finished uploads: a HEAD then answers 404, not 400 (bad token).
         self.finished: set[str] = set()
-        self.hooks = TransferHooks()
         #: The release whose rules apply (set when the routes are installed).
         self.release: ReleaseProfile = RELEASES["23.09"]
 
@@ -226,11 +207,6 @@ def _folder_id(ref: str) -> uuid.UUID | None:
 
 #: Where an application keeps its :class:`VFolderStore`.
 VFOLDER_STORE_KEY: Final = web.AppKey("vfolders", VFolderStore)
-
-
-def transfer_hooks(app: web.Application) -> TransferHooks:
-    """The :class:`TransferHooks` of an application built with :func:`add_vfolder_routes`."""
-    return app[VFOLDER_STORE_KEY].hooks
 
 
 # -- helpers -------------------------------------------------------------------------------
