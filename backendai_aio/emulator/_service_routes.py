@@ -13,22 +13,21 @@ import re
 import secrets
 import time
 import uuid
-from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
 
-from ._accounts import Keypair
 from ._auth import current_keypair
-from ._model_definition import DEFINITION_NAMES, DefinitionError, ModelDefinition, parse_definition
 from ._params import read_json_body
 from ._problems import InvalidAPIParameters, Problem, URLNotFound
-from ._service_proxy import (
-    EndpointProxy,
+from ._service_params import (
+    RUNTIMES,
+    count,
+    is_modern,
+    new_service,
+    prepare_service,
 )
 from ._services import SERVICES_KEY, ServiceRegistry, _Route, _Service
-from ._sessions import SERVER_VERSION_KEY
-from ._vfolders import VFOLDER_STORE_KEY
 
 __all__ = ["add_service_routes", "routes"]
 
@@ -36,39 +35,8 @@ __all__ = ["add_service_routes", "routes"]
 routes = web.RouteTableDef()
 
 
-#: The runtime variants of 26.09 (``MODEL_SERVICE_RUNTIME_PROFILES``).
-RUNTIMES: Final = {
-    "custom": "Custom (Default)",
-    "vllm": "vLLM",
-    "nim": "NVIDIA NIM",
-    "huggingface-tgi": "Huggingface TGI",
-    "sglang": "SGLang",
-    "modular-max": "Modular MAX",
-    "cmd": "Predefined Image Command",
-}
-# Each replica is a process on this machine: a bound on how many one service may want.
-MAX_REPLICAS: Final = 16
-_NAME: Final = re.compile(r"\w[\w-]*\w", re.ASCII)
 _DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
 _UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-# The keys a 23.09 manager's checker knows (it refuses any other).
-_LEGACY_KEYS: Final = frozenset(
-    {
-        "name", "service_name", "clientSessionToken", "desired_session_count",
-        "desiredSessionCount", "image", "lang", "arch", "architecture", "group", "groupName",
-        "group_name", "domain", "domainName", "domain_name", "cluster_size", "clusterSize",
-        "cluster_mode", "clusterMode", "tag", "startup_command", "startupCommand",
-        "bootstrap_script", "bootstrapScript", "callback_url", "callbackUrl", "callbackURL",
-        "owner_access_key", "open_to_public", "config",
-    }
-)  # fmt: skip
-_LEGACY_CONFIG_KEYS: Final = frozenset(
-    {
-        "model", "model_version", "modelVersion", "model_mount_destination",
-        "modelMountDestination", "environ", "scaling_group", "scalingGroup", "resources",
-        "resource_opts", "resourceOpts",
-    }
-)  # fmt: skip
 
 
 class ObjectNotFound(Problem):
@@ -78,11 +46,6 @@ class ObjectNotFound(Problem):
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def _modern(request: web.Request) -> bool:
-    """Whether the emulated manager is 24.03 or newer (API v8)."""
-    return request.app[SERVER_VERSION_KEY].major >= 8
 
 
 def _uuid(request: web.Request, key: str) -> uuid.UUID:
@@ -121,7 +84,7 @@ def _summary(request: web.Request, service: _Service) -> dict[str, Any]:
         "service_endpoint": service.url,
         "is_public": service.open_to_public,
     }
-    if _modern(request):
+    if is_modern(request):
         entry["replicas"] = service.replicas
     return entry
 
@@ -142,7 +105,7 @@ def _info(request: web.Request, service: _Service) -> dict[str, Any]:
         "service_endpoint": service.url,
         "is_public": service.open_to_public,
     }
-    if _modern(request):
+    if is_modern(request):
         info.update(
             model_id=str(service.model_id),
             extra_mounts=[],
@@ -151,139 +114,6 @@ def _info(request: web.Request, service: _Service) -> dict[str, Any]:
             runtime_variant=service.runtime_variant,
         )
     return info
-
-
-def _count(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidAPIParameters(f"{what} must be an integer", data=value)
-    if not 0 <= value <= MAX_REPLICAS:
-        raise InvalidAPIParameters(
-            f"Cannot spawn more than {MAX_REPLICAS} sessions for a single service"
-            if value > 0
-            else "Amount of desired session count cannot be a negative number"
-        )
-    return value
-
-
-def _text(params: dict[str, Any], key: str, default: str | None = None) -> str | None:
-    value = params.get(key, default)
-    if value is not None and not isinstance(value, str):
-        raise InvalidAPIParameters(f"{key} must be a string", data=value)
-    return value
-
-
-async def _definition(folder: Path, path: str | None) -> tuple[str, ModelDefinition]:
-    candidates = [path] if path else list(DEFINITION_NAMES)
-    for candidate in candidates:
-        relative = Path(candidate)
-        if relative.is_absolute() or ".." in relative.parts:
-            raise InvalidAPIParameters("model_definition_path must be relative", data=candidate)
-        target = folder / relative
-        try:
-            text = await asyncio.to_thread(target.read_text, "utf-8")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            continue
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidAPIParameters(f"cannot read {candidate}: {exc}") from None
-        try:
-            return candidate, parse_definition(text)
-        except DefinitionError as exc:
-            raise InvalidAPIParameters(f"invalid model definition {candidate}: {exc}") from None
-    raise InvalidAPIParameters(
-        "Model definition YAML file not found inside the model storage", data=candidates
-    )
-
-
-async def _prepare(request: web.Request, keypair: Keypair) -> dict[str, Any]:
-    """Check a ``POST /services`` (or ``/_/try``) body; answer what making the service needs."""
-    params = await read_json_body(request)
-    modern = _modern(request)
-    if not modern:
-        unknown = sorted(set(params) - _LEGACY_KEYS)
-        config = params.get("config")
-        if isinstance(config, dict):
-            unknown += sorted(f"config.{key}" for key in set(config) - _LEGACY_CONFIG_KEYS)
-        if unknown:
-            raise InvalidAPIParameters(
-                "Input validation error", data={k: "not allowed key" for k in unknown}
-            )
-    name = params.get("name", params.get("service_name", params.get("clientSessionToken")))
-    if (
-        not isinstance(name, str)
-        or not _NAME.fullmatch(name)
-        or not 4 <= len(name) <= (64 if modern else 24)
-    ):
-        raise InvalidAPIParameters("Invalid service name", data={"name": name})
-    replicas = params.get(
-        "desired_session_count", params.get("desiredSessionCount", params.get("replicas"))
-    )
-    replicas = _count(replicas, "desired_session_count")
-    image = _text(params, "image", _text(params, "lang"))
-    if image is None and not modern:
-        raise InvalidAPIParameters("Input validation error", data={"image": "is required"})
-    runtime = _text(params, "runtime_variant", "custom") or "custom"
-    if runtime not in RUNTIMES:
-        raise InvalidAPIParameters(f"Unknown runtime variant {runtime!r}", data=runtime)
-    config = params.get("config")
-    if not isinstance(config, dict):
-        raise InvalidAPIParameters("Input validation error", data={"config": "is required"})
-    model = config.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidAPIParameters("Input validation error", data={"config.model": "is required"})
-    if modern and not isinstance(config.get("scaling_group", config.get("scalingGroup")), str):
-        raise InvalidAPIParameters(
-            "Input validation error", data={"config.scaling_group": "is required"}
-        )
-    environ = config.get("environ") or {}
-    if not isinstance(environ, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in environ.items()
-    ):
-        raise InvalidAPIParameters("environ must map names to strings", data=environ)
-    mount = config.get("model_mount_destination", config.get("modelMountDestination", "/models"))
-    if not isinstance(mount, str) or not mount.startswith("/"):
-        raise InvalidAPIParameters("model_mount_destination must be an absolute path", data=mount)
-    store = request.app[VFOLDER_STORE_KEY]
-    found = [
-        access.folder
-        for access in store.accessible(keypair)
-        if model in (access.folder.name, str(access.folder.id))
-    ]
-    if not found:
-        raise InvalidAPIParameters(f"Cannot find model folder {model!r}", data=model)
-    folder = found[0]
-    definition_path, definition = await _definition(
-        folder.root, _text(config, "model_definition_path")
-    )
-    return {
-        "name": name,
-        "replicas": replicas,
-        "folder": folder,
-        "definition": definition,
-        "definition_path": definition_path,
-        "mount": mount,
-        "environ": dict(environ),
-        "runtime_variant": runtime,
-        "open_to_public": params.get("open_to_public") is True,
-    }
-
-
-def _new_service(keypair: Keypair, prepared: dict[str, Any], replicas: int) -> _Service:
-    folder = prepared["folder"]
-    return _Service(
-        id=uuid.uuid4(),
-        name=prepared["name"],
-        owner=keypair.user.uuid,
-        model_id=folder.id,
-        folder=folder.root,
-        definition=prepared["definition"],
-        definition_path=prepared["definition_path"],
-        mount=prepared["mount"],
-        environ=prepared["environ"],
-        runtime_variant=prepared["runtime_variant"],
-        open_to_public=prepared["open_to_public"],
-        replicas=replicas,
-        proxy=EndpointProxy(lambda: None, lambda _: 503),
-    )
 
 
 # -- handlers ------------------------------------------------------------------------------
@@ -307,26 +137,26 @@ async def _list(request: web.Request) -> web.Response:
 async def _create(request: web.Request) -> web.Response:
     registry = request.app[SERVICES_KEY]
     keypair = current_keypair(request)
-    prepared = await _prepare(request, keypair)
+    prepared = await prepare_service(request, keypair)
     if any(
         s.name == prepared["name"] and s.owner == keypair.user.uuid
         for s in registry.services.values()
     ):
         raise InvalidAPIParameters("Cannot create multiple services with same name")
-    service = _new_service(keypair, prepared, prepared["replicas"])
+    service = new_service(keypair, prepared, prepared["replicas"])
     await registry.add(service)
-    if not _modern(request):
+    if not is_modern(request):
         return web.json_response({"endpoint_id": str(service.id)})
     return web.json_response(_info(request, service), status=201)
 
 
 @routes.route("POST", "/services/_/try")
 async def _try_start(request: web.Request) -> web.Response:
-    if not _modern(request):
+    if not is_modern(request):
         raise URLNotFound(data=request.path)
     registry = request.app[SERVICES_KEY]
     keypair = current_keypair(request)
-    service = _new_service(keypair, await _prepare(request, keypair), 1)
+    service = new_service(keypair, await prepare_service(request, keypair), 1)
     task_id = uuid.uuid4()
 
     async def trial() -> None:
@@ -348,7 +178,7 @@ async def _try_start(request: web.Request) -> web.Response:
 
 @routes.route("GET", "/services/_/runtimes")
 async def _runtimes(request: web.Request) -> web.Response:
-    if not _modern(request):
+    if not is_modern(request):
         raise URLNotFound(data=request.path)
     return web.json_response(
         {"runtimes": [{"name": k, "human_readable_name": v} for k, v in RUNTIMES.items()]}
@@ -394,7 +224,7 @@ async def _clear_errors(request: web.Request) -> web.Response:
 async def _scale(request: web.Request) -> web.Response:
     registry, service = _service(request)
     params = await read_json_body(request)
-    wanted = _count(params.get("to"), "to")
+    wanted = count(params.get("to"), "to")
     current = len(service.routes)
     service.replicas = wanted
     await registry.reconcile(service)
