@@ -435,7 +435,6 @@ async def _list_files(request: web.Request) -> web.Response:
 for _method in ("GET", "POST"):
     routes.route(_method, "/session/{name}/download")(gate_download_method(_download))
     routes.route(_method, "/session/{name}/download_single")(gate_download_method(_download_single))
-del _method
 
 
 def add_file_routes(app: web.Application) -> None:

@@ -86,7 +86,6 @@ async def _handle_gql(request: web.Request) -> web.Response:
 routes = web.RouteTableDef()
 for _path in GRAPHQL_PATHS:
     routes.post(_path)(_handle_gql)
-del _path
 
 
 def add_graphql_routes(app: web.Application) -> None:
