@@ -12,7 +12,9 @@ SSE), so the SDK can be tried and tested without a cluster::
         await client.create_if_not_exists("python", "demo-session")
 
 Run it standalone with ``python -m backendai_aio.emulator --port 8091``. Programs that should
-talk to a real cluster when one is configured use :func:`configured_or_emulated`.
+talk to a real cluster when one is configured use :func:`configured_or_emulated`. Tests of
+resuming transfers break them on purpose with a :class:`FaultPlan`
+(``Emulator(faults=FaultPlan(drop_upload_after=...))``).
 """
 
 from ._app import (
@@ -24,6 +26,7 @@ from ._app import (
     Emulator,
     create_app,
 )
+from ._faults import FaultPlan
 from ._kernel import KernelLimits
 from ._local import configured_or_emulated
 
@@ -34,6 +37,7 @@ __all__ = [
     "USER_ACCESS_KEY",
     "USER_SECRET_KEY",
     "Emulator",
+    "FaultPlan",
     "KernelLimits",
     "configured_or_emulated",
     "create_app",

@@ -42,6 +42,9 @@ from ._validation import Key, null_or, string, uuid_string, validate
 
 __all__ = ["PRESETS", "add_account_routes"]
 
+#: The caller's own calls: ``/auth``, ``/auth/test``, ``/auth/role`` and the presets.
+routes = web.RouteTableDef()
+
 # The example fixtures' presets (``example-resource-presets.json``), slot amounts as text.
 PRESETS: Final = (
     ("cpu01-small", {"cpu": "1", "mem": "1073741824"}),
@@ -62,11 +65,16 @@ def _slots_text(amount: Decimal | str) -> dict[str, str]:
     return {slot: str(amount) for slot in KNOWN_SLOTS}
 
 
+@routes.post("/auth/test")
+@routes.get("/auth/test")
+@routes.post("/auth")
+@routes.get("/auth")
 async def _auth_test(request: web.Request) -> web.Response:
     params = validate(await read_checked_params(request), [Key.of("echo", string())])
     return web.json_response({"authorized": "yes", "echo": params["echo"]})
 
 
+@routes.get("/auth/role")
 async def _get_role(request: web.Request) -> web.Response:
     params = validate(
         await read_checked_params(request), [Key.of("group", null_or(uuid_string()), None)]
@@ -87,6 +95,7 @@ async def _get_role(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/resource/presets")
 async def _list_presets(request: web.Request) -> web.Response:
     presets = [
         {"name": name, "shared_memory": None, "resource_slots": _known(slots)}
@@ -95,6 +104,7 @@ async def _list_presets(request: web.Request) -> web.Response:
     return web.json_response({"presets": presets})
 
 
+@routes.post("/resource/check-presets")
 async def _check_presets(request: web.Request) -> web.Response:
     raw = await read_checked_params(request)
     if request.app[RELEASE_KEY].presets_need_group_name:
@@ -158,9 +168,4 @@ async def _check_presets(request: web.Request) -> web.Response:
 
 def add_account_routes(app: web.Application) -> None:
     """Install ``/auth``, ``/auth/test``, ``/auth/role`` and the ``/resource`` preset calls."""
-    for path in ("/auth", "/auth/test"):
-        app.router.add_get(path, _auth_test)
-        app.router.add_post(path, _auth_test)
-    app.router.add_get("/auth/role", _get_role)
-    app.router.add_get("/resource/presets", _list_presets)
-    app.router.add_post("/resource/check-presets", _check_presets)
+    app.add_routes(routes)

@@ -123,71 +123,77 @@ async def check_keypair(public_key: str, private_key: str) -> None:
         raise _Mismatch("Public key does not match the private key")
 
 
+#: ``/auth/ssh-keypair``, ``/auth/update-password`` and ``/auth/update-full-name``.
+routes = web.RouteTableDef()
+
+
+@routes.get("/auth/ssh-keypair")
+async def _get_ssh_keypair(request: web.Request) -> web.Response:
+    stored = request.app[SSH_KEYS_KEY].get(current_keypair(request).access_key)
+    modern = request.app[SERVER_VERSION_KEY].major >= _CHECKS_UPLOADS_FROM
+    public = stored[0] if stored else ("" if modern else None)
+    return web.json_response({"ssh_public_key": public})
+
+
+@routes.patch("/auth/ssh-keypair")
+async def _generate_ssh_keypair(request: web.Request) -> web.Response:
+    public, private = await generate_keypair()
+    request.app[SSH_KEYS_KEY][current_keypair(request).access_key] = (public, private)
+    return web.json_response({"ssh_public_key": public, "ssh_private_key": private})
+
+
+@routes.post("/auth/ssh-keypair")
+async def _upload_ssh_keypair(request: web.Request) -> web.Response:
+    params = validate(
+        await read_checked_params(request),
+        [
+            Key.of("pubkey", string(allow_blank=True)),
+            Key.of("privkey", string(allow_blank=True)),
+        ],
+    )
+    public = params["pubkey"].rstrip() + "\n"
+    private = params["privkey"].rstrip() + "\n"
+    if request.app[SERVER_VERSION_KEY].major >= _CHECKS_UPLOADS_FROM:
+        await check_keypair(public, private)
+    request.app[SSH_KEYS_KEY][current_keypair(request).access_key] = (public, private)
+    return web.json_response({"ssh_public_key": public, "ssh_private_key": private})
+
+
+@routes.post("/auth/update-password")
+async def _update_password(request: web.Request) -> web.Response:
+    params = validate(
+        await read_checked_params(request),
+        [Key.of(name, string()) for name in ("old_password", "new_password", "new_password2")],
+    )
+    accounts = request.app[ACCOUNTS_KEY]
+    user = current_keypair(request).user
+    mismatch = params["new_password"] != params["new_password2"]
+    # 26.09 looks at the two new passwords first, 23.09 at the old one.
+    modern = request.app[SERVER_VERSION_KEY].major >= _CHECKS_UPLOADS_FROM
+    if mismatch and modern:
+        return web.json_response({"error_msg": "new password mismatch"}, status=400)
+    if params["old_password"] != user.password:
+        raise AuthorizationFailed("Old password mismatch")
+    if mismatch:
+        return web.json_response({"error_msg": "new password mismatch"}, status=400)
+    accounts.replace_user(
+        dataclasses.replace(user, password=params["new_password"], need_password_change=False)
+    )
+    return web.json_response({})
+
+
+@routes.post("/auth/update-full-name")
+async def _update_full_name(request: web.Request) -> web.Response:
+    params = validate(
+        await read_checked_params(request),
+        [Key.of("email", string()), Key.of("full_name", string(allow_blank=True))],
+    )
+    user = current_keypair(request).user
+    request.app[ACCOUNTS_KEY].replace_user(dataclasses.replace(user, full_name=params["full_name"]))
+    return web.json_response({})
+
+
 def add_self_service_routes(app: web.Application) -> None:
     """Install ``/auth/ssh-keypair``, ``/auth/update-password`` and ``/auth/update-full-name``."""
-    keys: dict[str, tuple[str, str]] = {}
-    app[SSH_KEYS_KEY] = keys
-
-    async def get_ssh_keypair(request: web.Request) -> web.Response:
-        stored = keys.get(current_keypair(request).access_key)
-        modern = request.app[SERVER_VERSION_KEY].major >= _CHECKS_UPLOADS_FROM
-        public = stored[0] if stored else ("" if modern else None)
-        return web.json_response({"ssh_public_key": public})
-
-    async def generate_ssh_keypair(request: web.Request) -> web.Response:
-        public, private = await generate_keypair()
-        keys[current_keypair(request).access_key] = (public, private)
-        return web.json_response({"ssh_public_key": public, "ssh_private_key": private})
-
-    async def upload_ssh_keypair(request: web.Request) -> web.Response:
-        params = validate(
-            await read_checked_params(request),
-            [
-                Key.of("pubkey", string(allow_blank=True)),
-                Key.of("privkey", string(allow_blank=True)),
-            ],
-        )
-        public = params["pubkey"].rstrip() + "\n"
-        private = params["privkey"].rstrip() + "\n"
-        if request.app[SERVER_VERSION_KEY].major >= _CHECKS_UPLOADS_FROM:
-            await check_keypair(public, private)
-        keys[current_keypair(request).access_key] = (public, private)
-        return web.json_response({"ssh_public_key": public, "ssh_private_key": private})
-
-    async def update_password(request: web.Request) -> web.Response:
-        params = validate(
-            await read_checked_params(request),
-            [Key.of(name, string()) for name in ("old_password", "new_password", "new_password2")],
-        )
-        accounts = request.app[ACCOUNTS_KEY]
-        user = current_keypair(request).user
-        mismatch = params["new_password"] != params["new_password2"]
-        # 26.09 looks at the two new passwords first, 23.09 at the old one.
-        modern = request.app[SERVER_VERSION_KEY].major >= _CHECKS_UPLOADS_FROM
-        if mismatch and modern:
-            return web.json_response({"error_msg": "new password mismatch"}, status=400)
-        if params["old_password"] != user.password:
-            raise AuthorizationFailed("Old password mismatch")
-        if mismatch:
-            return web.json_response({"error_msg": "new password mismatch"}, status=400)
-        accounts.replace_user(
-            dataclasses.replace(user, password=params["new_password"], need_password_change=False)
-        )
-        return web.json_response({})
-
-    async def update_full_name(request: web.Request) -> web.Response:
-        params = validate(
-            await read_checked_params(request),
-            [Key.of("email", string()), Key.of("full_name", string(allow_blank=True))],
-        )
-        user = current_keypair(request).user
-        request.app[ACCOUNTS_KEY].replace_user(
-            dataclasses.replace(user, full_name=params["full_name"])
-        )
-        return web.json_response({})
-
-    app.router.add_get("/auth/ssh-keypair", get_ssh_keypair)
-    app.router.add_patch("/auth/ssh-keypair", generate_ssh_keypair)
-    app.router.add_post("/auth/ssh-keypair", upload_ssh_keypair)
-    app.router.add_post("/auth/update-password", update_password)
-    app.router.add_post("/auth/update-full-name", update_full_name)
+    app[SSH_KEYS_KEY] = {}
+    app.add_routes(routes)

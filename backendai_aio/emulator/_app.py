@@ -24,17 +24,19 @@ from ._auth import anonymous, manager_path, request_checks
 from ._bgtasks import add_bgtask_routes
 from ._catalog_routes import add_catalog_routes
 from ._events import DEFAULT_PING_INTERVAL, SSE_PING_INTERVAL_KEY, add_event_routes
+from ._faults import FaultPlan
 from ._files import add_file_routes
 from ._graphql import add_graphql_routes
 from ._kernel import KernelLimits
 from ._localonly import local_only
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
 from ._releases import DEFAULT_RELEASE, RELEASE_KEY, release_profile
-from ._services import add_service_routes
-from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry, add_session_routes
+from ._service_routes import add_service_routes
+from ._session_routes import add_session_routes
+from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry
 from ._streaming import add_streaming_routes
 from ._templates import add_template_routes
-from ._vfolders import add_vfolder_routes
+from ._vfolder_routes import add_vfolder_routes
 from ._webserver import add_webserver_routes, logged_in_keypair
 
 __all__ = [
@@ -106,6 +108,7 @@ def create_app(
     rate_limit: int | None = None,
     allowed_hosts: Iterable[str] = (),
     limits: KernelLimits | None = None,
+    faults: FaultPlan | None = None,
 ) -> web.Application:
     """Build the emulator application.
 
@@ -120,7 +123,9 @@ def create_app(
     manager's 15 seconds by default); *rate_limit* overrides the keypairs' calls per
     900-second window (30000); *allowed_hosts* are ``Host`` values accepted besides the
     loopback names with the port a request arrived on (see :mod:`._localonly`); *limits* caps
-    what each session's processes may use (see :class:`~._kernel.KernelLimits`).
+    what each session's processes may use (see :class:`~._kernel.KernelLimits`); *faults* is a
+    :class:`~._faults.FaultPlan` for tests: the storage proxy then records its transfers and
+    breaks those the plan says.
 
     The application also emulates the webserver's session mode: ``/server/login`` and the
     manager's API under ``/func/`` (see :mod:`._webserver`).
@@ -139,7 +144,11 @@ def create_app(
     checks = request_checks(
         api_version, logged_in_keypair, accepted_versions=profile.accepted_up_to(api_version)
     )
-    app = web.Application(middlewares=[_problems, local_only(allowed_hosts), checks])
+    middlewares = [_problems, local_only(allowed_hosts), checks]
+    if faults is not None:
+        # Innermost: what the proxy's handlers raise still reaches _problems through it.
+        middlewares.append(faults.middleware)
+    app = web.Application(middlewares=middlewares)
     app[RELEASE_KEY] = profile
     app[ACCOUNTS_KEY] = AccountDirectory(chosen, rate_limit=rate_limit)
     app[REGISTRY_KEY] = SessionRegistry(
@@ -196,7 +205,8 @@ class Emulator:
     :func:`create_app`: *release* (``"26.9"`` by default, or ``"23.09"``) picks the manager
     release whose behaviour it reproduces, *api_version* an older version inside it,
     *allowed_hosts* names further ``Host`` values to answer, *limits* the resource limits of
-    each session's processes.
+    each session's processes, *faults* a :class:`FaultPlan` that breaks transfers for tests
+    (kept as :attr:`faults`).
     """
 
     def __init__(
@@ -213,12 +223,15 @@ class Emulator:
         rate_limit: int | None = None,
         allowed_hosts: Iterable[str] = (),
         limits: KernelLimits | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         if (access_key is None) != (secret_key is None):
             raise ValueError("access_key and secret_key go together")
         self.access_key = DEFAULT_ACCESS_KEY if access_key is None else access_key
         self._secret_key = DEFAULT_SECRET_KEY if secret_key is None else secret_key
         self.release = release
+        #: The fault plan the emulator was made with (None: no faults, nothing recorded).
+        self.faults = faults
         examples = (self.access_key, self._secret_key) == (DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)
         self._app = create_app(
             keypairs=None if examples else {self.access_key: self._secret_key},
@@ -230,6 +243,7 @@ class Emulator:
             rate_limit=rate_limit,
             allowed_hosts=allowed_hosts,
             limits=limits,
+            faults=faults,
         )
         #: The newest API version the emulated manager speaks.
         self.api_version = api_version or self._app[RELEASE_KEY].latest_api_version

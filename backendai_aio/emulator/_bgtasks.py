@@ -47,6 +47,9 @@ __all__ = [
     "add_bgtask_routes",
 ]
 
+#: ``POST /emulator/bgtask``.
+routes = web.RouteTableDef()
+
 _log = logging.getLogger("backendai_aio.emulator")
 
 #: The manager sends progress events with this SSE ``retry`` value, and no retry on the others.
@@ -209,6 +212,7 @@ def _stepper(steps: int, interval: float, outcome: str) -> BackgroundOperation:
     return operation
 
 
+@routes.post("/emulator/bgtask")
 async def _start_bgtask(request: web.Request) -> web.Response:
     params = validate(await read_json_body(request), _BGTASK_KEYS)
     manager = request.app[BGTASKS_KEY]
@@ -225,4 +229,4 @@ def add_bgtask_routes(app: web.Application) -> None:
         await manager.close()
 
     app.on_shutdown.append(cancel_tasks)
-    app.router.add_post("/emulator/bgtask", _start_bgtask)
+    app.add_routes(routes)

@@ -35,6 +35,9 @@ from ._validation import Key, null_or, regexp, string, validate
 
 __all__ = ["RESOURCE_GROUP", "add_catalog_routes"]
 
+#: The catalog routes: resource groups, slots, folder types and usage.
+routes = web.RouteTableDef()
+
 #: The emulator's only resource group (scaling group).
 RESOURCE_GROUP: Final = "default"
 _SLOT_UNITS: Final = {"cpu": "count", "mem": "bytes"}
@@ -62,6 +65,7 @@ _MAX_PERIOD: Final = timedelta(days=100)
 _LIVE: Final = frozenset({"PENDING", "PREPARING", "RUNNING", "RESTARTING", "TERMINATING"})
 
 
+@routes.get("/scaling-groups")
 async def _scaling_groups(request: web.Request) -> web.Response:
     params = await read_checked_params(request)
     group = alias(params, "group", "group_id", "group_name")
@@ -71,15 +75,18 @@ async def _scaling_groups(request: web.Request) -> web.Response:
     return web.json_response({"scaling_groups": [{"name": name} for name in names]})
 
 
+@routes.get("/config/resource-slots")
 async def _resource_slots(request: web.Request) -> web.Response:
     return web.json_response(_SLOT_UNITS)
 
 
+@routes.get("/config/resource-slots/details")
 async def _resource_slot_details(request: web.Request) -> web.Response:
     validate(await read_checked_params(request), [Key.of("sgroup", null_or(string()), None)])
     return web.json_response(_SLOT_DETAILS)
 
 
+@routes.get("/config/vfolder-types")
 async def _vfolder_types(request: web.Request) -> web.Response:
     return web.json_response(_VFOLDER_TYPES)
 
@@ -177,6 +184,7 @@ def _usage(
     return [group]
 
 
+@routes.get("/resource/usage/month")
 async def _usage_per_month(request: web.Request) -> web.Response:
     _superadmin_only(request)
     params = validate(
@@ -198,6 +206,7 @@ async def _usage_per_month(request: web.Request) -> web.Response:
     return web.json_response(_usage(request, start, end, group_ids))
 
 
+@routes.get("/resource/usage/period")
 async def _usage_per_period(request: web.Request) -> web.Response:
     _superadmin_only(request)
     params = validate(
@@ -220,9 +229,4 @@ async def _usage_per_period(request: web.Request) -> web.Response:
 
 def add_catalog_routes(app: web.Application) -> None:
     """Install ``/scaling-groups``, the ``/config`` slot and folder-type calls, and usage."""
-    app.router.add_get("/scaling-groups", _scaling_groups)
-    app.router.add_get("/config/resource-slots", _resource_slots)
-    app.router.add_get("/config/resource-slots/details", _resource_slot_details)
-    app.router.add_get("/config/vfolder-types", _vfolder_types)
-    app.router.add_get("/resource/usage/month", _usage_per_month)
-    app.router.add_get("/resource/usage/period", _usage_per_period)
+    app.add_routes(routes)

@@ -10,312 +10,65 @@ descriptors 0/1/2 are replaced by ``/dev/null`` and two pipes read by this proce
 way, whatever user code (or a program it starts with ``os.system``) does to descriptors
 0/1/2 shows up as console output and can never corrupt the protocol.
 
-Parent to child::
-
-    {"t": "exec", "rid": 1, "code": "..."}          run code in the persistent namespace
-    {"t": "input", "seq": 1, "data": "..."}          answer a pending input() call
-    {"t": "complete", "id": 1, "text": "pri"}        ask for completions
-
-Child to parent::
-
-    {"t": "ready", "pid": 123}                       the driver is ready for commands
-    {"t": "out", "k": "stdout", "d": "..."}          console output (stdout or stderr)
-    {"t": "started", "rid": 1}                       the run started (SIGINT now works)
-    {"t": "input", "rid": 1, "seq": 1, "password": false}   the run waits for a line
-    {"t": "done", "rid": 1, "exit": 0}               the run ended with this exit code
-    {"t": "completions", "id": 1, "items": [...]}    answer to "complete"
-
-Closing the child's stdin ends the child. Only the standard library is used here, so the
-module also works when started by file path.
+The JSON-lines protocol is described in docs/emulator.md. Only the standard library is
+used here, so the module also works when started by file path.
 """
 
 from __future__ import annotations
 
 import builtins
-import codecs
 import contextlib
 import getpass
 import io
 import json
 import linecache
-import math
 import os
 import queue
 import rlcompleter
-import select
-import signal
 import sys
 import threading
-import time
 import traceback
 import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from _typeshed import ReadableBuffer
+    pass
+
+if TYPE_CHECKING or __package__:
+    from ._driver_console import (
+        CONSOLE_FILE,
+        Channel,
+        ConsoleBinary,
+        ConsoleStream,
+        Interrupts,
+        Output,
+    )
+else:
+    # Run by file path (as the kernel starts it), the driver is no module of the package: its
+    # sibling is loaded from its file too, under a name no module of user code takes.
+    import importlib.util
+
+    _spec = importlib.util.spec_from_file_location(
+        "_backendai_driver_console",
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "_driver_console.py"),
+    )
+    assert _spec is not None and _spec.loader is not None
+    _console = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_console)
+    CONSOLE_FILE = _console.CONSOLE_FILE
+    Channel = _console.Channel
+    ConsoleBinary = _console.ConsoleBinary
+    ConsoleStream = _console.ConsoleStream
+    Interrupts = _console.Interrupts
+    Output = _console.Output
+    del _spec, _console
 
 __all__ = ["main"]
 
-# Small enough that a JSON-escaped chunk stays far below the parent's line limit.
-_OUTPUT_CHUNK = 8192
-_READ_SIZE = 65536
-# How long Python-level writes may wait to be sent together; far below any flush window.
-_BATCH_DELAY = 0.02
+
 _MAX_COMPLETIONS = 500
-_THIS_FILE = __file__
-
-
-class _Interrupts:
-    """Turns SIGINT into KeyboardInterrupt, but only while user code runs.
-
-    While the driver itself works (idle, or writing a protocol line on behalf of user
-    code) an interrupt must not tear a half-written message, so it is deferred until the
-    critical section ends (``with interrupts:``) or dropped when no run is active.
-    """
-
-    def __init__(self) -> None:
-        self._main_thread = threading.get_ident()
-        self._armed = False
-        self._pending = False
-        self._depth = 0
-
-    def install(self) -> None:
-        """(Re)install the SIGINT handler; user code may have replaced it."""
-        signal.signal(signal.SIGINT, self._handle)
-
-    def arm(self) -> None:
-        """Start turning SIGINT into KeyboardInterrupt (a run starts)."""
-        self._pending = False
-        self._armed = True
-
-    def disarm(self) -> None:
-        """Stop turning SIGINT into KeyboardInterrupt (the run ended)."""
-        self._armed = False
-        self._pending = False
-
-    def _handle(self, signum: int, frame: types.FrameType | None) -> None:
-        if not self._armed:
-            return
-        if self._depth:
-            self._pending = True
-            return
-        raise KeyboardInterrupt
-
-    def __enter__(self) -> None:
-        # Signal handlers only ever run on the main thread, so only it needs protection.
-        if threading.get_ident() == self._main_thread:
-            self._depth += 1
-
-    def __exit__(self, *exc_info: object) -> None:
-        if threading.get_ident() != self._main_thread:
-            return
-        self._depth -= 1
-        if self._depth == 0 and self._pending and self._armed:
-            self._pending = False
-            raise KeyboardInterrupt
-
-
-class _Channel:
-    """Writes protocol messages (JSON lines) to the parent, from any thread."""
-
-    def __init__(self, fd: int, interrupts: _Interrupts) -> None:
-        self._fd = fd
-        self._interrupts = interrupts
-        self._lock = threading.RLock()
-
-    def send(self, message: dict[str, Any]) -> None:
-        """Write one message; exit the process if the parent has gone away."""
-        # json.dumps escapes non-ASCII, so lone surrogates in user strings cannot fail here.
-        data = (json.dumps(message) + "\n").encode("ascii")
-        with self._interrupts, self._lock:
-            view = memoryview(data)
-            while view:
-                try:
-                    written = os.write(self._fd, view)
-                except BrokenPipeError:
-                    os._exit(0)
-                view = view[written:]
-
-
-class _Output:
-    """Serialises console output: Python-level writes and bytes written to fds 1 and 2.
-
-    Python-level writes are batched for a moment (``print`` in a loop would otherwise cost
-    a protocol message per call). Before one is accepted, bytes already waiting in the fd
-    pipes are forwarded first, so the output of a finished ``os.system(...)`` call keeps
-    its place relative to the ``print`` calls around it.
-    """
-
-    def __init__(self, channel: _Channel, interrupts: _Interrupts, sources: dict[int, str]):
-        self._channel = channel
-        self._interrupts = interrupts
-        self._sources = sources
-        self._decoders = {
-            fd: codecs.getincrementaldecoder("utf-8")(errors="replace") for fd in sources
-        }
-        self._lock = threading.RLock()
-        self._owner_pid = os.getpid()
-        self._pending: list[str] = []
-        self._pending_kind = ""
-        self._pending_size = 0
-        # A poll object is not safe to share between threads: writers use this one (under
-        # the lock), the pump thread has its own.
-        self._probe = select.poll()
-        for fd in sources:
-            self._probe.register(fd, select.POLLIN)
-        # Wakes the pump thread up when a batch starts, so it can flush it in time.
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
-
-    def write(self, kind: str, text: str) -> None:
-        """Forward *text* as console output of *kind* ("stdout" or "stderr")."""
-        if not text:
-            return
-        if os.getpid() != self._owner_pid:
-            # A fork()ed child (multiprocessing, os.fork) must not share the protocol fd;
-            # its writes go through fd 1/2, which the driver process still reads.
-            self._write_fd(1 if kind == "stdout" else 2, text)
-            return
-        with self._interrupts, self._lock:
-            if self._probe.poll(0):
-                self._drain_locked()
-            if kind != self._pending_kind:
-                self._flush_locked()
-            if not self._pending:
-                with contextlib.suppress(BlockingIOError):
-                    os.write(self._wake_write, b"\0")
-            self._pending.append(text)
-            self._pending_kind = kind
-            self._pending_size += len(text)
-            if self._pending_size >= _OUTPUT_CHUNK:
-                self._flush_locked()
-
-    def drain(self) -> None:
-        """Forward everything written so far, batched or waiting in the fd pipes."""
-        with self._interrupts, self._lock:
-            self._drain_locked()
-            self._flush_locked()
-
-    def pump_forever(self) -> None:
-        """Forward fd-level output as it comes and flush batches (runs on a daemon thread)."""
-        poller = select.poll()
-        for fd in (*self._sources, self._wake_read):
-            poller.register(fd, select.POLLIN)
-        deadline: float | None = None
-        while True:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            events = poller.poll(None if timeout is None else math.ceil(timeout * 1000))
-            with contextlib.suppress(BlockingIOError):
-                os.read(self._wake_read, 4096)
-            with self._lock:
-                self._drain_locked()
-                for fd, _ in events:
-                    if fd != self._wake_read and fd not in self._sources:
-                        # At EOF (user code closed fd 1 or 2): it would poll ready forever.
-                        poller.unregister(fd)
-                now = time.monotonic()
-                if not self._pending:
-                    deadline = None
-                elif deadline is None:
-                    deadline = now + _BATCH_DELAY
-                elif now >= deadline:
-                    self._flush_locked()
-                    deadline = None
-
-    def _drain_locked(self) -> None:
-        for fd, kind in list(self._sources.items()):
-            while True:
-                try:
-                    data = os.read(fd, _READ_SIZE)
-                except BlockingIOError:
-                    break
-                if not data:
-                    # Every writer is gone: stop watching this pipe.
-                    del self._sources[fd]
-                    self._probe.unregister(fd)
-                    break
-                text = self._decoders[fd].decode(data)
-                if text:
-                    # Batched Python-level writes happened before these bytes were read.
-                    self._flush_locked()
-                    self._send(kind, text)
-
-    def _flush_locked(self) -> None:
-        if self._pending:
-            text = "".join(self._pending)
-            self._pending.clear()
-            self._pending_size = 0
-            self._send(self._pending_kind, text)
-
-    def _send(self, kind: str, text: str) -> None:
-        for start in range(0, len(text), _OUTPUT_CHUNK):
-            self._channel.send({"t": "out", "k": kind, "d": text[start : start + _OUTPUT_CHUNK]})
-
-    @staticmethod
-    def _write_fd(fd: int, text: str) -> None:
-        view = memoryview(text.encode("utf-8", "backslashreplace"))
-        while view:
-            view = view[os.write(fd, view) :]
-
-
-class _ConsoleBinary(io.RawIOBase):
-    """``sys.stdout.buffer`` of the console: bytes are decoded as UTF-8 and forwarded."""
-
-    def __init__(self, output: _Output, kind: str) -> None:
-        super().__init__()
-        self._output = output
-        self._kind = kind
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def writable(self) -> bool:
-        """Return True: this stream only writes."""
-        return True
-
-    def write(self, b: ReadableBuffer, /) -> int:
-        """Forward *b* (decoded as UTF-8) and return its length."""
-        data = bytes(b)
-        self._output.write(self._kind, self._decoder.decode(data))
-        return len(data)
-
-    def close(self) -> None:
-        """Do nothing: the console outlives user code that closes it."""
-
-
-class _ConsoleStream(io.TextIOBase):
-    """``sys.stdout`` / ``sys.stderr`` of the child: every write goes to the parent."""
-
-    encoding = "utf-8"
-    errors = "strict"
-
-    def __init__(self, output: _Output, kind: str, fd: int) -> None:
-        super().__init__()
-        self._output = output
-        self._kind = kind
-        self._fd = fd
-        self.buffer = _ConsoleBinary(output, kind)
-
-    def writable(self) -> bool:
-        """Return True: this stream only writes."""
-        return True
-
-    def write(self, s: str, /) -> int:
-        """Forward *s* and return its length."""
-        if not isinstance(s, str):
-            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-        self._output.write(self._kind, s)
-        return len(s)
-
-    def fileno(self) -> int:
-        """Return 1 or 2, so child programs given this stream write into the console."""
-        return self._fd
-
-    def isatty(self) -> bool:
-        """Return False: there is no terminal."""
-        return False
-
-    def close(self) -> None:
-        """Do nothing: the console outlives user code that closes it."""
+# The driver's own files, whose frames tracebacks of user code leave out.
+_DRIVER_FILES = frozenset({__file__, CONSOLE_FILE})
 
 
 class _ConsoleInput(io.TextIOBase):
@@ -358,13 +111,11 @@ class _Driver:
 
     def __init__(self, *, control_fd: int, events_fd: int, out_fd: int, err_fd: int) -> None:
         self._control_fd = control_fd
-        self._interrupts = _Interrupts()
-        self._channel = _Channel(events_fd, self._interrupts)
-        self._output = _Output(
-            self._channel, self._interrupts, {out_fd: "stdout", err_fd: "stderr"}
-        )
-        self._stdout = _ConsoleStream(self._output, "stdout", 1)
-        self._stderr = _ConsoleStream(self._output, "stderr", 2)
+        self._interrupts = Interrupts()
+        self._channel = Channel(events_fd, self._interrupts)
+        self._output = Output(self._channel, self._interrupts, {out_fd: "stdout", err_fd: "stderr"})
+        self._stdout = ConsoleStream(self._output, "stdout", 1)
+        self._stderr = ConsoleStream(self._output, "stderr", 2)
         self._stdin = _ConsoleInput(self)
         self._commands: queue.Queue[dict[str, Any]] = queue.Queue()
         self._inputs: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -517,7 +268,7 @@ def _strip_driver_frames(report: traceback.TracebackException) -> None:
             continue
         seen.add(id(current))
         current.stack = traceback.StackSummary.from_list(
-            [frame for frame in current.stack if frame.filename != _THIS_FILE]
+            [frame for frame in current.stack if frame.filename not in _DRIVER_FILES]
         )
         pending.extend(
             chained

@@ -59,6 +59,9 @@ __all__ = [
     "add_event_routes",
 ]
 
+#: The ``/events`` routes.
+routes = web.RouteTableDef()
+
 #: aiohttp-sse's ping interval, in seconds.
 DEFAULT_PING_INTERVAL: Final = 15.0
 #: The ping interval of the app's streams (tests shorten it).
@@ -179,6 +182,7 @@ _SESSION_EVENT_KEYS_26: Final = (
 )
 
 
+@routes.get("/events/session")
 async def _session_events(request: web.Request) -> web.StreamResponse:
     release = request.app[RELEASE_KEY]
     raw = await read_checked_params(request)
@@ -216,6 +220,7 @@ async def _session_events(request: web.Request) -> web.StreamResponse:
     return stream.response
 
 
+@routes.get("/events/background-task")
 async def _background_task_events(request: web.Request) -> web.StreamResponse:
     params = validate(
         await read_checked_params(request),
@@ -243,8 +248,7 @@ async def _background_task_events(request: web.Request) -> web.StreamResponse:
 
 def add_event_routes(app: web.Application) -> None:
     """Install the ``/events`` routes (the app needs a session registry and a task manager)."""
-    app.router.add_get("/events/session", _session_events)
-    app.router.add_get("/events/background-task", _background_task_events)
+    app.add_routes(routes)
 
     async def end_session_streams(app: web.Application) -> None:
         # The manager puts a sentinel in every listener's queue on shutdown, so that its

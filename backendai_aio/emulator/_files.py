@@ -15,25 +15,7 @@ so is an upload whose session is destroyed while it arrives: destroying a sessio
 its transfers (for a short while, then cancels them) before it removes the work folder, and an
 upload never recreates a removed one.
 
-Wire formats, as the manager (``src/ai/backend/manager/api/session.py``) and the agent
-(``src/ai/backend/agent/docker/kernel.py``) produce them:
-
-- ``POST /session/{name}/upload``: a multipart body, one part per file, its filename the path
-  to write (the official client names every part ``src``); at most 20 parts. Answers 204.
-  The filename is used as it arrives, as aiohttp's server parses it: a client that
-  percent-encodes it (aiohttp's ``FormData`` does by default) creates ``sub%2Fa.txt``, not
-  ``sub/a.txt``, on the real manager and here alike.
-- ``POST /session/{name}/download`` with ``files`` (a list; body or query): answers
-  ``multipart/mixed``, one part per requested path, each a tar archive of that path as
-  ``docker cp`` makes it (a file under its base name, a folder with its content), with the
-  part headers ``Content-Type: application/octet-stream``, ``Content-Encoding: identity`` and
-  ``Content-Length``. At most 5 paths.
-- ``POST /session/{name}/download_single`` with ``file``: the file's raw bytes,
-  ``application/octet-stream``.
-- ``GET /session/{name}/files`` with ``path`` (JSON body, or query): ``{"files": "<JSON text
-  of [{mode, size, ctime, mtime, atime, filename}, ...]> and a newline", "errors": "<stderr
-  text>", "abspath": "<the path as given>"}``; a listing that fails leaves ``files`` empty and
-  describes the error in ``errors``, as the agent's listing script does.
+The wire formats are described in docs/emulator.md.
 
 The manager reads whole files into memory and refuses files of 1 MiB or more; the emulator
 streams every transfer through the disk instead, so transfers of any size work and memory use
@@ -70,6 +52,9 @@ from ._sessions import (
 from ._validation import check_params
 
 __all__ = ["CONTAINER_WORKDIR", "SessionPath", "add_file_routes", "resolve_session_path"]
+
+#: The file transfer routes of ``/session/{name}``.
+routes = web.RouteTableDef()
 
 #: Where a session's work folder is mounted inside a real session's container.
 CONTAINER_WORKDIR: Final = PurePosixPath("/home/work")
@@ -227,6 +212,7 @@ def _discard(path: Path) -> None:
         path.unlink()
 
 
+@routes.post("/session/{name}/upload")
 async def _upload(request: web.Request) -> web.Response:
     session = await ensure_running(request_session(request))
     if not request.content_type.startswith("multipart/"):
@@ -430,6 +416,7 @@ def _listing(folder: Path) -> tuple[str, str]:
     return json.dumps(entries) + "\n", ""
 
 
+@routes.get("/session/{name}/files")
 async def _list_files(request: web.Request) -> web.Response:
     session = request_session(request)
     params = await read_api_params(request)
@@ -442,15 +429,14 @@ async def _list_files(request: web.Request) -> web.Response:
     return web.json_response({"files": files, "errors": errors, "abspath": raw})
 
 
+# Managers up to 24.03 route the downloads as GET (with a JSON body, which the official client
+# sends); newer ones route them as POST. Each release profile lets its own method through (see
+# _download_methods).
+for _method in ("GET", "POST"):
+    routes.route(_method, "/session/{name}/download")(gate_download_method(_download))
+    routes.route(_method, "/session/{name}/download_single")(gate_download_method(_download_single))
+
+
 def add_file_routes(app: web.Application) -> None:
     """Install the file transfer routes of ``/session/{name}``."""
-    app.router.add_post("/session/{name}/upload", _upload)
-    # Managers up to 24.03 route the downloads as GET (with a JSON body, which the official
-    # client sends); newer ones route them as POST. Each release profile lets its own
-    # method through (see _download_methods).
-    for method in ("GET", "POST"):
-        app.router.add_route(method, "/session/{name}/download", gate_download_method(_download))
-        app.router.add_route(
-            method, "/session/{name}/download_single", gate_download_method(_download_single)
-        )
-    app.router.add_get("/session/{name}/files", _list_files)
+    app.add_routes(routes)

@@ -82,7 +82,12 @@ async def _handle_gql(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
+#: ``POST /admin/gql`` and ``POST /admin/gql/strawberry``.
+routes = web.RouteTableDef()
+for _path in GRAPHQL_PATHS:
+    routes.post(_path)(_handle_gql)
+
+
 def add_graphql_routes(app: web.Application) -> None:
     """Install ``POST /admin/gql`` and ``POST /admin/gql/strawberry``."""
-    for path in GRAPHQL_PATHS:
-        app.router.add_post(path, _handle_gql)
+    app.add_routes(routes)

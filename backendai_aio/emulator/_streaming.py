@@ -32,6 +32,9 @@ from ._validation import Invalid, choice, mapping, string
 
 __all__ = ["STREAMS_KEY", "StreamTracker", "add_streaming_routes"]
 
+#: The websocket route of streaming execution.
+routes = web.RouteTableDef()
+
 _log = logging.getLogger("backendai_aio.emulator")
 
 _MODE: Final = choice("query", "batch")
@@ -188,6 +191,7 @@ async def _drive(ws: web.WebSocketResponse, session: EmulatedSession) -> None:
         await asyncio.gather(reader, return_exceptions=True)
 
 
+@routes.get("/stream/session/{name}/execute")
 async def _stream_execute(request: web.Request) -> web.WebSocketResponse:
     session = await ensure_running(request_session(request))
     tracker = request.app[STREAMS_KEY]
@@ -237,4 +241,4 @@ def add_streaming_routes(app: web.Application) -> None:
         await tracker.cancel_all()
 
     app.on_shutdown.append(stop_streams)
-    app.router.add_get("/stream/session/{name}/execute", _stream_execute)
+    app.add_routes(routes)

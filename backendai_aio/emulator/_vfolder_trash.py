@@ -30,7 +30,10 @@ from ._problems import InvalidAPIParameters, VFolderNotFound
 from ._validation import check_params
 from ._vfolders import VFOLDER_STORE_KEY, _Access, remove_folder
 
-__all__ = ["add_trash_routes"]
+__all__ = ["routes"]
+
+#: The trash routes and ``GET /folders/_/id``, installed on releases with a folder trash.
+routes = web.RouteTableDef()
 
 
 def _access_by_id(request: web.Request, raw: object) -> _Access:
@@ -62,6 +65,7 @@ def _in_trash(access: _Access) -> None:
         raise InvalidAPIParameters("The virtual folder is not in the trash bin.")
 
 
+@routes.route("POST", "/folders/restore-from-trash-bin")
 async def _restore(request: web.Request) -> web.Response:
     access = _access_by_id(request, await _folder_ref(request))
     _in_trash(access)
@@ -69,6 +73,8 @@ async def _restore(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.route("POST", "/folders/purge")
+@routes.route("POST", "/folders/delete-from-trash-bin")
 async def _delete_from_trash(request: web.Request) -> web.Response:
     access = _access_by_id(request, await _folder_ref(request))
     _in_trash(access)
@@ -76,6 +82,7 @@ async def _delete_from_trash(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.route("DELETE", "/folders")
 async def _delete_by_id(request: web.Request) -> web.Response:
     params = await read_checked_params(request)
     raw = alias(params, "vfolderId", "id", "vfolder_id")
@@ -88,12 +95,14 @@ async def _delete_by_id(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.route("DELETE", "/folders/{folder_id}/force")
 async def _force_delete(request: web.Request) -> web.Response:
     access = _access_by_id(request, request.match_info["folder_id"])
     await remove_folder(request.app[VFOLDER_STORE_KEY], access.folder)
     return web.Response(status=204)
 
 
+@routes.route("GET", "/folders/_/id")
 async def _folder_id(request: web.Request) -> web.Response:
     params = await read_checked_params(request)
     name = alias(params, "name", "vfolder_name", "vfolderName")
@@ -106,13 +115,3 @@ async def _folder_id(request: web.Request) -> web.Response:
     if not found:
         raise VFolderNotFound(data=name)
     return web.json_response({"id": str(found[0].folder.id), "name": name})
-
-
-def add_trash_routes(app: web.Application) -> None:
-    """Install the trash routes and ``GET /folders/_/id`` (the app holds a folder store)."""
-    app.router.add_route("GET", "/folders/_/id", _folder_id)
-    app.router.add_route("DELETE", "/folders", _delete_by_id)
-    app.router.add_route("POST", "/folders/restore-from-trash-bin", _restore)
-    app.router.add_route("POST", "/folders/delete-from-trash-bin", _delete_from_trash)
-    app.router.add_route("POST", "/folders/purge", _delete_from_trash)
-    app.router.add_route("DELETE", "/folders/{folder_id}/force", _force_delete)

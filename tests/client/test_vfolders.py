@@ -31,12 +31,8 @@ from backendai_aio._transfers import (
     parse_upload_offset,
     resume_validator,
 )
-from backendai_aio.emulator import create_app
-from backendai_aio.emulator._vfolders import (
-    VFOLDER_STORE_KEY,
-    TransferHooks,
-    transfer_hooks,
-)
+from backendai_aio.emulator import FaultPlan, create_app
+from backendai_aio.emulator._vfolders import VFOLDER_STORE_KEY
 
 from ..app_servers import app_server
 
@@ -46,10 +42,17 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
-def app() -> web.Application:
+def hooks() -> FaultPlan:
+    return FaultPlan()
+
+
+@pytest.fixture
+def app(hooks: FaultPlan) -> web.Application:
     # 23.09's folder semantics (delete frees the name, shared folders by name); the 26.9
     # profile's are in test_release_calls.py.
-    return create_app(keypairs={ADMIN_KEY: ADMIN_SECRET, USER_KEY: USER_SECRET}, release="23.09")
+    return create_app(
+        keypairs={ADMIN_KEY: ADMIN_SECRET, USER_KEY: USER_SECRET}, release="23.09", faults=hooks
+    )
 
 
 @pytest.fixture
@@ -68,11 +71,6 @@ async def user_client(endpoint: str) -> AsyncIterator[Client]:
 async def admin_client(endpoint: str) -> AsyncIterator[Client]:
     async with Client(ClientConfig(ADMIN_KEY, ADMIN_SECRET, endpoint)) as opened:
         yield opened
-
-
-@pytest.fixture
-def hooks(app: web.Application) -> TransferHooks:
-    return transfer_hooks(app)
 
 
 def make_file(path: Path, size: int) -> str:
@@ -192,7 +190,7 @@ async def test_unusual_file_names(user_client: Client, tmp_path: Path, file_name
 
 
 async def test_upload_resumes_after_a_dropped_patch(
-    user_client: Client, hooks: TransferHooks, tmp_path: Path
+    user_client: Client, hooks: FaultPlan, tmp_path: Path
 ) -> None:
     await user_client.vfolder_create("resume")
     source = tmp_path / "five.bin"
@@ -219,7 +217,7 @@ async def test_upload_resumes_after_a_dropped_patch(
 
 
 async def test_stream_upload_resumes_within_its_window(
-    user_client: Client, hooks: TransferHooks, tmp_path: Path
+    user_client: Client, hooks: FaultPlan, tmp_path: Path
 ) -> None:
     await user_client.vfolder_create("resume")
     data = os.urandom(3 * MiB)
@@ -233,7 +231,7 @@ async def test_stream_upload_resumes_within_its_window(
 
 
 async def test_download_resumes_with_range(
-    user_client: Client, hooks: TransferHooks, tmp_path: Path
+    user_client: Client, hooks: FaultPlan, tmp_path: Path
 ) -> None:
     await user_client.vfolder_create("ranged")
     source = tmp_path / "four.bin"
@@ -262,7 +260,7 @@ async def test_download_resumes_with_range(
 
 
 async def test_transfers_give_up_after_max_attempts(
-    user_client: Client, hooks: TransferHooks, tmp_path: Path, app: web.Application
+    user_client: Client, hooks: FaultPlan, tmp_path: Path, app: web.Application
 ) -> None:
     await user_client.vfolder_create("flaky")
     data = os.urandom(MiB)
@@ -542,7 +540,7 @@ async def test_download_modes_follow_the_umask_or_the_replaced_file(
 
 
 async def test_upload_that_always_progresses_is_not_given_up(
-    user_client: Client, hooks: TransferHooks
+    user_client: Client, hooks: FaultPlan
 ) -> None:
     await user_client.vfolder_create("progressing")
     data = os.urandom(3 * MiB)
