@@ -1,13 +1,13 @@
 """The shapes of the manager's virtual-folder answers, as ``TypedDict`` s.
 
-Every key is optional (``total=False``): manager releases differ in what they add or drop,
-and an answer is returned as the server sent it, not rebuilt. The keys listed are those the
-releases this SDK speaks with send; others may be present.
+An answer is returned as the server sent it, not rebuilt. The keys marked ``NotRequired``
+are those some manager releases leave out (``num_files`` on 26.9, which says ``numFiles``;
+``volume_info`` before 22.09); other keys than those listed may be present.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 __all__ = [
     "VFolderEntry",
@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 
-class VFolderEntry(TypedDict, total=False):
+class VFolderEntry(TypedDict):
     """A folder as ``GET /folders`` lists it and ``POST /folders`` answers it."""
 
     #: The folder's name.
@@ -28,7 +28,7 @@ class VFolderEntry(TypedDict, total=False):
     #: Its id (hex).
     id: str
     #: ``user:<uuid>`` or ``project:<uuid>``.
-    quota_scope_id: str
+    quota_scope_id: NotRequired[str]
     #: The storage host (``local:volume1``).
     host: str
     #: ``ready``, ``delete-pending``, ...
@@ -36,7 +36,7 @@ class VFolderEntry(TypedDict, total=False):
     #: ``general``, ``model`` or ``data``.
     usage_mode: str
     #: When it was created.
-    created_at: str
+    created_at: NotRequired[str]
     #: Whether the caller owns it.
     is_owner: bool
     #: The caller's permission: ``ro``, ``rw`` or ``wd``.
@@ -48,24 +48,24 @@ class VFolderEntry(TypedDict, total=False):
     #: The creator's email.
     creator: str
     #: The owning user's email.
-    user_email: str | None
+    user_email: NotRequired[str | None]
     #: The owning project's name.
-    group_name: str | None
+    group_name: NotRequired[str | None]
     #: ``user`` or ``group``.
     ownership_type: str
     #: ``user`` or ``group`` (older name of ``ownership_type``).
-    type: str
+    type: NotRequired[str]
     #: Whether it may be cloned.
-    cloneable: bool
+    cloneable: NotRequired[bool]
     #: The most files it may hold.
-    max_files: int
+    max_files: NotRequired[int]
     #: Its size limit (MiB), if any.
-    max_size: int | None
+    max_size: NotRequired[int | None]
     #: Its size as last measured.
-    cur_size: int
+    cur_size: NotRequired[int]
 
 
-class VFolderInfo(TypedDict, total=False):
+class VFolderInfo(TypedDict):
     """A folder's details, ``GET /folders/{name}``."""
 
     #: The folder's name.
@@ -75,27 +75,27 @@ class VFolderInfo(TypedDict, total=False):
     #: The storage host.
     host: str
     #: ``user:<uuid>`` or ``project:<uuid>``.
-    quota_scope_id: str
+    quota_scope_id: NotRequired[str]
     #: ``ready``, ...
     status: str
     #: The entries it holds (directories count too).
-    num_files: int
+    num_files: NotRequired[int]
     #: The same, as older managers name it.
-    numFiles: int
+    numFiles: NotRequired[int]
     #: The bytes it uses.
     used_bytes: int
     #: When it was created.
-    created: str
+    created: NotRequired[str]
     #: The same, as newer managers name it.
-    created_at: str
+    created_at: NotRequired[str]
     #: When a session last mounted it.
-    last_used: str
+    last_used: NotRequired[str]
     #: The owning user's id.
-    user: str | None
+    user: NotRequired[str | None]
     #: The owning project's id.
-    group: str | None
+    group: NotRequired[str | None]
     #: ``user`` or ``group``.
-    type: str
+    type: NotRequired[str]
     #: Whether the caller owns it.
     is_owner: bool
     #: The caller's permission: ``ro``, ``rw`` or ``wd``.
@@ -103,14 +103,14 @@ class VFolderInfo(TypedDict, total=False):
     #: ``general``, ``model`` or ``data``.
     usage_mode: str
     #: Whether it may be cloned.
-    cloneable: bool
+    cloneable: NotRequired[bool]
     #: Its size limit (MiB), if any.
-    max_size: int | None
+    max_size: NotRequired[int | None]
     #: Its size as last measured.
-    cur_size: int
+    cur_size: NotRequired[int]
 
 
-class VFolderHosts(TypedDict, total=False):
+class VFolderHosts(TypedDict):
     """The storage hosts a user may create folders on, ``GET /folders/_/hosts``."""
 
     #: The host a folder goes to by default.
@@ -118,10 +118,10 @@ class VFolderHosts(TypedDict, total=False):
     #: The hosts allowed.
     allowed: list[str]
     #: Per host: its ``backend``, ``capabilities``, ``usage``, ...
-    volume_info: dict[str, dict[str, Any]]
+    volume_info: NotRequired[dict[str, dict[str, Any]]]
 
 
-class VFolderFileItem(TypedDict, total=False):
+class VFolderFileItem(TypedDict):
     """One entry of a folder directory's listing."""
 
     #: The entry's name (no directory part).
@@ -131,25 +131,25 @@ class VFolderFileItem(TypedDict, total=False):
     #: Its size in bytes.
     size: int
     #: Its permission bits, in octal text (``644``).
-    mode: str
+    mode: NotRequired[str]
     #: Its whole ``st_mode``.
-    st_mode: int
+    st_mode: NotRequired[int]
     #: When it was created (ISO 8601).
-    created: str
+    created: NotRequired[str]
     #: When it was last modified (ISO 8601).
-    modified: str
+    modified: NotRequired[str]
 
 
-class VFolderFileListing(TypedDict, total=False):
+class VFolderFileListing(TypedDict):
     """A folder directory's listing, ``GET /folders/{name}/files``."""
 
     #: The entries.
     items: list[VFolderFileItem]
     #: A legacy JSON text of the entries, from older managers.
-    files: str
+    files: NotRequired[str]
 
 
-class VFolderInvitation(TypedDict, total=False):
+class VFolderInvitation(TypedDict):
     """One invitation to share a folder."""
 
     #: The invitation's id (to accept or delete it).
@@ -168,7 +168,7 @@ class VFolderInvitation(TypedDict, total=False):
     vfolder_name: str
 
 
-class VFolderInvitations(TypedDict, total=False):
+class VFolderInvitations(TypedDict):
     """Invitations, ``GET /folders/invitations/list`` (or ``list-sent``)."""
 
     #: The invitations.

@@ -118,7 +118,7 @@ async def test_full_cycle(user_client: Client, tmp_path: Path) -> None:
     hosts = await user_client.vfolders.list_hosts()
     assert hosts["default"] == "local:volume1"
     assert hosts["allowed"] == ["local:volume1"]
-    assert (await user_client.vfolders.get("data").info())["num_files"] == 0
+    assert (await user_client.vfolders.get("data").info()).get("num_files") == 0
 
     assert await user_client.vfolders.get("data").mkdir("a/b", parents=True) is None
     with pytest.raises(BadRequestError) as exists:
@@ -163,7 +163,7 @@ async def test_full_cycle(user_client: Client, tmp_path: Path) -> None:
 
     info = await user_client.vfolders.get("data").info()
     # Directories count too (a, a/b), with their own sizes, as on the vfs backend.
-    assert info["num_files"] == 4
+    assert info.get("num_files") == 4
     assert info["used_bytes"] >= 3 * MiB + 123 + MiB + 7
 
     await user_client.vfolders.get("data").delete_files("stream.bin")
