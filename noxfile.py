@@ -158,10 +158,11 @@ PURE_MODULES = (
     "_session_options",
     "_signing",
     "_sse",
-    "_tarsafe",
     "_timeouts",
-    "_transfer_policy",
     "_version",
+    # The transfers package's pure modules.
+    "policy",
+    "tarsafe",
 )
 PURE_GATE = 100.0
 CLIENT_GATE = 95.0

@@ -76,12 +76,24 @@ from ._service_types import (
 )
 from ._services import Services
 from ._session_options import BatchOptions, SessionOptions
-from ._streams import ByteStream, ProgressCallback
 from ._templates import Templates
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg
+from ._transfer.progress import ProgressCallback
+from ._transfer.sources import UploadSource
+from ._transfer.streams import ByteStream
 from ._transport import Transport
 from ._version import __version__
-from ._vfolders import VFolder
+from ._vfolder import VFolder
+from ._vfolder_types import (
+    VFolderEntry,
+    VFolderFileItem,
+    VFolderFileListing,
+    VFolderHosts,
+    VFolderInfo,
+    VFolderInvitation,
+    VFolderInvitations,
+)
+from ._vfolders import VFolders
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -160,6 +172,15 @@ __all__ = [
     "Transport",
     "UnsupportedServerError",
     "UsageError",
+    "UploadSource",
     "VFolder",
+    "VFolderEntry",
+    "VFolderFileItem",
+    "VFolderFileListing",
+    "VFolderHosts",
+    "VFolderInfo",
+    "VFolderInvitation",
+    "VFolderInvitations",
+    "VFolders",
     "__version__",
 ]

@@ -32,12 +32,12 @@ from ._session_options import (
 from ._templates import Templates
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transport import DEFAULT_MAX_RESPONSE_SIZE, Transport
-from ._vfolders import VFolderAPI
+from ._vfolders import VFolders
 
 __all__ = ["EXECUTE_MODES", "Client", "InputCallback", "OutputCallback"]
 
 
-class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI):
+class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, AccountAPI):
     """An asyncio Backend.AI client.
 
     Use one client per application and close it when done, best with ``async with``::
@@ -319,6 +319,11 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI
     def services(self) -> Services:
         """Model serving: :class:`~backendai_aio.Services` on this client's transport."""
         return Services(self._transport)
+
+    @functools.cached_property
+    def vfolders(self) -> VFolders:
+        """Virtual folders: :class:`~backendai_aio.VFolders` on this client's transport."""
+        return VFolders(self._transport)
 
     @functools.cached_property
     def images(self) -> Images:

@@ -178,14 +178,14 @@ def session_entries(listing: Any) -> list[FileEntry]:
 
 
 def vfolder_entries(listing: Any) -> list[FileEntry]:
-    """Type the answer of :meth:`Client.vfolder_list_files` (``{"items": [...]}``).
+    """Type the answer of :meth:`VFolder.list_files` (``{"items": [...]}``).
 
     A listing whose ``items`` is not a list raises :class:`~backendai_aio.ResponseError`.
     """
     items = listing.get("items") if isinstance(listing, Mapping) else None
     if items is not None and not isinstance(items, list):
         raise ResponseError(
-            f"a folder listing (vfolder_list_files) whose items is not a list: {items!r:.100}",
+            f"a folder listing (list_files) whose items is not a list: {items!r:.100}",
             body=listing,
         )
     return [

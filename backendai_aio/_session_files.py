@@ -16,15 +16,17 @@ from aiohttp import hdrs
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ._apiversion import ApiVersion
-from ._destination import local_error, resolve_destination
 from ._errors import BackendError, InvalidArgumentError, LocalIOError, ResponseError
 from ._namespace import Namespace
 from ._results import FileEntry, session_entries
 from ._session_options import validate_session_name
-from ._streams import CHUNK_SIZE, ByteStream, ProgressCallback, TransferProgress
-from ._tarsafe import UnsafeArchiveError, extract_safely
 from ._timeouts import NOT_GIVEN, TimeoutArg
-from ._transfers import folder_path
+from ._transfer.destination import local_error, resolve_destination
+from ._transfer.progress import ProgressCallback, TransferProgress
+from ._transfer.protocol import folder_path
+from ._transfer.sizes import CHUNK_SIZE
+from ._transfer.streams import ByteStream
+from ._transfer.tarsafe import UnsafeArchiveError, extract_safely
 
 __all__ = ["FileSource", "SessionFilesAPI", "UploadFiles"]
 

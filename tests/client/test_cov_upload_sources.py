@@ -16,26 +16,26 @@ from backendai_aio.emulator import Emulator
 @pytest.fixture
 async def folder_client() -> AsyncIterator[Client]:
     async with Emulator() as emulator, Client(emulator.config) as client:
-        await client.vfolder_create("data")
+        await client.vfolders.create("data")
         yield client
 
 
 async def _stored(client: Client, path: str, tmp_path: Path) -> bytes:
-    back = await client.vfolder_download("data", path, tmp_path / "back" / "")
+    back = await client.vfolders.get("data").download(path, tmp_path / "back" / "")
     return back.read_bytes()
 
 
 async def test_a_destination_name_too_long_is_a_local_error(
     folder_client: Client, tmp_path: Path
 ) -> None:
-    await folder_client.vfolder_upload("data", b"x", "x.bin")
+    await folder_client.vfolders.get("data").upload(b"x", "x.bin")
     with pytest.raises(LocalIOError, match="File name too long"):
         await asyncio.wait_for(
-            folder_client.vfolder_download("data", "x.bin", tmp_path / ("n" * 300)), 10
+            folder_client.vfolders.get("data").download("x.bin", tmp_path / ("n" * 300)), 10
         )
     with pytest.raises(LocalIOError, match="cannot create the destination folder"):
         await asyncio.wait_for(
-            folder_client.vfolder_download("data", "x.bin", f"{tmp_path}/{'n' * 300}/"), 10
+            folder_client.vfolders.get("data").download("x.bin", f"{tmp_path}/{'n' * 300}/"), 10
         )
     assert list(tmp_path.iterdir()) == []
 
@@ -54,10 +54,10 @@ async def test_unusable_sources_are_refused(
 ) -> None:
     with pytest.raises(error, match=message):
         await asyncio.wait_for(
-            folder_client.vfolder_upload("data", source, "x.bin", size=size),  # type: ignore[arg-type]
+            folder_client.vfolders.get("data").upload(source, "x.bin", size=size),  # type: ignore[arg-type]
             10,
         )
-    assert (await folder_client.vfolder_list_files("data"))["items"] == []
+    assert (await folder_client.vfolders.get("data").list_files())["items"] == []
 
 
 async def test_a_file_of_another_size_than_said_is_refused(
@@ -66,9 +66,9 @@ async def test_a_file_of_another_size_than_said_is_refused(
     source = tmp_path / "a.bin"
     source.write_bytes(b"12345")
     with pytest.raises(InvalidArgumentError, match=r"size=4 but .*a\.bin holds 5 bytes"):
-        await folder_client.vfolder_upload("data", source, size=4)
+        await folder_client.vfolders.get("data").upload(source, size=4)
     with pytest.raises(InvalidArgumentError, match="size=4 but the source holds 5 bytes"):
-        await folder_client.vfolder_upload("data", b"12345", "a.bin", size=4)
+        await folder_client.vfolders.get("data").upload(b"12345", "a.bin", size=4)
 
 
 async def test_a_stream_yielding_something_other_than_bytes_is_refused(
@@ -79,7 +79,7 @@ async def test_a_stream_yielding_something_other_than_bytes_is_refused(
         yield "cd"
 
     with pytest.raises(InvalidArgumentError, match="yielded str, not bytes"):
-        await folder_client.vfolder_upload("data", chunks(), "x.bin", size=4)  # type: ignore[arg-type]
+        await folder_client.vfolders.get("data").upload(chunks(), "x.bin", size=4)  # type: ignore[arg-type]
 
 
 class _Chunks:
@@ -98,7 +98,10 @@ class _Chunks:
 
 
 async def test_a_plain_async_iterator_is_a_source(folder_client: Client, tmp_path: Path) -> None:
-    assert await folder_client.vfolder_upload("data", _Chunks(b"he", b"llo"), "x.bin", size=5) == 5
+    assert (
+        await folder_client.vfolders.get("data").upload(_Chunks(b"he", b"llo"), "x.bin", size=5)
+        == 5
+    )
     assert await _stored(folder_client, "x.bin", tmp_path) == b"hello"
 
 
@@ -109,6 +112,8 @@ async def test_a_file_is_read_without_positional_reads_where_there_are_none(
     source = tmp_path / "a.bin"
     source.write_bytes(data)
     monkeypatch.delattr(os, "pread")
-    assert await folder_client.vfolder_upload("data", source, chunk_size=256 * 1024) == len(data)
+    assert await folder_client.vfolders.get("data").upload(source, chunk_size=256 * 1024) == len(
+        data
+    )
     monkeypatch.undo()
     assert await _stored(folder_client, "a.bin", tmp_path) == data

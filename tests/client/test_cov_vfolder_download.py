@@ -84,7 +84,7 @@ def _whole(cut_after: int | None = None) -> tuple[bytes, bool]:
 
 async def _download(client: Client, dest: Path, **kwargs: object) -> Path:
     return await asyncio.wait_for(
-        client.vfolder_download("f", "x.bin", dest, **kwargs),  # type: ignore[arg-type]
+        client.vfolders.get("f").download("x.bin", dest, **kwargs),  # type: ignore[arg-type]
         10,
     )
 
@@ -302,12 +302,15 @@ async def test_a_replaced_file_whose_mode_cannot_be_set_is_left_as_it_was(
 async def test_invalid_transfer_arguments_are_refused_before_any_request(tmp_path: Path) -> None:
     async with Client(ClientConfig("AK", "SK", "http://127.0.0.1:9")) as client:
         cases: list[tuple[Awaitable[object], str]] = [
-            (client.vfolder_upload("f", b"x", "x", max_attempts=0), "max_attempts is at least 1"),
-            (client.vfolder_upload("f", b"x", "x", size=-1), "size is a number of bytes"),
-            (client.vfolder_upload("f", b"x", "x", size=True), "size is a number of bytes"),
-            (client.vfolder_upload("f", b"x", 7), "the target path is a string"),  # type: ignore[arg-type]
             (
-                client.vfolder_download("f", "x", tmp_path, max_attempts=0),
+                client.vfolders.get("f").upload(b"x", "x", max_attempts=0),
+                "max_attempts is at least 1",
+            ),
+            (client.vfolders.get("f").upload(b"x", "x", size=-1), "size is a number of bytes"),
+            (client.vfolders.get("f").upload(b"x", "x", size=True), "size is a number of bytes"),
+            (client.vfolders.get("f").upload(b"x", 7), "the target path is a string"),  # type: ignore[arg-type]
+            (
+                client.vfolders.get("f").download("x", tmp_path, max_attempts=0),
                 "max_attempts is at least 1",
             ),
         ]
@@ -320,7 +323,7 @@ async def test_invalid_transfer_arguments_are_refused_before_any_request(tmp_pat
 async def test_a_download_repr_names_the_path_only() -> None:
     from yarl import URL
 
-    from backendai_aio._vfolder_download import Download
+    from backendai_aio._transfer.ranged import Download
 
     async with Client(ClientConfig("AK", "SK", "http://127.0.0.1:9")) as client:
         download = Download(

@@ -97,7 +97,7 @@ async def test_a_head_without_a_usable_offset_is_refused(head: bytes) -> None:
 
     async with uploading(answer) as (client, proxy):
         with pytest.raises(ResponseError, match="no valid Upload-Offset") as caught:
-            await asyncio.wait_for(client.vfolder_upload("f", b"hello", "x"), 10)
+            await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "x"), 10)
     assert caught.value.message.startswith("uploading 'x' to virtual folder 'f' (HEAD)")
     assert "for 5 bytes" in caught.value.message
     assert len(proxy.seen) == 1
@@ -110,7 +110,7 @@ async def test_an_unknown_upload_session_is_a_response_error() -> None:
 
     async with uploading(answer) as (client, _):
         with pytest.raises(ResponseError, match="does not know the upload session") as caught:
-            await asyncio.wait_for(client.vfolder_upload("f", b"hello", "x"), 10)
+            await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "x"), 10)
     assert caught.value.status == 404
     assert "(HEAD)" in caught.value.message
     _no_token(caught.value)
@@ -138,7 +138,7 @@ async def test_after_a_dropped_patch_the_offset_is_asked_until_it_settles(
         return _offset(next(answers))
 
     async with uploading(answer) as (client, proxy):
-        assert await asyncio.wait_for(client.vfolder_upload("f", b"hello", "x"), 10) == 5
+        assert await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "x"), 10) == 5
     patches = [headers for method, headers in proxy.seen if method == "PATCH"]
     assert [p["upload-offset"] for p in patches] == ["0", str(resumed_at)]
     assert patches[-1]["content-length"] == str(5 - resumed_at)
@@ -160,7 +160,7 @@ async def test_a_stream_cannot_go_back_before_its_window() -> None:
     async with uploading(answer) as (client, _):
         with pytest.raises(InvalidArgumentError, match="cannot resume from byte 0") as caught:
             await asyncio.wait_for(
-                client.vfolder_upload("f", chunks(), "x", size=5, chunk_size=2), 10
+                client.vfolders.get("f").upload(chunks(), "x", size=5, chunk_size=2), 10
             )
     assert "PATCH at byte 0" in caught.value.message
     assert "use a larger chunk_size or a file source" in caught.value.message
@@ -178,7 +178,7 @@ async def test_a_file_shrinking_during_the_upload_is_refused(tmp_path: Path) -> 
 
     async with uploading(answer) as (client, proxy):
         with pytest.raises(LocalIOError, match="shrank to 5 bytes") as caught:
-            await asyncio.wait_for(client.vfolder_upload("f", source, chunk_size=5), 10)
+            await asyncio.wait_for(client.vfolders.get("f").upload(source, chunk_size=5), 10)
     assert "(it had 10)" in caught.value.message
     assert [h.get("upload-offset") for m, h in proxy.seen if m == "PATCH"] == ["0"]
 
@@ -199,8 +199,8 @@ async def test_a_session_gone_after_the_last_patch_is_checked_in_the_listing() -
     reports: list[tuple[int, int | None]] = []
     async with uploading(_gone_after_the_last_patch(), listing) as (client, proxy):
         stored = await asyncio.wait_for(
-            client.vfolder_upload(
-                "f", b"hello", "sub/x.bin", progress=lambda d, t: reports.append((d, t))
+            client.vfolders.get("f").upload(
+                b"hello", "sub/x.bin", progress=lambda d, t: reports.append((d, t))
             ),
             10,
         )
@@ -216,7 +216,7 @@ async def test_a_session_gone_after_the_last_patch_is_checked_in_the_listing() -
 async def test_a_session_gone_without_the_file_is_an_error(listing: object) -> None:
     async with uploading(_gone_after_the_last_patch(), listing) as (client, proxy):
         with pytest.raises(BackendError, match="the upload session is gone") as caught:
-            await asyncio.wait_for(client.vfolder_upload("f", b"hello", "x.bin"), 10)
+            await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "x.bin"), 10)
     assert proxy.listed == ["."]
     _no_token(caught.value)
 
@@ -224,7 +224,7 @@ async def test_a_session_gone_without_the_file_is_an_error(listing: object) -> N
 async def test_a_failing_listing_names_the_check() -> None:
     async with uploading(_gone_after_the_last_patch(), {"title": "broken"}, 500) as (client, _):
         with pytest.raises(BackendError, match="listing the folder to check the upload") as caught:
-            await asyncio.wait_for(client.vfolder_upload("f", b"hello", "x.bin"), 10)
+            await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "x.bin"), 10)
     assert caught.value.status == 500
     _no_token(caught.value)
 
@@ -235,7 +235,7 @@ async def test_a_patch_answer_without_progress_is_refused() -> None:
 
     async with uploading(answer) as (client, proxy):
         with pytest.raises(ResponseError, match="answered Upload-Offset 0 after 5 bytes of 5"):
-            await asyncio.wait_for(client.vfolder_upload("f", b"hello", "x"), 10)
+            await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "x"), 10)
     assert len(proxy.seen) == 2  # not tried again
 
 
@@ -249,7 +249,7 @@ async def test_a_failing_head_after_a_dropped_patch() -> None:
 
     async with uploading(answer) as (client, proxy):
         with pytest.raises(BackendError, match="HEAD after a failed PATCH") as caught:
-            await asyncio.wait_for(client.vfolder_upload("f", b"hello", "x"), 10)
+            await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "x"), 10)
     assert caught.value.status == 500
     assert [m for m, _ in proxy.seen] == ["HEAD", "PATCH", "HEAD"]
 
@@ -267,14 +267,14 @@ async def test_a_conflicting_head_after_a_dropped_patch_is_tried_again() -> None
         return _offset(5, "204 No Content")
 
     async with uploading(answer) as (client, proxy):
-        assert await asyncio.wait_for(client.vfolder_upload("f", b"hello", "x"), 10) == 5
+        assert await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "x"), 10) == 5
     assert [m for m, _ in proxy.seen] == ["HEAD", "PATCH", "HEAD", "HEAD", "HEAD", "PATCH"]
 
 
 async def test_an_upload_repr_names_the_file_and_folder_only() -> None:
     from yarl import URL
 
-    from backendai_aio._vfolder_upload import Upload
+    from backendai_aio._transfer.tus import Upload
 
     async with Client(ClientConfig("AK", "SK", "http://127.0.0.1:9")) as client:
         upload = Upload(client._transport, "f", "a/b.txt", URL("http://127.0.0.1:9/u"), TOKEN, None)

@@ -219,14 +219,16 @@ async def test_storage_proxy_override_is_where_the_bytes_go(
             override = f"http://127.0.0.1:{emulated_port}=localhost:{port}"
             config = ClientConfig.from_env(_env(forwarded, override_storage_proxy=override))
             async with Client(config) as client:
-                await client.vfolder_create("data")
+                await client.vfolders.create("data")
                 manager_connections = len(connections)
-                assert await client.vfolder_upload("data", b"through the override", "f.txt") == 20
-                await client.vfolder_download("data", "f.txt", tmp_path / "f.txt")
+                assert (
+                    await client.vfolders.get("data").upload(b"through the override", "f.txt") == 20
+                )
+                await client.vfolders.get("data").download("f.txt", tmp_path / "f.txt")
             assert (tmp_path / "f.txt").read_bytes() == b"through the override"
             assert len(connections) > manager_connections
     elsewhere = ClientConfig.from_env(_env(emulator, override_storage_proxy="other:1=h:2"))
     async with Client(elsewhere) as client:
-        await client.vfolder_create("data2")
+        await client.vfolders.create("data2")
         with pytest.raises(InvalidArgumentError, match="none matches"):
-            await client.vfolder_upload("data2", b"x", "f.txt")
+            await client.vfolders.get("data2").upload(b"x", "f.txt")

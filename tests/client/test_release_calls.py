@@ -19,6 +19,7 @@ from backendai_aio import (
     NotSupportedError,
     RetryPolicy,
     ServerError,
+    VFolders,
 )
 from backendai_aio._apiversion import parse_api_version
 from backendai_aio._session_options import build_create_body, create_is_idempotent
@@ -100,13 +101,13 @@ async def test_check_presets_without_group_on_23_09(old: Client) -> None:
 
 
 async def test_delete_then_recreate_on_26_9(new: Client) -> None:
-    created = await new.vfolder_create("scratch")
-    await new.vfolder_delete("scratch")
+    created = await new.vfolders.create("scratch")
+    await new.vfolders.get("scratch").delete()
     # The folder went to the trash: its name stays taken.
-    listed = await new.vfolder_list()
+    listed = await new.vfolders.list()
     assert [(f["name"], f["status"]) for f in listed] == [("scratch", "delete-pending")]
     with pytest.raises(ServerError) as caught:
-        await new.vfolder_create("scratch")
+        await new.vfolders.create("scratch")
     assert caught.value.status == 409
     assert caught.value.problem_type == "https://api.backend.ai/probs/vfolder-already-exists"
     # Deleting it from the trash frees the name (raw call: no trash method yet).
@@ -115,41 +116,38 @@ async def test_delete_then_recreate_on_26_9(new: Client) -> None:
         new._transport.url("folders", "delete-from-trash-bin"),
         json={"vfolder_id": str(created["id"])},
     )
-    again = await new.vfolder_create("scratch")
+    again = await new.vfolders.create("scratch")
     assert again["id"] != created["id"]
 
 
 async def test_delete_then_recreate_on_23_09(old: Client) -> None:
-    await old.vfolder_create("scratch")
-    await old.vfolder_delete("scratch")
-    assert (await old.vfolder_create("scratch"))["name"] == "scratch"
+    await old.vfolders.create("scratch")
+    await old.vfolders.get("scratch").delete()
+    assert (await old.vfolders.create("scratch"))["name"] == "scratch"
 
 
 async def test_folders_by_id_and_uuid(new: Client) -> None:
-    created = await new.vfolder_create("data")
+    created = await new.vfolders.create("data")
     folder_id = uuid.UUID(created["id"])
-    assert (await new.vfolder_info(folder_id))["name"] == "data"
-    assert (await new.vfolder_info(str(folder_id)))["name"] == "data"
-    handle = new.vfolder(folder_id)
+    assert (await new.vfolders.get(folder_id).info())["name"] == "data"
+    assert (await new.vfolders.get(str(folder_id)).info())["name"] == "data"
+    handle = new.vfolders.get(folder_id)
     assert handle.name == str(folder_id)
     await handle.mkdir("sub")
-    assert [e.name for e in await new.vfolder_entries(folder_id)] == ["sub"]
-    await new.vfolder_delete(folder_id)
-    assert (await new.vfolder_list())[0]["status"] == "delete-pending"
+    assert [e.name for e in await new.vfolders.get(folder_id).entries()] == ["sub"]
+    await new.vfolders.get(folder_id).delete()
+    assert (await new.vfolders.list())[0]["status"] == "delete-pending"
 
 
 def test_vfolder_create_has_no_quota() -> None:
-    assert "quota" not in inspect.signature(Client.vfolder_create).parameters
-    from backendai_aio._vfolders import VFolder
-
-    assert "quota" not in inspect.signature(VFolder.create).parameters
+    assert "quota" not in inspect.signature(VFolders.create).parameters
 
 
 # -- creation options --------------------------------------------------------------------------
 
 
 async def test_26_9_options_reach_the_server(new: Client) -> None:
-    folder = await new.vfolder_create("mounted")
+    folder = await new.vfolders.create("mounted")
     answer = await new.create_if_not_exists(
         "python",
         "with-options",

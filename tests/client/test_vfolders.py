@@ -6,7 +6,7 @@ import hashlib
 import os
 import stat
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from backendai_aio import (
     NotFoundError,
     VFolder,
 )
-from backendai_aio._transfers import (
+from backendai_aio._transfer.protocol import (
     folder_path,
     parse_content_range,
     parse_upload_offset,
@@ -97,12 +97,12 @@ async def chunks(data: bytes, size: int = 100_000) -> AsyncIterator[bytes]:
         yield data[start : start + size]
 
 
-def names(listing: dict[str, Any]) -> list[str]:
+def names(listing: Mapping[str, Any]) -> list[str]:
     return [item["name"] for item in listing["items"]]
 
 
 async def test_full_cycle(user_client: Client, tmp_path: Path) -> None:
-    created = await user_client.vfolder_create("data", usage_mode="general", permission="rw")
+    created = await user_client.vfolders.create("data", usage_mode="general", permission="rw")
     assert created["name"] == "data"
     assert created["host"] == "local:volume1"
     assert created["ownership_type"] == "user"
@@ -110,81 +110,90 @@ async def test_full_cycle(user_client: Client, tmp_path: Path) -> None:
     assert created["status"] == "ready"
     assert len(created["id"]) == 32
 
-    listed = await user_client.vfolder_list()
+    listed = await user_client.vfolders.list()
     assert [entry["name"] for entry in listed] == ["data"]
     assert listed[0]["is_owner"] is True
-    hosts = await user_client.vfolder_list_hosts()
+    hosts = await user_client.vfolders.list_hosts()
     assert hosts["default"] == "local:volume1"
     assert hosts["allowed"] == ["local:volume1"]
-    assert (await user_client.vfolder_info("data"))["num_files"] == 0
+    assert (await user_client.vfolders.get("data").info()).get("num_files") == 0
 
-    assert await user_client.vfolder_mkdir("data", "a/b", parents=True) is None
+    assert await user_client.vfolders.get("data").mkdir("a/b", parents=True) is None
     with pytest.raises(BadRequestError) as exists:
-        await user_client.vfolder_mkdir("data", "a")
+        await user_client.vfolders.get("data").mkdir("a")
     assert exists.value.msg == "File exists"
     assert exists.value.data == {"errno": 17, "paths": ["a"]}
-    await user_client.vfolder_mkdir("data", "a", exist_ok=True)
+    await user_client.vfolders.get("data").mkdir("a", exist_ok=True)
 
     source = tmp_path / "big.bin"
     digest = make_file(source, 3 * MiB + 123)
-    assert await user_client.vfolder_upload("data", source, "a/b/", chunk_size=MiB) == 3 * MiB + 123
+    assert (
+        await user_client.vfolders.get("data").upload(source, "a/b/", chunk_size=MiB)
+        == 3 * MiB + 123
+    )
     streamed = os.urandom(MiB + 7)
-    stored = await user_client.vfolder_upload(
-        "data", chunks(streamed), "stream.bin", size=len(streamed), chunk_size=300_000
+    stored = await user_client.vfolders.get("data").upload(
+        chunks(streamed), "stream.bin", size=len(streamed), chunk_size=300_000
     )
     assert stored == len(streamed)
 
-    root = await user_client.vfolder_list_files("data")
+    root = await user_client.vfolders.get("data").list_files()
     assert names(root) == ["a", "stream.bin"]
     assert root["items"][0]["type"] == "DIRECTORY"
-    inner = await user_client.vfolder_list_files("data", "a/b")
+    inner = await user_client.vfolders.get("data").list_files("a/b")
     assert inner["items"][0]["name"] == "big.bin"
     assert inner["items"][0]["size"] == 3 * MiB + 123
     assert inner["items"][0]["type"] == "FILE"
 
-    assert await user_client.vfolder_rename_file("data", "a/b/big.bin", "renamed.bin") == {}
-    assert names(await user_client.vfolder_list_files("data", "a/b")) == ["renamed.bin"]
+    assert await user_client.vfolders.get("data").rename_file("a/b/big.bin", "renamed.bin") == {}
+    assert names(await user_client.vfolders.get("data").list_files("a/b")) == ["renamed.bin"]
 
-    target = await user_client.vfolder_download("data", "a/b/renamed.bin", tmp_path / "back.bin")
+    target = await user_client.vfolders.get("data").download(
+        "a/b/renamed.bin", tmp_path / "back.bin"
+    )
     assert target == tmp_path / "back.bin"
     assert sha256_of(target) == digest
-    into_dir = await user_client.vfolder_download("data", "stream.bin", tmp_path)
+    into_dir = await user_client.vfolders.get("data").download("stream.bin", tmp_path)
     assert into_dir == tmp_path / "stream.bin"
     assert into_dir.read_bytes() == streamed
     # Nothing but the finished files is left behind (no partial downloads).
     assert sorted(p.name for p in tmp_path.iterdir()) == ["back.bin", "big.bin", "stream.bin"]
 
-    info = await user_client.vfolder_info("data")
+    info = await user_client.vfolders.get("data").info()
     # Directories count too (a, a/b), with their own sizes, as on the vfs backend.
-    assert info["num_files"] == 4
+    assert info.get("num_files") == 4
     assert info["used_bytes"] >= 3 * MiB + 123 + MiB + 7
 
-    await user_client.vfolder_delete_files("data", "stream.bin")
+    await user_client.vfolders.get("data").delete_files("stream.bin")
     with pytest.raises(BadRequestError) as is_dir:
-        await user_client.vfolder_delete_files("data", ["a"])
+        await user_client.vfolders.get("data").delete_files(["a"])
     assert is_dir.value.msg == "Is a directory"
-    await user_client.vfolder_delete_files("data", ["a"], recursive=True)
-    assert names(await user_client.vfolder_list_files("data")) == []
+    await user_client.vfolders.get("data").delete_files(["a"], recursive=True)
+    assert names(await user_client.vfolders.get("data").list_files()) == []
 
-    await user_client.vfolder_delete("data")
+    await user_client.vfolders.get("data").delete()
     with pytest.raises(NotFoundError) as gone:
-        await user_client.vfolder_info("data")
+        await user_client.vfolders.get("data").info()
     assert gone.value.title == "No such virtual folder."
-    assert await user_client.vfolder_list() == []
+    assert await user_client.vfolders.list() == []
 
 
 @pytest.mark.parametrize("file_name", ["données é 日本.bin", "a b+c%20d&e=f.txt", "x#y?z.txt"])
 async def test_unusual_file_names(user_client: Client, tmp_path: Path, file_name: str) -> None:
-    await user_client.vfolder_create("names")
+    await user_client.vfolders.create("names")
     data = os.urandom(200_000)
     source = tmp_path / file_name
     source.write_bytes(data)
-    await user_client.vfolder_upload("names", source, f"dir {file_name}/")
-    assert names(await user_client.vfolder_list_files("names")) == [f"dir {file_name}"]
-    assert names(await user_client.vfolder_list_files("names", f"dir {file_name}")) == [file_name]
-    await user_client.vfolder_rename_file("names", f"dir {file_name}/{file_name}", f"r {file_name}")
-    back = await user_client.vfolder_download(
-        "names", f"dir {file_name}/r {file_name}", tmp_path / "out"
+    await user_client.vfolders.get("names").upload(source, f"dir {file_name}/")
+    assert names(await user_client.vfolders.get("names").list_files()) == [f"dir {file_name}"]
+    assert names(await user_client.vfolders.get("names").list_files(f"dir {file_name}")) == [
+        file_name
+    ]
+    await user_client.vfolders.get("names").rename_file(
+        f"dir {file_name}/{file_name}", f"r {file_name}"
+    )
+    back = await user_client.vfolders.get("names").download(
+        f"dir {file_name}/r {file_name}", tmp_path / "out"
     )
     assert back.read_bytes() == data
 
@@ -192,13 +201,12 @@ async def test_unusual_file_names(user_client: Client, tmp_path: Path, file_name
 async def test_upload_resumes_after_a_dropped_patch(
     user_client: Client, hooks: FaultPlan, tmp_path: Path
 ) -> None:
-    await user_client.vfolder_create("resume")
+    await user_client.vfolders.create("resume")
     source = tmp_path / "five.bin"
     digest = make_file(source, 5 * MiB)
     hooks.drop_upload_after = 700_000
     reports: list[tuple[int, int | None]] = []
-    await user_client.vfolder_upload(
-        "resume",
+    await user_client.vfolders.get("resume").upload(
         source,
         "five.bin",
         chunk_size=2 * MiB,
@@ -212,39 +220,39 @@ async def test_upload_resumes_after_a_dropped_patch(
     assert [p for p in patches if "refused" in p] == []
     assert reports[-1] == (5 * MiB, 5 * MiB)
     assert [done for done, _ in reports] == sorted({done for done, _ in reports})
-    back = await user_client.vfolder_download("resume", "five.bin", tmp_path / "back.bin")
+    back = await user_client.vfolders.get("resume").download("five.bin", tmp_path / "back.bin")
     assert sha256_of(back) == digest
 
 
 async def test_stream_upload_resumes_within_its_window(
     user_client: Client, hooks: FaultPlan, tmp_path: Path
 ) -> None:
-    await user_client.vfolder_create("resume")
+    await user_client.vfolders.create("resume")
     data = os.urandom(3 * MiB)
     hooks.drop_upload_after = 1_234_567
-    await user_client.vfolder_upload(
-        "resume", chunks(data, 65_536), "s.bin", size=len(data), chunk_size=2 * MiB
+    await user_client.vfolders.get("resume").upload(
+        chunks(data, 65_536), "s.bin", size=len(data), chunk_size=2 * MiB
     )
     assert f"PATCH 1234567+{3 * MiB - 1_234_567}" in hooks.log
-    back = await user_client.vfolder_download("resume", "s.bin", tmp_path / "s.bin")
+    back = await user_client.vfolders.get("resume").download("s.bin", tmp_path / "s.bin")
     assert back.read_bytes() == data
 
 
 async def test_download_resumes_with_range(
     user_client: Client, hooks: FaultPlan, tmp_path: Path
 ) -> None:
-    await user_client.vfolder_create("ranged")
+    await user_client.vfolders.create("ranged")
     source = tmp_path / "four.bin"
     digest = make_file(source, 4 * MiB + 5)
-    await user_client.vfolder_upload("ranged", source)
+    await user_client.vfolders.get("ranged").upload(source)
     hooks.drop_download_after = 1_000_000
     reports: list[tuple[int, int | None]] = []
 
     async def progress(done: int, total: int | None) -> None:
         reports.append((done, total))
 
-    back = await user_client.vfolder_download(
-        "ranged", "four.bin", tmp_path / "back.bin", progress=progress
+    back = await user_client.vfolders.get("ranged").download(
+        "four.bin", tmp_path / "back.bin", progress=progress
     )
     gets = [entry for entry in hooks.log if entry.startswith("GET")]
     assert len(gets) == 2
@@ -262,19 +270,21 @@ async def test_download_resumes_with_range(
 async def test_transfers_give_up_after_max_attempts(
     user_client: Client, hooks: FaultPlan, tmp_path: Path, app: web.Application
 ) -> None:
-    await user_client.vfolder_create("flaky")
+    await user_client.vfolders.create("flaky")
     data = os.urandom(MiB)
     hooks.drop_upload_after = 1000
     with pytest.raises(BackendError) as upload_error:
-        await user_client.vfolder_upload("flaky", data, "f.bin", max_attempts=1)
+        await user_client.vfolders.get("flaky").upload(data, "f.bin", max_attempts=1)
     assert upload_error.value.type == ERR_REQUEST
     assert "uploading 'f.bin' to virtual folder 'flaky'" in upload_error.value.message
     assert "gave up after 1 attempt" in upload_error.value.message
 
-    await user_client.vfolder_upload("flaky", data, "g.bin")
+    await user_client.vfolders.get("flaky").upload(data, "g.bin")
     hooks.drop_download_after = 1000
     with pytest.raises(BackendError) as download_error:
-        await user_client.vfolder_download("flaky", "g.bin", tmp_path / "g.bin", max_attempts=1)
+        await user_client.vfolders.get("flaky").download(
+            "g.bin", tmp_path / "g.bin", max_attempts=1
+        )
     assert download_error.value.type == ERR_RESPONSE
     assert "downloading 'g.bin' from virtual folder 'flaky'" in download_error.value.message
     assert not (tmp_path / "g.bin").exists()
@@ -290,83 +300,90 @@ async def test_transfers_give_up_after_max_attempts(
 
 
 async def test_download_errors_name_the_phase(user_client: Client, tmp_path: Path) -> None:
-    await user_client.vfolder_create("errs")
+    await user_client.vfolders.create("errs")
     with pytest.raises(NotFoundError) as missing:
-        await user_client.vfolder_download("errs", "nope.bin", tmp_path / "nope.bin")
+        await user_client.vfolders.get("errs").download("nope.bin", tmp_path / "nope.bin")
     assert missing.value.status == 404
     assert missing.value.title == "File not found"
     assert missing.value.message.startswith("downloading 'nope.bin' from virtual folder 'errs'")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(NotFoundError):
-        await user_client.vfolder_download("no-such-folder", "x", tmp_path / "x")
+        await user_client.vfolders.get("no-such-folder").download("x", tmp_path / "x")
 
 
 async def test_empty_file(user_client: Client, tmp_path: Path) -> None:
-    await user_client.vfolder_create("empty")
+    await user_client.vfolders.create("empty")
     source = tmp_path / "empty.bin"
     source.write_bytes(b"")
     reports: list[tuple[int, int | None]] = []
     assert (
-        await user_client.vfolder_upload("empty", source, progress=lambda *r: reports.append(r))
+        await user_client.vfolders.get("empty").upload(
+            source, progress=lambda *r: reports.append(r)
+        )
         == 0
     )
     assert reports == [(0, 0)]
-    listing = await user_client.vfolder_list_files("empty")
+    listing = await user_client.vfolders.get("empty").list_files()
     assert [(i["name"], i["size"]) for i in listing["items"]] == [("empty.bin", 0)]
-    back = await user_client.vfolder_download("empty", "empty.bin", tmp_path / "back.bin")
+    back = await user_client.vfolders.get("empty").download("empty.bin", tmp_path / "back.bin")
     assert back.read_bytes() == b""
 
 
 async def test_upload_from_bytes_replaces(user_client: Client, tmp_path: Path) -> None:
-    await user_client.vfolder_create("bytes")
-    await user_client.vfolder_upload("bytes", b"first version", "v.txt")
-    await user_client.vfolder_upload("bytes", bytearray(b"second"), "v.txt")
-    back = await user_client.vfolder_download("bytes", "v.txt", tmp_path / "v.txt")
+    await user_client.vfolders.create("bytes")
+    await user_client.vfolders.get("bytes").upload(b"first version", "v.txt")
+    await user_client.vfolders.get("bytes").upload(bytearray(b"second"), "v.txt")
+    back = await user_client.vfolders.get("bytes").download("v.txt", tmp_path / "v.txt")
     assert back.read_bytes() == b"second"
 
 
 async def test_stream_source_of_the_wrong_length(user_client: Client) -> None:
-    await user_client.vfolder_create("len")
+    await user_client.vfolders.create("len")
     with pytest.raises(InvalidArgumentError, match="ended after 10 bytes"):
-        await user_client.vfolder_upload("len", chunks(b"0123456789"), "s.bin", size=20)
+        await user_client.vfolders.get("len").upload(chunks(b"0123456789"), "s.bin", size=20)
     with pytest.raises(InvalidArgumentError, match="more than size=5"):
-        await user_client.vfolder_upload("len", chunks(b"0123456789", 3), "t.bin", size=5)
+        await user_client.vfolders.get("len").upload(chunks(b"0123456789", 3), "t.bin", size=5)
 
 
 async def test_progress_callback_errors_propagate(user_client: Client) -> None:
-    await user_client.vfolder_create("cb")
+    await user_client.vfolders.create("cb")
 
     def explode(done: int, total: int | None) -> None:
         if done > 0:
             raise KeyError("stop")
 
     with pytest.raises(KeyError, match="stop"):
-        await user_client.vfolder_upload("cb", os.urandom(600_000), "x.bin", progress=explode)
+        await user_client.vfolders.get("cb").upload(os.urandom(600_000), "x.bin", progress=explode)
 
 
 async def test_invalid_input(user_client: Client, tmp_path: Path) -> None:
-    await user_client.vfolder_create("valid")
+    await user_client.vfolders.create("valid")
+    # A name with a slash is refused by the handle, before any call.
+    with pytest.raises(InvalidArgumentError, match="invalid virtual folder name"):
+        user_client.vfolders.get("a/b")
     cases: list[tuple[str, Any]] = [
-        ("create with an empty name", user_client.vfolder_create("")),
-        ("a name with a slash", user_client.vfolder_info("a/b")),
-        ("mkdir escaping", user_client.vfolder_mkdir("valid", "../up")),
-        ("absolute path", user_client.vfolder_list_files("valid", "/etc")),
-        ("escaping target", user_client.vfolder_upload("valid", b"x", "a/../../x")),
-        ("missing source", user_client.vfolder_upload("valid", tmp_path / "missing.bin")),
-        ("directory source", user_client.vfolder_upload("valid", tmp_path)),
-        ("stream without size", user_client.vfolder_upload("valid", chunks(b"x"), "x")),
-        ("stream without target", user_client.vfolder_upload("valid", chunks(b"x"), size=1)),
-        ("bytes without target", user_client.vfolder_upload("valid", b"x")),
-        ("bad chunk size", user_client.vfolder_upload("valid", b"x", "x", chunk_size=0)),
-        ("size mismatch", user_client.vfolder_upload("valid", b"xy", "x", size=3)),
-        ("bad source type", user_client.vfolder_upload("valid", 42, "x")),  # type: ignore[arg-type]
-        ("rename to a path", user_client.vfolder_rename_file("valid", "a", "b/c")),
-        ("no files", user_client.vfolder_delete_files("valid", [])),
-        ("delete escaping", user_client.vfolder_delete_files("valid", ["ok", ".."])),
-        ("download the root", user_client.vfolder_download("valid", ".", tmp_path)),
-        ("no destination folder", user_client.vfolder_download("valid", "f", tmp_path / "x" / "y")),
-        ("invite nobody", user_client.vfolder_invite("valid", [])),
-        ("empty invitation id", user_client.vfolder_accept_invitation("")),
+        ("create with an empty name", user_client.vfolders.create("")),
+        ("mkdir escaping", user_client.vfolders.get("valid").mkdir("../up")),
+        ("absolute path", user_client.vfolders.get("valid").list_files("/etc")),
+        ("escaping target", user_client.vfolders.get("valid").upload(b"x", "a/../../x")),
+        ("missing source", user_client.vfolders.get("valid").upload(tmp_path / "missing.bin")),
+        ("directory source", user_client.vfolders.get("valid").upload(tmp_path)),
+        ("stream without size", user_client.vfolders.get("valid").upload(chunks(b"x"), "x")),
+        ("stream without target", user_client.vfolders.get("valid").upload(chunks(b"x"), size=1)),
+        ("bytes without target", user_client.vfolders.get("valid").upload(b"x")),
+        ("bad chunk size", user_client.vfolders.get("valid").upload(b"x", "x", chunk_size=0)),
+        ("size mismatch", user_client.vfolders.get("valid").upload(b"xy", "x", size=3)),
+        ("bad source type", user_client.vfolders.get("valid").upload(42, "x")),  # type: ignore[arg-type]
+        ("rename to a path", user_client.vfolders.get("valid").rename_file("a", "b/c")),
+        ("no files", user_client.vfolders.get("valid").delete_files([])),
+        ("delete escaping", user_client.vfolders.get("valid").delete_files(["ok", ".."])),
+        ("download the root", user_client.vfolders.get("valid").download(".", tmp_path)),
+        (
+            "no destination folder",
+            user_client.vfolders.get("valid").download("f", tmp_path / "x" / "y"),
+        ),
+        ("invite nobody", user_client.vfolders.get("valid").invite([])),
+        ("empty invitation id", user_client.vfolders.accept_invitation("")),
     ]
     # A missing or unusable local file is the disk's problem, not the call's: LocalIOError.
     local = {"missing source", "directory source", "no destination folder"}
@@ -378,16 +395,16 @@ async def test_invalid_input(user_client: Client, tmp_path: Path) -> None:
         assert caught.value.type == ERR_REQUEST, label
         assert caught.value.message, label
     # Nothing reached the folder: the checks come before any request.
-    assert names(await user_client.vfolder_list_files("valid")) == []
+    assert names(await user_client.vfolders.get("valid").list_files()) == []
     assert list(tmp_path.iterdir()) == []
 
 
 async def test_handle(user_client: Client, tmp_path: Path) -> None:
-    data = user_client.vfolder("handled")
+    data = user_client.vfolders.get("handled")
     assert isinstance(data, VFolder)
-    assert data.client is user_client
+    assert data.name == "handled"
     assert repr(data) == "<VFolder 'handled'>"
-    assert (await data.create())["name"] == "handled"
+    assert (await user_client.vfolders.create(data.name))["name"] == "handled"
     assert (await data.info())["name"] == "handled"
     await data.mkdir("d")
     assert await data.upload(b"hello", "d/h.txt") == 5
@@ -400,45 +417,45 @@ async def test_handle(user_client: Client, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
         await data.info()
     with pytest.raises(InvalidArgumentError):
-        user_client.vfolder("")
+        user_client.vfolders.get("")
 
 
 async def test_invitations(user_client: Client, admin_client: Client) -> None:
-    shared = user_client.vfolder("shared")
-    await shared.create()
+    await user_client.vfolders.create("shared")
+    shared = user_client.vfolders.get("shared")
     await shared.upload(b"for admins", "note.txt")
     assert await shared.invite("admin@lablup.com", "ro") == {"invited_ids": ["admin@lablup.com"]}
-    sent = (await user_client.vfolder_sent_invitations())["invitations"]
+    sent = (await user_client.vfolders.sent_invitations())["invitations"]
     assert [(i["invitee"], i["perm"], i["state"]) for i in sent] == [
         ("admin@lablup.com", "ro", "pending")
     ]
-    received = (await admin_client.vfolder_invitations())["invitations"]
+    received = (await admin_client.vfolders.invitations())["invitations"]
     assert len(received) == 1
     invitation = received[0]
     assert invitation["inviter"] == "user@lablup.com"
     assert invitation["vfolder_name"] == "shared"
-    assert await admin_client.vfolder_accept_invitation(invitation["id"]) == {}
-    assert (await admin_client.vfolder_invitations())["invitations"] == []
+    assert await admin_client.vfolders.accept_invitation(invitation["id"]) == {}
+    assert (await admin_client.vfolders.invitations())["invitations"] == []
 
-    seen = {entry["name"]: entry for entry in await admin_client.vfolder_list()}
+    seen = {entry["name"]: entry for entry in await admin_client.vfolders.list()}
     assert seen["shared"]["is_owner"] is False
     assert seen["shared"]["permission"] == "ro"
-    assert names(await admin_client.vfolder_list_files("shared")) == ["note.txt"]
+    assert names(await admin_client.vfolders.get("shared").list_files()) == ["note.txt"]
     with pytest.raises(NotFoundError):  # read-only: writing calls do not find the folder
-        await admin_client.vfolder_mkdir("shared", "nope")
+        await admin_client.vfolders.get("shared").mkdir("nope")
     with pytest.raises(BadRequestError) as again:
-        await user_client.vfolder_invite("shared", ["admin@lablup.com"])
+        await user_client.vfolders.get("shared").invite(["admin@lablup.com"])
     assert again.value.title == "The virtual folder already exists with the same name."
 
-    await user_client.vfolder_create("other")
-    await user_client.vfolder_invite("other", ["admin@lablup.com"])
-    pending = (await admin_client.vfolder_invitations())["invitations"][0]["id"]
-    assert await admin_client.vfolder_delete_invitation(pending) == {}  # rejected
-    assert (await admin_client.vfolder_invitations())["invitations"] == []
+    await user_client.vfolders.create("other")
+    await user_client.vfolders.get("other").invite(["admin@lablup.com"])
+    pending = (await admin_client.vfolders.invitations())["invitations"][0]["id"]
+    assert await admin_client.vfolders.delete_invitation(pending) == {}  # rejected
+    assert (await admin_client.vfolders.invitations())["invitations"] == []
     with pytest.raises(NotFoundError):
-        await admin_client.vfolder_accept_invitation(pending)
+        await admin_client.vfolders.accept_invitation(pending)
     with pytest.raises(NotFoundError):
-        await user_client.vfolder_invite("other", ["nobody@example.com"])
+        await user_client.vfolders.get("other").invite(["nobody@example.com"])
 
 
 def test_folder_paths() -> None:
@@ -470,15 +487,15 @@ def test_wire_parsers() -> None:
 
 
 async def test_download_memory_stays_bounded(user_client: Client, tmp_path: Path) -> None:
-    await user_client.vfolder_create("memory")
+    await user_client.vfolders.create("memory")
     source = tmp_path / "m.bin"
     digest = make_file(source, 24 * MiB)
     tracemalloc.start()
     try:
-        await user_client.vfolder_upload("memory", source)
+        await user_client.vfolders.get("memory").upload(source)
         _, upload_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        back = await user_client.vfolder_download("memory", "m.bin", tmp_path / "back.bin")
+        back = await user_client.vfolders.get("memory").download("m.bin", tmp_path / "back.bin")
         _, download_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -489,52 +506,52 @@ async def test_download_memory_stays_bounded(user_client: Client, tmp_path: Path
 
 
 async def test_entries_are_typed(user_client: Client) -> None:
-    await user_client.vfolder_create("typed-entries")
+    await user_client.vfolders.create("typed-entries")
     try:
-        folder = user_client.vfolder("typed-entries")
+        folder = user_client.vfolders.get("typed-entries")
         await folder.upload(b"12345", "data/five.bin")
         top = {entry.name: entry for entry in await folder.entries()}
         assert top["data"].is_dir
-        inner = await user_client.vfolder_entries("typed-entries", "data")
+        inner = await user_client.vfolders.get("typed-entries").entries("data")
         assert [(e.name, e.size, e.type) for e in inner] == [("five.bin", 5, "FILE")]
         assert inner[0].raw["name"] == "five.bin"
     finally:
-        await user_client.vfolder_delete("typed-entries")
+        await user_client.vfolders.get("typed-entries").delete()
 
 
 async def test_download_to_a_folder_path_ending_in_a_slash(
     user_client: Client, tmp_path: Path
 ) -> None:
-    await user_client.vfolder_create("slash")
-    await user_client.vfolder_upload("slash", b"content", "sub/a.txt")
+    await user_client.vfolders.create("slash")
+    await user_client.vfolders.get("slash").upload(b"content", "sub/a.txt")
     # The folder does not exist yet: it is created, never written as a file of that name.
-    back = await user_client.vfolder_download("slash", "sub/a.txt", f"{tmp_path}/downloads/")
+    back = await user_client.vfolders.get("slash").download("sub/a.txt", f"{tmp_path}/downloads/")
     assert back == tmp_path / "downloads" / "a.txt"
     assert back.read_bytes() == b"content"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["downloads"]
     # A file in the way of the folder is a local error.
     (tmp_path / "taken").write_bytes(b"")
     with pytest.raises(LocalIOError):
-        await user_client.vfolder_download("slash", "sub/a.txt", f"{tmp_path}/taken/")
+        await user_client.vfolders.get("slash").download("sub/a.txt", f"{tmp_path}/taken/")
     with pytest.raises(LocalIOError, match="does not exist"):
-        await user_client.vfolder_download("slash", "sub/a.txt", tmp_path / "no" / "a.txt")
+        await user_client.vfolders.get("slash").download("sub/a.txt", tmp_path / "no" / "a.txt")
 
 
 async def test_download_modes_follow_the_umask_or_the_replaced_file(
     user_client: Client, tmp_path: Path
 ) -> None:
-    await user_client.vfolder_create("modes")
-    await user_client.vfolder_upload("modes", b"content", "a.txt")
+    await user_client.vfolders.create("modes")
+    await user_client.vfolders.get("modes").upload(b"content", "a.txt")
     old = os.umask(0o022)
     try:
-        fresh = await user_client.vfolder_download("modes", "a.txt", tmp_path / "fresh.txt")
+        fresh = await user_client.vfolders.get("modes").download("a.txt", tmp_path / "fresh.txt")
     finally:
         os.umask(old)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
     kept = tmp_path / "kept.txt"
     kept.write_bytes(b"old")
     kept.chmod(0o640)
-    await user_client.vfolder_download("modes", "a.txt", kept)
+    await user_client.vfolders.get("modes").download("a.txt", kept)
     assert (kept.read_bytes(), stat.S_IMODE(kept.stat().st_mode)) == (b"content", 0o640)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.txt", "kept.txt"]
 
@@ -542,7 +559,7 @@ async def test_download_modes_follow_the_umask_or_the_replaced_file(
 async def test_upload_that_always_progresses_is_not_given_up(
     user_client: Client, hooks: FaultPlan
 ) -> None:
-    await user_client.vfolder_create("progressing")
+    await user_client.vfolders.create("progressing")
     data = os.urandom(3 * MiB)
     # Every PATCH is dropped part way (after the proxy stored some of it), six times over:
     # each drop re-arms the hook, five times.
@@ -556,5 +573,8 @@ async def test_upload_that_always_progresses_is_not_given_up(
 
     hooks.log = RearmingLog()
     hooks.drop_upload_after = 300_000
-    assert await user_client.vfolder_upload("progressing", data, "p.bin", max_attempts=2) == 3 * MiB
+    assert (
+        await user_client.vfolders.get("progressing").upload(data, "p.bin", max_attempts=2)
+        == 3 * MiB
+    )
     assert sum(entry.endswith("dropped") for entry in hooks.log) == 6

@@ -77,9 +77,9 @@ def emulator_options() -> dict[str, Any]:
 
 
 async def _model_folder(client: Client, name: str, definition: bytes = DEFINITION) -> None:
-    await client.vfolder_create(name, usage_mode="model")
-    await client.vfolder_upload(name, MODEL, "server.py")
-    await client.vfolder_upload(name, definition, "model-definition.yaml")
+    await client.vfolders.create(name, usage_mode="model")
+    await client.vfolders.get(name).upload(MODEL, "server.py")
+    await client.vfolders.get(name).upload(definition, "model-definition.yaml")
 
 
 def _alive(pid: int) -> bool:
@@ -347,7 +347,7 @@ async def test_the_wire_refuses_what_the_manager_refuses(
     assert await user_wire.call("GET", "/services") == (200, [])
     status, _ = await user_wire.call("GET", f"/services/{sid}")
     assert status == 404
-    await admin_client.vfolder_delete_files("wire-model", ["model-definition.yaml"])
+    await admin_client.vfolders.get("wire-model").delete_files(["model-definition.yaml"])
     status, problem = await admin_wire.call("POST", "/services", body={**good, "name": "wire-svc2"})
     assert status == 400 and "definition" in problem["msg"]
 

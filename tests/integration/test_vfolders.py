@@ -8,7 +8,7 @@ import hashlib
 import os
 import secrets
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,10 @@ import pytest
 from yarl import URL
 
 from backendai_aio import BadRequestError, Client, NotFoundError
-from backendai_aio._vfolder_transfers import Download, FileSource, TransferProgress, Upload
+from backendai_aio._transfer.progress import TransferProgress
+from backendai_aio._transfer.ranged import Download
+from backendai_aio._transfer.sources import PathSource
+from backendai_aio._transfer.tus import Upload
 
 from ._support import Release
 
@@ -32,12 +35,12 @@ def folder_name() -> str:
 async def temporary_folder(client: Client) -> AsyncIterator[str]:
     """Create a folder for one test and delete it afterwards, whatever happened."""
     name = folder_name()
-    await client.vfolder_create(name)
+    await client.vfolders.create(name)
     try:
         yield name
     finally:
         with contextlib.suppress(NotFoundError):
-            await client.vfolder_delete(name)
+            await client.vfolders.get(name).delete()
 
 
 def make_file(path: Path, size: int) -> str:
@@ -59,11 +62,11 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def names(listing: dict[str, Any]) -> list[str]:
+def names(listing: Mapping[str, Any]) -> list[str]:
     return sorted(item["name"] for item in listing["items"])
 
 
-def num_files(info: dict[str, Any], release: Release) -> Any:
+def num_files(info: Mapping[str, Any], release: Release) -> Any:
     """The folder's entry count: ``num_files`` on 23.09, ``numFiles`` on 26.9."""
     return info["num_files" if release.is_2309 else "numFiles"]
 
@@ -74,26 +77,25 @@ async def test_64_mib_cycle(user_client: Client, release: Release, tmp_path: Pat
     digest = make_file(source, size)
     uploaded: list[int] = []
     async with temporary_folder(user_client) as name:
-        info = await user_client.vfolder_info(name)
+        info = await user_client.vfolders.get(name).info()
         assert info["name"] == name
         assert num_files(info, release) == 0
-        assert name in [entry["name"] for entry in await user_client.vfolder_list()]
-        hosts = await user_client.vfolder_list_hosts()
+        assert name in [entry["name"] for entry in await user_client.vfolders.list()]
+        hosts = await user_client.vfolders.list_hosts()
         assert hosts["default"] in hosts["allowed"]
-        await user_client.vfolder_mkdir(name, "data/raw", parents=True)
+        await user_client.vfolders.get(name).mkdir("data/raw", parents=True)
 
         tracemalloc.start()
         try:
-            stored = await user_client.vfolder_upload(
-                name,
+            stored = await user_client.vfolders.get(name).upload(
                 source,
                 "data/raw/",
                 progress=lambda done, total: uploaded.append(done),
             )
             _, upload_peak = tracemalloc.get_traced_memory()
             tracemalloc.reset_peak()
-            back = await user_client.vfolder_download(
-                name, "data/raw/big.bin", tmp_path / "back.bin"
+            back = await user_client.vfolders.get(name).download(
+                "data/raw/big.bin", tmp_path / "back.bin"
             )
             _, download_peak = tracemalloc.get_traced_memory()
         finally:
@@ -105,29 +107,29 @@ async def test_64_mib_cycle(user_client: Client, release: Release, tmp_path: Pat
         assert download_peak < 16 * MiB, download_peak
         assert sha256_of(back) == digest
 
-        listing = await user_client.vfolder_list_files(name, "data/raw")
+        listing = await user_client.vfolders.get(name).list_files("data/raw")
         assert [(item["name"], item["size"], item["type"]) for item in listing["items"]] == [
             ("big.bin", size, "FILE")
         ]
-        info = await user_client.vfolder_info(name)
+        info = await user_client.vfolders.get(name).info()
         # The vfs backend counts directories as entries, with their own sizes.
         assert num_files(info, release) == 3  # data, data/raw, big.bin
         assert info["used_bytes"] >= size
 
-        await user_client.vfolder_rename_file(name, "data/raw/big.bin", "renamed.bin")
-        assert names(await user_client.vfolder_list_files(name, "data/raw")) == ["renamed.bin"]
+        await user_client.vfolders.get(name).rename_file("data/raw/big.bin", "renamed.bin")
+        assert names(await user_client.vfolders.get(name).list_files("data/raw")) == ["renamed.bin"]
         if release.is_2309:
             with pytest.raises(BadRequestError) as is_dir:
-                await user_client.vfolder_delete_files(name, ["data"])
+                await user_client.vfolders.get(name).delete_files(["data"])
             assert is_dir.value.msg == "Is a directory"
         else:
             # 26.9 answers a non-recursive delete of a directory with success, and keeps it.
-            assert await user_client.vfolder_delete_files(name, ["data"]) == {"msg": ""}
-            assert names(await user_client.vfolder_list_files(name)) == ["data"]
-        await user_client.vfolder_delete_files(name, ["data"], recursive=True)
-        assert names(await user_client.vfolder_list_files(name)) == []
+            assert await user_client.vfolders.get(name).delete_files(["data"]) == {"msg": ""}
+            assert names(await user_client.vfolders.get(name).list_files()) == ["data"]
+        await user_client.vfolders.get(name).delete_files(["data"], recursive=True)
+        assert names(await user_client.vfolders.get(name).list_files()) == []
 
-        await user_client.vfolder_delete(name)
+        await user_client.vfolders.get(name).delete()
         await assert_deleted(user_client, release, name)
 
 
@@ -135,30 +137,30 @@ async def assert_deleted(client: Client, release: Release, name: str) -> None:
     """23.09 deletes a folder; 26.9 (since 24.03) moves it to the trash, name still taken."""
     if release.is_2309:
         with pytest.raises(NotFoundError) as gone:
-            await client.vfolder_info(name)
+            await client.vfolders.get(name).info()
         assert gone.value.title == "No such virtual folder."
     else:
-        assert (await client.vfolder_info(name))["status"] == "delete-pending"
+        assert (await client.vfolders.get(name).info())["status"] == "delete-pending"
 
 
 async def test_delete_then_create_again(user_client: Client, release: Release) -> None:
     name = folder_name()
-    await user_client.vfolder_create(name)
-    await user_client.vfolder_delete(name)
+    await user_client.vfolders.create(name)
+    await user_client.vfolders.get(name).delete()
     await assert_deleted(user_client, release, name)
     if release.is_2309:
         # The name is free again at once.
-        created = await user_client.vfolder_create(name)
+        created = await user_client.vfolders.create(name)
         assert created["name"] == name
-        await user_client.vfolder_delete(name)
+        await user_client.vfolders.get(name).delete()
         return
     # In the trash the name stays taken: creating it again is refused until it is purged.
     with pytest.raises(BadRequestError) as exc_info:
-        await user_client.vfolder_create(name)
+        await user_client.vfolders.create(name)
     error = exc_info.value
     assert error.problem_type == "https://api.backend.ai/probs/invalid-api-params"
     assert error.msg is not None and "already exists" in error.msg
-    listed = [entry for entry in await user_client.vfolder_list() if entry["name"] == name]
+    listed = [entry for entry in await user_client.vfolders.list() if entry["name"] == name]
     assert [entry["status"] for entry in listed] == ["delete-pending"]
 
 
@@ -168,7 +170,7 @@ async def test_non_ascii_cycle(user_client: Client, tmp_path: Path) -> None:
     source = tmp_path / file_name
     source.write_bytes(data)
     async with temporary_folder(user_client) as name:
-        folder = user_client.vfolder(name)
+        folder = user_client.vfolders.get(name)
         await folder.upload(source, "dossier é/")
         assert names(await folder.list_files()) == ["dossier é"]
         listing = await folder.list_files("dossier é")
@@ -189,21 +191,23 @@ async def test_stream_and_empty_uploads(user_client: Client, tmp_path: Path) -> 
             yield data[start : start + 100_000]
 
     async with temporary_folder(user_client) as name:
-        await user_client.vfolder_upload(name, chunks(), "s.bin", size=len(data), chunk_size=MiB)
-        await user_client.vfolder_upload(name, b"", "empty.bin")
-        listing = await user_client.vfolder_list_files(name)
+        await user_client.vfolders.get(name).upload(
+            chunks(), "s.bin", size=len(data), chunk_size=MiB
+        )
+        await user_client.vfolders.get(name).upload(b"", "empty.bin")
+        listing = await user_client.vfolders.get(name).list_files()
         sizes = {item["name"]: item["size"] for item in listing["items"]}
         assert sizes == {"s.bin": len(data), "empty.bin": 0}
-        back = await user_client.vfolder_download(name, "s.bin", tmp_path / "s.bin")
+        back = await user_client.vfolders.get(name).download("s.bin", tmp_path / "s.bin")
         assert back.read_bytes() == data
-        empty = await user_client.vfolder_download(name, "empty.bin", tmp_path / "e.bin")
+        empty = await user_client.vfolders.get(name).download("empty.bin", tmp_path / "e.bin")
         assert empty.read_bytes() == b""
 
 
 async def test_download_errors(user_client: Client, tmp_path: Path) -> None:
     async with temporary_folder(user_client) as name:
         with pytest.raises(NotFoundError) as missing:
-            await user_client.vfolder_download(name, "nope.bin", tmp_path / "nope.bin")
+            await user_client.vfolders.get(name).download("nope.bin", tmp_path / "nope.bin")
         assert missing.value.title == "File not found"
         assert missing.value.problem_type == ("https://api.backend.ai/probs/storage/file-not-found")
         assert missing.value.message.startswith("downloading 'nope.bin' from virtual folder")
@@ -212,13 +216,13 @@ async def test_download_errors(user_client: Client, tmp_path: Path) -> None:
 
 async def test_invitations(user_client: Client, admin_client: Client, release: Release) -> None:
     async with temporary_folder(user_client) as name:
-        invited = await user_client.vfolder_invite(name, ["admin@lablup.com"], "ro")
+        invited = await user_client.vfolders.get(name).invite(["admin@lablup.com"], "ro")
         assert invited == {"invited_ids": ["admin@lablup.com"]}
-        sent = (await user_client.vfolder_sent_invitations())["invitations"]
+        sent = (await user_client.vfolders.sent_invitations())["invitations"]
         assert any(inv["vfolder_name"] == name for inv in sent)
         received = [
             inv
-            for inv in (await admin_client.vfolder_invitations())["invitations"]
+            for inv in (await admin_client.vfolders.invitations())["invitations"]
             if inv["vfolder_name"] == name
         ]
         # 26.9 leaves an open invitation's `state` empty (23.09: "pending").
@@ -226,20 +230,20 @@ async def test_invitations(user_client: Client, admin_client: Client, release: R
         assert [(inv["inviter"], inv["perm"], inv["state"]) for inv in received] == [
             ("user@lablup.com", "ro", state)
         ]
-        await admin_client.vfolder_accept_invitation(received[0]["id"])
+        await admin_client.vfolders.accept_invitation(received[0]["id"])
         if release.is_2309:
-            shared = {entry["name"]: entry for entry in await admin_client.vfolder_list()}
+            shared = {entry["name"]: entry for entry in await admin_client.vfolders.list()}
             assert shared[name]["is_owner"] is False
             assert shared[name]["permission"] == "ro"
         else:
             # 26.9 lists a folder shared by invitation no more and knows it only by its id.
-            assert name not in [entry["name"] for entry in await admin_client.vfolder_list()]
+            assert name not in [entry["name"] for entry in await admin_client.vfolders.list()]
             folder_id = received[0]["vfolder_id"]
-            info = await admin_client.vfolder_info(folder_id)
+            info = await admin_client.vfolders.get(folder_id).info()
             # The invitee's permission is the invitation's; 26.9 calls every reader an owner.
             assert (info["name"], info["is_owner"], info["permission"]) == (name, True, "ro")
         with pytest.raises(NotFoundError):
-            await admin_client.vfolder_accept_invitation(received[0]["id"])
+            await admin_client.vfolders.accept_invitation(received[0]["id"])
 
 
 # -- resumption against the real storage proxy, through a relay that breaks once ------------
@@ -334,13 +338,13 @@ async def test_upload_resumes_through_the_real_proxy(
             upload = Upload(
                 user_client._transport, name, "resume.bin", upload_url, ticket["token"], 30
             )
-            source = FileSource(source_path.open("rb"), size, str(source_path))
+            source = PathSource(source_path.open("rb"), size, str(source_path))
             try:
                 await upload.run(source, TransferProgress(None, size), 8 * MiB, 5)
             finally:
                 await source.aclose()
         assert relay.cuts == 1
-        back = await user_client.vfolder_download(name, "resume.bin", tmp_path / "back.bin")
+        back = await user_client.vfolders.get(name).download("resume.bin", tmp_path / "back.bin")
         assert sha256_of(back) == digest
 
 
@@ -351,7 +355,7 @@ async def test_download_resumes_through_the_real_proxy(
     source_path = tmp_path / "resume.bin"
     digest = make_file(source_path, size)
     async with temporary_folder(user_client) as name:
-        await user_client.vfolder_upload(name, source_path)
+        await user_client.vfolders.get(name).upload(source_path)
         ticket = await user_client._transport.call(
             "POST",
             user_client._transport.url("folders", name, "request-download"),
@@ -373,7 +377,7 @@ async def test_download_resumes_through_the_real_proxy(
 
 async def test_typed_entries_from_the_real_manager(user_client: Client) -> None:
     async with temporary_folder(user_client) as name:
-        folder = user_client.vfolder(name)
+        folder = user_client.vfolders.get(name)
         await folder.upload(b"x" * 1234, "sub/file.bin")
         top = await folder.entries()
         assert [(entry.name, entry.is_dir) for entry in top] == [("sub", True)]

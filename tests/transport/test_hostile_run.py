@@ -196,8 +196,8 @@ async def test_a_folder_listing_whose_items_is_not_a_list(listing: Any) -> None:
 
     app.router.add_get("/folders/{name}/files", files)
     async with serving(app) as client:
-        with pytest.raises(ResponseError, match="vfolder_list_files"):
-            await client.vfolder_entries("data")
+        with pytest.raises(ResponseError, match="list_files"):
+            await client.vfolders.get("data").entries()
 
 
 @pytest.mark.parametrize(

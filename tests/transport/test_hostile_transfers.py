@@ -111,14 +111,16 @@ async def test_plain_http_storage_proxy_under_https_manager_is_refused(ca: trust
     async with FaultServer(tus_storage) as proxy, https_manager(ca, proxy.url) as url:
         async with Client(ClientConfig("AK", "SK", url), ssl=context) as client:
             with pytest.raises(ResponseError, match="clear text") as caught:
-                await asyncio.wait_for(client.vfolder_upload("f", b"hello", "a.txt"), 10)
+                await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "a.txt"), 10)
             assert "request-upload" in caught.value.message
             assert "allow_http_storage_proxy" in caught.value.message
             assert_no_token(caught.value)
             assert proxy.requests == 0  # the token never left
             # An explicit opt-in allows it.
-            client.allow_http_storage_proxy = True
-            assert await asyncio.wait_for(client.vfolder_upload("f", b"hello", "a.txt"), 10) == 5
+            client.vfolders.allow_http_storage_proxy = True
+            assert (
+                await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "a.txt"), 10) == 5
+            )
             assert proxy.requests >= 2
 
 
@@ -135,7 +137,7 @@ async def test_bad_storage_url_is_a_response_error_naming_the_call(bad_url: obje
     app.router.add_post("/folders/{name}/request-upload", ticket)
     async with app_server(app) as url, Client(ClientConfig("AK", "SK", url)) as client:
         with pytest.raises(ResponseError, match=r"POST /folders/f/request-upload") as caught:
-            await asyncio.wait_for(client.vfolder_upload("f", b"x", "x"), 10)
+            await asyncio.wait_for(client.vfolders.get("f").upload(b"x", "x"), 10)
     assert_no_token(caught.value)
 
 
@@ -157,7 +159,7 @@ async def test_a_5000_digit_upload_offset_is_a_response_error(where: str) -> Non
 
     async with transfer_client(storage) as (client, proxy):
         with pytest.raises(ResponseError, match="Upload-Offset") as caught:
-            await asyncio.wait_for(client.vfolder_upload("f", b"x" * 10, "x"), 10)
+            await asyncio.wait_for(client.vfolders.get("f").upload(b"x" * 10, "x"), 10)
     assert caught.value.message.startswith("uploading 'x' to virtual folder 'f'")
     assert where in caught.value.message
     assert proxy.requests <= 2  # not tried again
@@ -181,7 +183,7 @@ async def test_a_size_of_infinity_in_the_listing_is_no_crash() -> None:
     listing = b'{"items": [{"name": "x", "type": "FILE", "size": Infinity}]}'
     async with transfer_client(storage, listing) as (client, _):
         with pytest.raises(BackendError, match="upload session is gone") as caught:
-            await asyncio.wait_for(client.vfolder_upload("f", b"x" * 10, "x"), 10)
+            await asyncio.wait_for(client.vfolders.get("f").upload(b"x" * 10, "x"), 10)
     assert_no_token(caught.value)
 
 
@@ -206,7 +208,7 @@ async def test_a_proxy_restarting_the_upload_from_zero_is_given_up() -> None:
     async with transfer_client(storage) as (client, proxy):
         with pytest.raises(BackendError, match="without progress") as caught:
             await asyncio.wait_for(
-                client.vfolder_upload("f", b"x" * 3000, "x", chunk_size=1000, max_attempts=3),
+                client.vfolders.get("f").upload(b"x" * 3000, "x", chunk_size=1000, max_attempts=3),
                 15,
             )
     assert "gave up after 3 attempts" in caught.value.message
@@ -249,8 +251,7 @@ async def test_a_download_that_always_progresses_is_not_given_up(tmp_path: Path)
     async with transfer_client(ranged_storage(1024)) as (client, proxy):
         reports: list[tuple[int, int | None]] = []
         back = await asyncio.wait_for(
-            client.vfolder_download(
-                "f",
+            client.vfolders.get("f").download(
                 "x.bin",
                 tmp_path / "x.bin",
                 max_attempts=2,
@@ -286,7 +287,7 @@ async def test_a_206_longer_than_its_content_range_leaves_no_corrupt_file(tmp_pa
     dest = tmp_path / "x.bin"
     async with transfer_client(storage) as (client, _):
         with pytest.raises(ResponseError, match="more than the 100 bytes") as caught:
-            await asyncio.wait_for(client.vfolder_download("f", "x.bin", dest), 10)
+            await asyncio.wait_for(client.vfolders.get("f").download("x.bin", dest), 10)
     assert caught.value.message.startswith("downloading 'x.bin' from virtual folder 'f'")
     assert list(tmp_path.iterdir()) == []  # no file, corrupt or partial
     assert_no_token(caught.value)
@@ -305,7 +306,7 @@ async def test_a_download_restarting_from_zero_every_time_is_given_up(tmp_path: 
     async with transfer_client(storage) as (client, proxy):
         with pytest.raises(ResponseError, match="gave up after 3 attempts without progress"):
             await asyncio.wait_for(
-                client.vfolder_download("f", "x.bin", tmp_path / "x.bin", max_attempts=3), 15
+                client.vfolders.get("f").download("x.bin", tmp_path / "x.bin", max_attempts=3), 15
             )
     assert proxy.requests == 3
     assert list(tmp_path.iterdir()) == []

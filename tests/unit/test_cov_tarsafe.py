@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from backendai_aio._tarsafe import UnsafeArchiveError, extract_safely
+from backendai_aio._transfer.tarsafe import UnsafeArchiveError, extract_safely
 
 
 def _member(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "") -> tarfile.TarInfo:

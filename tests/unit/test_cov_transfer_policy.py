@@ -17,7 +17,7 @@ from backendai_aio._errors import (
     ResponseError,
     ServerError,
 )
-from backendai_aio._transfer_policy import ProtocolViolation, attempts, in_phase, resumable
+from backendai_aio._transfer.policy import ProtocolViolation, attempts, in_phase, resumable
 
 
 class _Key:

@@ -7,9 +7,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from backendai_aio._destination import AtomicFile
 from backendai_aio._errors import InvalidArgumentError
-from backendai_aio._transfers import file_name, folder_name, folder_path
+from backendai_aio._transfer.destination import AtomicFile
+from backendai_aio._transfer.protocol import file_name, folder_name, folder_path
 
 
 def test_a_folder_id_is_its_name() -> None:

@@ -39,9 +39,9 @@ from backendai_aio import (
     UnsupportedServerError,
     UsageError,
 )
-from backendai_aio._destination import local_error
 from backendai_aio._errors import decipher_response, error_from_response
 from backendai_aio._gql_call import decipher_graphql
+from backendai_aio._transfer.destination import local_error
 
 PROBLEM_404 = (
     b'{"type": "https://api.backend.ai/probs/object-not-found", "title": "No such session."}'

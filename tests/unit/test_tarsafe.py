@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backendai_aio._tarsafe import UnsafeArchiveError, extract_safely
+from backendai_aio._transfer.tarsafe import UnsafeArchiveError, extract_safely
 
 
 def make_tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:

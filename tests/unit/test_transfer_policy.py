@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backendai_aio._transfer_policy import (
+from backendai_aio._transfer.policy import (
     BodyPlan,
     ProtocolViolation,
     RangeAction,
@@ -14,7 +14,7 @@ from backendai_aio._transfer_policy import (
     next_upload_offset,
     range_plan,
 )
-from backendai_aio._transfers import ContentRange, parse_content_range, parse_upload_offset
+from backendai_aio._transfer.protocol import ContentRange, parse_content_range, parse_upload_offset
 
 
 @pytest.mark.parametrize(
@@ -118,4 +118,17 @@ def test_bounded_numbers() -> None:
     assert parse_upload_offset("9" * 20) is None
     assert parse_upload_offset("9" * 5000) is None
     assert parse_content_range(f"bytes 0-{'9' * 5000}/1") is None
-    assert [backoff(n) for n in (0, 1, 2, 3, 10)] == [0.1, 0.1, 0.2, 0.4, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("unit", "delays"),
+    [
+        # The ceiling doubles from 0.1 s up to the 2 s cap; the draw picks within its
+        # upper half.
+        (1.0, [0.1, 0.1, 0.2, 0.4, 2.0]),
+        (0.0, [0.05, 0.05, 0.1, 0.2, 1.0]),
+        (0.5, [0.075, 0.075, 0.15, 0.3, 1.5]),
+    ],
+)
+def test_backoff_is_jittered_and_capped(unit: float, delays: list[float]) -> None:
+    assert [backoff(n, unit) for n in (0, 1, 2, 3, 10)] == pytest.approx(delays)

@@ -17,7 +17,8 @@ from typing import Final, NamedTuple
 
 import aiohttp
 
-from ._errors import (
+from .._backoff import jittered_backoff
+from .._errors import (
     BackendError,
     ClientClosedError,
     InvalidArgumentError,
@@ -25,7 +26,7 @@ from ._errors import (
     ResponseError,
     ServerError,
 )
-from ._transfers import ContentRange
+from .protocol import ContentRange
 
 __all__ = [
     "BodyPlan",
@@ -45,15 +46,23 @@ __all__ = [
 # overloaded server (408, 423, 429, 502-504), or a tus offset conflict (409), which a HEAD
 # resolves.
 _RESUMABLE_STATUSES: Final = frozenset({408, 409, 423, 429, 502, 503, 504})
+# The backoff's first ceiling and its cap, in seconds.
+_BACKOFF_BASE: Final = 0.1
+_BACKOFF_CAP: Final = 2.0
 
 
 class ProtocolViolation(ResponseError):
     """The storage proxy answered something no correct server sends; not tried again."""
 
 
-def backoff(failures: int) -> float:
-    """Seconds to wait before try *failures* + 1 of a transfer step."""
-    return float(min(2.0, 0.1 * 2 ** (max(failures, 1) - 1)))
+def backoff(failures: int, unit: float) -> float:
+    """Seconds to wait before try *failures* + 1 of a transfer step.
+
+    The client-wide jittered, capped backoff (from 0.1 s, doubling, at most 2 s); *unit* is
+    the random draw in ``[0, 1)``, passed in to keep this pure. The jitter spreads the
+    retries of many transfers that lost the same storage proxy at the same moment.
+    """
+    return jittered_backoff(max(failures, 1), base=_BACKOFF_BASE, cap=_BACKOFF_CAP, unit=unit)
 
 
 def attempts(count: int) -> str:

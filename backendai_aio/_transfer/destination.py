@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 from typing import IO, Final
 
-from ._errors import InvalidArgumentError, LocalIOError
+from .._errors import InvalidArgumentError, LocalIOError
 
 __all__ = ["AtomicFile", "local_error", "resolve_destination"]
 

@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
+from .sizes import CHUNK_SIZE
+
 __all__ = ["UnsafeArchiveError", "extract_safely"]
 
 _DIR: Final = "directory"
@@ -43,7 +45,6 @@ _WRITE_FLAGS: Final = (
     | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_BINARY", 0)
 )
-_COPY_BLOCK: Final = 1024 * 1024
 
 
 class UnsafeArchiveError(ValueError):
@@ -233,7 +234,7 @@ def _write(
         mode = 0o777 if member.mode & stat.S_IXUSR else 0o666
         out = os.open(name, _WRITE_FLAGS, mode, dir_fd=fd)
         with source, os.fdopen(out, "wb") as sink:
-            while block := source.read(_COPY_BLOCK):
+            while block := source.read(CHUNK_SIZE):
                 sink.write(block)
 
 

@@ -1,4 +1,4 @@
-"""What a virtual-folder upload reads from: a file, bytes, or an async iterable of chunks.
+"""What an upload reads from: a file path, bytes, or an async iterable of chunks.
 
 Each source produces its bytes again from any offset the storage proxy asks for (a stream
 source only within the window it keeps), never holding a whole file in memory.
@@ -11,20 +11,18 @@ import errno
 import os
 import stat
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import IO, Final, Protocol, TypeAlias
+from typing import IO, Protocol, TypeAlias
 
-from ._errors import BackendError, InvalidArgumentError, LocalIOError
+from .._errors import BackendError, InvalidArgumentError, LocalIOError
+from .sizes import BLOCK_SIZE
 
-__all__ = ["FileSource", "Source", "StreamSource", "UploadSource", "open_source"]
+__all__ = ["BytesSource", "PathSource", "Source", "StreamSource", "UploadSource", "open_source"]
 
-#: What :meth:`VFolderAPI.vfolder_upload` reads from: a file path, bytes, or an async
-#: iterable of byte chunks (which needs ``size=``).
+#: What an upload reads from: a file path, bytes, or an async iterable of byte chunks
+#: (a folder upload then needs ``size=``).
 UploadSource: TypeAlias = (
     str | os.PathLike[str] | bytes | bytearray | memoryview | AsyncIterable[bytes]
 )
-
-# Granularity of file reads and of progress reports.
-_BLOCK: Final = 256 * 1024
 
 
 class Source(Protocol):
@@ -55,7 +53,7 @@ class Source(Protocol):
         """Release the source."""
 
 
-class FileSource:
+class PathSource:
     """A regular file, read in blocks from any offset (in a worker thread).
 
     Reads are positional (``os.pread``, or a handle of their own where there is none): a
@@ -89,7 +87,7 @@ class FileSource:
             position, end = offset, offset + length
             while position < end:
                 data = await asyncio.to_thread(
-                    self._read_at, handle, position, min(_BLOCK, end - position)
+                    self._read_at, handle, position, min(BLOCK_SIZE, end - position)
                 )
                 if not data:
                     # Sending less than the announced Content-Length would leave the server
@@ -110,7 +108,7 @@ class FileSource:
         await asyncio.to_thread(self._file.close)
 
 
-class _BytesSource:
+class BytesSource:
     """Bytes in memory."""
 
     def __init__(self, data: bytes | bytearray | memoryview) -> None:
@@ -127,8 +125,8 @@ class _BytesSource:
         return None
 
     async def blocks(self, offset: int, length: int) -> AsyncIterator[bytes]:
-        for start in range(offset, offset + length, _BLOCK):
-            yield bytes(self._view[start : min(start + _BLOCK, offset + length)])
+        for start in range(offset, offset + length, BLOCK_SIZE):
+            yield bytes(self._view[start : min(start + BLOCK_SIZE, offset + length)])
 
     async def aclose(self) -> None:
         return None
@@ -177,8 +175,8 @@ class StreamSource:
         # A copy of the window: the buffer may be trimmed by the next prepare() while a
         # cancelled body is still winding down.
         window = bytes(self._buffer[offset - self._start : offset - self._start + length])
-        for start in range(0, length, _BLOCK):
-            yield window[start : start + _BLOCK]
+        for start in range(0, length, BLOCK_SIZE):
+            yield window[start : start + BLOCK_SIZE]
 
     async def check_exhausted(self) -> None:
         """Refuse a source that has more than ``size`` bytes."""
@@ -222,7 +220,7 @@ def _open_regular_file(path: str) -> tuple[IO[bytes], int]:
 async def open_source(source: UploadSource, size: int | None) -> Source:
     """Check *source* against *size* and open it."""
     if isinstance(source, bytes | bytearray | memoryview):
-        data = _BytesSource(source)
+        data = BytesSource(source)
         if size is not None and size != data.size:
             raise InvalidArgumentError(f"size={size} but the source holds {data.size} bytes")
         return data
@@ -234,7 +232,7 @@ async def open_source(source: UploadSource, size: int | None) -> Source:
         if size is not None and size != file_size:
             file.close()
             raise InvalidArgumentError(f"size={size} but {path} holds {file_size} bytes")
-        return FileSource(file, file_size, path)
+        return PathSource(file, file_size, path)
     if isinstance(source, AsyncIterable):
         if size is None:
             raise InvalidArgumentError("an async iterable source needs size= (the total bytes)")

@@ -2,24 +2,25 @@
 
 The body is written block by block; after a dropped connection the rest is asked for with
 ``Range: bytes=<written>-`` (and ``If-Range``, so that a changed file comes whole). What each
-answer means is decided by :func:`~._transfer_policy.range_plan`; the download gives up
+answer means is decided by :func:`~.policy.range_plan`; the download gives up
 after *max_attempts* consecutive failures without progress.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import IO, Final
+import random
+from typing import IO
 
 import aiohttp
 from yarl import URL
 
-from ._destination import local_error
-from ._errors import BackendError, LocalIOError, ReadTimeoutError, ResponseError, ServerError
-from ._failures import describe_failure
-from ._streams import ProgressCallback, TransferProgress
-from ._timeouts import TimeoutArg
-from ._transfer_policy import (
+from .._errors import BackendError, LocalIOError, ReadTimeoutError, ResponseError, ServerError
+from .._failures import describe_failure
+from .._timeouts import TimeoutArg
+from .._transport import Transport
+from .destination import local_error
+from .policy import (
     ProtocolViolation,
     RangeAction,
     Stalls,
@@ -30,13 +31,11 @@ from ._transfer_policy import (
     range_plan,
     resumable,
 )
-from ._transfers import parse_content_range, range_headers, resume_validator
-from ._transport import Transport
+from .progress import ProgressCallback, TransferProgress
+from .protocol import parse_content_range, range_headers, resume_validator
+from .sizes import BLOCK_SIZE
 
 __all__ = ["Download"]
-
-# Granularity of file writes and of progress reports.
-_BLOCK: Final = 256 * 1024
 
 
 def _truncate(file: IO[bytes]) -> None:
@@ -127,7 +126,7 @@ class Download:
                 raise self._fail(
                     last, f"{phase}; gave up after {attempts(stalls.count)} without progress"
                 ) from None
-            await asyncio.sleep(backoff(stalls.count))
+            await asyncio.sleep(backoff(stalls.count, random.random()))
 
     async def _attempt(
         self, file: IO[bytes], headers: dict[str, str], written: int, reporter: TransferProgress
@@ -166,7 +165,7 @@ class Download:
             reporter.total = plan.total
             self.validator = resume_validator(response.headers) or self.validator
             await reporter(written)
-            async for chunk in response.content.iter_chunked(_BLOCK):
+            async for chunk in response.content.iter_chunked(BLOCK_SIZE):
                 if end is not None and written + len(chunk) > end:
                     # More than the range announced: what follows is no part of the file
                     # where it would land.

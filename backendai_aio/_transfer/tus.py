@@ -3,23 +3,24 @@
 ``HEAD`` asks how many bytes the proxy holds, ``PATCH`` sends the next window of
 *chunk_size* bytes, streamed from the source in small blocks. After a failure the proxy is
 asked again and the upload continues from there; it gives up after *max_attempts*
-consecutive failures without progress (:class:`~._transfer_policy.Stalls`).
+consecutive failures without progress (:class:`~.policy.Stalls`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncGenerator, Mapping
 from typing import Final
 
 import aiohttp
 from yarl import URL
 
-from ._errors import BackendError, InvalidArgumentError, NotFoundError, RequestError, ResponseError
-from ._failures import describe_failure
-from ._streams import TransferProgress
-from ._timeouts import TimeoutArg
-from ._transfer_policy import (
+from .._errors import BackendError, InvalidArgumentError, NotFoundError, RequestError, ResponseError
+from .._failures import describe_failure
+from .._timeouts import TimeoutArg
+from .._transport import Transport
+from .policy import (
     ProtocolViolation,
     Stalls,
     attempts,
@@ -28,9 +29,9 @@ from ._transfer_policy import (
     next_upload_offset,
     resumable,
 )
-from ._transfers import parse_upload_offset, tus_head_headers, tus_patch_headers
-from ._transport import Transport
-from ._upload_sources import Source, StreamSource
+from .progress import TransferProgress
+from .protocol import parse_upload_offset, tus_head_headers, tus_patch_headers
+from .sources import Source, StreamSource
 
 __all__ = ["Upload"]
 
@@ -268,7 +269,7 @@ class Upload:
                 raise self._fail(
                     error, f"{phase}; gave up after {attempts(stalls.count)} without progress"
                 ) from None
-            await asyncio.sleep(backoff(stalls.count))
+            await asyncio.sleep(backoff(stalls.count, random.random()))
             try:
                 offset = await self._settled_offset(total)
             except BackendError as head_error:

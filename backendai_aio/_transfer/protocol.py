@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Final, NamedTuple
 
-from ._errors import InvalidArgumentError
+from .._errors import InvalidArgumentError
 
 __all__ = [
     "TUS_CONTENT_TYPE",

@@ -1,27 +1,21 @@
-"""Byte streams of responses, and progress reporting for transfers."""
+"""The body of a streamed response, read in chunks and written to a file atomically."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Final, TypeAlias
 
 import aiohttp
 
-from ._destination import AtomicFile, local_error
-from ._errors import InvalidArgumentError, ResponseError
-from ._failures import TRANSPORT_ERRORS
+from .._errors import InvalidArgumentError, ResponseError
+from .._failures import TRANSPORT_ERRORS
+from .destination import AtomicFile, local_error
+from .progress import ProgressCallback, TransferProgress
+from .sizes import CHUNK_SIZE
 
-__all__ = ["CHUNK_SIZE", "ByteStream", "ProgressCallback", "TransferProgress"]
-
-#: The size of the chunks transfers read and write (1 MiB).
-CHUNK_SIZE: Final = 1024 * 1024
-
-#: ``progress(done, total)``: bytes transferred so far, and the total when known.
-ProgressCallback: TypeAlias = Callable[[int, int | None], object]
+__all__ = ["ByteStream"]
 
 
 class ByteStream:
@@ -113,41 +107,3 @@ class ByteStream:
             sink.abort()
             raise
         return reporter.done
-
-
-class TransferProgress:
-    """Reports a transfer's progress to the caller's callback.
-
-    It counts the bytes (:meth:`add`) or takes a position (:meth:`__call__`), never reports a
-    count twice or backwards (a resumed transfer sends some bytes again), and keeps what the
-    callback raised: called while aiohttp sends a body, its exception would otherwise reach
-    the caller disguised as a connection failure.
-    """
-
-    def __init__(self, callback: ProgressCallback | None, total: int | None) -> None:
-        self._callback = callback
-        #: The total in bytes, when known.
-        self.total = total
-        #: The bytes counted by :meth:`add`.
-        self.done = 0
-        self._reported = -1
-        #: What the callback (or a source, on its behalf) raised.
-        self.error: BaseException | None = None
-
-    async def add(self, count: int) -> None:
-        """Count *count* more bytes and report the new total."""
-        self.done += count
-        await self(self.done)
-
-    async def __call__(self, done: int) -> None:
-        """Report that *done* bytes are through."""
-        if self._callback is None or done <= self._reported:
-            return
-        self._reported = done
-        try:
-            result = self._callback(done, self.total)
-            if inspect.isawaitable(result):
-                await result
-        except Exception as exc:
-            self.error = exc
-            raise
