@@ -53,8 +53,9 @@ from ._errors import (
     ServerError,
     UnsupportedServerError,
 )
+from ._execution_stream import ExecutionStream
 from ._images import ImageEntry, ImageResourceLimit, Images
-from ._live import Event, EventStream, ExecutionStream
+from ._live import Event, EventStream
 from ._middleware import SigningMiddleware
 from ._ratelimits import RateLimit
 from ._resources import Resources
@@ -73,6 +74,18 @@ from ._service_types import (
 )
 from ._services import Services
 from ._session_options import BatchOptions, SessionOptions
+from ._session_types import (
+    CompletionAnswer,
+    CompletionResult,
+    CreatedSession,
+    ExecuteAnswer,
+    ExecuteResult,
+    ServerVersion,
+    SessionFileListing,
+    SessionInfo,
+    SessionLogs,
+)
+from ._sessions import Sessions
 from ._streams import ByteStream, ProgressCallback
 from ._templates import Templates
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg
@@ -99,12 +112,17 @@ __all__ = [
     "Client",
     "ClientClosedError",
     "ClientConfig",
+    "CompletionAnswer",
+    "CompletionResult",
     "ConsoleItem",
     "ContainerUsage",
     "CreatedService",
+    "CreatedSession",
     "CreatedTemplate",
     "Event",
     "EventStream",
+    "ExecuteAnswer",
+    "ExecuteResult",
     "ExecutionStream",
     "FileEntry",
     "GraphQLError",
@@ -138,13 +156,18 @@ __all__ = [
     "ScaleResult",
     "ScalingGroupEntry",
     "ServerError",
+    "ServerVersion",
     "ServiceError",
     "ServiceErrors",
     "ServiceInfo",
     "ServiceNotReadyError",
     "ServiceSummary",
     "Services",
+    "SessionFileListing",
+    "SessionInfo",
+    "SessionLogs",
     "SessionOptions",
+    "Sessions",
     "SigningMiddleware",
     "TemplateEntry",
     "TemplateInfo",
