@@ -56,8 +56,9 @@ from ._errors import (
     UnsupportedServerError,
     UsageError,
 )
+from ._execution_stream import ExecutionStream
 from ._images import ImageEntry, ImageResourceLimit, Images
-from ._live import Event, EventStream, ExecutionStream
+from ._live import Event, EventStream
 from ._middleware import SigningMiddleware
 from ._ratelimits import RateLimit
 from ._resources import Resources
@@ -76,6 +77,18 @@ from ._service_types import (
 )
 from ._services import Services
 from ._session_options import BatchOptions, SessionOptions
+from ._session_types import (
+    CompletionAnswer,
+    CompletionResult,
+    CreatedSession,
+    ExecuteAnswer,
+    ExecuteResult,
+    ServerVersion,
+    SessionFileListing,
+    SessionInfo,
+    SessionLogs,
+)
+from ._sessions import Sessions
 from ._templates import Templates
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg
 from ._transfer.progress import ProgressCallback
@@ -114,13 +127,18 @@ __all__ = [
     "Client",
     "ClientClosedError",
     "ClientConfig",
+    "CompletionAnswer",
+    "CompletionResult",
     "ConnectTimeoutError",
     "ConsoleItem",
     "ContainerUsage",
     "CreatedService",
+    "CreatedSession",
     "CreatedTemplate",
     "Event",
     "EventStream",
+    "ExecuteAnswer",
+    "ExecuteResult",
     "ExecutionStream",
     "FileEntry",
     "GraphQLError",
@@ -155,13 +173,18 @@ __all__ = [
     "ScaleResult",
     "ScalingGroupEntry",
     "ServerError",
+    "ServerVersion",
     "ServiceError",
     "ServiceErrors",
     "ServiceInfo",
     "ServiceNotReadyError",
     "ServiceSummary",
     "Services",
+    "SessionFileListing",
+    "SessionInfo",
+    "SessionLogs",
     "SessionOptions",
+    "Sessions",
     "SigningMiddleware",
     "TemplateEntry",
     "TemplateInfo",
@@ -171,8 +194,8 @@ __all__ = [
     "TimeoutArg",
     "Transport",
     "UnsupportedServerError",
-    "UsageError",
     "UploadSource",
+    "UsageError",
     "VFolder",
     "VFolderEntry",
     "VFolderFileItem",

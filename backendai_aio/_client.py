@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import ssl as ssl_module
-from collections.abc import Sequence
-from typing import Any, Final, Self, Unpack
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Self, Unpack, cast
 
 import aiohttp
 from yarl import URL
@@ -13,22 +13,24 @@ from yarl import URL
 from ._account import AccountAPI
 from ._auth_calls import Auth
 from ._config import ClientConfig
-from ._errors import ERR_REQUEST, ERR_RESPONSE, ERR_SERVER, InternalServerError, NotSupportedError
-from ._execution import EXECUTE_MODES, ExecutionCallsAPI, InputCallback, OutputCallback
+from ._errors import ERR_REQUEST, ERR_RESPONSE, ERR_SERVER
+from ._execution import EXECUTE_MODES, InputCallback, OutputCallback
 from ._images import Images
 from ._live import LiveAPI
 from ._ratelimits import RateLimit
 from ._resources import Resources
 from ._retries import RetryPolicy
 from ._services import Services
-from ._session_files import SessionFilesAPI
-from ._session_options import (
-    SessionOptions,
-    build_create_body,
-    create_is_idempotent,
-    generate_session_name,
-    validate_session_name,
+from ._session_options import SessionOptions
+from ._session_types import (
+    CompletionAnswer,
+    CreatedSession,
+    ExecuteAnswer,
+    ServerVersion,
+    SessionInfo,
+    SessionLogs,
 )
+from ._sessions import Sessions
 from ._templates import Templates
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transport import DEFAULT_MAX_RESPONSE_SIZE, Transport
@@ -37,7 +39,7 @@ from ._vfolders import VFolders
 __all__ = ["EXECUTE_MODES", "Client", "InputCallback", "OutputCallback"]
 
 
-class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, AccountAPI):
+class Client(LiveAPI, AccountAPI):
     """An asyncio Backend.AI client.
 
     Use one client per application and close it when done, best with ``async with``::
@@ -153,14 +155,16 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, AccountAPI):
             f"api_version={self.api_version!r} state={self._transport.state}>"
         )
 
-    async def get_server_version(self, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+    async def get_server_version(self, *, timeout: TimeoutArg = NOT_GIVEN) -> ServerVersion:
         """``GET /``: the server's API version and manager version.
 
         Answers ``{"version": "v9.20250722", "manager": "26.2.0"}``. The first answer also
         fixes the API version this client speaks; a server older than ``v5.20191215``
         raises :class:`~backendai_aio.UnsupportedServerError`.
         """
-        return await self._transport.server_version(timeout)
+        return cast(ServerVersion, await self._transport.server_version(timeout))
+
+    # -- the JavaScript client's session calls: each delegates to client.sessions -----------------
 
     async def create_if_not_exists(
         self,
@@ -169,40 +173,26 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, AccountAPI):
         *,
         timeout: TimeoutArg = NOT_GIVEN,
         **options: Unpack[SessionOptions],
-    ) -> Any:
-        """Get or create a compute session named *session_id* running *image*.
+    ) -> CreatedSession:
+        """Get or create a compute session: :meth:`Sessions.create`."""
+        return await self.sessions.create(image, session_id, timeout=timeout, **options)
 
-        Without *session_id* a fresh valid name is generated. *options* are the manager's
-        creation options with Python names: ``type``, ``enqueue_only``, ``max_wait_seconds``,
-        ``reuse_if_exists``, ``tag``, ``group``, ``domain``, ``resources``, ``resource_opts``,
-        ``mounts``, ``mount_map``, ``environ``, ``scaling_group``, ``cluster_size``,
-        ``cluster_mode``, ``startup_command``, ``bootstrap_script``, ``owner_access_key``,
-        ``starts_at``, ``dependencies``, ``callback_url``, ``architecture``, ``preopen_ports``,
-        ``mount_options``, ``agent_list``, ``mount_ids``, ``mount_id_map``,
-        ``attach_network``, ``priority``, ``job_priority``, ``is_preemptible``,
-        ``batch_timeout``, plus ``config`` for raw config fields (see
-        :class:`~backendai_aio.SessionOptions`). They are sent with the wire names of the
-        negotiated API version; an option the server's version does not take raises
-        :class:`~backendai_aio.InvalidArgumentError`.
+    async def execute(
+        self,
+        session_id: str,
+        run_id: str | None,
+        mode: str,
+        code: str,
+        opts: Mapping[str, Any] | None = None,
+        *,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> ExecuteAnswer:
+        """Run one step of code execution: :meth:`Sessions.execute`."""
+        return await self.sessions.execute(session_id, run_id, mode, code, opts, timeout=timeout)
 
-        Answers ``{"sessionId", "sessionName", "status", "servicePorts", "created"}``;
-        ``created`` is false when an existing session was reused. Being a get-or-create by
-        name, the call is retried like an idempotent one, except with
-        ``reuse_if_exists=False``: a retry after a lost answer would then fail with
-        "session already exists", so it is sent once.
-        """
-        name = generate_session_name() if session_id is None else validate_session_name(session_id)
-        version = await self._transport.negotiate(timeout)
-        # BACKEND_GROUP, BACKEND_DOMAIN and BACKEND_VFOLDER_MOUNTS, as the official SDK.
-        options_applied = self.config.session_options(options)
-        body = build_create_body(version, image, name, options_applied)
-        return await self._transport.call(
-            "POST",
-            self._transport.url("session"),
-            json=body,
-            timeout=timeout,
-            idempotent=create_is_idempotent(options),
-        )
+    async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+        """Restart a compute session's kernel: :meth:`Sessions.restart`."""
+        return await self.sessions.restart(session_id, timeout=timeout)
 
     async def destroy(
         self,
@@ -212,75 +202,49 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, AccountAPI):
         recursive: bool = False,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> Any:
-        """Terminate a compute session; *forced* skips the graceful shutdown.
+        """Terminate a compute session: :meth:`Sessions.destroy`."""
+        return await self.sessions.destroy(session_id, forced, recursive=recursive, timeout=timeout)
 
-        Answers the session's last statistics.
-        """
-        params = {}
-        if forced:
-            params["forced"] = "true"
-        if recursive:
-            params["recursive"] = "true"
-        return await self._transport.call(
-            "DELETE", self._transport.url("session", session_id), params=params, timeout=timeout
-        )
+    async def interrupt(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+        """Interrupt the code running in a compute session: :meth:`Sessions.interrupt`."""
+        return await self.sessions.interrupt(session_id, timeout=timeout)
 
-    async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Restart a compute session's kernel (its state is lost, its files kept).
+    async def complete(
+        self,
+        session_id: str,
+        code: str,
+        opts: Mapping[str, Any] | None = None,
+        *,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> CompletionAnswer:
+        """Auto-completion candidates of *code*: :meth:`Sessions.complete`."""
+        return await self.sessions.complete(session_id, code, opts, timeout=timeout)
 
-        Managers of release 26 no longer restart sessions (26.9 answers 501; 25.x and older
-        still do): the call then raises :class:`~backendai_aio.NotSupportedError`, whose
-        message says what to do instead: :meth:`destroy` the session and create a new one.
-        """
-        try:
-            return await self._transport.call(
-                "PATCH", self._transport.url("session", session_id), timeout=timeout
-            )
-        except InternalServerError as exc:
-            if exc.status != 501:
-                raise
-            raise NotSupportedError(
-                f"the server no longer restarts sessions ({exc.msg or exc.title or 'HTTP 501'}); "
-                "destroy the session and create a new one instead",
-                status=exc.status,
-                problem_type=exc.problem_type,
-                title=exc.title,
-                msg=exc.msg,
-                data=exc.data,
-                body=exc.body,
-                method=exc.method,
-                url=exc.url,
-            ) from exc
+    async def get_info(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> SessionInfo:
+        """A compute session's details: :meth:`Sessions.info`."""
+        return await self.sessions.info(session_id, timeout=timeout)
 
-    async def get_info(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """A compute session's details: image, status, resources, queries executed, ..."""
-        return await self._transport.call(
-            "GET", self._transport.url("session", session_id), timeout=timeout
-        )
-
-    async def get_logs(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """The container logs of a compute session: ``{"result": {"logs": "..."}}``."""
-        return await self._transport.call(
-            "GET", self._transport.url("session", session_id, "logs"), timeout=timeout
-        )
+    async def get_logs(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> SessionLogs:
+        """The container logs of a compute session: :meth:`Sessions.logs`."""
+        return await self.sessions.logs(session_id, timeout=timeout)
 
     # -- legacy aliases of the JavaScript client -------------------------------------------------
 
     async def create_kernel(
         self, image: str, session_id: str | None = None, **options: Unpack[SessionOptions]
-    ) -> Any:
+    ) -> CreatedSession:
         """Legacy alias of :meth:`create_if_not_exists`."""
-        return await self.create_if_not_exists(image, session_id, **options)
+        return await self.sessions.create(image, session_id, **options)
 
     async def destroy_kernel(
         self, session_id: str, forced: bool = False, *, timeout: TimeoutArg = NOT_GIVEN
     ) -> Any:
         """Legacy alias of :meth:`destroy`."""
-        return await self.destroy(session_id, forced, timeout=timeout)
+        return await self.sessions.destroy(session_id, forced, timeout=timeout)
 
     async def refresh_kernel(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """Legacy alias of :meth:`restart` (26.x managers: :class:`NotSupportedError`)."""
-        return await self.restart(session_id, timeout=timeout)
+        return await self.sessions.restart(session_id, timeout=timeout)
 
     async def run_code(
         self,
@@ -290,9 +254,9 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, AccountAPI):
         mode: str = "query",
         *,
         timeout: TimeoutArg = NOT_GIVEN,
-    ) -> Any:
+    ) -> ExecuteAnswer:
         """Legacy alias of :meth:`execute`, with the JavaScript argument order."""
-        return await self.execute(session_id, run_id, mode, code, timeout=timeout)
+        return await self.sessions.execute(session_id, run_id, mode, code, timeout=timeout)
 
     async def request(
         self,
@@ -314,6 +278,11 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, AccountAPI):
         return await self._transport.request(
             method, path, params=params, json=json, timeout=timeout
         )
+
+    @functools.cached_property
+    def sessions(self) -> Sessions:
+        """Compute sessions: :class:`~backendai_aio.Sessions` on this client's transport."""
+        return Sessions(self._transport)
 
     @functools.cached_property
     def services(self) -> Services:

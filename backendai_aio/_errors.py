@@ -367,7 +367,7 @@ def decipher_response(
         ) from exc
 
 
-# -- failures of the run loop (Client.run) ----------------------------------------------------
+# -- failures of the run loop (Sessions.run) ----------------------------------------------------
 
 
 class RunInProgressError(BadRequestError):
@@ -378,7 +378,7 @@ class RunInProgressError(BadRequestError):
 
 
 class InputRequiredError(BackendError):
-    """The code asked for input and :meth:`Client.run` was given no ``on_input``.
+    """The code asked for input and :meth:`Sessions.run` was given no ``on_input``.
 
     The run was interrupted; :attr:`prompt` holds what the code printed as its prompt. Its
     ``type`` is ``ERR_REQUEST``: the call, not the server, must change (pass ``on_input``).
@@ -393,7 +393,7 @@ class InputRequiredError(BackendError):
 
 
 class RunDeadlineError(ResponseError):
-    """:meth:`Client.run` gave up: the run outlived its deadline or its number of steps.
+    """:meth:`Sessions.run` gave up: the run outlived its deadline or its number of steps.
 
     The run was interrupted.
     """

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar, cast
 
 from ._errors import (
     BadRequestError,
@@ -25,11 +25,12 @@ from ._run_support import (
     stop_bounded,
 )
 from ._session_options import BatchOptions, generate_run_id
+from ._session_types import CompletionAnswer, ExecuteAnswer
 from ._timeouts import NOT_GIVEN, TimeoutArg
 
-__all__ = ["EXECUTE_MODES", "ExecutionCallsAPI", "InputCallback", "OutputCallback"]
+__all__ = ["EXECUTE_MODES", "ExecutionCalls", "InputCallback", "OutputCallback"]
 
-#: The ``mode`` values :meth:`Client.execute` accepts.
+#: The ``mode`` values :meth:`Sessions.execute` accepts.
 EXECUTE_MODES: Final = frozenset({"query", "batch", "continue", "input", "complete"})
 
 #: ``on_input(prompt)``: returns (or resolves to) the line to send to the code.
@@ -58,8 +59,8 @@ def _result_of(response: Any) -> Mapping[str, Any]:
     return result
 
 
-class ExecutionCallsAPI(Namespace):
-    """The code-execution calls of :class:`~backendai_aio.Client`."""
+class ExecutionCalls(Namespace):
+    """The code-execution calls of :class:`~backendai_aio.Sessions`."""
 
     async def execute(
         self,
@@ -70,7 +71,7 @@ class ExecutionCallsAPI(Namespace):
         opts: Mapping[str, Any] | None = None,
         *,
         timeout: TimeoutArg = NOT_GIVEN,
-    ) -> Any:
+    ) -> ExecuteAnswer:
         """Run one step of code execution and answer ``{"result": {...}}``.
 
         *mode* is ``query`` (run *code*), ``batch`` (build/exec commands in *opts*),
@@ -79,7 +80,8 @@ class ExecutionCallsAPI(Namespace):
         names the run (8 to 64 characters); ``None`` starts a run with a fresh id (managers
         up to 23.09 refuse a call without one). The result holds ``status``, ``runId``,
         ``exitCode``, ``console``, ``options`` and ``files``; pass its ``runId`` back to
-        ``continue`` or answer ``input``.
+        ``continue`` or answer ``input`` (mode ``complete`` answers the shape of
+        :meth:`complete` instead).
         """
         if mode not in EXECUTE_MODES:
             raise InvalidArgumentError(
@@ -99,9 +101,10 @@ class ExecutionCallsAPI(Namespace):
             "run_id": run_id,
             "options": dict(opts or {}),
         }
-        return await self._transport.call(
+        answer = await self._transport.call(
             "POST", self._transport.url("session", session_id), json=body, timeout=timeout
         )
+        return cast(ExecuteAnswer, answer)
 
     async def interrupt(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """Interrupt the code running in a compute session."""
@@ -116,15 +119,16 @@ class ExecutionCallsAPI(Namespace):
         opts: Mapping[str, Any] | None = None,
         *,
         timeout: TimeoutArg = NOT_GIVEN,
-    ) -> Any:
+    ) -> CompletionAnswer:
         """Ask for auto-completion candidates of *code* (options: row, col, line, post)."""
         body = {"code": code, "options": dict(opts or {})}
-        return await self._transport.call(
+        answer = await self._transport.call(
             "POST",
             self._transport.url("session", session_id, "complete"),
             json=body,
             timeout=timeout,
         )
+        return cast(CompletionAnswer, answer)
 
     # -- the run loop ---------------------------------------------------------------------------
 

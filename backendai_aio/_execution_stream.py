@@ -22,7 +22,7 @@ from ._results import TERMINAL_STATUSES, RunResult
 from ._timeouts import NOT_GIVEN, TimeoutArg, resolve_timeout
 from ._websockets import CLOSE_LIMIT, close_websocket, public_url
 
-__all__ = ["CLOSE_LIMIT", "ExecutionAPI", "ExecutionStream"]
+__all__ = ["CLOSE_LIMIT", "ExecutionStream", "ExecutionStreamCalls"]
 
 
 class ExecutionStream:
@@ -104,8 +104,8 @@ class ExecutionStream:
             yield frame
 
 
-class ExecutionAPI(Namespace):
-    """Streaming execution."""
+class ExecutionStreamCalls(Namespace):
+    """Streaming execution: the websocket call of :class:`~backendai_aio.Sessions`."""
 
     @asynccontextmanager
     async def stream_execute(

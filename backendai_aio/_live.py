@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ._event_stream import Event, EventsAPI, EventStream
-from ._execution_stream import ExecutionAPI, ExecutionStream
+from ._execution_stream import ExecutionStream
 
 __all__ = ["Event", "EventStream", "ExecutionStream", "LiveAPI"]
 
 
-class LiveAPI(ExecutionAPI, EventsAPI):
-    """Streaming execution and event streams."""
+class LiveAPI(EventsAPI):
+    """Event streams."""

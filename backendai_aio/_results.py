@@ -20,7 +20,7 @@ __all__ = [
     "vfolder_entries",
 ]
 
-#: Statuses after which :meth:`Client.run` asks for more with mode ``continue``.
+#: Statuses after which :meth:`Sessions.run` asks for more with mode ``continue``.
 CONTINUING_STATUSES = frozenset({"continued", "build-finished", "clean-finished"})
 #: Statuses that end a run.
 TERMINAL_STATUSES = frozenset({"finished", "exec-timeout"})
@@ -36,7 +36,7 @@ class ConsoleItem:
 
 @dataclass(slots=True)
 class RunResult:
-    """The outcome of :meth:`Client.run`: what the code printed and how it ended."""
+    """The outcome of :meth:`Sessions.run`: what the code printed and how it ended."""
 
     #: The run id used for every step.
     run_id: str
@@ -140,7 +140,7 @@ def _int(value: Any) -> int:
 
 
 def session_entries(listing: Any) -> list[FileEntry]:
-    """Type the answer of :meth:`Client.list_files`, whose ``files`` is JSON text.
+    """Type the answer of :meth:`Sessions.list_files`, whose ``files`` is JSON text.
 
     Each entry there is ``{filename, size, mode, ctime, mtime, atime}``, ``mode`` a
     ``ls -l``-style string or a number.

@@ -1,4 +1,4 @@
-"""What the run loop (:meth:`Client.run`) decides, and its bounded clean-up (no client state)."""
+"""What the run loop (:meth:`Sessions.run`) decides, and its bounded clean-up (no client state)."""
 
 from __future__ import annotations
 

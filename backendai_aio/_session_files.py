@@ -1,4 +1,4 @@
-"""Files of compute sessions: upload, download, single-file download, listing, rename."""
+"""Files of compute sessions: upload, download, single-file download, listing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, cast
 
 import aiohttp
 from aiohttp import hdrs
@@ -19,7 +19,7 @@ from ._apiversion import ApiVersion
 from ._errors import BackendError, InvalidArgumentError, LocalIOError, ResponseError
 from ._namespace import Namespace
 from ._results import FileEntry, session_entries
-from ._session_options import validate_session_name
+from ._session_types import SessionFileListing
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transfer.destination import local_error, resolve_destination
 from ._transfer.progress import ProgressCallback, TransferProgress
@@ -28,7 +28,7 @@ from ._transfer.sizes import CHUNK_SIZE
 from ._transfer.streams import ByteStream
 from ._transfer.tarsafe import UnsafeArchiveError, extract_safely
 
-__all__ = ["FileSource", "SessionFilesAPI", "UploadFiles"]
+__all__ = ["FileSource", "SessionFileCalls", "UploadFiles"]
 
 #: What can be uploaded: a local path, bytes, or an async iterator of bytes.
 FileSource: TypeAlias = str | os.PathLike[str] | bytes | AsyncIterable[bytes]
@@ -133,7 +133,7 @@ class _StreamPayload(aiohttp.payload.AsyncIterablePayload):
         self._size = size
 
 
-class SessionFilesAPI(Namespace):
+class SessionFileCalls(Namespace):
     """Transfers to and from a compute session's work folder (``/home/work``)."""
 
     async def upload(
@@ -350,35 +350,23 @@ class SessionFilesAPI(Namespace):
 
     async def list_files(
         self, session_id: str, path: str = ".", *, timeout: TimeoutArg = NOT_GIVEN
-    ) -> Any:
+    ) -> SessionFileListing:
         """List a folder of the session: ``{"files": "<JSON list>", "errors", "abspath"}``.
 
         ``files`` is the manager's JSON-encoded list of entries (``filename``, ``size``,
         ``mode``, ``ctime``, ``mtime``, ``atime``).
         """
-        return await self._transport.call(
+        answer = await self._transport.call(
             "GET",
             self._transport.url("session", session_id, "files"),
             params={"path": path},
             json={"path": path},
             timeout=timeout,
         )
+        return cast(SessionFileListing, answer)
 
     async def list_entries(
         self, session_id: str, path: str = ".", *, timeout: TimeoutArg = NOT_GIVEN
     ) -> list[FileEntry]:
         """:meth:`list_files` as typed :class:`~backendai_aio.FileEntry` objects."""
         return session_entries(await self.list_files(session_id, path, timeout=timeout))
-
-    async def rename(
-        self, session_id: str, new_name: str, *, timeout: TimeoutArg = NOT_GIVEN
-    ) -> None:
-        """Rename a running session."""
-        validate_session_name(new_name)
-        await self._transport.call(
-            "POST",
-            self._transport.url("session", session_id, "rename"),
-            params={"name": new_name},
-            json={"name": new_name},
-            timeout=timeout,
-        )

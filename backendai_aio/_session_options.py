@@ -100,12 +100,12 @@ _CONFIG_V5: Final[Mapping[str, str]] = {
     "cluster_size": "clusterSize",
 }
 
-#: Every option :meth:`Client.create_if_not_exists` accepts, besides ``config``.
+#: Every option :meth:`Sessions.create` accepts, besides ``config``.
 KNOWN_OPTIONS: Final = frozenset(_TOP_LEVEL) | frozenset(_CONFIG_V5) | {"cluster_mode"}
 
 
 class SessionOptions(TypedDict, total=False):
-    """The creation options of :meth:`Client.create_if_not_exists`, with Python names.
+    """The creation options of :meth:`Sessions.create`, with Python names.
 
     Each is sent under the wire name of the negotiated API version; ``None`` leaves the
     server's default.
@@ -164,7 +164,7 @@ class SessionOptions(TypedDict, total=False):
 
 
 class BatchOptions(TypedDict, total=False):
-    """The ``opts`` of a batch run (:meth:`Client.run` or :meth:`Client.execute`).
+    """The ``opts`` of a batch run (:meth:`Sessions.run` or :meth:`Sessions.execute`).
 
     Each command runs with the shell in the session's work folder; ``"*"`` asks for the
     image's default (for Python images, ``exec`` ``"*"`` runs ``main.py``).

@@ -3,11 +3,11 @@
 Small calls: ``Client.execute`` and ``Client.get_info``. Streaming (adjust
 :meth:`AioContender.download` and :meth:`AioContender.upload` if these signatures change):
 
-- ``Client.download_single(session_id, file)``: an async context manager whose value either
+- ``client.sessions.download_single(session_id, file)``: an async context manager whose value either
   has ``to_file(path)`` (awaited; writes the whole body to *path*) or is an async iterable of
   ``bytes`` chunks;
-- ``Client.upload(session_id, files)``: a coroutine; *files* maps destination names to local
-  paths (one multipart part each).
+- ``client.sessions.upload(session_id, files)``: a coroutine; *files* maps destination names
+  to local paths (one multipart part each).
 
 A client without one of them reports that benchmark as not available.
 """
@@ -55,9 +55,9 @@ class AioContender:
 
     async def download(self, size: int, dest: str) -> int:
         """Stream ``download_single`` of *size* bytes into the file *dest*; return its size."""
-        download_single: Any = getattr(self._client, "download_single", None)
+        download_single: Any = getattr(self._client.sessions, "download_single", None)
         if download_single is None:
-            raise NotAvailableError("Client.download_single is not available yet")
+            raise NotAvailableError("Sessions.download_single is not available yet")
         async with download_single(SESSION_NAME, download_name(size)) as stream:
             to_file = getattr(stream, "to_file", None)
             if to_file is not None:
@@ -72,10 +72,10 @@ class AioContender:
             return received
 
     async def upload(self, source: str) -> None:
-        """Upload the file *source* with ``Client.upload``."""
-        upload: Any = getattr(self._client, "upload", None)
+        """Upload the file *source* with ``Sessions.upload``."""
+        upload: Any = getattr(self._client.sessions, "upload", None)
         if upload is None:
-            raise NotAvailableError("Client.upload is not available yet")
+            raise NotAvailableError("Sessions.upload is not available yet")
         await upload(SESSION_NAME, {"upload.bin": Path(source)})
 
     def describe(self) -> dict[str, Any]:

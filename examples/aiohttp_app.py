@@ -87,7 +87,7 @@ async def run_code(request: web.Request) -> web.Response:
         session = await client.create_if_not_exists(request.app[IMAGE])
         name = session["sessionName"]
         try:
-            result = await client.run(name, code)
+            result = await client.sessions.run(name, code)
         finally:
             await client.destroy(name)
     except BackendError as error:

@@ -4,11 +4,12 @@ Run it as::
 
     python examples/batch.py
 
-Batch mode (``client.run(session, "", mode="batch", opts={...})``) runs shell commands in the
-session's work folder: ``build`` first, then ``exec`` if the build succeeded (``clean`` may come
-before both). Their output streams to ``on_output`` as it arrives, and the call returns the
-job's :class:`~backendai_aio.RunResult`. It talks to ``BACKEND_ENDPOINT`` when it is set, else
-to a local emulator it starts itself; ``BACKEND_IMAGE`` picks the image (default ``python``).
+Batch mode (``client.sessions.run(session, "", mode="batch", opts={...})``) runs shell
+commands in the session's work folder: ``build`` first, then ``exec`` if the build succeeded
+(``clean`` may come before both). Their output streams to ``on_output`` as it arrives, and the
+call returns the job's :class:`~backendai_aio.RunResult`. It talks to ``BACKEND_ENDPOINT`` when
+it is set, else to a local emulator it starts itself; ``BACKEND_IMAGE`` picks the image (default
+``python``).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ async def main() -> int:
         session = await client.create_if_not_exists(image)
         name = session["sessionName"]
         try:
-            await client.upload(name, PROJECT)
-            result = await client.run(name, "", mode="batch", opts=OPTIONS, on_output=show)
+            await client.sessions.upload(name, PROJECT)
+            result = await client.sessions.run(name, "", mode="batch", opts=OPTIONS, on_output=show)
         finally:
             await client.destroy(name)
     print(f"Batch job {result.status} with exit code {result.exit_code}")

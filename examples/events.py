@@ -27,7 +27,7 @@ FINAL_EVENTS = frozenset({"session_terminated", "session_cancelled", "session_fa
 async def lifecycle(client: Client, name: str, image: str) -> None:
     """Create a session, run a line of code in it, destroy it."""
     await client.create_if_not_exists(image, name)
-    result = await client.run(name, "print('hello from', __name__)")
+    result = await client.sessions.run(name, "print('hello from', __name__)")
     print(f"  (ran code: {result.stdout.strip()!r})")
     await client.destroy(name)
 

@@ -82,7 +82,7 @@ async def run_code(body: RunRequest, client: Annotated[Client, Depends(get_clien
     session = await client.create_if_not_exists(os.environ.get("BACKEND_IMAGE", "python"))
     name = session["sessionName"]
     try:
-        result = await client.run(name, body.code)
+        result = await client.sessions.run(name, body.code)
     finally:
         await client.destroy(name)
     return RunResponse(result.status, result.exit_code, result.stdout, result.stderr)

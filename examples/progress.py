@@ -75,16 +75,16 @@ async def transfer(source: Path, size: int, dest: Path) -> Path:
         name = session["sessionName"]
         try:
             with bar("upload", size) as progress:
-                await client.upload(name, {source.name: source}, progress=progress)
-            result = await client.run(name, COMPRESS.format(name=source.name))
+                await client.sessions.upload(name, {source.name: source}, progress=progress)
+            result = await client.sessions.run(name, COMPRESS.format(name=source.name))
             if not result.ok:
                 raise SystemExit(f"compressing failed:\n{result.stderr}")
             with bar("download .gz") as progress:
-                await client.download_single_to(
+                await client.sessions.download_single_to(
                     name, compressed.name, compressed, progress=progress
                 )
             with bar("download original") as progress:
-                await client.download(name, [source.name], dest, progress=progress)
+                await client.sessions.download(name, [source.name], dest, progress=progress)
         finally:
             await client.destroy(name)
     return compressed

@@ -38,7 +38,7 @@ async def test_login_run_code_and_logout(web: Client) -> None:
     assert (await web.get_server_version())["version"] == "v9.20250722"
     created = await web.create_if_not_exists("python", "web-run")
     assert created["status"] == "RUNNING"
-    result = await web.run("web-run", "print(sum(range(10)))")
+    result = await web.sessions.run("web-run", "print(sum(range(10)))")
     assert (result.ok, result.stdout) == (True, "45\n")
     info = await web.get_info("web-run")
     assert info["userId"] == "dfa9da54-4b28-432f-be29-c0d680c7a412"

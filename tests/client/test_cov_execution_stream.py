@@ -51,7 +51,10 @@ async def scripted(script: Script, **client_options: Any) -> AsyncIterator[Clien
 
 
 async def frames_of(client: Client, **options: Any) -> list[dict[str, Any]]:
-    async with asyncio.timeout(5), client.stream_execute("s-1", "print(1)", **options) as stream:
+    async with (
+        asyncio.timeout(5),
+        client.sessions.stream_execute("s-1", "print(1)", **options) as stream,
+    ):
         return [frame async for frame in stream]
 
 
@@ -110,7 +113,7 @@ async def test_a_socket_closed_before_the_end_is_a_response_error() -> None:
         await ws.close()
 
     async with scripted(script) as client:
-        async with asyncio.timeout(5), client.stream_execute("s-1", "print(1)") as stream:
+        async with asyncio.timeout(5), client.sessions.stream_execute("s-1", "print(1)") as stream:
             with pytest.raises(ResponseError, match="closed before the run finished"):
                 async for _ in stream:
                     pass
@@ -147,9 +150,9 @@ async def test_input_must_be_text_and_the_mode_known() -> None:
 
     async with scripted(script) as client:
         with pytest.raises(InvalidArgumentError, match="takes 'query' or 'batch', not 'shell'"):
-            async with client.stream_execute("s-1", "ls", mode="shell"):
+            async with client.sessions.stream_execute("s-1", "ls", mode="shell"):
                 pass
-        async with asyncio.timeout(5), client.stream_execute("s-1", "print(1)") as stream:
+        async with asyncio.timeout(5), client.sessions.stream_execute("s-1", "print(1)") as stream:
             with pytest.raises(InvalidArgumentError, match="input must be a string"):
                 await stream.send_input(b"bytes")  # type: ignore[arg-type]
             assert [frame["status"] async for frame in stream] == ["finished"]
@@ -242,6 +245,6 @@ async def test_a_socket_gone_before_the_code_is_sent_is_a_request_error() -> Non
         # Too large for the socket buffers: sending it waits on the server, which resets.
         code = "x" * (64 << 20)
         with pytest.raises(RequestError, match="sending the code failed") as caught:
-            async with asyncio.timeout(10), client.stream_execute("s-1", code):
+            async with asyncio.timeout(10), client.sessions.stream_execute("s-1", code):
                 pass
     assert caught.value.method == "GET"

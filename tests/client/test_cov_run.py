@@ -44,10 +44,10 @@ async def test_an_answer_that_is_no_text_interrupts_the_run(emulated: Client) ->
         match="on_input must return a string, not int \\(the run was interrupted\\)",
     ):
         await asyncio.wait_for(
-            emulated.run("cov-input", "print(input('? '))", on_input=not_text), 20
+            emulated.sessions.run("cov-input", "print(input('? '))", on_input=not_text), 20
         )
     # The waiting run was interrupted, so the session takes new code at once.
-    result = await asyncio.wait_for(emulated.run("cov-input", "print('free')"), 20)
+    result = await asyncio.wait_for(emulated.sessions.run("cov-input", "print('free')"), 20)
     assert result.stdout == "free\n"
 
 
@@ -59,7 +59,7 @@ async def test_a_timeout_raised_by_a_callback_is_passed_on(emulated: Client) -> 
         raise raised
 
     with pytest.raises(TimeoutError) as caught:
-        await emulated.run("cov-output", "print(1)", on_output=on_output, deadline=30)
+        await emulated.sessions.run("cov-output", "print(1)", on_output=on_output, deadline=30)
     # Not mistaken for the run's deadline.
     assert caught.value is raised
 
@@ -72,7 +72,7 @@ async def test_an_input_callback_that_fails_interrupts_the_run(emulated: Client)
 
     with pytest.raises(LookupError, match=r"no answer for \? "):
         await asyncio.wait_for(
-            emulated.run("cov-input-fails", "print(input('? '))", on_input=answer), 20
+            emulated.sessions.run("cov-input-fails", "print(input('? '))", on_input=answer), 20
         )
-    result = await asyncio.wait_for(emulated.run("cov-input-fails", "print('free')"), 20)
+    result = await asyncio.wait_for(emulated.sessions.run("cov-input-fails", "print('free')"), 20)
     assert result.stdout == "free\n"

@@ -78,7 +78,7 @@ async def manager(download: web.Response | None = None) -> AsyncIterator[tuple[C
 async def test_uploads_that_cannot_be_planned(files: object, message: str) -> None:
     async with manager() as (client, uploaded):
         with pytest.raises(InvalidArgumentError, match=message):
-            await asyncio.wait_for(client.upload("abcd", files), 5)  # type: ignore[arg-type]
+            await asyncio.wait_for(client.sessions.upload("abcd", files), 5)  # type: ignore[arg-type]
     assert uploaded == []
 
 
@@ -92,7 +92,7 @@ async def test_a_file_shrinking_while_uploaded_is_refused(tmp_path: Path) -> Non
     async with manager() as (client, _):
         with pytest.raises(LocalIOError, match="shrank while it was being uploaded"):
             await asyncio.wait_for(
-                client.upload("abcd", [source], basedir=tmp_path, progress=shrink), 10
+                client.sessions.upload("abcd", [source], basedir=tmp_path, progress=shrink), 10
             )
 
 
@@ -103,16 +103,16 @@ async def test_a_file_shrinking_while_uploaded_is_refused(tmp_path: Path) -> Non
 async def test_downloads_need_a_list_of_paths(tmp_path: Path, files: object, message: str) -> None:
     async with manager() as (client, _):
         with pytest.raises(InvalidArgumentError, match=message):
-            await client.download("abcd", files, tmp_path)  # type: ignore[arg-type]
+            await client.sessions.download("abcd", files, tmp_path)  # type: ignore[arg-type]
         for call in (
-            client.download_single_to("abcd", "", tmp_path),
-            client.download_single("abcd", "").__aenter__(),
+            client.sessions.download_single_to("abcd", "", tmp_path),
+            client.sessions.download_single("abcd", "").__aenter__(),
         ):
             with pytest.raises(InvalidArgumentError, match="download_single needs a file path"):
                 await call
         # A path with no file name: nothing to name the local file after.
         with pytest.raises(InvalidArgumentError, match="'/' has no file name"):
-            await client.download_single_to("abcd", "/", tmp_path)
+            await client.sessions.download_single_to("abcd", "/", tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -136,7 +136,7 @@ async def test_download_answers_that_are_no_archives(
 ) -> None:
     async with manager(answer) as (client, _):
         with pytest.raises(ResponseError, match=message) as caught:
-            await asyncio.wait_for(client.download("abcd", ["a.txt"], tmp_path), 10)
+            await asyncio.wait_for(client.sessions.download("abcd", ["a.txt"], tmp_path), 10)
     assert "/session/abcd/download" in caught.value.message
     assert list(tmp_path.iterdir()) == []
 
@@ -162,7 +162,7 @@ def _archive_answer(data: bytes) -> web.Response:
 async def test_a_full_disk_while_receiving_is_a_local_error(tmp_path: Path) -> None:
     async with manager(_archive_answer(bytes(64 * 1024))) as (client, _):
         with _file_size_limit(4096), pytest.raises(LocalIOError, match="temporary file"):
-            await asyncio.wait_for(client.download("abcd", ["a.txt"], tmp_path), 10)
+            await asyncio.wait_for(client.sessions.download("abcd", ["a.txt"], tmp_path), 10)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -170,7 +170,9 @@ async def test_a_destination_that_cannot_be_made_is_a_local_error(tmp_path: Path
     (tmp_path / "file").write_bytes(b"in the way")
     async with manager(_archive_answer(b"A")) as (client, _):
         with pytest.raises(LocalIOError, match="cannot extract into"):
-            await asyncio.wait_for(client.download("abcd", ["a.txt"], tmp_path / "file" / "d"), 10)
+            await asyncio.wait_for(
+                client.sessions.download("abcd", ["a.txt"], tmp_path / "file" / "d"), 10
+            )
     assert (tmp_path / "file").read_bytes() == b"in the way"
 
 
@@ -188,14 +190,14 @@ async def _single(
 
 async def test_a_single_download_cut_short(tmp_path: Path) -> None:
     async with FaultServer(_single) as server, Client(ClientConfig("AK", "SK", server.url)) as c:
-        async with c.download_single("abcd", "a.txt") as stream:
+        async with c.sessions.download_single("abcd", "a.txt") as stream:
             assert stream.content_type == "text/plain"
             assert stream.total == 100
             with pytest.raises(ResponseError, match="reading the body failed after 40 bytes"):
                 async for _ in stream:
                     pass
         with pytest.raises(ResponseError, match="reading the body failed"):
-            await asyncio.wait_for(c.download_single_to("abcd", "a.txt", tmp_path), 10)
+            await asyncio.wait_for(c.sessions.download_single_to("abcd", "a.txt", tmp_path), 10)
     assert list(tmp_path.iterdir()) == []  # nothing half-written is left
 
 
@@ -214,10 +216,10 @@ async def test_to_file_refuses_bad_destinations_and_local_failures(tmp_path: Pat
             (tmp_path / "no" / "x", LocalIOError, "the folder does not exist"),
             (tmp_path, LocalIOError, "is a folder"),
         ]:
-            async with c.download_single("abcd", "a.txt") as stream:
+            async with c.sessions.download_single("abcd", "a.txt") as stream:
                 with pytest.raises(error, match=message):
                     await stream.to_file(dest)  # type: ignore[arg-type]
-        async with c.download_single("abcd", "a.txt") as stream:
+        async with c.sessions.download_single("abcd", "a.txt") as stream:
             with _file_size_limit(4096), pytest.raises(LocalIOError, match="File too large"):
                 await stream.to_file(tmp_path / "x.bin")
     assert list(tmp_path.iterdir()) == []
@@ -232,9 +234,9 @@ async def test_a_refused_upload_is_the_servers_error() -> None:
     async with manager() as (client, uploaded):
         with pytest.raises(BackendError, match="the agent is gone") as caught:
             await asyncio.wait_for(
-                client.upload("broken", {"a.txt": b"hello"}, progress=progress), 10
+                client.sessions.upload("broken", {"a.txt": b"hello"}, progress=progress), 10
             )
-        await client.upload("abcd", {"a.txt": b"hello"}, progress=progress)
+        await client.sessions.upload("abcd", {"a.txt": b"hello"}, progress=progress)
     assert caught.value.status == 500
     assert reports == [(5, 5), (5, 5)]
     assert len(uploaded) == 2

@@ -76,11 +76,13 @@ async def test_256_mib_round_trip_in_constant_memory(emulator_process: str, tmp_
         await client.create_if_not_exists("python", "big-transfer")
         _reset_peak_rss()
         baseline = _status_kib("VmRSS")
-        await client.upload("big-transfer", [source], basedir=tmp_path)
+        await client.sessions.upload("big-transfer", [source], basedir=tmp_path)
         single = tmp_path / "single.bin"
-        assert await client.download_single_to("big-transfer", "big.bin", single) == SIZE
+        assert await client.sessions.download_single_to("big-transfer", "big.bin", single) == SIZE
         archive_dest = tmp_path / "via-tar"
-        assert await client.download("big-transfer", ["big.bin"], archive_dest) == ["big.bin"]
+        assert await client.sessions.download("big-transfer", ["big.bin"], archive_dest) == [
+            "big.bin"
+        ]
         growth_mib = (_status_kib("VmHWM") - baseline) / 1024
         await client.destroy("big-transfer")
     assert _hash_file(single) == expected

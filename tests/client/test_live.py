@@ -30,7 +30,7 @@ async def test_stream_execute_with_input(admin_client: Client) -> None:
     await admin_client.create_if_not_exists("python", "stream-1")
     code = "name = input('who? ')\nfor i in range(3):\n    print(name, i)\n"
     statuses = []
-    async with admin_client.stream_execute("stream-1", code) as stream:
+    async with admin_client.sessions.stream_execute("stream-1", code) as stream:
         async for frame in stream:
             statuses.append(frame["status"])
             if frame["status"] == "waiting-input":
@@ -43,10 +43,12 @@ async def test_stream_execute_with_input(admin_client: Client) -> None:
 
 async def test_stream_execute_error_and_unknown_session(admin_client: Client) -> None:
     with pytest.raises(NotFoundError):
-        async with admin_client.stream_execute("no-such-stream", "print(1)"):
+        async with admin_client.sessions.stream_execute("no-such-stream", "print(1)"):
             pass
     await admin_client.create_if_not_exists("python", "stream-err")
-    async with admin_client.stream_execute("stream-err", "raise ValueError('boom')") as stream:
+    async with admin_client.sessions.stream_execute(
+        "stream-err", "raise ValueError('boom')"
+    ) as stream:
         frames = [frame async for frame in stream]
     assert frames[-1]["exitCode"] == 1
     assert "ValueError" in stream.result.stderr
@@ -56,7 +58,7 @@ async def test_stream_execute_on_an_injected_session(emulator: Emulator) -> None
     async with aiohttp.ClientSession() as session:
         async with Client(emulator.config, session=session) as client:
             await client.create_if_not_exists("python", "stream-injected")
-            async with client.stream_execute("stream-injected", "print(7 * 6)") as stream:
+            async with client.sessions.stream_execute("stream-injected", "print(7 * 6)") as stream:
                 async for _ in stream:
                     pass
             assert stream.result.stdout == "42\n"
@@ -154,18 +156,20 @@ async def test_cancelling_streams_leaves_no_connection(
 ) -> None:
     async with Client(threaded_emulator.config) as setup:
         await setup.create_if_not_exists("python", "cancel-streams")
-        await setup.upload("cancel-streams", {"big.bin": os.urandom(8 * 1024 * 1024)})
+        await setup.sessions.upload("cancel-streams", {"big.bin": os.urandom(8 * 1024 * 1024)})
     await asyncio.sleep(0.2)
     before = _open_fds()
     async with Client(threaded_emulator.config) as client:
 
         async def read_slowly() -> None:
-            async with client.download_single("cancel-streams", "big.bin") as stream:
+            async with client.sessions.download_single("cancel-streams", "big.bin") as stream:
                 async for _ in stream:
                     await asyncio.sleep(0.2)
 
         async def stream_forever() -> None:
-            async with client.stream_execute("cancel-streams", "while True: pass") as stream:
+            async with client.sessions.stream_execute(
+                "cancel-streams", "while True: pass"
+            ) as stream:
                 async for _ in stream:
                     pass
 
@@ -180,13 +184,13 @@ async def test_cancelling_streams_leaves_no_connection(
                     yield b"x" * 65536
                     await asyncio.sleep(0.05)
 
-            await client.upload("cancel-streams", {"endless.bin": trickle()})
+            await client.sessions.upload("cancel-streams", {"endless.bin": trickle()})
 
         async def download_slowly() -> None:
             def slow_progress(done: int, total: int | None) -> Awaitable[None]:
                 return asyncio.sleep(0.2)
 
-            await client.download(
+            await client.sessions.download(
                 "cancel-streams", ["big.bin"], tmp_path / "dest", progress=slow_progress
             )
 

@@ -17,7 +17,7 @@ async def test_download_single_to_a_folder_removed_meanwhile_is_a_local_io_error
     admin_client: Client, tmp_path: Path
 ) -> None:
     await admin_client.create_if_not_exists("python", "local-gone")
-    await admin_client.upload("local-gone", {"big.bin": b"x" * SIZE})
+    await admin_client.sessions.upload("local-gone", {"big.bin": b"x" * SIZE})
     folder = tmp_path / "dest"
     folder.mkdir()
 
@@ -26,7 +26,7 @@ async def test_download_single_to_a_folder_removed_meanwhile_is_a_local_io_error
         shutil.rmtree(folder, ignore_errors=True)
 
     with pytest.raises(LocalIOError) as caught:
-        await admin_client.download_single_to(
+        await admin_client.sessions.download_single_to(
             "local-gone", "big.bin", folder / "big.bin", progress=remove_the_folder
         )
     error = caught.value
@@ -41,11 +41,13 @@ async def test_download_single_to_under_a_file_is_a_local_io_error(
     admin_client: Client, tmp_path: Path
 ) -> None:
     await admin_client.create_if_not_exists("python", "local-under-file")
-    await admin_client.upload("local-under-file", {"a.txt": b"alpha"})
+    await admin_client.sessions.upload("local-under-file", {"a.txt": b"alpha"})
     blocker = tmp_path / "a-file"
     blocker.write_bytes(b"")
     with pytest.raises(LocalIOError, match="does not exist") as caught:
-        await admin_client.download_single_to("local-under-file", "a.txt", blocker / "a.txt")
+        await admin_client.sessions.download_single_to(
+            "local-under-file", "a.txt", blocker / "a.txt"
+        )
     assert caught.value.errno == errno.ENOENT
     assert caught.value.filename == str(blocker)
     assert blocker.read_bytes() == b""
@@ -63,7 +65,7 @@ async def test_an_upload_source_removed_after_planning_is_a_local_io_error(
         second.unlink(missing_ok=True)
 
     with pytest.raises(LocalIOError, match="cannot read") as caught:
-        await admin_client.upload(
+        await admin_client.sessions.upload(
             "local-upload", [first, second], basedir=tmp_path, progress=remove_the_second
         )
     # The disk's fault, not the network's: not a RequestError that invites a retry.

@@ -78,7 +78,7 @@ async def test_restart_on_23_09_restarts(old: Client) -> None:
     await old.create_if_not_exists("python", "restart-me")
     await old.execute("restart-me", None, "query", "x = 1")
     assert await old.restart("restart-me") is None
-    result = await old.run("restart-me", "print('x' in dir())")
+    result = await old.sessions.run("restart-me", "print('x' in dir())")
     assert result.stdout == "False\n"
 
 

@@ -16,7 +16,9 @@ async def test_output_longer_than_the_flush_window(admin_client: Client) -> None
     code = (
         "import time\nfor i in range(4):\n    print('tick', i, flush=True)\n    time.sleep(0.2)\n"
     )
-    result = await admin_client.run("run-long", code, on_output=lambda k, p: seen.append((k, p)))
+    result = await admin_client.sessions.run(
+        "run-long", code, on_output=lambda k, p: seen.append((k, p))
+    )
     assert result.ok
     assert result.stdout == "".join(f"tick {i}\n" for i in range(4))
     assert len(result.raw) > 1  # it really went through "continued" steps
@@ -32,7 +34,7 @@ async def test_input_with_sync_and_async_callbacks(admin_client: Client) -> None
         prompts.append(prompt)
         return "Ada"
 
-    result = await admin_client.run(
+    result = await admin_client.sessions.run(
         "run-input", "name = input('Name? ')\nprint('Hello', name)", on_input=answer
     )
     assert result.ok
@@ -43,7 +45,7 @@ async def test_input_with_sync_and_async_callbacks(admin_client: Client) -> None
         await asyncio.sleep(0.01)
         return str(len(prompt))
 
-    result = await admin_client.run(
+    result = await admin_client.sessions.run(
         "run-input", "print(int(input('ab')) * 10)", on_input=answer_later
     )
     assert result.stdout.endswith("20\n")
@@ -52,16 +54,16 @@ async def test_input_with_sync_and_async_callbacks(admin_client: Client) -> None
 async def test_input_without_a_callback_is_a_clear_error(admin_client: Client) -> None:
     await admin_client.create_if_not_exists("python", "run-no-input")
     with pytest.raises(InputRequiredError, match="on_input") as caught:
-        await admin_client.run("run-no-input", "input('? ')")
+        await admin_client.sessions.run("run-no-input", "input('? ')")
     assert caught.value.prompt == "? "
     # The waiting run was interrupted, so the session takes new code at once.
-    result = await admin_client.run("run-no-input", "print('free')")
+    result = await admin_client.sessions.run("run-no-input", "print('free')")
     assert result.stdout == "free\n"
 
 
 async def test_exception_gives_stderr_and_a_nonzero_exit(admin_client: Client) -> None:
     await admin_client.create_if_not_exists("python", "run-error")
-    result = await admin_client.run("run-error", "print('before')\n1 / 0")
+    result = await admin_client.sessions.run("run-error", "print('before')\n1 / 0")
     assert result.status == "finished"
     assert result.exit_code == 1
     assert not result.ok
@@ -72,7 +74,7 @@ async def test_exception_gives_stderr_and_a_nonzero_exit(admin_client: Client) -
 
 async def test_batch_mode_with_build_and_exec(admin_client: Client) -> None:
     await admin_client.create_if_not_exists("python", "run-batch")
-    result = await admin_client.run(
+    result = await admin_client.sessions.run(
         "run-batch",
         "",
         mode="batch",
@@ -85,7 +87,7 @@ async def test_batch_mode_with_build_and_exec(admin_client: Client) -> None:
 
 async def test_batch_build_failure(admin_client: Client) -> None:
     await admin_client.create_if_not_exists("python", "run-batch-fail")
-    result = await admin_client.run(
+    result = await admin_client.sessions.run(
         "run-batch-fail", "", mode="batch", opts={"build": "exit 3", "exec": "echo never"}
     )
     assert result.status == "finished"
@@ -95,4 +97,4 @@ async def test_batch_build_failure(admin_client: Client) -> None:
 
 async def test_run_refuses_other_modes(admin_client: Client) -> None:
     with pytest.raises(InvalidArgumentError, match="mode"):
-        await admin_client.run("abcd", "", mode="continue")
+        await admin_client.sessions.run("abcd", "", mode="continue")

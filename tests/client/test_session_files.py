@@ -38,24 +38,28 @@ async def test_upload_list_download_round_trip(admin_client: Client, tmp_path: P
             yield f"line {i}\n".encode()
 
     seen: list[tuple[int, int | None]] = []
-    await admin_client.upload(
+    await admin_client.sessions.upload(
         "files-1",
         [src / "a.txt", src / "sub" / "b.bin"],
         basedir=src,
         progress=lambda done, total: seen.append((done, total)),
     )
     assert seen[-1] == (5 + 25600, 5 + 25600)
-    await admin_client.upload("files-1", {"gen/lines.txt": generated(), "raw.bin": b"\x00\x01"})
+    await admin_client.sessions.upload(
+        "files-1", {"gen/lines.txt": generated(), "raw.bin": b"\x00\x01"}
+    )
 
-    listing = await admin_client.list_files("files-1", "sub")
+    listing = await admin_client.sessions.list_files("files-1", "sub")
     entries = json.loads(listing["files"])
     assert [(e["filename"], e["size"]) for e in entries] == [("b.bin", 25600)]
 
-    result = await admin_client.run("files-1", "print(open('gen/lines.txt').read().count('line'))")
+    result = await admin_client.sessions.run(
+        "files-1", "print(open('gen/lines.txt').read().count('line'))"
+    )
     assert result.stdout == "3\n"
 
     dest = tmp_path / "dest"
-    names = await admin_client.download("files-1", ["a.txt", "sub", "raw.bin"], dest)
+    names = await admin_client.sessions.download("files-1", ["a.txt", "sub", "raw.bin"], dest)
     assert "a.txt" in names
     assert (dest / "a.txt").read_text() == "alpha"
     assert (dest / "sub" / "b.bin").read_bytes() == (src / "sub" / "b.bin").read_bytes()
@@ -65,8 +69,8 @@ async def test_upload_list_download_round_trip(admin_client: Client, tmp_path: P
 async def test_download_in_batches_of_five(admin_client: Client, tmp_path: Path) -> None:
     await admin_client.create_if_not_exists("python", "files-many")
     files = {f"f{i}.txt": str(i).encode() for i in range(12)}
-    await admin_client.upload("files-many", files)
-    names = await admin_client.download("files-many", list(files), tmp_path)
+    await admin_client.sessions.upload("files-many", files)
+    names = await admin_client.sessions.download("files-many", list(files), tmp_path)
     assert sorted(names) == sorted(files)
     assert all((tmp_path / name).read_bytes() == data for name, data in files.items())
 
@@ -74,16 +78,16 @@ async def test_download_in_batches_of_five(admin_client: Client, tmp_path: Path)
 async def test_download_single_streams_and_writes(admin_client: Client, tmp_path: Path) -> None:
     await admin_client.create_if_not_exists("python", "files-single")
     payload = os.urandom(3 * 1024 * 1024 + 17)
-    await admin_client.upload("files-single", {"big.bin": payload})
+    await admin_client.sessions.upload("files-single", {"big.bin": payload})
     digest = hashlib.sha256()
-    async with admin_client.download_single("files-single", "big.bin") as stream:
+    async with admin_client.sessions.download_single("files-single", "big.bin") as stream:
         assert stream.total == len(payload)
         async for chunk in stream:
             assert len(chunk) <= 1024 * 1024
             digest.update(chunk)
     assert digest.hexdigest() == hashlib.sha256(payload).hexdigest()
     progress: list[int] = []
-    size = await admin_client.download_single_to(
+    size = await admin_client.sessions.download_single_to(
         "files-single", "big.bin", tmp_path / "copy.bin", progress=lambda d, t: progress.append(d)
     )
     assert size == len(payload)
@@ -93,26 +97,28 @@ async def test_download_single_streams_and_writes(admin_client: Client, tmp_path
 
 async def test_rename_then_info_by_the_new_name(admin_client: Client) -> None:
     await admin_client.create_if_not_exists("python", "old-name")
-    await admin_client.rename("old-name", "new-name")
+    await admin_client.sessions.rename("old-name", "new-name")
     assert (await admin_client.get_info("new-name"))["status"] == "RUNNING"
     with pytest.raises(BackendError):
         await admin_client.get_info("old-name")
     with pytest.raises(InvalidArgumentError):
-        await admin_client.rename("new-name", "x")
+        await admin_client.sessions.rename("new-name", "x")
 
 
 async def test_file_errors(admin_client: Client, tmp_path: Path) -> None:
     await admin_client.create_if_not_exists("python", "files-errors")
     with pytest.raises(LocalIOError, match="no such file") as no_file:
-        await admin_client.upload("files-errors", {"x": tmp_path / "missing"})
+        await admin_client.sessions.upload("files-errors", {"x": tmp_path / "missing"})
     assert no_file.value.errno == errno.ENOENT
     assert no_file.value.filename == str(tmp_path / "missing")
     with pytest.raises(InvalidArgumentError, match="escapes the folder"):
-        await admin_client.upload("files-errors", {"../escape": b"x"})
+        await admin_client.sessions.upload("files-errors", {"../escape": b"x"})
     with pytest.raises(InvalidArgumentError, match="outside the base folder"):
-        await admin_client.upload("files-errors", [tmp_path], basedir=tmp_path / "elsewhere")
+        await admin_client.sessions.upload(
+            "files-errors", [tmp_path], basedir=tmp_path / "elsewhere"
+        )
     with pytest.raises(BackendError) as missing:
-        async with admin_client.download_single("files-errors", "nope.txt") as stream:
+        async with admin_client.sessions.download_single("files-errors", "nope.txt") as stream:
             await stream.read()
     assert missing.value.status in (400, 404, 500)
 
@@ -159,7 +165,7 @@ async def test_malicious_archive_is_refused(tmp_path: Path, archive: bytes) -> N
     dest.mkdir(parents=True)
     async with app_server(app) as url, Client(ClientConfig("AK", "SK", url)) as client:
         with pytest.raises(ResponseError, match="unsafe archive"):
-            await client.download("abcd", ["x"], dest)
+            await client.sessions.download("abcd", ["x"], dest)
     assert list(dest.iterdir()) == []
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["dest", "outside"]
     assert not Path("/tmp/backendai-aio-absolute.txt").exists()
@@ -167,8 +173,10 @@ async def test_malicious_archive_is_refused(tmp_path: Path, archive: bytes) -> N
 
 async def test_list_entries_are_typed(admin_client: Client) -> None:
     await admin_client.create_if_not_exists("python", "files-typed")
-    await admin_client.upload("files-typed", {"dir/a.txt": b"abc", "b.bin": b"12345"})
-    entries = {entry.name: entry for entry in await admin_client.list_entries("files-typed")}
+    await admin_client.sessions.upload("files-typed", {"dir/a.txt": b"abc", "b.bin": b"12345"})
+    entries = {
+        entry.name: entry for entry in await admin_client.sessions.list_entries("files-typed")
+    }
     assert entries["b.bin"].size == 5
     assert entries["b.bin"].type == "FILE"
     assert entries["dir"].is_dir
@@ -182,4 +190,6 @@ async def test_a_failing_progress_callback_is_raised_as_itself(admin_client: Cli
         raise ZeroDivisionError("the progress bar broke")
 
     with pytest.raises(ZeroDivisionError, match="progress bar"):
-        await admin_client.upload("files-progress-error", {"x.bin": b"x" * 10}, progress=broken)
+        await admin_client.sessions.upload(
+            "files-progress-error", {"x.bin": b"x" * 10}, progress=broken
+        )

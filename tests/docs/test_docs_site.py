@@ -75,5 +75,5 @@ def test_getting_started_names_a_backend_then_teaches_run() -> None:
     before = text[:first_python]
     assert "BACKEND_ENDPOINT" in before and "python -m backendai_aio.emulator" in before
     first_block = text[first_python : text.index("```\n", first_python + 3)]
-    assert "client.run(" in first_block and "execute(" not in first_block
-    assert text.index("client.run(") < text.index("client.execute(")
+    assert "client.sessions.run(" in first_block and "execute(" not in first_block
+    assert text.index("client.sessions.run(") < text.index("client.execute(")

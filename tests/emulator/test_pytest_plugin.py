@@ -75,7 +75,7 @@ def test_isolated_fixture_keeps_tests_apart_and_the_shared_one_does_not(
         async def _run(emulator):
             async with Client(emulator.config) as client:
                 await client.create_if_not_exists("python", "same-name")
-                return (await client.run("same-name", CODE)).stdout
+                return (await client.sessions.run("same-name", CODE)).stdout
 
 
         @pytest.mark.asyncio

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from backendai_aio import BackendError, Client, NotFoundError
+from backendai_aio import BackendError, Client, ExecuteAnswer, NotFoundError
 from backendai_aio._middleware import SigningMiddleware
 
 #: The release's example keypairs (public fixtures of Backend.AI, loaded by the launcher).
@@ -105,9 +105,9 @@ RUNNING_TIMEOUT = 60.0
 STEP_TIMEOUT = 60.0
 
 
-async def until_done(client: Client, name: str, answer: dict[str, Any]) -> dict[str, Any]:
+async def until_done(client: Client, name: str, answer: ExecuteAnswer) -> dict[str, Any]:
     """Follow ``continued`` answers with ``continue`` calls until the run is not running."""
-    result: dict[str, Any] = answer["result"]
+    result = answer["result"]
     console = list(result.get("console") or [])
     while result["status"] == "continued":
         answer = await asyncio.wait_for(

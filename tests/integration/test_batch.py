@@ -31,14 +31,16 @@ def statuses(raw: list[Any]) -> list[str]:
 
 
 async def test_batch_build_and_exec_with_input(user_client: Client, session: str) -> None:
-    await asyncio.wait_for(user_client.upload(session, {"main.py": MAIN.encode()}), STEP_TIMEOUT)
+    await asyncio.wait_for(
+        user_client.sessions.upload(session, {"main.py": MAIN.encode()}), STEP_TIMEOUT
+    )
     prompts: list[str] = []
 
     def answer(prompt: str) -> str:
         prompts.append(prompt)
         return "batchuser"
 
-    result = await user_client.run(
+    result = await user_client.sessions.run(
         session,
         "",
         mode="batch",
@@ -63,7 +65,7 @@ async def test_batch_build_and_exec_with_input(user_client: Client, session: str
 
 async def test_batch_shell_exec_and_failed_build(user_client: Client, session: str) -> None:
     # Empty clean and build phases, then a shell command as the exec and its exit code.
-    ran = await user_client.run(
+    ran = await user_client.sessions.run(
         session,
         "",
         mode="batch",
@@ -76,7 +78,7 @@ async def test_batch_shell_exec_and_failed_build(user_client: Client, session: s
     assert ran.stdout == "out\n"
     assert ran.stderr == "err\n"
     # A failed build skips the exec, which "finishes" with 127 (command not found).
-    failed = await user_client.run(
+    failed = await user_client.sessions.run(
         session,
         "",
         mode="batch",

@@ -85,7 +85,7 @@ async def test_run_loop_with_input_and_output(user_client: Client, session: str)
         return "41"
 
     code = 'n = int(input("number? "))\nprint(n + 1)'
-    result = await user_client.run(
+    result = await user_client.sessions.run(
         session,
         code,
         on_input=answer,
@@ -103,7 +103,7 @@ async def test_stream_execute(user_client: Client, session: str) -> None:
     frames: list[dict[str, Any]] = []
 
     async def follow() -> None:
-        async with user_client.stream_execute(session, "x = 1\nprint(x + 1)") as stream:
+        async with user_client.sessions.stream_execute(session, "x = 1\nprint(x + 1)") as stream:
             async for frame in stream:
                 frames.append(frame)
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
 
 import pytest
 
-from backendai_aio import BackendError, Client, Event
+from backendai_aio import BackendError, Client, Event, SessionInfo
 
 from ._support import (
     IMAGE,
@@ -42,12 +41,12 @@ def agent_release(release: Release) -> Release:
 
 async def wait_status(
     client: Client, name: str, wanted: str, timeout: float = RUNNING_TIMEOUT
-) -> dict[str, Any]:
+) -> SessionInfo:
     """Poll the session's info until its status is *wanted* (bounded); return the info."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        info: dict[str, Any] = await client.get_info(name)
+        info = await client.get_info(name)
         if info["status"] == wanted:
             return info
         assert info["status"] not in {"ERROR", "CANCELLED", "TERMINATED"}, info
@@ -115,7 +114,7 @@ async def test_calls_on_a_running_session(user_client: Client, agent_release: Re
         completed = await user_client.complete(name, "pri")
         assert completed == {"result": {"status": "finished", "error": None, "suggestions": []}}
         assert await user_client.interrupt(name) is None
-        await user_client.upload(name, {"hello.txt": b"hello\n"})
+        await user_client.sessions.upload(name, {"hello.txt": b"hello\n"})
         info = await user_client.get_info(name)
         assert info["status"] == "RUNNING"
 

@@ -28,7 +28,7 @@ UPPER = TEXT.decode().upper().encode()
 async def read_single(client: Client, session: str, path: str) -> bytes:
     """Every byte of one file of the session, through ``download_single``."""
     chunks = []
-    async with client.download_single(session, path) as stream:
+    async with client.sessions.download_single(session, path) as stream:
         while chunk := await stream.read():
             chunks.append(chunk)
     return b"".join(chunks)
@@ -38,16 +38,19 @@ async def test_upload_list_files_run_and_download(
     user_client: Client, session: str, tmp_path: Path
 ) -> None:
     await asyncio.wait_for(
-        user_client.upload(session, {"data.bin": PAYLOAD, "notes/a.txt": TEXT}), STEP_TIMEOUT
+        user_client.sessions.upload(session, {"data.bin": PAYLOAD, "notes/a.txt": TEXT}),
+        STEP_TIMEOUT,
     )
 
-    listing = await asyncio.wait_for(user_client.list_files(session, "."), STEP_TIMEOUT)
+    listing = await asyncio.wait_for(user_client.sessions.list_files(session, "."), STEP_TIMEOUT)
     assert listing["errors"] == ""
     entries = {entry["filename"]: entry for entry in json.loads(listing["files"])}
     assert entries["data.bin"]["size"] == len(PAYLOAD)
     assert entries["data.bin"]["mode"].startswith("-")
     assert entries["notes"]["mode"].startswith("d")
-    typed = {entry.name: entry for entry in await user_client.list_entries(session, "notes")}
+    typed = {
+        entry.name: entry for entry in await user_client.sessions.list_entries(session, "notes")
+    }
     assert typed["a.txt"].type == "FILE" and typed["a.txt"].size == len(TEXT)
 
     # The kernel's code sees the uploaded bytes in its working folder, and writes its own.
@@ -65,7 +68,7 @@ async def test_upload_list_files_run_and_download(
 
     # download() fetches tar archives: a file by its name, a folder with what it holds.
     names = await asyncio.wait_for(
-        user_client.download(session, ["data.bin", "notes"], tmp_path), STEP_TIMEOUT
+        user_client.sessions.download(session, ["data.bin", "notes"], tmp_path), STEP_TIMEOUT
     )
     assert "data.bin" in names
     assert (tmp_path / "data.bin").read_bytes() == PAYLOAD
@@ -75,10 +78,12 @@ async def test_upload_list_files_run_and_download(
 
 async def test_files_of_a_missing_path(user_client: Client, session: str) -> None:
     # The docker kernel's listing of a missing folder: no files, the failure as its errors.
-    listing = await asyncio.wait_for(user_client.list_files(session, "nowhere"), STEP_TIMEOUT)
+    listing = await asyncio.wait_for(
+        user_client.sessions.list_files(session, "nowhere"), STEP_TIMEOUT
+    )
     assert listing["files"] == ""
     assert "No such file or directory" in listing["errors"]
-    assert await user_client.list_entries(session, "nowhere") == []
+    assert await user_client.sessions.list_entries(session, "nowhere") == []
     with pytest.raises(BackendError):
         await asyncio.wait_for(read_single(user_client, session, "nowhere.bin"), STEP_TIMEOUT)
 
@@ -89,4 +94,4 @@ async def test_files_outside_the_work_folder_are_refused(user_client: Client, se
             read_single(user_client, session, "../../../etc/hostname"), STEP_TIMEOUT
         )
     with pytest.raises(BackendError):
-        await asyncio.wait_for(user_client.list_files(session, "../.."), STEP_TIMEOUT)
+        await asyncio.wait_for(user_client.sessions.list_files(session, "../.."), STEP_TIMEOUT)

@@ -245,7 +245,7 @@ async def test_503_twice_then_200() -> None:
 
     async with FaultServer(flaky) as server:
         async with client_for(server, retry=FAST_RETRY) as client:
-            assert await client.get_info("abcd") == {"status": "RUNNING"}
+            assert dict(await client.get_info("abcd")) == {"status": "RUNNING"}
             assert server.requests == 3
             assert client.rate_limit == RateLimit(None, 41, None)
         assert await server.wait_for_no_connections() == 0
@@ -308,7 +308,7 @@ async def test_clock_skew_is_measured_corrected_and_kept(caplog: pytest.LogCaptu
             assert await client.interrupt("abcd") == {}  # POST: the skew retry is always safe
             assert server.requests == 2
             assert abs(client.clock_offset - server_offset.total_seconds()) < 5
-            assert await client.get_info("abcd") == {}
+            assert dict(await client.get_info("abcd")) == {}
             assert server.requests == 3  # the offset was kept: no second refusal
     warnings = [r for r in caplog.records if "clock" in r.getMessage()]
     assert len(warnings) == 1
@@ -369,7 +369,7 @@ async def test_next_endpoint_after_a_refused_connection(unused_port: int) -> Non
             # Even a POST moves on: nothing was sent to the endpoint that refused.
             assert await client.interrupt("abcd") == {"ok": True}
             assert str(client.endpoint) == server.url + "/"
-            assert await client.get_info("abcd") == {"ok": True}
+            assert dict(await client.get_info("abcd")) == {"ok": True}
 
 
 async def test_compressed_body_is_bounded_by_its_decoded_size() -> None:

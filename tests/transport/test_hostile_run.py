@@ -61,7 +61,7 @@ async def test_a_run_that_never_finishes_ends_at_its_deadline() -> None:
         started = time.monotonic()
         with pytest.raises(RunDeadlineError, match=r"0\.5 s deadline"):
             async with asyncio.timeout(10):
-                await client.run("s", "print(1)", deadline=0.5)
+                await client.sessions.run("s", "print(1)", deadline=0.5)
         assert time.monotonic() - started < 4
     assert kernel.interrupts == 1
 
@@ -71,7 +71,7 @@ async def test_a_run_is_bounded_in_steps_by_default() -> None:
     async with serving(kernel.app) as client:
         with pytest.raises(RunDeadlineError, match="within 50 steps"):
             async with asyncio.timeout(10):
-                await client.run("s", "print(1)", max_steps=50)
+                await client.sessions.run("s", "print(1)", max_steps=50)
     assert kernel.interrupts == 1
     assert kernel.steps == 50 + 10  # then ten steps to collect the interrupted run's end
 
@@ -81,7 +81,7 @@ async def test_a_bad_deadline_is_refused(deadline: Any) -> None:
     kernel = EndlessKernel()
     async with serving(kernel.app) as client:
         with pytest.raises(InvalidArgumentError, match="deadline"):
-            await client.run("s", "print(1)", deadline=deadline)
+            await client.sessions.run("s", "print(1)", deadline=deadline)
     assert kernel.steps == 0
 
 
@@ -98,7 +98,7 @@ async def test_odd_execute_answers_are_response_errors(answer: Any) -> None:
     kernel = EndlessKernel(result=answer)
     async with serving(kernel.app) as client:
         with pytest.raises(ResponseError, match="execut") as caught:
-            await client.run("s", "print(1)")
+            await client.sessions.run("s", "print(1)")
     assert not isinstance(caught.value, InvalidArgumentError)
 
 
@@ -132,7 +132,9 @@ async def test_a_costly_body_is_refused_before_it_is_decoded() -> None:
 
 async def test_cancelling_a_run_interrupts_it_in_the_session(admin_client: Client) -> None:
     await admin_client.create_if_not_exists("python", "run-cancel")
-    task = asyncio.create_task(admin_client.run("run-cancel", "import time\ntime.sleep(60)"))
+    task = asyncio.create_task(
+        admin_client.sessions.run("run-cancel", "import time\ntime.sleep(60)")
+    )
     await asyncio.sleep(0.5)
     task.cancel()
     started = time.monotonic()
@@ -141,7 +143,7 @@ async def test_cancelling_a_run_interrupts_it_in_the_session(admin_client: Clien
     assert time.monotonic() - started < 6
     assert task.cancelled()
     # The session takes new code at once.
-    result = await admin_client.run("run-cancel", "print('free')")
+    result = await admin_client.sessions.run("run-cancel", "print('free')")
     assert result.stdout == "free\n"
 
 
@@ -149,8 +151,8 @@ async def test_a_run_ended_by_asyncio_timeout_is_interrupted(admin_client: Clien
     await admin_client.create_if_not_exists("python", "run-timeout")
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.5):
-            await admin_client.run("run-timeout", "import time\ntime.sleep(60)")
-    result = await admin_client.run("run-timeout", "print('free')")
+            await admin_client.sessions.run("run-timeout", "import time\ntime.sleep(60)")
+    result = await admin_client.sessions.run("run-timeout", "print('free')")
     assert result.stdout == "free\n"
 
 
@@ -159,7 +161,7 @@ async def test_another_run_in_progress_has_its_own_error(admin_client: Client) -
     first = await admin_client.execute("run-busy", None, "query", "import time\ntime.sleep(60)")
     assert first["result"]["status"] == "continued"
     with pytest.raises(RunInProgressError, match=r"client\.interrupt\('run-busy'\)") as caught:
-        await admin_client.run("run-busy", "print(1)")
+        await admin_client.sessions.run("run-busy", "print(1)")
     assert caught.value.status == 400
     await admin_client.interrupt("run-busy")
 
@@ -167,11 +169,11 @@ async def test_another_run_in_progress_has_its_own_error(admin_client: Client) -
 async def test_input_without_a_callback_carries_the_prompt(admin_client: Client) -> None:
     await admin_client.create_if_not_exists("python", "run-prompt")
     with pytest.raises(InputRequiredError, match="on_input") as caught:
-        await admin_client.run("run-prompt", "input('Name? ')")
+        await admin_client.sessions.run("run-prompt", "input('Name? ')")
     assert caught.value.prompt == "Name? "
     assert isinstance(caught.value, BackendError)
     assert not isinstance(caught.value, InvalidArgumentError)
-    result = await admin_client.run("run-prompt", "print('free')")
+    result = await admin_client.sessions.run("run-prompt", "print('free')")
     assert result.stdout == "free\n"
 
 
@@ -218,9 +220,9 @@ async def test_a_session_listing_of_odd_shape(listing: Any, sizes: list[int] | N
     async with serving(app) as client:
         if sizes is None:
             with pytest.raises(ResponseError, match="list_files"):
-                await client.list_entries("s")
+                await client.sessions.list_entries("s")
         else:
-            assert [entry.size for entry in await client.list_entries("s")] == sizes
+            assert [entry.size for entry in await client.sessions.list_entries("s")] == sizes
 
 
 async def test_a_frame_whose_console_is_not_a_list() -> None:
@@ -237,6 +239,9 @@ async def test_a_frame_whose_console_is_not_a_list() -> None:
     app.router.add_get("/stream/session/{name}/execute", odd)
     async with serving(app) as client:
         with pytest.raises(ResponseError, match="console is not a list"):
-            async with asyncio.timeout(10), client.stream_execute("s", "print(1)") as stream:
+            async with (
+                asyncio.timeout(10),
+                client.sessions.stream_execute("s", "print(1)") as stream,
+            ):
                 async for _ in stream:
                     pass

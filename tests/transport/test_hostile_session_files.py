@@ -42,7 +42,7 @@ async def test_cve_2025_4517_archive_from_a_server_writes_nothing_outside(
     dest.mkdir(parents=True)
     async with app_server(app) as url, Client(ClientConfig("AK", "SK", url)) as client:
         with pytest.raises(ResponseError, match="unsafe archive"):
-            await asyncio.wait_for(client.download("abcd", ["x"], dest), 10)
+            await asyncio.wait_for(client.sessions.download("abcd", ["x"], dest), 10)
     assert list(dest.iterdir()) == []
     assert sorted(p.name for p in outside.iterdir()) == ["dest"]
     assert not (outside / "escaped.txt").exists()
@@ -59,7 +59,7 @@ async def test_malformed_multipart_is_a_response_error_naming_the_call(tmp_path:
     app.router.add_route("*", "/session/{name}/download", download)
     async with app_server(app) as url, Client(ClientConfig("AK", "SK", url)) as client:
         with pytest.raises(ResponseError, match=r"POST .*/session/abcd/download") as caught:
-            await asyncio.wait_for(client.download("abcd", ["x"], tmp_path), 10)
+            await asyncio.wait_for(client.sessions.download("abcd", ["x"], tmp_path), 10)
     # aiohttp's own words for the bad part: LineTooLong today, "Chunk too big" on 3.12.1.
     assert re.search(r"LineTooLong|Chunk too big", str(caught.value))
 
@@ -78,7 +78,7 @@ async def test_download_method_by_api_version(tmp_path: Path, version: str, meth
 
     app.router.add_route("*", "/session/{name}/download_single", single)
     async with app_server(app) as url, Client(ClientConfig("AK", "SK", url)) as client:
-        await client.download_single_to("abcd", "x.txt", tmp_path / "x.txt")
+        await client.sessions.download_single_to("abcd", "x.txt", tmp_path / "x.txt")
     assert seen == [method]
 
 
@@ -92,10 +92,10 @@ async def test_downloads_on_the_24_09_profile_use_post(tmp_path: Path) -> None:
     async with Emulator(api_version="v8.20240915") as emulator:
         async with Client(emulator.config) as client:
             await client.create_if_not_exists("python", "old-dl")
-            await client.upload("old-dl", {"a.txt": b"alpha"})
-            assert await client.download("old-dl", ["a.txt"], tmp_path) == ["a.txt"]
+            await client.sessions.upload("old-dl", {"a.txt": b"alpha"})
+            assert await client.sessions.download("old-dl", ["a.txt"], tmp_path) == ["a.txt"]
             assert (tmp_path / "a.txt").read_bytes() == b"alpha"
-            async with client.download_single("old-dl", "a.txt") as stream:
+            async with client.sessions.download_single("old-dl", "a.txt") as stream:
                 assert await stream.read() == b"alpha"
             # What the previous method choice met there:
             with pytest.raises(BackendError, match="deprecated"):
@@ -108,9 +108,9 @@ async def test_downloads_on_the_24_09_profile_use_post(tmp_path: Path) -> None:
 
 async def test_download_progress_reaches_its_total(admin_client: Client, tmp_path: Path) -> None:
     await admin_client.create_if_not_exists("python", "dl-progress")
-    await admin_client.upload("dl-progress", {"a.bin": b"a" * 300_000, "b.bin": b"b" * 5})
+    await admin_client.sessions.upload("dl-progress", {"a.bin": b"a" * 300_000, "b.bin": b"b" * 5})
     reports: list[tuple[int, int | None]] = []
-    await admin_client.download(
+    await admin_client.sessions.download(
         "dl-progress", ["a.bin", "b.bin"], tmp_path, progress=lambda d, t: reports.append((d, t))
     )
     done, total = reports[-1]
@@ -121,37 +121,39 @@ async def test_download_single_to_local_problems_are_backend_errors(
     admin_client: Client, tmp_path: Path
 ) -> None:
     await admin_client.create_if_not_exists("python", "dl-local")
-    await admin_client.upload("dl-local", {"a.txt": b"alpha"})
+    await admin_client.sessions.upload("dl-local", {"a.txt": b"alpha"})
     with pytest.raises(LocalIOError, match="does not exist"):
-        await admin_client.download_single_to("dl-local", "a.txt", tmp_path / "missing" / "a.txt")
+        await admin_client.sessions.download_single_to(
+            "dl-local", "a.txt", tmp_path / "missing" / "a.txt"
+        )
     # An existing folder takes the file under its own name; so does a path ending in "/".
-    assert await admin_client.download_single_to("dl-local", "a.txt", tmp_path) == 5
+    assert await admin_client.sessions.download_single_to("dl-local", "a.txt", tmp_path) == 5
     assert (tmp_path / "a.txt").read_bytes() == b"alpha"
-    await admin_client.download_single_to("dl-local", "a.txt", f"{tmp_path}/new/")
+    await admin_client.sessions.download_single_to("dl-local", "a.txt", f"{tmp_path}/new/")
     assert (tmp_path / "new" / "a.txt").read_bytes() == b"alpha"
     # A folder in the way of the file is a local error, not a bare IsADirectoryError.
     (tmp_path / "in-the-way").mkdir()
     (tmp_path / "in-the-way" / "a.txt").mkdir()
     with pytest.raises(LocalIOError, match="is a folder"):
-        await admin_client.download_single_to("dl-local", "a.txt", tmp_path / "in-the-way")
-    async with admin_client.download_single("dl-local", "a.txt") as stream:
+        await admin_client.sessions.download_single_to("dl-local", "a.txt", tmp_path / "in-the-way")
+    async with admin_client.sessions.download_single("dl-local", "a.txt") as stream:
         with pytest.raises(LocalIOError):
             await stream.to_file(tmp_path / "in-the-way" / "a.txt")
 
 
 async def test_download_single_to_keeps_modes(admin_client: Client, tmp_path: Path) -> None:
     await admin_client.create_if_not_exists("python", "dl-mode")
-    await admin_client.upload("dl-mode", {"a.txt": b"alpha"})
+    await admin_client.sessions.upload("dl-mode", {"a.txt": b"alpha"})
     old = os.umask(0o027)
     try:
-        await admin_client.download_single_to("dl-mode", "a.txt", tmp_path / "new.txt")
+        await admin_client.sessions.download_single_to("dl-mode", "a.txt", tmp_path / "new.txt")
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o640
     replaced = tmp_path / "replaced.txt"
     replaced.write_bytes(b"old")
     replaced.chmod(0o604)
-    await admin_client.download_single_to("dl-mode", "a.txt", replaced)
+    await admin_client.sessions.download_single_to("dl-mode", "a.txt", replaced)
     assert stat.S_IMODE(replaced.stat().st_mode) == 0o604
     assert replaced.read_bytes() == b"alpha"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.txt", "replaced.txt"]
@@ -159,8 +161,8 @@ async def test_download_single_to_keeps_modes(admin_client: Client, tmp_path: Pa
 
 async def test_byte_stream_repr_names_the_call_without_the_query(admin_client: Client) -> None:
     await admin_client.create_if_not_exists("python", "dl-repr")
-    await admin_client.upload("dl-repr", {"a.txt": b"alpha"})
-    async with admin_client.download_single("dl-repr", "a.txt") as stream:
+    await admin_client.sessions.upload("dl-repr", {"a.txt": b"alpha"})
+    async with admin_client.sessions.download_single("dl-repr", "a.txt") as stream:
         await stream.read()
         text = repr(stream)
     assert text.startswith("<ByteStream POST http://127.0.0.1:")
@@ -172,11 +174,13 @@ async def test_a_failing_download_progress_callback_is_raised_as_itself(
     admin_client: Client, tmp_path: Path
 ) -> None:
     await admin_client.create_if_not_exists("python", "dl-progress-error")
-    await admin_client.upload("dl-progress-error", {"a.bin": b"a" * 1000})
+    await admin_client.sessions.upload("dl-progress-error", {"a.bin": b"a" * 1000})
 
     def broken(done: int, total: int | None) -> None:
         raise ValueError("the progress bar broke")
 
     with pytest.raises(ValueError, match="progress bar") as caught:
-        await admin_client.download("dl-progress-error", ["a.bin"], tmp_path, progress=broken)
+        await admin_client.sessions.download(
+            "dl-progress-error", ["a.bin"], tmp_path, progress=broken
+        )
     assert not isinstance(caught.value, BackendError)

@@ -239,7 +239,7 @@ async def test_leaving_a_stream_against_a_flooding_server_is_bounded() -> None:
     app.router.add_get("/stream/session/{name}/execute", flood)
     async with serving(app) as client:
         async with asyncio.timeout(15):
-            async with client.stream_execute("s", "print(1)") as stream:
+            async with client.sessions.stream_execute("s", "print(1)") as stream:
                 async for _ in stream:
                     break
                 started = time.monotonic()
@@ -255,7 +255,7 @@ async def test_stream_reprs_name_the_stream_and_no_secret(emulator: Emulator) ->
             assert "repr-1" in text
             assert "state=open" in text
         assert "state=closed" in repr(events)
-        async with client.stream_execute("repr-1", "print(1)") as stream:
+        async with client.sessions.stream_execute("repr-1", "print(1)") as stream:
             assert "state=running" in repr(stream)
             async for _ in stream:
                 pass

@@ -99,7 +99,7 @@ async def test_redirect_within_the_endpoint_is_followed_and_signed() -> None:
         await writer.drain()
 
     async with FaultServer(moved) as server, client_for(server.url) as client:
-        assert await client.get_info("old") == {"ok": True}
+        assert dict(await client.get_info("old")) == {"ok": True}
         assert [head.split(b" ")[1] for head in server.heads] == [b"/session/old", b"/session/new"]
         assert len(signed_heads(server)) == 2
 
@@ -170,7 +170,7 @@ async def test_websocket_handshake_redirect_is_not_signed_for_another_host(injec
         ):
             with pytest.raises(BackendError, match=None if injected else "not signed"):
                 async with asyncio.timeout(5):
-                    async with client.stream_execute("abcd", "print(1)"):
+                    async with client.sessions.stream_execute("abcd", "print(1)"):
                         pass
         # An injected session signs by hand, and aiohttp drops the header for another host.
         assert signed_heads(other) == []

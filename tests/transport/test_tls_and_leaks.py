@@ -65,14 +65,14 @@ async def test_tls_with_a_trusted_context(https_url: str, ca: trustme.CA) -> Non
     context = ssl.create_default_context()
     ca.configure_trust(context)
     async with Client(ClientConfig("AK", "SK", https_url), ssl=context) as client:
-        assert await client.get_info("abcd") == {"status": "RUNNING"}
+        assert dict(await client.get_info("abcd")) == {"status": "RUNNING"}
 
 
 async def test_tls_verification_off_warns_once(https_url: str) -> None:
     with pytest.warns(InsecureTLSWarning, match="verification is off") as record:  # noqa: PT031
         async with Client(ClientConfig("AK", "SK", https_url), ssl=False) as client:
-            assert await client.get_info("abcd") == {"status": "RUNNING"}
-            assert await client.get_info("abcd") == {"status": "RUNNING"}
+            assert dict(await client.get_info("abcd")) == {"status": "RUNNING"}
+            assert dict(await client.get_info("abcd")) == {"status": "RUNNING"}
     assert len(record) == 1
 
 

@@ -1,0 +1,142 @@
+"""The manager's answers to the compute-session calls, as ``TypedDict``s.
+
+The shapes are the manager's legacy session API (``ai/backend/manager/api/session.py``),
+which 23.09 to 26.9 answer alike; a field only some answers carry is ``NotRequired``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict
+
+__all__ = [
+    "CompletionAnswer",
+    "CompletionResult",
+    "CreatedSession",
+    "ExecuteAnswer",
+    "ExecuteResult",
+    "ServerVersion",
+    "SessionFileListing",
+    "SessionInfo",
+    "SessionLogs",
+]
+
+
+class ServerVersion(TypedDict):
+    """``GET /``: :meth:`Client.get_server_version <backendai_aio.Client.get_server_version>`."""
+
+    #: The API version, e.g. ``"v9.20250722"``.
+    version: str
+    #: The manager's release, e.g. ``"26.2.0"``.
+    manager: str
+
+
+class CreatedSession(TypedDict):
+    """:meth:`Sessions.create <backendai_aio.Sessions.create>`: the session made or reused."""
+
+    #: The session's UUID.
+    sessionId: str
+    sessionName: str
+    #: ``PENDING`` with ``enqueue_only``, else usually ``RUNNING``.
+    status: str
+    #: False when an existing session of that name was reused.
+    created: bool
+    #: The session's service ports (a new session's answer).
+    servicePorts: NotRequired[list[Any]]
+    #: The same, as 23.09 names it when it reuses a session (``None`` there).
+    service_ports: NotRequired[list[Any] | None]
+
+
+class ExecuteResult(TypedDict):
+    """The ``result`` of one execution step (:class:`ExecuteAnswer`)."""
+
+    #: ``finished``, ``continued``, ``waiting-input``, ``exec-timeout``, or a batch phase
+    #: (``build-finished``, ``clean-finished``).
+    status: str
+    #: The run's id: pass it back to ``continue`` or answer ``input``.
+    runId: str
+    #: The exit code once the run finished, else ``None``.
+    exitCode: int | None
+    #: ``[kind, payload]`` items: ``stdout``, ``stderr``, ``media``, ``html``, ...
+    console: list[Any]
+    #: Step options, e.g. ``is_password`` when waiting for input.
+    options: dict[str, Any] | None
+    #: Files the run reported (batch mode).
+    files: list[Any] | None
+
+
+class ExecuteAnswer(TypedDict):
+    """:meth:`Sessions.execute <backendai_aio.Sessions.execute>`: ``{"result": {...}}``."""
+
+    result: ExecuteResult
+
+
+class CompletionResult(TypedDict):
+    """The ``result`` of a completion request (:class:`CompletionAnswer`)."""
+
+    status: str
+    #: The candidates, best first.
+    completions: list[str]
+
+
+class CompletionAnswer(TypedDict):
+    """:meth:`Sessions.complete <backendai_aio.Sessions.complete>`: ``{"result": {...}}``."""
+
+    result: CompletionResult
+
+
+class SessionInfo(TypedDict):
+    """:meth:`Sessions.info <backendai_aio.Sessions.info>`: a compute session's details.
+
+    As the manager answers it: the slot, environment and option fields are the Python text
+    of the stored values (``"{'cpu': Decimal('1'), ...}"``), not JSON, and the times are the
+    text of the stored datetimes.
+    """
+
+    domainName: str
+    groupId: str
+    userId: str
+    #: The image (the legacy name of :attr:`image`).
+    lang: str
+    image: str
+    architecture: str
+    registry: str
+    tag: str | None
+    containerId: str
+    occupiedSlots: str
+    occupyingSlots: str
+    requestedSlots: str
+    occupiedShares: str
+    environ: str
+    resourceOpts: str
+    #: ``PENDING``, ``PREPARING``, ``RUNNING``, ``TERMINATING``, ``TERMINATED``, ...
+    status: str
+    statusInfo: str | None
+    statusData: Any
+    #: Milliseconds since the session was created.
+    age: int
+    creationTime: str
+    terminationTime: str | None
+    numQueriesExecuted: int
+    lastStat: Any
+    idleChecks: Any
+
+
+class SessionLogs(TypedDict):
+    """:meth:`Sessions.logs <backendai_aio.Sessions.logs>`: ``{"result": {"logs": "..."}}``."""
+
+    result: dict[str, str]
+
+
+class SessionFileListing(TypedDict):
+    """:meth:`Sessions.list_files <backendai_aio.Sessions.list_files>`: one folder's listing.
+
+    :meth:`Sessions.list_entries <backendai_aio.Sessions.list_entries>` decodes ``files``
+    into :class:`~backendai_aio.FileEntry` objects.
+    """
+
+    #: The entries as JSON text: a list of ``{filename, size, mode, ctime, mtime, atime}``.
+    files: str
+    #: What the listing could not read (empty when nothing failed).
+    errors: Any
+    #: The path listed, as given.
+    abspath: str
