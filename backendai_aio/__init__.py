@@ -53,8 +53,10 @@ from ._errors import (
     ServerError,
     UnsupportedServerError,
 )
+from ._event_stream import Event, EventStream
+from ._events import Events
+from ._execution_stream import ExecutionStream
 from ._images import ImageEntry, ImageResourceLimit, Images
-from ._live import Event, EventStream, ExecutionStream
 from ._middleware import SigningMiddleware
 from ._ratelimits import RateLimit
 from ._resources import Resources
@@ -105,6 +107,7 @@ __all__ = [
     "CreatedTemplate",
     "Event",
     "EventStream",
+    "Events",
     "ExecutionStream",
     "FileEntry",
     "GraphQLError",

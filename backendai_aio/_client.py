@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import functools
 import ssl as ssl_module
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Self, Unpack
 
 import aiohttp
 from yarl import URL
 
-from ._account import AccountAPI
 from ._auth_calls import Auth
 from ._config import ClientConfig
 from ._errors import ERR_REQUEST, ERR_RESPONSE, ERR_SERVER, InternalServerError, NotSupportedError
+from ._events import Events
 from ._execution import EXECUTE_MODES, ExecutionCallsAPI, InputCallback, OutputCallback
+from ._execution_stream import ExecutionAPI
+from ._gql_call import graphql_data
 from ._images import Images
-from ._live import LiveAPI
 from ._ratelimits import RateLimit
 from ._resources import Resources
 from ._retries import RetryPolicy
@@ -37,7 +38,7 @@ from ._vfolders import VFolderAPI
 __all__ = ["EXECUTE_MODES", "Client", "InputCallback", "OutputCallback"]
 
 
-class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI):
+class Client(ExecutionCallsAPI, SessionFilesAPI, ExecutionAPI, VFolderAPI):
     """An asyncio Backend.AI client.
 
     Use one client per application and close it when done, best with ``async with``::
@@ -315,6 +316,46 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI
             method, path, params=params, json=json, timeout=timeout
         )
 
+    async def query(
+        self,
+        document: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        operation_name: str | None = None,
+        schema: str = "graphene",
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> Any:
+        """Run a GraphQL query or mutation on the manager and return its `data`.
+
+        ```python
+        data = await client.query("{ user { email role } }")
+        ```
+
+        Args:
+            document: The GraphQL document.
+            variables: The values of its variables.
+            operation_name: Which operation of a document holding several to run.
+            schema: `"graphene"` posts to `/admin/gql` (every release), `"strawberry"` to
+                `/admin/gql/strawberry` (the newer schema of recent managers).
+            timeout: The limits of this call.
+
+        Returns:
+            The answer's `data` object.
+
+        Raises:
+            GraphQLError: The manager answered `errors` (with HTTP 200; `data` holds the
+                list, `body` the whole answer), or an answer without a `data` object.
+            InvalidArgumentError: An empty document, or an unknown *schema*.
+        """
+        return await graphql_data(
+            self._transport,
+            document,
+            variables,
+            operation_name=operation_name,
+            schema=schema,
+            timeout=timeout,
+        )
+
     @functools.cached_property
     def services(self) -> Services:
         """Model serving: :class:`~backendai_aio.Services` on this client's transport."""
@@ -334,6 +375,11 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, LiveAPI, VFolderAPI, AccountAPI
     def resources(self) -> Resources:
         """Resource groups, slots, presets, usage: :class:`~backendai_aio.Resources`."""
         return Resources(self._transport)
+
+    @functools.cached_property
+    def events(self) -> Events:
+        """Session and background-task event streams: [`Events`][backendai_aio.Events]."""
+        return Events(self._transport)
 
     @functools.cached_property
     def auth(self) -> Auth:

@@ -18,7 +18,11 @@ from ._errors import InvalidArgumentError, ResponseError
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transport import Transport
 
-__all__ = ["Resources", "month_text", "day_text"]
+__all__ = ["DEFAULT_PROJECT", "Resources", "day_text", "month_text"]
+
+#: The project every example user belongs to, which :meth:`Resources.check_presets` names
+#: when it is given none.
+DEFAULT_PROJECT = "default"
 
 
 def month_text(month: str | dt.date) -> str:
@@ -155,14 +159,28 @@ class Resources:
         scaling_group: str | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> dict[str, Any]:
-        """``POST /resource/check-presets``: which presets fit now, with limits and usage.
+        """`POST /resource/check-presets`: which presets fit now, with limits and usage.
 
-        ::
+        ```python
+        report = await client.resources.check_presets(group="default")
+        print(report["keypair_remaining"])
+        ```
 
-            report = await client.resources.check_presets(group="default")
-            print(report["keypair_remaining"])
+        Args:
+            group: The project's **name**; without it the default project (`"default"`) is
+                asked for. Managers since 25.15 require a project name (an id is 404
+                `project-not-found`, no group at all is 400); older ones took a name or an
+                id and defaulted to `"default"` themselves.
+            scaling_group: The resource group to check in.
+            timeout: The limits of this call.
+
+        Returns:
+            The presets (`presets`, each with `allocatable`), the keypair's, project's and
+            groups' limits and what remains.
         """
-        body = {k: v for k, v in (("group", group), ("scaling_group", scaling_group)) if v}
+        body = {"group": DEFAULT_PROJECT if group is None else group}
+        if scaling_group is not None:
+            body["scaling_group"] = scaling_group
         answer = await self._transport.request(
             "POST", "/resource/check-presets", json=body, timeout=timeout
         )
