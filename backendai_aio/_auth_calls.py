@@ -156,9 +156,9 @@ class Auth:
     async def ssh_keypair(self, *, timeout: TimeoutArg = NOT_GIVEN) -> SSHPublicKey:
         """``GET /auth/ssh-keypair``: the keypair's SSH public key (empty if none yet).
 
-        ::
-
-            print((await client.auth.ssh_keypair())["ssh_public_key"])
+        ```python
+        print((await client.auth.ssh_keypair())["ssh_public_key"])
+        ```
         """
         answer = await self._transport.request("GET", "/auth/ssh-keypair", timeout=timeout)
         if not isinstance(answer, Mapping) or "ssh_public_key" not in answer:
@@ -172,10 +172,10 @@ class Auth:
 
         The private key is answered this once; later reads show the public key only.
 
-        ::
-
-            keys = await client.auth.generate_ssh_keypair()
-            Path("id_rsa").write_text(keys["ssh_private_key"])
+        ```python
+        keys = await client.auth.generate_ssh_keypair()
+        Path("id_rsa").write_text(keys["ssh_private_key"])
+        ```
         """
         answer = await self._transport.request("PATCH", "/auth/ssh-keypair", timeout=timeout)
         return _keypair(answer)
@@ -188,9 +188,9 @@ class Auth:
         The public key in OpenSSH's format, the private one in PEM or OpenSSH's, without a
         passphrase. 26.09 refuses keys that do not match with 400 ``ssh-keypair-mismatch``.
 
-        ::
-
-            await client.auth.upload_ssh_keypair(Path("id.pub").read_text(), Path("id").read_text())
+        ```python
+        await client.auth.upload_ssh_keypair(Path("id.pub").read_text(), Path("id").read_text())
+        ```
         """
         body = {
             "pubkey": _text(public_key, "the public key"),
@@ -204,11 +204,11 @@ class Auth:
     async def update_password(self, old: str, new: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
         """``POST /auth/update-password``: change the user's password.
 
-        A wrong *old* password raises :class:`~backendai_aio.AuthenticationError`.
+        A wrong *old* password raises [`AuthenticationError`][backendai_aio.AuthenticationError].
 
-        ::
-
-            await client.auth.update_password("old secret", "new secret")
+        ```python
+        await client.auth.update_password("old secret", "new secret")
+        ```
         """
         body = {
             "old_password": _text(old, "the old password"),
@@ -225,9 +225,9 @@ class Auth:
         The manager requires the user's *email* in the body (and acts on the caller
         whatever it says); without it, the call looks it up first with GraphQL ``user``.
 
-        ::
-
-            await client.auth.update_full_name("Ada Lovelace")
+        ```python
+        await client.auth.update_full_name("Ada Lovelace")
+        ```
         """
         if not isinstance(name, str):
             raise InvalidArgumentError(f"a full name must be a string, not {name!r}")

@@ -57,5 +57,5 @@ class ReconnectBudget:
 
     @property
     def recent(self) -> int:
-        """How many reconnections the current window holds (as of the last :meth:`spend`)."""
+        """How many reconnections the current window holds (as of the last `spend`)."""
         return len(self._times)

@@ -41,31 +41,37 @@ __all__ = ["EXECUTE_MODES", "Client", "InputCallback", "OutputCallback"]
 class Client(ExecutionCallsAPI, SessionFilesAPI, ExecutionAPI, VFolderAPI):
     """An asyncio Backend.AI client.
 
-    Use one client per application and close it when done, best with ``async with``::
+    Use one client per application and close it when done, best with ``async with``:
 
-        async with Client(ClientConfig.from_env()) as client:
-            print(await client.get_server_version())
+    ```python
+    async with Client(ClientConfig.from_env()) as client:
+        print(await client.get_server_version())
+    ```
 
-    Arguments:
-    - *config*: keypair and endpoint (default: :meth:`ClientConfig.from_env`);
-    - *agent_signature*: appended to the ``User-Agent``, as in the JavaScript client;
-    - *session*: an ``aiohttp.ClientSession`` to use instead of creating one; the client
-      never closes it, and applies its signing middleware per request, which (by aiohttp's
-      rule) replaces the session's own middlewares for the client's signed calls;
-    - *timeout*: the default :class:`Timeout` (connect and read limits) of every call;
-      ``None`` for no limit; each method also takes ``timeout=``;
-    - *retry*: the :class:`RetryPolicy` for idempotent calls (``None`` switches it off);
-    - *ssl*: ``True`` (verify, the default), an ``ssl.SSLContext``, or ``False`` (no
-      verification, with an :class:`InsecureTLSWarning`);
-    - *max_response_size*: the largest body a non-streaming call reads (bytes).
+    Args:
+        config: The keypair and endpoint (default:
+            [`ClientConfig.from_env`][backendai_aio.ClientConfig.from_env]).
+        agent_signature: Appended to the `User-Agent`, as in the JavaScript client.
+        session: An `aiohttp.ClientSession` to use instead of creating one; the client never
+            closes it, and applies its signing middleware per request, which (by aiohttp's
+            rule) replaces the session's own middlewares for the client's signed calls.
+        timeout: The default [`Timeout`][backendai_aio.Timeout] (connect and read limits) of
+            every call; `None` for no limit; each method also takes `timeout=`.
+        retry: The [`RetryPolicy`][backendai_aio.RetryPolicy] for idempotent calls (`None`
+            switches it off).
+        ssl: `True` (verify, the default), an `ssl.SSLContext`, or `False` (no
+            verification, with an [`InsecureTLSWarning`][backendai_aio.InsecureTLSWarning]).
+        max_response_size: The largest body a non-streaming call reads (bytes).
+        middlewares: Your own aiohttp client middlewares (tracing, headers); they run on
+            every call, signed ones included, before the signer.
 
     Every method returns the response body decoded by its Content-Type (JSON parsed,
     ``text/*`` as ``str``, else ``bytes``, ``None`` for 204) and raises
-    :class:`~backendai_aio.BackendError` on failure. The API version is negotiated once,
+    [`BackendError`][backendai_aio.BackendError] on failure. The API version is negotiated once,
     on the first call, from ``GET /``.
 
     The aiohttp session, endpoints, negotiated version and lifecycle belong to the client's
-    :class:`Transport`, which every namespace is given.
+    [`Transport`][backendai_aio.Transport], which every namespace is given.
     """
 
     #: Error type: the server answered a failure status.
@@ -119,7 +125,7 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, ExecutionAPI, VFolderAPI):
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
+        """Whether `close` was called."""
         return self._transport.closed
 
     @property
@@ -159,7 +165,7 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, ExecutionAPI, VFolderAPI):
 
         Answers ``{"version": "v9.20250722", "manager": "26.2.0"}``. The first answer also
         fixes the API version this client speaks; a server older than ``v5.20191215``
-        raises :class:`~backendai_aio.UnsupportedServerError`.
+        raises [`UnsupportedServerError`][backendai_aio.UnsupportedServerError].
         """
         return await self._transport.server_version(timeout)
 
@@ -182,9 +188,9 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, ExecutionAPI, VFolderAPI):
         ``mount_options``, ``agent_list``, ``mount_ids``, ``mount_id_map``,
         ``attach_network``, ``priority``, ``job_priority``, ``is_preemptible``,
         ``batch_timeout``, plus ``config`` for raw config fields (see
-        :class:`~backendai_aio.SessionOptions`). They are sent with the wire names of the
+        [`SessionOptions`][backendai_aio.SessionOptions]). They are sent with the wire names of the
         negotiated API version; an option the server's version does not take raises
-        :class:`~backendai_aio.InvalidArgumentError`.
+        [`InvalidArgumentError`][backendai_aio.InvalidArgumentError].
 
         Answers ``{"sessionId", "sessionName", "status", "servicePorts", "created"}``;
         ``created`` is false when an existing session was reused. Being a get-or-create by
@@ -229,9 +235,9 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, ExecutionAPI, VFolderAPI):
     async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """Restart a compute session's kernel (its state is lost, its files kept).
 
-        Managers of release 26 no longer restart sessions (26.9 answers 501; 25.x and older
-        still do): the call then raises :class:`~backendai_aio.NotSupportedError`, whose
-        message says what to do instead: :meth:`destroy` the session and create a new one.
+        Managers of release 26 no longer restart sessions (26.9 answers 501; 25.x and older still
+        do): the call then raises [`NotSupportedError`][backendai_aio.NotSupportedError], whose
+        message says what to do instead: `destroy` the session and create a new one.
         """
         try:
             return await self._transport.call(
@@ -270,17 +276,17 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, ExecutionAPI, VFolderAPI):
     async def create_kernel(
         self, image: str, session_id: str | None = None, **options: Unpack[SessionOptions]
     ) -> Any:
-        """Legacy alias of :meth:`create_if_not_exists`."""
+        """Legacy alias of `create_if_not_exists`."""
         return await self.create_if_not_exists(image, session_id, **options)
 
     async def destroy_kernel(
         self, session_id: str, forced: bool = False, *, timeout: TimeoutArg = NOT_GIVEN
     ) -> Any:
-        """Legacy alias of :meth:`destroy`."""
+        """Legacy alias of `destroy`."""
         return await self.destroy(session_id, forced, timeout=timeout)
 
     async def refresh_kernel(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Legacy alias of :meth:`restart` (26.x managers: :class:`NotSupportedError`)."""
+        """Legacy alias of `restart` (26.x managers: `NotSupportedError`)."""
         return await self.restart(session_id, timeout=timeout)
 
     async def run_code(
@@ -292,7 +298,7 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, ExecutionAPI, VFolderAPI):
         *,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> Any:
-        """Legacy alias of :meth:`execute`, with the JavaScript argument order."""
+        """Legacy alias of `execute`, with the JavaScript argument order."""
         return await self.execute(session_id, run_id, mode, code, timeout=timeout)
 
     async def request(
@@ -308,9 +314,11 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, ExecutionAPI, VFolderAPI):
 
         *path* is relative to the endpoint (``"/services"``), *params* the query, *json*
         the body. Answers the decoded body and raises the same errors as every other call;
-        idempotent methods are retried as usual::
+        idempotent methods are retried as usual:
 
-            folders = await client.request("GET", "/folders", params={"all": "true"})
+        ```python
+        folders = await client.request("GET", "/folders", params={"all": "true"})
+        ```
         """
         return await self._transport.request(
             method, path, params=params, json=json, timeout=timeout
@@ -358,22 +366,22 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, ExecutionAPI, VFolderAPI):
 
     @functools.cached_property
     def services(self) -> Services:
-        """Model serving: :class:`~backendai_aio.Services` on this client's transport."""
+        """Model serving: [`Services`][backendai_aio.Services] on this client's transport."""
         return Services(self._transport)
 
     @functools.cached_property
     def images(self) -> Images:
-        """The images: :class:`~backendai_aio.Images` on this client's transport."""
+        """The images: [`Images`][backendai_aio.Images] on this client's transport."""
         return Images(self._transport)
 
     @functools.cached_property
     def templates(self) -> Templates:
-        """Session and cluster templates: :class:`~backendai_aio.Templates`."""
+        """Session and cluster templates: [`Templates`][backendai_aio.Templates]."""
         return Templates(self._transport)
 
     @functools.cached_property
     def resources(self) -> Resources:
-        """Resource groups, slots, presets, usage: :class:`~backendai_aio.Resources`."""
+        """Resource groups, slots, presets, usage: [`Resources`][backendai_aio.Resources]."""
         return Resources(self._transport)
 
     @functools.cached_property
@@ -383,5 +391,5 @@ class Client(ExecutionCallsAPI, SessionFilesAPI, ExecutionAPI, VFolderAPI):
 
     @functools.cached_property
     def auth(self) -> Auth:
-        """Account self-service: :class:`~backendai_aio.Auth` on this client's transport."""
+        """Account self-service: [`Auth`][backendai_aio.Auth] on this client's transport."""
         return Auth(self._transport)

@@ -23,7 +23,7 @@ _NEW_FILE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_B
 
 
 def local_error(what: str, exc: OSError) -> LocalIOError:
-    """A :class:`LocalIOError` for *exc*, raised while doing *what*."""
+    """A [`LocalIOError`][backendai_aio.LocalIOError] for *exc*, raised while doing *what*."""
     error = LocalIOError(f"{what}: {exc.strerror or exc}")
     error.__cause__ = exc
     return error
@@ -61,7 +61,7 @@ def resolve_destination(dest: str | os.PathLike[str], remote: str) -> Path:
 
 
 class AtomicFile:
-    """A temporary file beside *target*, moved over it by :meth:`commit`."""
+    """A temporary file beside *target*, moved over it by `commit`."""
 
     def __init__(self, target: Path) -> None:
         #: The path the file will have once committed.

@@ -1,27 +1,29 @@
 """The exception tree, and the mapping from a failed response to an exception (pure).
 
-Every failure of a call raises a :class:`BackendError`; its ``type`` says which side failed,
-as in the original JavaScript client::
+Every failure of a call raises a [`BackendError`][backendai_aio.BackendError]; its ``type`` says
+which side failed, as in the original JavaScript client:
 
-    BackendError                      (root: catch this)
-    ├── ServerError                   ERR_SERVER: the server answered a failure status
-    │   ├── BadRequestError           400 (invalid parameters, session already exists, ...)
-    │   │   └── RunInProgressError    400: the session still runs earlier code
-    │   ├── AuthenticationError       401 (unknown key, signature mismatch)
-    │   ├── PermissionDeniedError     403
-    │   ├── NotFoundError             404 (no such session, image, URL)
-    │   ├── RateLimitError            429
-    │   ├── InternalServerError       5xx (including a proxy's HTML 502/504 page)
-    │   │   └── NotSupportedError     501: the server no longer offers the call
-    │   └── GraphQLError              200 with an ``errors`` list (:mod:`._account`)
-    ├── UnsupportedServerError        ERR_SERVER: the server's API version is too old
-    ├── ResponseError                 ERR_RESPONSE: reading or decoding the response failed
-    │   └── RunDeadlineError          ``run()`` passed its deadline or its number of steps
-    ├── InputRequiredError            the code asked for input and ``run()`` had no ``on_input``
-    └── RequestError                  ERR_REQUEST: sending failed (refused, DNS, TLS, timeout)
-        ├── InvalidArgumentError      the call's arguments or configuration are invalid
-        │   └── LocalIOError          a local file or folder of a transfer failed
-        └── ClientClosedError         the client was used after ``close()``
+```text
+BackendError                      (root: catch this)
+├── ServerError                   ERR_SERVER: the server answered a failure status
+│   ├── BadRequestError           400 (invalid parameters, session already exists, ...)
+│   │   └── RunInProgressError    400: the session still runs earlier code
+│   ├── AuthenticationError       401 (unknown key, signature mismatch)
+│   ├── PermissionDeniedError     403
+│   ├── NotFoundError             404 (no such session, image, URL)
+│   ├── RateLimitError            429
+│   ├── InternalServerError       5xx (including a proxy's HTML 502/504 page)
+│   │   └── NotSupportedError     501: the server no longer offers the call
+│   └── GraphQLError              200 with an ``errors`` list (`_account`)
+├── UnsupportedServerError        ERR_SERVER: the server's API version is too old
+├── ResponseError                 ERR_RESPONSE: reading or decoding the response failed
+│   └── RunDeadlineError          ``run()`` passed its deadline or its number of steps
+├── InputRequiredError            the code asked for input and ``run()`` had no ``on_input``
+└── RequestError                  ERR_REQUEST: sending failed (refused, DNS, TLS, timeout)
+    ├── InvalidArgumentError      the call's arguments or configuration are invalid
+    │   └── LocalIOError          a local file or folder of a transfer failed
+    └── ClientClosedError         the client was used after ``close()``
+```
 
 Every error carries ``maybe_applied``: whether the request may have reached the server and
 been acted on (a non-idempotent call must then not simply be sent again).
@@ -318,9 +320,10 @@ def decipher_response(
 ) -> Any:
     """Turn a complete response into its decoded body, or raise the matching BackendError.
 
-    A failure status raises the :class:`ServerError` of :func:`error_from_response`; a body
-    that its Content-Type says is JSON but is not raises :class:`ResponseError`. *url* (a
-    string or a ``yarl.URL``) is turned into text only for an error.
+    A failure status raises the [`ServerError`][backendai_aio.ServerError] of `error_from_response`;
+    a body that its Content-Type says is JSON but is not raises
+    [`ResponseError`][backendai_aio.ResponseError]. *url* (a string or a ``yarl.URL``) is turned
+    into text only for an error.
     """
     if status >= 400:
         text = None if url is None else str(url)
@@ -352,9 +355,9 @@ class RunInProgressError(BadRequestError):
 
 
 class InputRequiredError(BackendError):
-    """The code asked for input and :meth:`Client.run` was given no ``on_input``.
+    """The code asked for input and `Client.run` was given no ``on_input``.
 
-    The run was interrupted; :attr:`prompt` holds what the code printed as its prompt. Its
+    The run was interrupted; `prompt` holds what the code printed as its prompt. Its
     ``type`` is ``ERR_REQUEST``: the call, not the server, must change (pass ``on_input``).
     """
 
@@ -367,7 +370,7 @@ class InputRequiredError(BackendError):
 
 
 class RunDeadlineError(ResponseError):
-    """:meth:`Client.run` gave up: the run outlived its deadline or its number of steps.
+    """`Client.run` gave up: the run outlived its deadline or its number of steps.
 
     The run was interrupted.
     """

@@ -85,8 +85,8 @@ class EventStream:
     based on the server's ``retry:`` delay; the stream gives up after *max_reconnects*
     drops in a row, or *max_reconnects* reconnections within *reconnect_window* seconds,
     and ends at a ``server_close`` event. A failure status raises the mapped
-    :class:`~backendai_aio.BackendError` at once; a line or an event larger than
-    *max_event_size* raises :class:`~backendai_aio.ResponseError`.
+    [`BackendError`][backendai_aio.BackendError] at once; a line or an event larger than
+    *max_event_size* raises [`ResponseError`][backendai_aio.ResponseError].
     """
 
     def __init__(

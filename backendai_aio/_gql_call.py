@@ -1,7 +1,7 @@
-"""One GraphQL call over a :class:`~backendai_aio.Transport`, for the namespaces that need one.
+"""One GraphQL call over a [`Transport`][backendai_aio.Transport], for the namespaces that need one.
 
 The manager answers GraphQL errors with HTTP 200 and an ``errors`` list; they raise
-:class:`~backendai_aio.GraphQLError` here as in :meth:`Client.query
+[`GraphQLError`][backendai_aio.GraphQLError] here as in :meth:`Client.query
 <backendai_aio.Client.query>`.
 """
 

@@ -20,7 +20,8 @@ __all__ = [
     "vfolder_entries",
 ]
 
-#: Statuses after which :meth:`Client.run` asks for more with mode ``continue``.
+#: Statuses after which [`Client.run`][backendai_aio.Client.run] asks for more with mode
+#: ``continue``.
 CONTINUING_STATUSES = frozenset({"continued", "build-finished", "clean-finished"})
 #: Statuses that end a run.
 TERMINAL_STATUSES = frozenset({"finished", "exec-timeout"})
@@ -36,7 +37,7 @@ class ConsoleItem:
 
 @dataclass(slots=True)
 class RunResult:
-    """The outcome of :meth:`Client.run`: what the code printed and how it ended."""
+    """The outcome of `Client.run`: what the code printed and how it ended."""
 
     #: The run id used for every step.
     run_id: str
@@ -85,8 +86,8 @@ class RunResult:
     def add_step(self, result: Mapping[str, Any]) -> list[ConsoleItem]:
         """Record one raw ``result`` object; return its new console items.
 
-        A result whose ``console`` is not a list raises :class:`~backendai_aio.ResponseError`
-        (nothing is recorded then).
+        A result whose ``console`` is not a list raises
+        [`ResponseError`][backendai_aio.ResponseError] (nothing is recorded then).
         """
         console = result.get("console")
         if console is not None and not isinstance(console, list):
@@ -140,7 +141,7 @@ def _int(value: Any) -> int:
 
 
 def session_entries(listing: Any) -> list[FileEntry]:
-    """Type the answer of :meth:`Client.list_files`, whose ``files`` is JSON text.
+    """Type the answer of `Client.list_files`, whose ``files`` is JSON text.
 
     Each entry there is ``{filename, size, mode, ctime, mtime, atime}``, ``mode`` a
     ``ls -l``-style string or a number.
@@ -178,9 +179,9 @@ def session_entries(listing: Any) -> list[FileEntry]:
 
 
 def vfolder_entries(listing: Any) -> list[FileEntry]:
-    """Type the answer of :meth:`Client.vfolder_list_files` (``{"items": [...]}``).
+    """Type the answer of `Client.vfolder_list_files` (``{"items": [...]}``).
 
-    A listing whose ``items`` is not a list raises :class:`~backendai_aio.ResponseError`.
+    A listing whose ``items`` is not a list raises [`ResponseError`][backendai_aio.ResponseError].
     """
     items = listing.get("items") if isinstance(listing, Mapping) else None
     if items is not None and not isinstance(items, list):

@@ -27,9 +27,9 @@ ProgressCallback: TypeAlias = Callable[[int, int | None], object]
 class ByteStream:
     """The body of a streamed response, read in chunks, never whole.
 
-    ``async for chunk in stream`` yields the bytes as they arrive; :meth:`to_file` writes
+    ``async for chunk in stream`` yields the bytes as they arrive; `to_file` writes
     them to a path. A transport failure while reading raises
-    :class:`~backendai_aio.ResponseError`. Valid only inside the ``async with`` block that
+    [`ResponseError`][backendai_aio.ResponseError]. Valid only inside the ``async with`` block that
     produced it.
     """
 
@@ -87,7 +87,7 @@ class ByteStream:
 
         The bytes go to a temporary file beside *path*, moved over it once complete (a
         replaced file keeps its mode). Local failures (a folder in the way, a missing
-        folder, a full disk) raise :class:`~backendai_aio.LocalIOError`.
+        folder, a full disk) raise [`LocalIOError`][backendai_aio.LocalIOError].
         """
         raw = os.fspath(path) if isinstance(path, str | os.PathLike) else None
         if not isinstance(raw, str) or not raw:
@@ -118,7 +118,7 @@ class ByteStream:
 class TransferProgress:
     """Reports a transfer's progress to the caller's callback.
 
-    It counts the bytes (:meth:`add`) or takes a position (:meth:`__call__`), never reports a
+    It counts the bytes (`add`) or takes a position (`__call__`), never reports a
     count twice or backwards (a resumed transfer sends some bytes again), and keeps what the
     callback raised: called while aiohttp sends a body, its exception would otherwise reach
     the caller disguised as a connection failure.
@@ -128,7 +128,7 @@ class TransferProgress:
         self._callback = callback
         #: The total in bytes, when known.
         self.total = total
-        #: The bytes counted by :meth:`add`.
+        #: The bytes counted by `add`.
         self.done = 0
         self._reported = -1
         #: What the callback (or a source, on its behalf) raised.

@@ -16,7 +16,7 @@ from ._errors import BackendError, InvalidArgumentError, LocalIOError
 
 __all__ = ["FileSource", "Source", "StreamSource", "UploadSource", "open_source"]
 
-#: What :meth:`VFolderAPI.vfolder_upload` reads from: a file path, bytes, or an async
+#: What `VFolderAPI.vfolder_upload` reads from: a file path, bytes, or an async
 #: iterable of byte chunks (which needs ``size=``).
 UploadSource: TypeAlias = (
     str | os.PathLike[str] | bytes | bytearray | memoryview | AsyncIterable[bytes]
@@ -31,8 +31,8 @@ class Source(Protocol):
 
     A ``PATCH`` body is sent by a task of aiohttp's, which aiohttp cancels (without waiting
     for it) when the request fails, so a body may still be winding down while the next one
-    starts: :meth:`blocks` keeps no state that the next call depends on, and awaits nothing
-    of the caller's (a stream source is read by :meth:`prepare`, before the request).
+    starts: `blocks` keeps no state that the next call depends on, and awaits nothing
+    of the caller's (a stream source is read by `prepare`, before the request).
     """
 
     size: int
@@ -44,7 +44,7 @@ class Source(Protocol):
         ...
 
     async def prepare(self, offset: int, length: int) -> None:
-        """Make the *length* bytes from *offset* ready for :meth:`blocks`."""
+        """Make the *length* bytes from *offset* ready for `blocks`."""
 
     def blocks(self, offset: int, length: int) -> AsyncIterator[bytes]:
         """Yield exactly *length* bytes from *offset*, in blocks."""

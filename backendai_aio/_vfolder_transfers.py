@@ -4,10 +4,10 @@ The manager hands out a storage-proxy URL and a token (``request-upload`` or
 ``request-download``, answering ``{"url", "token"}``); the bytes then travel between the
 client and the storage proxy, unsigned, the token in the query string (``?token=``):
 
-- uploads speak tus 1.0.0 (:mod:`._vfolder_upload`), resumed from the offset the server
+- uploads speak tus 1.0.0 (`_vfolder_upload`), resumed from the offset the server
   reports;
-- downloads are one streamed ``GET`` (:mod:`._vfolder_download`), resumed with ``Range``,
-  written beside the destination and moved into place once complete (:mod:`._destination`).
+- downloads are one streamed ``GET`` (`_vfolder_download`), resumed with ``Range``,
+  written beside the destination and moved into place once complete (`_destination`).
 
 Neither ever holds a whole file in memory. The token is a credential: it never appears in an
 error message, a log line or a repr, and it is never sent in clear text when the manager is
@@ -91,7 +91,7 @@ def read_ticket(
 
 
 class VFolderTransferAPI(Namespace):
-    """The transfer calls of :class:`~backendai_aio.Client`'s virtual-folder API."""
+    """The transfer calls of [`Client`][backendai_aio.Client]'s virtual-folder API."""
 
     #: Whether a plain http storage proxy may be used when the manager is reached over
     #: https (the storage token then travels in clear text). Off by default.
@@ -130,9 +130,9 @@ class VFolderTransferAPI(Namespace):
         *max_attempts* consecutive failures without progress. ``progress(done, total)`` (a
         function or coroutine function) follows the bytes sent. *timeout* applies to each
         request (by default transfers have only a connect limit). Failures raise
-        :class:`~backendai_aio.BackendError` naming the phase (``ERR_REQUEST`` or
+        [`BackendError`][backendai_aio.BackendError] naming the phase (``ERR_REQUEST`` or
         ``ERR_RESPONSE`` for the transfer itself); a plain http storage proxy under an
-        https manager is refused (see :attr:`allow_http_storage_proxy`).
+        https manager is refused (see `allow_http_storage_proxy`).
         """
         folder = folder_name(name)
         if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
@@ -224,7 +224,7 @@ class VFolderTransferAPI(Namespace):
 
 
 class VFolderTransfers:
-    """The transfer calls of a :class:`~backendai_aio.VFolder` handle."""
+    """The transfer calls of a [`VFolder`][backendai_aio.VFolder] handle."""
 
     #: The folder's name.
     name: str
@@ -243,7 +243,7 @@ class VFolderTransfers:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> int:
-        """Upload a file into this folder (see :meth:`VFolderAPI.vfolder_upload`)."""
+        """Upload a file into this folder (see `VFolderAPI.vfolder_upload`)."""
         return await self._transfers().vfolder_upload(
             self.name,
             source,
@@ -264,7 +264,7 @@ class VFolderTransfers:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> Path:
-        """Download a file of this folder (see :meth:`VFolderAPI.vfolder_download`)."""
+        """Download a file of this folder (see `VFolderAPI.vfolder_download`)."""
         return await self._transfers().vfolder_download(
             self.name,
             path,

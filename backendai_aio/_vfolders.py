@@ -1,7 +1,7 @@
-"""Virtual folders: the manager's ``/folders`` calls and the :class:`VFolder` handle.
+"""Virtual folders: the manager's ``/folders`` calls and the `VFolder` handle.
 
 Folder management goes to the manager, signed like every call; file contents travel through
-the storage proxy (the upload and download calls come from :mod:`._vfolder_transfers`).
+the storage proxy (the upload and download calls come from `_vfolder_transfers`).
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ __all__ = ["VFolder", "VFolderAPI"]
 
 
 class VFolderAPI(VFolderTransferAPI):
-    """The virtual-folder calls of :class:`~backendai_aio.Client` (``/folders``).
+    """The virtual-folder calls of [`Client`][backendai_aio.Client] (``/folders``).
 
-    A virtual folder is a named directory on a storage host that sessions mount. Each
-    method takes the folder's name; :meth:`vfolder` gives a :class:`VFolder` handle that
-    carries it. Paths inside a folder are POSIX and relative to it (``data/train.csv``); a
-    path leaving the folder (``..``, ``/etc``) raises :class:`~backendai_aio.InvalidArgumentError`
+    A virtual folder is a named directory on a storage host that sessions mount. Each method takes
+    the folder's name; `vfolder` gives a [`VFolder`][backendai_aio.VFolder] handle that carries it.
+    Paths inside a folder are POSIX and relative to it (``data/train.csv``); a path leaving the
+    folder (``..``, ``/etc``) raises [`InvalidArgumentError`][backendai_aio.InvalidArgumentError]
     before anything is sent.
     """
 
@@ -56,7 +56,7 @@ class VFolderAPI(VFolderTransferAPI):
     ) -> Any:
         """``POST /folders``: create the virtual folder *name* (answers 201 and its details).
 
-        *host* is a storage host from :meth:`vfolder_list_hosts` (default: the server's);
+        *host* is a storage host from `vfolder_list_hosts` (default: the server's);
         *usage_mode* ``general``, ``model`` or ``data``; *permission* ``ro``, ``rw`` or
         ``wd`` (read-write-delete); *group* a project's id (or, on older managers, name) for
         a project folder; *unmanaged_path* (admins) a host path. (A per-folder quota is no
@@ -167,7 +167,7 @@ class VFolderAPI(VFolderTransferAPI):
         *,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> list[FileEntry]:
-        """:meth:`vfolder_list_files` as typed :class:`~backendai_aio.FileEntry` objects."""
+        """`vfolder_list_files` as typed [`FileEntry`][backendai_aio.FileEntry] objects."""
         return vfolder_entries(await self.vfolder_list_files(name, path, timeout=timeout))
 
     async def vfolder_rename_file(
@@ -295,12 +295,14 @@ class VFolder(VFolderTransfers):
     """A handle on one virtual folder: ``client.vfolder("data")``.
 
     It holds the client and the folder's name, and offers the folder calls without the name
-    argument::
+    argument:
 
-        data = client.vfolder("data")
-        await data.create()
-        await data.upload("train.csv")
-        await data.download("train.csv", "/tmp/")
+    ```python
+    data = client.vfolder("data")
+    await data.create()
+    await data.upload("train.csv")
+    await data.download("train.csv", "/tmp/")
+    ```
 
     Creating a handle sends nothing; the folder need not exist yet.
     """
@@ -328,7 +330,7 @@ class VFolder(VFolderTransfers):
         unmanaged_path: str | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> Any:
-        """Create this folder (see :meth:`VFolderAPI.vfolder_create`)."""
+        """Create this folder (see `VFolderAPI.vfolder_create`)."""
         return await self.client.vfolder_create(
             self.name,
             host=host,
@@ -341,11 +343,11 @@ class VFolder(VFolderTransfers):
         )
 
     async def info(self, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Get this folder's details (see :meth:`VFolderAPI.vfolder_info`)."""
+        """Get this folder's details (see `VFolderAPI.vfolder_info`)."""
         return await self.client.vfolder_info(self.name, timeout=timeout)
 
     async def delete(self, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
-        """Delete this folder (see :meth:`VFolderAPI.vfolder_delete`)."""
+        """Delete this folder (see `VFolderAPI.vfolder_delete`)."""
         await self.client.vfolder_delete(self.name, timeout=timeout)
 
     async def mkdir(
@@ -356,7 +358,7 @@ class VFolder(VFolderTransfers):
         exist_ok: bool = False,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> Any:
-        """Create a directory (see :meth:`VFolderAPI.vfolder_mkdir`)."""
+        """Create a directory (see `VFolderAPI.vfolder_mkdir`)."""
         return await self.client.vfolder_mkdir(
             self.name, path, parents=parents, exist_ok=exist_ok, timeout=timeout
         )
@@ -364,13 +366,13 @@ class VFolder(VFolderTransfers):
     async def list_files(
         self, path: str | os.PathLike[str] = ".", *, timeout: TimeoutArg = NOT_GIVEN
     ) -> Any:
-        """List a directory (see :meth:`VFolderAPI.vfolder_list_files`)."""
+        """List a directory (see `VFolderAPI.vfolder_list_files`)."""
         return await self.client.vfolder_list_files(self.name, path, timeout=timeout)
 
     async def entries(
         self, path: str | os.PathLike[str] = ".", *, timeout: TimeoutArg = NOT_GIVEN
     ) -> list[FileEntry]:
-        """List a directory as typed entries (see :meth:`VFolderAPI.vfolder_entries`)."""
+        """List a directory as typed entries (see `VFolderAPI.vfolder_entries`)."""
         return await self.client.vfolder_entries(self.name, path, timeout=timeout)
 
     async def rename_file(
@@ -380,7 +382,7 @@ class VFolder(VFolderTransfers):
         *,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> Any:
-        """Rename a file (see :meth:`VFolderAPI.vfolder_rename_file`)."""
+        """Rename a file (see `VFolderAPI.vfolder_rename_file`)."""
         return await self.client.vfolder_rename_file(
             self.name, target_path, new_name, timeout=timeout
         )
@@ -392,7 +394,7 @@ class VFolder(VFolderTransfers):
         recursive: bool = False,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> Any:
-        """Delete files (see :meth:`VFolderAPI.vfolder_delete_files`)."""
+        """Delete files (see `VFolderAPI.vfolder_delete_files`)."""
         return await self.client.vfolder_delete_files(
             self.name, files, recursive=recursive, timeout=timeout
         )
@@ -400,5 +402,5 @@ class VFolder(VFolderTransfers):
     async def invite(
         self, emails: str | Sequence[str], perm: str = "rw", *, timeout: TimeoutArg = NOT_GIVEN
     ) -> Any:
-        """Invite users to share this folder (see :meth:`VFolderAPI.vfolder_invite`)."""
+        """Invite users to share this folder (see `VFolderAPI.vfolder_invite`)."""
         return await self.client.vfolder_invite(self.name, emails, perm, timeout=timeout)
