@@ -1,15 +1,16 @@
 """backendai_aio: an asyncio-native client SDK for Backend.AI.
 
-::
+```python
+from backendai_aio import Client, ClientConfig
 
-    from backendai_aio import Client, ClientConfig
+async with Client(ClientConfig.from_env()) as client:
+    await client.create_if_not_exists("python:3.11", "my-session")
+    result = await client.execute("my-session", None, "query", 'print("hello")')
+```
 
-    async with Client(ClientConfig.from_env()) as client:
-        await client.create_if_not_exists("python:3.11", "my-session")
-        result = await client.execute("my-session", None, "query", 'print("hello")')
-
-Failures raise :class:`BackendError`, whose ``type`` is :data:`ERR_SERVER`,
-:data:`ERR_RESPONSE` or :data:`ERR_REQUEST`.
+Failures raise [`BackendError`][backendai_aio.BackendError], whose ``type`` is
+[`ERR_SERVER`][backendai_aio.ERR_SERVER], [`ERR_RESPONSE`][backendai_aio.ERR_RESPONSE] or
+[`ERR_REQUEST`][backendai_aio.ERR_REQUEST].
 """
 
 from ._apiversion import LATEST_API_VERSION, OLDEST_API_VERSION, SUPPORTED_API_VERSIONS
@@ -56,9 +57,10 @@ from ._errors import (
     UnsupportedServerError,
     UsageError,
 )
+from ._event_stream import Event, EventStream
+from ._events import Events
 from ._execution_stream import ExecutionStream
 from ._images import ImageEntry, ImageResourceLimit, Images
-from ._live import Event, EventStream
 from ._middleware import SigningMiddleware
 from ._ratelimits import RateLimit
 from ._resources import Resources
@@ -137,6 +139,7 @@ __all__ = [
     "CreatedTemplate",
     "Event",
     "EventStream",
+    "Events",
     "ExecuteAnswer",
     "ExecuteResult",
     "ExecutionStream",

@@ -53,7 +53,7 @@ _VERSION_RE = re.compile(r"v(\d+)\.(\d{8})")
 
 
 def parse_api_version(text: str) -> ApiVersion:
-    """Parse ``vMAJOR.YYYYMMDD``; raise :class:`ValueError` for anything else."""
+    """Parse ``vMAJOR.YYYYMMDD``; raise `ValueError` for anything else."""
     match = _VERSION_RE.fullmatch(text.strip()) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"not an API version: {text!r}")
@@ -64,8 +64,8 @@ def negotiate(server_version: str, client_latest: str = LATEST_API_VERSION) -> s
     """Return the version to send to a server that advertises *server_version*.
 
     The server accepts its own newest version and every older one it lists, so the answer is
-    the older of the two newest versions. Raise :class:`ValueError` when the server is older
-    than :data:`OLDEST_API_VERSION` or its version cannot be parsed.
+    the older of the two newest versions. Raise `ValueError` when the server is older
+    than [`OLDEST_API_VERSION`][backendai_aio.OLDEST_API_VERSION] or its version cannot be parsed.
     """
     server = parse_api_version(server_version)
     if server < parse_api_version(OLDEST_API_VERSION):

@@ -1,7 +1,8 @@
 """Account self-service: ``client.auth``, the manager's ``/auth/...`` routes for the caller.
 
-The keypair's SSH keypair (``/auth/ssh-keypair``), and the user's password and full name.
-Logging in to a webserver stays :meth:`Client.login <backendai_aio.Client.login>`.
+Logging in to and out of a webserver, the credentials check (``/auth/test``), the role
+(``/auth/role``), the keypair's SSH keypair (``/auth/ssh-keypair``), and the user's password
+and full name.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from yarl import URL
+
 from ._catalog_types import SSHKeypair, SSHPublicKey
-from ._errors import InvalidArgumentError, ResponseError
+from ._errors import AuthenticationError, InvalidArgumentError, ResponseError
 from ._gql_call import graphql_data
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transport import Transport
@@ -38,13 +41,16 @@ def _keypair(answer: Any) -> SSHKeypair:
 
 
 class Auth:
-    """The caller's own account: SSH keypair, password, full name.
+    """The caller's own account: `client.auth`.
 
-    Reached as ``client.auth``; it uses only the transport. Passwords and private keys are
-    sent in the body only, and never appear in an error or a log line::
+    Webserver login and logout, the credentials check, the role, the SSH keypair, the
+    password and the full name; it uses only the transport. Passwords and private keys are
+    sent in the body only, and never appear in an error or a log line:
 
-        keys = await client.auth.generate_ssh_keypair()
-        assert (await client.auth.ssh_keypair())["ssh_public_key"] == keys["ssh_public_key"]
+    ```python
+    keys = await client.auth.generate_ssh_keypair()
+    assert (await client.auth.ssh_keypair())["ssh_public_key"] == keys["ssh_public_key"]
+    ```
     """
 
     def __init__(self, transport: Transport) -> None:
@@ -53,12 +59,106 @@ class Auth:
     def __repr__(self) -> str:
         return f"<Auth of {self._transport!r}>"
 
+    async def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        otp: str | None = None,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> Any:
+        """Log in to a webserver endpoint (`endpoint_type="session"`).
+
+        The session cookie the webserver sets authorises every later call, which goes under
+        `/func/`. The password never appears in an error or a log line.
+
+        Args:
+            username: The user's e-mail or name.
+            password: The user's password.
+            otp: The one-time code of a user with two-factor authentication.
+            timeout: The limits of this call.
+
+        Returns:
+            The webserver's `data` (access key, role, status).
+
+        Raises:
+            AuthenticationError: The login was refused (the message says why).
+            InvalidArgumentError: The endpoint is not a webserver's, or a credential is empty.
+        """
+        if not self._transport.webserver:
+            raise InvalidArgumentError("login() needs a ClientConfig with endpoint_type='session'")
+        if not username or not password:
+            raise InvalidArgumentError("login() needs a user name and a password")
+        url = self._server_url("login")
+        creds = {"username": username, "password": password}
+        if otp:
+            creds["otp"] = otp
+        body = await self._transport.call("POST", url, json=creds, timeout=timeout, signed=False)
+        if not isinstance(body, Mapping) or body.get("authenticated") is not True:
+            details = body.get("data") if isinstance(body, Mapping) else None
+            details = details if isinstance(details, Mapping) else {}
+            title = details.get("title")
+            reason = details.get("details")
+            message = "login refused"
+            if title or reason:
+                message += ": " + " ".join(str(part) for part in (title, reason) if part)
+            raise AuthenticationError(
+                message,
+                status=200,
+                problem_type=details.get("type"),
+                title=None if title is None else str(title),
+                msg=None if reason is None else str(reason),
+                body=body,
+                method="POST",
+                url=str(url),
+            )
+        return body.get("data")
+
+    async def logout(self, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
+        """End the webserver login session (`endpoint_type="session"`).
+
+        Raises:
+            InvalidArgumentError: The endpoint is not a webserver's.
+        """
+        if not self._transport.webserver:
+            raise InvalidArgumentError("logout() needs a ClientConfig with endpoint_type='session'")
+        await self._transport.call(
+            "POST", self._server_url("logout"), timeout=timeout, signed=False
+        )
+
+    def _server_url(self, name: str) -> URL:
+        # The webserver's own routes live beside /func/, not under it.
+        return URL(str(self._transport.endpoint) + "server/" + name, encoded=True)
+
+    async def check(self, echo: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+        """`POST /auth/test`: check the credentials.
+
+        Returns:
+            `{"authorized": "yes", "echo": echo}`.
+        """
+        return await self._transport.request(
+            "POST", "/auth/test", json={"echo": echo}, timeout=timeout
+        )
+
+    async def role(self, group: str | None = None, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+        """`GET /auth/role`: the caller's roles.
+
+        Args:
+            group: A group id, to ask for the role in that group too.
+            timeout: The limits of this call.
+
+        Returns:
+            `{"global_role", "domain_role", "group_role"}`.
+        """
+        params = {} if group is None else {"group": group}
+        return await self._transport.request("GET", "/auth/role", params=params, timeout=timeout)
+
     async def ssh_keypair(self, *, timeout: TimeoutArg = NOT_GIVEN) -> SSHPublicKey:
         """``GET /auth/ssh-keypair``: the keypair's SSH public key (empty if none yet).
 
-        ::
-
-            print((await client.auth.ssh_keypair())["ssh_public_key"])
+        ```python
+        print((await client.auth.ssh_keypair())["ssh_public_key"])
+        ```
         """
         answer = await self._transport.request("GET", "/auth/ssh-keypair", timeout=timeout)
         if not isinstance(answer, Mapping) or "ssh_public_key" not in answer:
@@ -72,10 +172,10 @@ class Auth:
 
         The private key is answered this once; later reads show the public key only.
 
-        ::
-
-            keys = await client.auth.generate_ssh_keypair()
-            Path("id_rsa").write_text(keys["ssh_private_key"])
+        ```python
+        keys = await client.auth.generate_ssh_keypair()
+        Path("id_rsa").write_text(keys["ssh_private_key"])
+        ```
         """
         answer = await self._transport.request("PATCH", "/auth/ssh-keypair", timeout=timeout)
         return _keypair(answer)
@@ -88,9 +188,9 @@ class Auth:
         The public key in OpenSSH's format, the private one in PEM or OpenSSH's, without a
         passphrase. 26.09 refuses keys that do not match with 400 ``ssh-keypair-mismatch``.
 
-        ::
-
-            await client.auth.upload_ssh_keypair(Path("id.pub").read_text(), Path("id").read_text())
+        ```python
+        await client.auth.upload_ssh_keypair(Path("id.pub").read_text(), Path("id").read_text())
+        ```
         """
         body = {
             "pubkey": _text(public_key, "the public key"),
@@ -104,11 +204,11 @@ class Auth:
     async def update_password(self, old: str, new: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
         """``POST /auth/update-password``: change the user's password.
 
-        A wrong *old* password raises :class:`~backendai_aio.AuthenticationError`.
+        A wrong *old* password raises [`AuthenticationError`][backendai_aio.AuthenticationError].
 
-        ::
-
-            await client.auth.update_password("old secret", "new secret")
+        ```python
+        await client.auth.update_password("old secret", "new secret")
+        ```
         """
         body = {
             "old_password": _text(old, "the old password"),
@@ -125,9 +225,9 @@ class Auth:
         The manager requires the user's *email* in the body (and acts on the caller
         whatever it says); without it, the call looks it up first with GraphQL ``user``.
 
-        ::
-
-            await client.auth.update_full_name("Ada Lovelace")
+        ```python
+        await client.auth.update_full_name("Ada Lovelace")
+        ```
         """
         if not isinstance(name, str):
             raise InvalidArgumentError(f"a full name must be a string, not {name!r}")

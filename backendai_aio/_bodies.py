@@ -13,7 +13,7 @@ _CHUNK = 256 * 1024
 
 
 async def read_body(response: aiohttp.ClientResponse, method: str, limit: int) -> bytes:
-    """Read a whole body, at most *limit* bytes; failures raise :class:`ResponseError`."""
+    """Read a whole body, at most *limit* bytes; failures raise `ResponseError`."""
     # Content-Length counts the bytes on the wire: only an uncompressed body's tells the
     # size it will have in memory.
     encoding = response.headers.get("Content-Encoding", "identity").lower()

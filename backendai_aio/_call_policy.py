@@ -1,9 +1,9 @@
 """What a call does after each attempt: answer, retry, move on, re-sign, follow, or stop.
 
-A plain function of what happened (:class:`Outcome`), what the call did so far
-(:class:`Tally`), what the call may do (:class:`CallRules`) and the time left before its
+A plain function of what happened (`Outcome`), what the call did so far
+(`Tally`), what the call may do (`CallRules`) and the time left before its
 deadline, so every rule of the request loop can be read, and tested, as a table. Nothing
-here does I/O; the request loop in :mod:`._transport` carries the decisions out.
+here does I/O; the request loop in `_transport` carries the decisions out.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class CallRules:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The next step; *delay* for :attr:`Action.RETRY`, *why* for :attr:`Action.FAIL`."""
+    """The next step; *delay* for `Action.RETRY`, *why* for `Action.FAIL`."""
 
     action: Action
     delay: float = 0.0

@@ -21,7 +21,7 @@ __all__ = [
     "TemplateKind",
 ]
 
-#: Which templates a :class:`~backendai_aio.Templates` call is about.
+#: Which templates a [`Templates`][backendai_aio.Templates] call is about.
 TemplateKind: TypeAlias = Literal["session", "cluster"]
 
 

@@ -10,13 +10,13 @@ from typing import Any, Final, Self, Unpack, cast
 import aiohttp
 from yarl import URL
 
-from ._account import AccountAPI
 from ._auth_calls import Auth
 from ._config import ClientConfig
 from ._errors import ERR_REQUEST, ERR_RESPONSE, ERR_SERVER
+from ._events import Events
 from ._execution import EXECUTE_MODES, InputCallback, OutputCallback
+from ._gql_call import graphql_data
 from ._images import Images
-from ._live import LiveAPI
 from ._ratelimits import RateLimit
 from ._resources import Resources
 from ._retries import RetryPolicy
@@ -39,34 +39,38 @@ from ._vfolders import VFolders
 __all__ = ["EXECUTE_MODES", "Client", "InputCallback", "OutputCallback"]
 
 
-class Client(LiveAPI, AccountAPI):
+class Client:
     """An asyncio Backend.AI client.
 
-    Use one client per application and close it when done, best with ``async with``::
+    Use one client per application and close it when done, best with ``async with``:
 
-        async with Client(ClientConfig.from_env()) as client:
-            print(await client.get_server_version())
+    ```python
+    async with Client(ClientConfig.from_env()) as client:
+        print(await client.get_server_version())
+    ```
 
     Arguments:
-    - *config*: keypair and endpoint (default: :meth:`ClientConfig.from_env`);
+    - *config*: keypair and endpoint (default:
+      [`ClientConfig.from_env`][backendai_aio.ClientConfig.from_env]);
     - *agent_signature*: appended to the ``User-Agent``, as in the JavaScript client;
     - *session*: an ``aiohttp.ClientSession`` to use instead of creating one; the client
       never closes it, and applies its signing middleware per request, which (by aiohttp's
       rule) replaces the session's own middlewares for the client's signed calls;
-    - *timeout*: the default :class:`Timeout` (connect and read limits) of every call;
-      ``None`` for no limit; each method also takes ``timeout=``;
-    - *retry*: the :class:`RetryPolicy` for idempotent calls (``None`` switches it off);
+    - *timeout*: the default [`Timeout`][backendai_aio.Timeout] (connect and read limits) of every
+      call; ``None`` for no limit; each method also takes ``timeout=``;
+    - *retry*: the [`RetryPolicy`][backendai_aio.RetryPolicy] for idempotent calls (``None``
+      switches it off);
     - *ssl*: ``True`` (verify, the default), an ``ssl.SSLContext``, or ``False`` (no
-      verification, with an :class:`InsecureTLSWarning`);
+      verification, with an [`InsecureTLSWarning`][backendai_aio.InsecureTLSWarning]);
     - *max_response_size*: the largest body a non-streaming call reads (bytes).
 
     Every method returns the response body decoded by its Content-Type (JSON parsed,
     ``text/*`` as ``str``, else ``bytes``, ``None`` for 204) and raises
-    :class:`~backendai_aio.BackendError` on failure. The API version is negotiated once,
+    [`BackendError`][backendai_aio.BackendError] on failure. The API version is negotiated once,
     on the first call, from ``GET /``.
 
     The aiohttp session, endpoints, negotiated version and lifecycle belong to the client's
-    :class:`Transport`, which every namespace is given.
+    [`Transport`][backendai_aio.Transport], which every namespace is given.
     """
 
     #: Error type: the server answered a failure status.
@@ -98,7 +102,7 @@ class Client(LiveAPI, AccountAPI):
             max_response_size=max_response_size,
             middlewares=middlewares,
         )
-        super().__init__(transport)
+        self._transport = transport
         #: The configuration in use (from the environment when none was given).
         self.config: Final = transport.config
 
@@ -120,7 +124,7 @@ class Client(LiveAPI, AccountAPI):
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
+        """Whether `close` was called."""
         return self._transport.closed
 
     @property
@@ -160,7 +164,7 @@ class Client(LiveAPI, AccountAPI):
 
         Answers ``{"version": "v9.20250722", "manager": "26.2.0"}``. The first answer also
         fixes the API version this client speaks; a server older than ``v5.20191215``
-        raises :class:`~backendai_aio.UnsupportedServerError`.
+        raises [`UnsupportedServerError`][backendai_aio.UnsupportedServerError].
         """
         return cast(ServerVersion, await self._transport.server_version(timeout))
 
@@ -174,7 +178,7 @@ class Client(LiveAPI, AccountAPI):
         timeout: TimeoutArg = NOT_GIVEN,
         **options: Unpack[SessionOptions],
     ) -> CreatedSession:
-        """Get or create a compute session: :meth:`Sessions.create`."""
+        """Get or create a compute session: `Sessions.create`."""
         return await self.sessions.create(image, session_id, timeout=timeout, **options)
 
     async def execute(
@@ -187,11 +191,11 @@ class Client(LiveAPI, AccountAPI):
         *,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> ExecuteAnswer:
-        """Run one step of code execution: :meth:`Sessions.execute`."""
+        """Run one step of code execution: `Sessions.execute`."""
         return await self.sessions.execute(session_id, run_id, mode, code, opts, timeout=timeout)
 
     async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Restart a compute session's kernel: :meth:`Sessions.restart`."""
+        """Restart a compute session's kernel: `Sessions.restart`."""
         return await self.sessions.restart(session_id, timeout=timeout)
 
     async def destroy(
@@ -202,11 +206,11 @@ class Client(LiveAPI, AccountAPI):
         recursive: bool = False,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> Any:
-        """Terminate a compute session: :meth:`Sessions.destroy`."""
+        """Terminate a compute session: `Sessions.destroy`."""
         return await self.sessions.destroy(session_id, forced, recursive=recursive, timeout=timeout)
 
     async def interrupt(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Interrupt the code running in a compute session: :meth:`Sessions.interrupt`."""
+        """Interrupt the code running in a compute session: `Sessions.interrupt`."""
         return await self.sessions.interrupt(session_id, timeout=timeout)
 
     async def complete(
@@ -217,15 +221,15 @@ class Client(LiveAPI, AccountAPI):
         *,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> CompletionAnswer:
-        """Auto-completion candidates of *code*: :meth:`Sessions.complete`."""
+        """Auto-completion candidates of *code*: `Sessions.complete`."""
         return await self.sessions.complete(session_id, code, opts, timeout=timeout)
 
     async def get_info(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> SessionInfo:
-        """A compute session's details: :meth:`Sessions.info`."""
+        """A compute session's details: `Sessions.info`."""
         return await self.sessions.info(session_id, timeout=timeout)
 
     async def get_logs(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> SessionLogs:
-        """The container logs of a compute session: :meth:`Sessions.logs`."""
+        """The container logs of a compute session: `Sessions.logs`."""
         return await self.sessions.logs(session_id, timeout=timeout)
 
     # -- legacy aliases of the JavaScript client -------------------------------------------------
@@ -233,17 +237,17 @@ class Client(LiveAPI, AccountAPI):
     async def create_kernel(
         self, image: str, session_id: str | None = None, **options: Unpack[SessionOptions]
     ) -> CreatedSession:
-        """Legacy alias of :meth:`create_if_not_exists`."""
+        """Legacy alias of `create_if_not_exists`."""
         return await self.sessions.create(image, session_id, **options)
 
     async def destroy_kernel(
         self, session_id: str, forced: bool = False, *, timeout: TimeoutArg = NOT_GIVEN
     ) -> Any:
-        """Legacy alias of :meth:`destroy`."""
+        """Legacy alias of `destroy`."""
         return await self.sessions.destroy(session_id, forced, timeout=timeout)
 
     async def refresh_kernel(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Legacy alias of :meth:`restart` (26.x managers: :class:`NotSupportedError`)."""
+        """Legacy alias of `restart` (26.x managers: `NotSupportedError`)."""
         return await self.sessions.restart(session_id, timeout=timeout)
 
     async def run_code(
@@ -255,7 +259,7 @@ class Client(LiveAPI, AccountAPI):
         *,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> ExecuteAnswer:
-        """Legacy alias of :meth:`execute`, with the JavaScript argument order."""
+        """Legacy alias of `execute`, with the JavaScript argument order."""
         return await self.sessions.execute(session_id, run_id, mode, code, timeout=timeout)
 
     async def request(
@@ -271,45 +275,92 @@ class Client(LiveAPI, AccountAPI):
 
         *path* is relative to the endpoint (``"/services"``), *params* the query, *json*
         the body. Answers the decoded body and raises the same errors as every other call;
-        idempotent methods are retried as usual::
+        idempotent methods are retried as usual:
 
-            folders = await client.request("GET", "/folders", params={"all": "true"})
+        ```python
+        folders = await client.request("GET", "/folders", params={"all": "true"})
+        ```
         """
         return await self._transport.request(
             method, path, params=params, json=json, timeout=timeout
         )
 
+    async def query(
+        self,
+        document: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        operation_name: str | None = None,
+        schema: str = "graphene",
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> Any:
+        """Run a GraphQL query or mutation on the manager and return its `data`.
+
+        ```python
+        data = await client.query("{ user { email role } }")
+        ```
+
+        Args:
+            document: The GraphQL document.
+            variables: The values of its variables.
+            operation_name: Which operation of a document holding several to run.
+            schema: `"graphene"` posts to `/admin/gql` (every release), `"strawberry"` to
+                `/admin/gql/strawberry` (the newer schema of recent managers).
+            timeout: The limits of this call.
+
+        Returns:
+            The answer's `data` object.
+
+        Raises:
+            GraphQLError: The manager answered `errors` (with HTTP 200; `data` holds the
+                list, `body` the whole answer), or an answer without a `data` object.
+            InvalidArgumentError: An empty document, or an unknown *schema*.
+        """
+        return await graphql_data(
+            self._transport,
+            document,
+            variables,
+            operation_name=operation_name,
+            schema=schema,
+            timeout=timeout,
+        )
+
+    @functools.cached_property
+    def events(self) -> Events:
+        """Session and background-task event streams: [`Events`][backendai_aio.Events]."""
+        return Events(self._transport)
+
     @functools.cached_property
     def sessions(self) -> Sessions:
-        """Compute sessions: :class:`~backendai_aio.Sessions` on this client's transport."""
+        """Compute sessions: [`Sessions`][backendai_aio.Sessions] on this client's transport."""
         return Sessions(self._transport)
 
     @functools.cached_property
     def services(self) -> Services:
-        """Model serving: :class:`~backendai_aio.Services` on this client's transport."""
+        """Model serving: [`Services`][backendai_aio.Services] on this client's transport."""
         return Services(self._transport)
 
     @functools.cached_property
     def vfolders(self) -> VFolders:
-        """Virtual folders: :class:`~backendai_aio.VFolders` on this client's transport."""
+        """Virtual folders: [`VFolders`][backendai_aio.VFolders] on this client's transport."""
         return VFolders(self._transport)
 
     @functools.cached_property
     def images(self) -> Images:
-        """The images: :class:`~backendai_aio.Images` on this client's transport."""
+        """The images: [`Images`][backendai_aio.Images] on this client's transport."""
         return Images(self._transport)
 
     @functools.cached_property
     def templates(self) -> Templates:
-        """Session and cluster templates: :class:`~backendai_aio.Templates`."""
+        """Session and cluster templates: [`Templates`][backendai_aio.Templates]."""
         return Templates(self._transport)
 
     @functools.cached_property
     def resources(self) -> Resources:
-        """Resource groups, slots, presets, usage: :class:`~backendai_aio.Resources`."""
+        """Resource groups, slots, presets, usage: [`Resources`][backendai_aio.Resources]."""
         return Resources(self._transport)
 
     @functools.cached_property
     def auth(self) -> Auth:
-        """Account self-service: :class:`~backendai_aio.Auth` on this client's transport."""
+        """Account self-service: [`Auth`][backendai_aio.Auth] on this client's transport."""
         return Auth(self._transport)

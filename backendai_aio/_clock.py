@@ -30,7 +30,7 @@ def measure_offset(date_header: str | None, sent: datetime, received: datetime) 
 
     The server stamped the response somewhere between *sent* and *received* (our clock), so
     the midpoint is the best estimate. ``None`` when the header is missing, unreadable or
-    implausible (more than :data:`MAX_CLOCK_OFFSET` away from our clock).
+    implausible (more than `MAX_CLOCK_OFFSET` away from our clock).
     """
     if not date_header:
         return None

@@ -1,8 +1,9 @@
 """Client configuration: credentials, endpoint and the official SDK's settings.
 
-Read from arguments or from the environment, with the official SDK's variable names and
-meanings; each value is checked when the configuration is built, so a typo is an
-:class:`~backendai_aio.InvalidArgumentError` here rather than a confusing failure later.
+Read from arguments or from the environment, with the official SDK's variable names and meanings;
+each value is checked when the configuration is built, so a typo is an
+[`InvalidArgumentError`][backendai_aio.InvalidArgumentError] here rather than a confusing failure
+later.
 """
 
 from __future__ import annotations
@@ -55,15 +56,15 @@ def _parse_endpoint(endpoint: str) -> URL:
 
 
 class ClientConfig:
-    """The keypair and the manager endpoint a :class:`~backendai_aio.Client` talks to.
+    """The keypair and the manager endpoint a [`Client`][backendai_aio.Client] talks to.
 
-    With *endpoint_type* ``"api"`` (the default) the client signs each request with the
-    keypair, and both keys are required: a missing one is an
-    :class:`~backendai_aio.InvalidArgumentError` here rather than an authentication failure
-    later. With ``"session"`` the endpoint is a Backend.AI webserver: the client logs in with
-    :meth:`Client.login` and needs no keypair. The secret key is never shown by ``repr`` or
-    ``str``. *endpoint* may list several URLs separated by commas: when one cannot be
-    connected to, the client moves on to the next.
+    With *endpoint_type* ``"api"`` (the default) the client signs each request with the keypair, and
+    both keys are required: a missing one is an
+    [`InvalidArgumentError`][backendai_aio.InvalidArgumentError] here rather than an authentication
+    failure later. With ``"session"`` the endpoint is a Backend.AI webserver: the client logs in
+    with [`Auth.login`][backendai_aio.Auth.login] and needs no keypair. The secret key is never
+    shown by ``repr`` or ``str``. *endpoint* may list several URLs separated by commas: when one
+    cannot be connected to, the client moves on to the next.
 
     The keyword-only settings are the official SDK's, with its meanings:
 
@@ -72,10 +73,10 @@ class ClientConfig:
     - *vfolder_mounts*: folder names mounted into every new session, besides the call's;
     - *skip_sslcert_validation*: do not verify TLS certificates (like ``ssl=False``);
     - *connection_timeout*, *read_timeout*: seconds, the client's default
-      :class:`~backendai_aio.Timeout` limits (``0``: no limit; ``None``: the client's
+      [`Timeout`][backendai_aio.Timeout] limits (``0``: no limit; ``None``: the client's
       defaults of 30 and 300 seconds);
     - *storage_proxy_address_map*: storage-proxy addresses to use instead of those the
-      manager hands out, keyed by the URL the manager gives (see :meth:`storage_proxy_url`).
+      manager hands out, keyed by the URL the manager gives (see `storage_proxy_url`).
     """
 
     __slots__ = (
@@ -126,7 +127,7 @@ class ClientConfig:
         #: The keypair's access key (public: it names the keypair).
         self.access_key = access_key
         self.__secret_key = secret_key
-        #: The endpoint as given, or :data:`DEFAULT_ENDPOINT`.
+        #: The endpoint as given, or [`DEFAULT_ENDPOINT`][backendai_aio.DEFAULT_ENDPOINT].
         self.endpoint = endpoint or DEFAULT_ENDPOINT
         #: The parsed endpoints, in order of preference (each ends with a slash).
         self.endpoint_urls = tuple(
@@ -165,7 +166,7 @@ class ClientConfig:
 
     @property
     def timeout(self) -> Timeout:
-        """The client's default :class:`~backendai_aio.Timeout` under this configuration."""
+        """The client's default [`Timeout`][backendai_aio.Timeout] under this configuration."""
         limits = Timeout()
         if self.connection_timeout is not None:
             limits = replace(limits, connect=self.connection_timeout or None)
@@ -177,7 +178,7 @@ class ClientConfig:
         """Session creation *options* with this configuration's defaults applied (pure).
 
         ``domain`` and ``group`` are filled in when the call leaves them out, and
-        :attr:`vfolder_mounts` are added to the call's ``mounts``, as the official SDK does.
+        `vfolder_mounts` are added to the call's ``mounts``, as the official SDK does.
         """
         applied = dict(options)
         if applied.get("domain") is None and self.domain is not None:
@@ -190,7 +191,7 @@ class ClientConfig:
         return applied
 
     def storage_proxy_url(self, url: URL) -> URL:
-        """The storage-proxy URL to use for *url* (:attr:`storage_proxy_address_map`)."""
+        """The storage-proxy URL to use for *url* (`storage_proxy_address_map`)."""
         return override_storage_proxy(url, self.storage_proxy_address_map)
 
     @classmethod
@@ -237,7 +238,7 @@ class ClientConfig:
 
     @classmethod
     def create_from_env(cls, environ: Mapping[str, str] | None = None) -> ClientConfig:
-        """Alias of :meth:`from_env`, named as in the JavaScript client."""
+        """Alias of `from_env`, named as in the JavaScript client."""
         return cls.from_env(environ)
 
     def _settings(self) -> tuple[object, ...]:

@@ -1,7 +1,8 @@
 """Configuration values: parsing and checking of what the environment or a caller gives (pure).
 
-Each function answers a clean value or raises :class:`~backendai_aio.InvalidArgumentError`
-naming the setting, never showing a value that may be a secret.
+Each function answers a clean value or raises
+[`InvalidArgumentError`][backendai_aio.InvalidArgumentError] naming the setting, never showing a
+value that may be a secret.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def override_storage_proxy(url: URL, overrides: Mapping[str, str]) -> URL:
     an origin (``http://proxy:6021``) or a host with an optional port (``proxy:6021``). A
     target with a path replaces the whole URL; otherwise it replaces only what it names
     (scheme, host, port), the path of *url* being kept. With overrides configured, a URL
-    that none matches is an :class:`~backendai_aio.InvalidArgumentError`, as in the
+    that none matches is an [`InvalidArgumentError`][backendai_aio.InvalidArgumentError], as in the
     official SDK: the bytes would otherwise go where the configuration says they must not.
     """
     if not overrides:

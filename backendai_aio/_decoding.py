@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 #: The memory a JSON body may cost once decoded, as a multiple of its size (bodies small
-#: enough for :data:`_MIN_COST_BUDGET` are never refused). Realistic answers (listings,
+#: enough for `_MIN_COST_BUDGET` are never refused). Realistic answers (listings,
 #: session details, logs) cost 2 to 6 times their size; ``[{},{},...]`` costs 25 times.
 DECODE_COST_FACTOR: Final = 10
 _MIN_COST_BUDGET: Final = 32 * 1024 * 1024
@@ -96,7 +96,7 @@ def _structure_cost(text: bytes, start: int = 0, end: int | None = None) -> int:
 
 
 def _structure_outside_strings(body: bytes, window_size: int = _WINDOW) -> int:
-    """:func:`_structure_cost` of *body* with its strings set aside, window by window.
+    """`_structure_cost` of *body* with its strings set aside, window by window.
 
     Stripping strings from the whole body at once would cost many times its size; a
     window at a time, the memory is bounded by the window's, and each byte is scanned a
@@ -154,11 +154,11 @@ def _check_cost(body: bytes) -> None:
 
 
 def decode_body(status: int, content_type: str | None, body: bytes) -> Any:
-    """Decode *body* by *content_type*; raise :class:`BodyDecodeError` for invalid JSON.
+    """Decode *body* by *content_type*; raise `BodyDecodeError` for invalid JSON.
 
     An empty body decodes to ``None`` whatever its type: the server sent no value. What
     decoding JSON may cost is bounded: a body nested too deeply, or one whose values would
-    take more than :data:`DECODE_COST_FACTOR` times its size in memory, is refused.
+    take more than `DECODE_COST_FACTOR` times its size in memory, is refused.
     """
     if status == 204 or not body:
         return None

@@ -1,30 +1,33 @@
 """The exception tree, and the mapping from a failed response to an exception (pure).
 
-Every failure of a call raises a :class:`BackendError`; its ``type`` says which side failed,
-with the values of the original JavaScript client (docs/errors.md shows this same tree)::
+Every failure of a call raises a [`BackendError`][backendai_aio.BackendError]; its ``type`` says
+which side failed,
+with the values of the original JavaScript client (docs/errors.md shows this same tree):
 
-    BackendError                      (root: catch this)
-    ├── ServerError                   ERR_SERVER: the server answered, and refused or failed
-    │   ├── BadRequestError           400 (invalid parameters, session already exists, ...)
-    │   │   └── RunInProgressError    400: the session still runs earlier code
-    │   ├── AuthenticationError       401 (unknown key, signature mismatch)
-    │   ├── PermissionDeniedError     403
-    │   ├── NotFoundError             404 (no such session, image, URL)
-    │   ├── RateLimitError            429 (.rate_limit, .retry_after)
-    │   ├── InternalServerError       5xx (including a proxy's HTML 502/504 page)
-    │   │   └── NotSupportedError     501: the server no longer offers the call
-    │   ├── GraphQLError              200 with an errors list
-    │   └── UnsupportedServerError    the server's API version is too old
-    ├── RequestError                  ERR_REQUEST: nothing was answered (refused, DNS, TLS, reset)
-    │   └── ConnectTimeoutError       timed out connecting, or before the request went out
-    ├── ResponseError                 ERR_RESPONSE: the answer was cut short, undecodable, refused
-    │   ├── ReadTimeoutError          sent, and no answer in time: the server may have acted
-    │   └── RunDeadlineError          run() passed its deadline or its number of steps
-    ├── LocalIOError                  ERR_REQUEST: a local source or destination file (an OSError)
-    ├── UsageError                    ERR_REQUEST: the call itself is wrong; nothing was sent
-    │   ├── InvalidArgumentError      bad arguments or configuration (also a ValueError)
-    │   └── ClientClosedError         the client was used after close()
-    └── InputRequiredError            the code asked for input and run() had no on_input
+```python
+BackendError                      (root: catch this)
+├── ServerError                   ERR_SERVER: the server answered, and refused or failed
+│   ├── BadRequestError           400 (invalid parameters, session already exists, ...)
+│   │   └── RunInProgressError    400: the session still runs earlier code
+│   ├── AuthenticationError       401 (unknown key, signature mismatch)
+│   ├── PermissionDeniedError     403
+│   ├── NotFoundError             404 (no such session, image, URL)
+│   ├── RateLimitError            429 (.rate_limit, .retry_after)
+│   ├── InternalServerError       5xx (including a proxy's HTML 502/504 page)
+│   │   └── NotSupportedError     501: the server no longer offers the call
+│   ├── GraphQLError              200 with an errors list
+│   └── UnsupportedServerError    the server's API version is too old
+├── RequestError                  ERR_REQUEST: nothing was answered (refused, DNS, TLS, reset)
+│   └── ConnectTimeoutError       timed out connecting, or before the request went out
+├── ResponseError                 ERR_RESPONSE: the answer was cut short, undecodable, refused
+│   ├── ReadTimeoutError          sent, and no answer in time: the server may have acted
+│   └── RunDeadlineError          run() passed its deadline or its number of steps
+├── LocalIOError                  ERR_REQUEST: a local source or destination file (an OSError)
+├── UsageError                    ERR_REQUEST: the call itself is wrong; nothing was sent
+│   ├── InvalidArgumentError      bad arguments or configuration (also a ValueError)
+│   └── ClientClosedError         the client was used after close()
+└── InputRequiredError            the code asked for input and run() had no on_input
+```
 
 Every error carries the request's ``method`` and ``url`` where there was one, and
 ``maybe_applied``: whether the server may have acted on it (then do not simply send again).
@@ -343,10 +346,10 @@ def decipher_response(
 ) -> Any:
     """Turn a complete response into its decoded body, or raise the matching BackendError.
 
-    A failure status raises the :class:`ServerError` of :func:`error_from_response` (given
-    the response's *headers*); a body that its Content-Type says is JSON but is not raises
-    :class:`ResponseError`. *url* (a string or a ``yarl.URL``) is turned into text only for
-    an error.
+    A failure status raises the [`ServerError`][backendai_aio.ServerError] of `error_from_response`
+    (given the response's *headers*); a body that its Content-Type says is JSON but is not raises
+    [`ResponseError`][backendai_aio.ResponseError]. *url* (a string or a ``yarl.URL``) is turned
+    into text only for an error.
     """
     if status >= 400:
         text = None if url is None else str(url)
@@ -378,9 +381,9 @@ class RunInProgressError(BadRequestError):
 
 
 class InputRequiredError(BackendError):
-    """The code asked for input and :meth:`Sessions.run` was given no ``on_input``.
+    """The code asked for input and `Sessions.run` was given no ``on_input``.
 
-    The run was interrupted; :attr:`prompt` holds what the code printed as its prompt. Its
+    The run was interrupted; `prompt` holds what the code printed as its prompt. Its
     ``type`` is ``ERR_REQUEST``: the call, not the server, must change (pass ``on_input``).
     """
 
@@ -393,7 +396,7 @@ class InputRequiredError(BackendError):
 
 
 class RunDeadlineError(ResponseError):
-    """:meth:`Sessions.run` gave up: the run outlived its deadline or its number of steps.
+    """`Sessions.run` gave up: the run outlived its deadline or its number of steps.
 
     The run was interrupted.
     """

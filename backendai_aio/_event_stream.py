@@ -9,7 +9,6 @@ import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,12 +24,11 @@ from ._errors import (
     ResponseError,
 )
 from ._failures import TRANSPORT_ERRORS
-from ._namespace import Namespace
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSELimitError, SSEParser
-from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg, resolve_timeout
+from ._timeouts import Timeout
 from ._transport import Params, Transport
 
-__all__ = ["DEFAULT_RECONNECT_WINDOW", "Event", "EventStream", "EventsAPI", "reconnect_delay"]
+__all__ = ["DEFAULT_RECONNECT_WINDOW", "Event", "EventStream", "reconnect_delay"]
 
 _log = logging.getLogger("backendai_aio")
 
@@ -87,13 +85,13 @@ class EventStream:
     based on the server's ``retry:`` delay; the stream gives up after *max_reconnects*
     drops in a row, or *max_reconnects* reconnections within *reconnect_window* seconds,
     and ends at a ``server_close`` event. A failure status raises the mapped
-    :class:`~backendai_aio.BackendError` at once; a line or an event larger than
-    *max_event_size* raises :class:`~backendai_aio.ResponseError`.
+    [`BackendError`][backendai_aio.BackendError] at once; a line or an event larger than
+    *max_event_size* raises [`ResponseError`][backendai_aio.ResponseError].
     """
 
     def __init__(
         self,
-        client: Transport,
+        transport: Transport,
         url: URL,
         params: Params,
         *,
@@ -111,10 +109,10 @@ class EventStream:
             raise InvalidArgumentError("reconnect_window must be a positive number of seconds")
         if max_event_size < 1:
             raise InvalidArgumentError("max_event_size must be a positive number of characters")
-        self._client = client
+        self._transport = transport
         self._url = url
         self._params = params
-        # Asked instead when the server refuses the filter with 404 (see session_events).
+        # Asked instead when the server refuses the filter with 404 (see Events.session).
         self._fallback_params = fallback_params
         self._session_id = session_id
         self._session_name = session_name
@@ -157,13 +155,13 @@ class EventStream:
             self.filtered_locally = True
             response = await self._send()
         self._response = response
-        self._client.track(response)
+        self._transport.track(response)
 
     async def _send(self) -> aiohttp.ClientResponse:
         headers = {"Accept": "text/event-stream"}
         if self._parser.last_event_id is not None:
             headers["Last-Event-ID"] = self._parser.last_event_id
-        return await self._client.send(
+        return await self._transport.send(
             "GET",
             self._url,
             params=self._params,
@@ -248,7 +246,7 @@ class EventStream:
         self._last_error = exc
 
     async def _reconnect(self) -> None:
-        if self._client.closed:
+        if self._transport.closed:
             self._done = True
             raise ClientClosedError("the client was closed while the event stream was open")
         self._failures += 1
@@ -275,113 +273,3 @@ class EventStream:
             self._last_error = exc
         else:
             self.reconnects += 1
-
-
-@dataclass(frozen=True, slots=True)
-class EventStreamOptions:
-    """What an event stream filters and how it reconnects (internal)."""
-
-    max_reconnects: int
-    reconnect_window: float
-    max_event_size: int
-    session_id: str | None = None
-    session_name: str | None = None
-    fallback_params: Params = None
-
-
-class EventsAPI(Namespace):
-    """Session and background-task event streams."""
-
-    @asynccontextmanager
-    async def session_events(
-        self,
-        *,
-        name: str = "*",
-        session_id: str | None = None,
-        scope: str = "*",
-        max_reconnects: int = 5,
-        reconnect_window: float = DEFAULT_RECONNECT_WINDOW,
-        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
-        timeout: TimeoutArg = NOT_GIVEN,
-    ) -> AsyncIterator[EventStream]:
-        """Follow compute-session events: ``async with`` yields an :class:`EventStream`.
-
-        *name* selects sessions by name (``*``: all of yours), *session_id* by id, *scope*
-        is ``session``, ``kernel`` or ``*``. Both filters are also applied here, since some
-        servers ignore them; a server that refuses the name of a session not created yet
-        (404, as 26.9 does) is asked for every session instead, and the client filters.
-        """
-        if not isinstance(name, str) or not name:
-            raise InvalidArgumentError("name must be a session name or '*'")
-        base: list[tuple[str, str]] = [("scope", scope)]
-        if session_id is not None:
-            base.append(("sessionId", session_id))
-        named = name != "*"
-        # "sessionName" is read by every release since 23.09 (26.9 reads no other key).
-        params = [("sessionName", name), *base] if named else base
-        async with self._event_stream(
-            self._transport.url("events", "session"),
-            params,
-            EventStreamOptions(
-                session_id=session_id,
-                session_name=name if named else None,
-                fallback_params=base if named else None,
-                max_reconnects=max_reconnects,
-                reconnect_window=reconnect_window,
-                max_event_size=max_event_size,
-            ),
-            timeout,
-        ) as stream:
-            yield stream
-
-    @asynccontextmanager
-    async def background_task_events(
-        self,
-        task_id: str,
-        *,
-        max_reconnects: int = 5,
-        reconnect_window: float = DEFAULT_RECONNECT_WINDOW,
-        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
-        timeout: TimeoutArg = NOT_GIVEN,
-    ) -> AsyncIterator[EventStream]:
-        """Follow a background task: ``async with`` yields an :class:`EventStream`.
-
-        Events are ``bgtask_updated`` (progress), then ``bgtask_done``, ``bgtask_failed`` or
-        ``bgtask_cancelled``; the stream ends at the server's ``server_close``.
-        """
-        if not task_id:
-            raise InvalidArgumentError("a task id is required")
-        async with self._event_stream(
-            self._transport.url("events", "background-task"),
-            [("task_id", task_id)],
-            EventStreamOptions(
-                max_reconnects=max_reconnects,
-                reconnect_window=reconnect_window,
-                max_event_size=max_event_size,
-            ),
-            timeout,
-        ) as stream:
-            yield stream
-
-    @asynccontextmanager
-    async def _event_stream(
-        self, url: URL, params: Params, options: EventStreamOptions, timeout: TimeoutArg
-    ) -> AsyncIterator[EventStream]:
-        limits = resolve_timeout(timeout, self._transport.default_timeout, streaming=True)
-        stream = EventStream(
-            self._transport,
-            url,
-            params,
-            session_id=options.session_id,
-            session_name=options.session_name,
-            fallback_params=options.fallback_params,
-            max_reconnects=options.max_reconnects,
-            reconnect_window=options.reconnect_window,
-            max_event_size=options.max_event_size,
-            timeout=limits,
-        )
-        await stream.open()
-        try:
-            yield stream
-        finally:
-            stream.close()

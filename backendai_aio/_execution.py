@@ -30,7 +30,7 @@ from ._timeouts import NOT_GIVEN, TimeoutArg
 
 __all__ = ["EXECUTE_MODES", "ExecutionCalls", "InputCallback", "OutputCallback"]
 
-#: The ``mode`` values :meth:`Sessions.execute` accepts.
+#: The ``mode`` values `Sessions.execute` accepts.
 EXECUTE_MODES: Final = frozenset({"query", "batch", "continue", "input", "complete"})
 
 #: ``on_input(prompt)``: returns (or resolves to) the line to send to the code.
@@ -60,7 +60,7 @@ def _result_of(response: Any) -> Mapping[str, Any]:
 
 
 class ExecutionCalls(Namespace):
-    """The code-execution calls of :class:`~backendai_aio.Sessions`."""
+    """The code-execution calls of [`Sessions`][backendai_aio.Sessions]."""
 
     async def execute(
         self,
@@ -81,7 +81,7 @@ class ExecutionCalls(Namespace):
         up to 23.09 refuse a call without one). The result holds ``status``, ``runId``,
         ``exitCode``, ``console``, ``options`` and ``files``; pass its ``runId`` back to
         ``continue`` or answer ``input`` (mode ``complete`` answers the shape of
-        :meth:`complete` instead).
+        `complete` instead).
         """
         if mode not in EXECUTE_MODES:
             raise InvalidArgumentError(
@@ -145,22 +145,22 @@ class ExecutionCalls(Namespace):
         max_steps: int = DEFAULT_MAX_STEPS,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> RunResult:
-        """Run *code* to its end and return a :class:`RunResult`.
+        """Run *code* to its end and return a [`RunResult`][backendai_aio.RunResult].
 
-        The loop over :meth:`execute` that every caller would otherwise write: it follows
+        The loop over `execute` that every caller would otherwise write: it follows
         ``continued`` (and the batch phases), answers ``waiting-input`` with
         ``on_input(prompt)`` (a function or coroutine function returning the line to send),
         and passes each console item to ``on_output(kind, payload)`` as it arrives. Batch
         mode takes ``opts={"build": ..., "exec": ...}`` (and ``clean``). *timeout* applies to
         each step; *deadline* (seconds) to the whole run, and *max_steps* bounds the number
         of steps: past either the run is interrupted and
-        :class:`~backendai_aio.RunDeadlineError` raised.
+        [`RunDeadlineError`][backendai_aio.RunDeadlineError] raised.
 
-        Cancelling the call (``task.cancel()``, ``asyncio.timeout``, Ctrl-C) interrupts the
-        run in the session too, waiting for that at most a few seconds. Code that asks for
-        input without an *on_input* is interrupted, and the call raises
-        :class:`~backendai_aio.InputRequiredError` with the prompt; a session still running
-        other code raises :class:`~backendai_aio.RunInProgressError`.
+        Cancelling the call (``task.cancel()``, ``asyncio.timeout``, Ctrl-C) interrupts the run in
+        the session too, waiting for that at most a few seconds. Code that asks for input without an
+        *on_input* is interrupted, and the call raises
+        [`InputRequiredError`][backendai_aio.InputRequiredError] with the prompt; a session still
+        running other code raises [`RunInProgressError`][backendai_aio.RunInProgressError].
         """
         if mode not in ("query", "batch"):
             raise InvalidArgumentError(f"run() takes mode 'query' or 'batch', not {mode!r}")

@@ -29,9 +29,9 @@ class ExecutionStream:
     """A running execution over a websocket: iterate its result frames, send it input.
 
     ``async for frame in stream`` yields each frame (``status``, ``console``, ``exitCode``,
-    ``options``, ``files``) until the run ends; :attr:`result` accumulates them into a
-    :class:`~backendai_aio.RunResult`. When a frame says ``waiting-input``, answer with
-    :meth:`send_input`.
+    ``options``, ``files``) until the run ends; `result` accumulates them into a
+    [`RunResult`][backendai_aio.RunResult]. When a frame says ``waiting-input``, answer with
+    `send_input`.
     """
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse, url: URL) -> None:
@@ -105,7 +105,7 @@ class ExecutionStream:
 
 
 class ExecutionStreamCalls(Namespace):
-    """Streaming execution: the websocket call of :class:`~backendai_aio.Sessions`."""
+    """Streaming execution: the websocket call of [`Sessions`][backendai_aio.Sessions]."""
 
     @asynccontextmanager
     async def stream_execute(
@@ -117,10 +117,10 @@ class ExecutionStreamCalls(Namespace):
         opts: Mapping[str, Any] | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> AsyncIterator[ExecutionStream]:
-        """Run *code* over a websocket: ``async with`` yields an :class:`ExecutionStream`.
+        """Run *code* over a websocket: ``async with`` yields an `ExecutionStream`.
 
         The socket closes when the block ends, on an error, and on cancellation; leaving
-        the block waits at most :data:`CLOSE_LIMIT` seconds for the server. *timeout*
+        the block waits at most `CLOSE_LIMIT` seconds for the server. *timeout*
         bounds connecting and, if its read limit is set, each wait for a frame (none by
         default).
         """

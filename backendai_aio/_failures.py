@@ -131,8 +131,8 @@ def deadline_passed(
     """The call's deadline passed between attempts, or before the first (*attempts* = 0).
 
     *unanswered* says an earlier attempt went out and got no answer, so it may have been
-    applied (a :class:`ReadTimeoutError`); otherwise every attempt was answered or never
-    sent, and nothing more goes out (a :class:`ConnectTimeoutError`).
+    applied (a `ReadTimeoutError`); otherwise every attempt was answered or never
+    sent, and nothing more goes out (a `ConnectTimeoutError`).
     """
     head = f"{method} {target}: timed out: the call's deadline (total {_limit(limits.total)})"
     if unanswered:

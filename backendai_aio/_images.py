@@ -1,7 +1,7 @@
 """Images: ``client.images``, the manager's image rows through its GraphQL ``images``/``image``.
 
-Both fields exist, with the fields read here, from the 23.09 manager to 26.09; the answers
-are turned into :class:`ImageEntry` mappings (labels as a ``dict``, the canonical
+Both fields exist, with the fields read here, from the 23.09 manager to 26.09; the answers are
+turned into [`ImageEntry`][backendai_aio.ImageEntry] mappings (labels as a ``dict``, the canonical
 ``reference`` added).
 """
 
@@ -62,7 +62,7 @@ class ImageEntry(TypedDict):
 
 
 def image_entry(raw: Any) -> ImageEntry:
-    """Turn one GraphQL ``Image`` object into an :class:`ImageEntry`."""
+    """Turn one GraphQL ``Image`` object into an [`ImageEntry`][backendai_aio.ImageEntry]."""
     if not isinstance(raw, Mapping):
         raise ResponseError(f"an image entry that is not an object: {raw!r:.200}")
 
@@ -105,10 +105,12 @@ class Images:
     """The images the manager knows: list them, or look one up by reference.
 
     Reached as ``client.images``; it uses only the transport. Every call takes ``timeout=``
-    and raises :class:`~backendai_aio.BackendError` on failure::
+    and raises [`BackendError`][backendai_aio.BackendError] on failure:
 
-        for image in await client.images.list(architecture="x86_64"):
-            print(image["reference"], image["labels"].get("ai.backend.runtime-type"))
+    ```python
+    for image in await client.images.list(architecture="x86_64"):
+        print(image["reference"], image["labels"].get("ai.backend.runtime-type"))
+    ```
     """
 
     def __init__(self, transport: Transport) -> None:
@@ -130,10 +132,10 @@ class Images:
         official SDK's ``operation=``). The manager has no architecture argument: the
         filter applies to its answer.
 
-        ::
-
-            images = await client.images.list()
-            print([image["reference"] for image in images])
+        ```python
+        images = await client.images.list()
+        print([image["reference"] for image in images])
+        ```
         """
         if architecture is not None and not isinstance(architecture, str):
             raise InvalidArgumentError(f"an architecture name, not {architecture!r}")
@@ -158,12 +160,12 @@ class Images:
         """GraphQL ``image``: the image *reference* names (canonical name or alias).
 
         *architecture* defaults to the manager's own. An unknown reference raises
-        :class:`~backendai_aio.GraphQLError` with the manager's message.
+        [`GraphQLError`][backendai_aio.GraphQLError] with the manager's message.
 
-        ::
-
-            image = await client.images.get("python")
-            print(image["reference"], image["resource_limits"])
+        ```python
+        image = await client.images.get("python")
+        print(image["reference"], image["resource_limits"])
+        ```
         """
         if not isinstance(reference, str) or not reference:
             raise InvalidArgumentError(f"an image reference, not {reference!r}")

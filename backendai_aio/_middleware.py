@@ -29,13 +29,13 @@ class SigningMiddleware:
     """Sign every request with a Backend.AI keypair (HMAC-SHA256).
 
     An aiohttp client middleware (aiohttp >= 3.12): install it on a session with
-    ``ClientSession(middlewares=(signer,))`` or per request with ``middlewares=(signer,)``.
-    aiohttp runs middlewares again for every redirect hop and for websocket upgrades, so each
-    hop is signed for the host and path it is really sent to, but only for the *origins*
-    given (scheme, host and port, such as the configured endpoints): a request for any other
-    origin, such as a redirect to another host or from https to http, is refused with
-    :class:`~backendai_aio.ResponseError` before anything is sent to it, since the signature
-    would let that host replay the request. Without *origins*, any origin is signed.
+    ``ClientSession(middlewares=(signer,))`` or per request with ``middlewares=(signer,)``. aiohttp
+    runs middlewares again for every redirect hop and for websocket upgrades, so each hop is signed
+    for the host and path it is really sent to, but only for the *origins* given (scheme, host and
+    port, such as the configured endpoints): a request for any other origin, such as a redirect to
+    another host or from https to http, is refused with
+    [`ResponseError`][backendai_aio.ResponseError] before anything is sent to it, since the
+    signature would let that host replay the request. Without *origins*, any origin is signed.
 
     What it signs, and why each choice matters to the manager:
 
@@ -45,9 +45,9 @@ class SigningMiddleware:
     - the bare media type of ``Content-Type``: aiohttp adds its default type only *after*
       middlewares run, and the manager reads a missing header as
       ``application/octet-stream``, so a bodiless request gets ``application/json`` set here;
-    - a fresh ``Date`` (ISO 8601, UTC) on each call, shifted by :attr:`clock_offset`.
+    - a fresh ``Date`` (ISO 8601, UTC) on each call, shifted by `clock_offset`.
 
-    :attr:`api_version` is the negotiated ``X-BackendAI-Version``; the client sets it once
+    `api_version` is the negotiated ``X-BackendAI-Version``; the client sets it once
     the server has told its version. The secret key never leaves the key cache.
     """
 

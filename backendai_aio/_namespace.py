@@ -8,7 +8,7 @@ __all__ = ["Namespace"]
 
 
 class Namespace:
-    """A group of calls on one resource, made through the client's :class:`Transport`."""
+    """A group of calls on one resource, made through the client's `Transport`."""
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport

@@ -18,7 +18,11 @@ from ._errors import InvalidArgumentError, ResponseError
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transport import Transport
 
-__all__ = ["Resources", "month_text", "day_text"]
+__all__ = ["DEFAULT_PROJECT", "Resources", "day_text", "month_text"]
+
+#: The project every example user belongs to, which
+#: [`Resources.check_presets`][backendai_aio.Resources.check_presets] names when it is given none.
+DEFAULT_PROJECT = "default"
 
 
 def month_text(month: str | dt.date) -> str:
@@ -54,11 +58,13 @@ def _usage(answer: Any) -> builtins.list[GroupUsage]:
 class Resources:
     """What the caller may use: resource groups, slots, folder types, presets, usage.
 
-    Reached as ``client.resources``; it uses only the transport::
+    Reached as ``client.resources``; it uses only the transport:
 
-        groups = await client.resources.scaling_groups("default")
-        slots = await client.resources.resource_slots()
-        presets = await client.resources.presets(scaling_group=groups[0]["name"])
+    ```python
+    groups = await client.resources.scaling_groups("default")
+    slots = await client.resources.resource_slots()
+    presets = await client.resources.presets(scaling_group=groups[0]["name"])
+    ```
     """
 
     def __init__(self, transport: Transport) -> None:
@@ -74,9 +80,9 @@ class Resources:
 
         *group* is the project's name or id. A plain user sees the public ones only.
 
-        ::
-
-            names = [g["name"] for g in await client.resources.scaling_groups("default")]
+        ```python
+        names = [g["name"] for g in await client.resources.scaling_groups("default")]
+        ```
         """
         answer = await self._transport.request(
             "GET", "/scaling-groups", params={"group": str(group)}, timeout=timeout
@@ -89,9 +95,9 @@ class Resources:
     async def resource_slots(self, *, timeout: TimeoutArg = NOT_GIVEN) -> dict[str, str]:
         """``GET /config/resource-slots``: each slot the cluster knows and its unit.
 
-        ::
-
-            assert (await client.resources.resource_slots())["mem"] == "bytes"
+        ```python
+        assert (await client.resources.resource_slots())["mem"] == "bytes"
+        ```
         """
         answer = await self._transport.request("GET", "/config/resource-slots", timeout=timeout)
         return {str(k): str(v) for k, v in _mapping(answer, "a slot listing").items()}
@@ -103,10 +109,10 @@ class Resources:
 
         *scaling_group* keeps the slots that group's agents offer (and ``cpu``, ``mem``).
 
-        ::
-
-            details = await client.resources.resource_slot_details()
-            print(details["cpu"]["display_unit"])
+        ```python
+        details = await client.resources.resource_slot_details()
+        print(details["cpu"]["display_unit"])
+        ```
         """
         params = None if scaling_group is None else {"sgroup": scaling_group}
         answer = await self._transport.request(
@@ -117,9 +123,9 @@ class Resources:
     async def vfolder_types(self, *, timeout: TimeoutArg = NOT_GIVEN) -> builtins.list[str]:
         """``GET /config/vfolder-types``: the kinds of folder allowed (``user``, ``group``).
 
-        ::
-
-            assert "user" in await client.resources.vfolder_types()
+        ```python
+        assert "user" in await client.resources.vfolder_types()
+        ```
         """
         answer = await self._transport.request("GET", "/config/vfolder-types", timeout=timeout)
         if not isinstance(answer, builtins.list):
@@ -134,10 +140,10 @@ class Resources:
         *scaling_group* asks for the presets of that group (26.09; 23.09 answers every
         preset).
 
-        ::
-
-            for preset in await client.resources.presets():
-                print(preset["name"], preset["resource_slots"])
+        ```python
+        for preset in await client.resources.presets():
+            print(preset["name"], preset["resource_slots"])
+        ```
         """
         params = None if scaling_group is None else {"scaling_group": scaling_group}
         answer = await self._transport.request(
@@ -155,14 +161,28 @@ class Resources:
         scaling_group: str | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> dict[str, Any]:
-        """``POST /resource/check-presets``: which presets fit now, with limits and usage.
+        """`POST /resource/check-presets`: which presets fit now, with limits and usage.
 
-        ::
+        ```python
+        report = await client.resources.check_presets(group="default")
+        print(report["keypair_remaining"])
+        ```
 
-            report = await client.resources.check_presets(group="default")
-            print(report["keypair_remaining"])
+        Args:
+            group: The project's **name**; without it the default project (`"default"`) is
+                asked for. Managers since 25.15 require a project name (an id is 404
+                `project-not-found`, no group at all is 400); older ones took a name or an
+                id and defaulted to `"default"` themselves.
+            scaling_group: The resource group to check in.
+            timeout: The limits of this call.
+
+        Returns:
+            The presets (`presets`, each with `allocatable`), the keypair's, project's and
+            groups' limits and what remains.
         """
-        body = {k: v for k, v in (("group", group), ("scaling_group", scaling_group)) if v}
+        body = {"group": DEFAULT_PROJECT if group is None else group}
+        if scaling_group is not None:
+            body["scaling_group"] = scaling_group
         answer = await self._transport.request(
             "POST", "/resource/check-presets", json=body, timeout=timeout
         )
@@ -179,10 +199,10 @@ class Resources:
 
         *month* is ``"YYYYMM"`` or a date in it; *group_ids* keeps those projects only.
 
-        ::
-
-            for group in await client.resources.usage_per_month("202612"):
-                print(group["g_name"], len(group["c_infos"]))
+        ```python
+        for group in await client.resources.usage_per_month("202612"):
+            print(group["g_name"], len(group["c_infos"]))
+        ```
         """
         # One group_ids parameter per id: both 23.09 and 26.09 read the repeated key.
         params = [("month", month_text(month))]
@@ -205,9 +225,9 @@ class Resources:
         Both days are included (``"YYYYMMDD"`` or dates; at most 100 days apart);
         *group_id* keeps one project only (23.09 requires it; 26.09 takes all without).
 
-        ::
-
-            usage = await client.resources.usage_per_period(date(2026, 12, 1), date.today())
+        ```python
+        usage = await client.resources.usage_per_period(date(2026, 12, 1), date.today())
+        ```
         """
         params = {"start_date": day_text(start), "end_date": day_text(end)}
         if group_id is not None:

@@ -1,9 +1,9 @@
 """What an answer means to the request loop: the decoded body, the mapped error, the outcome.
 
-:func:`map_answer` and :func:`map_failure` read a response into a body or an exception;
-the rest are pure: :func:`failure_outcome` and :func:`transport_outcome` turn a failed
-attempt into the :class:`~._call_policy.Outcome` that :func:`~._call_policy.decide` reads,
-and :func:`read_server_version` checks ``GET /``'s answer.
+`map_answer` and `map_failure` read a response into a body or an exception;
+the rest are pure: `failure_outcome` and `transport_outcome` turn a failed
+attempt into the `Outcome` that `decide` reads,
+and `read_server_version` checks ``GET /``'s answer.
 """
 
 from __future__ import annotations
@@ -117,8 +117,8 @@ def failure_outcome(
 def read_server_version(body: Any, url: str) -> tuple[str, ApiVersion]:
     """The API version to speak with the server whose ``GET /`` answered *body*.
 
-    Raises :class:`~backendai_aio.ResponseError` for an answer without a version and
-    :class:`~backendai_aio.UnsupportedServerError` for a server too old.
+    Raises [`ResponseError`][backendai_aio.ResponseError] for an answer without a version and
+    [`UnsupportedServerError`][backendai_aio.UnsupportedServerError] for a server too old.
     """
     version = body.get("version") if isinstance(body, Mapping) else None
     if not isinstance(version, str):

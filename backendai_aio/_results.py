@@ -20,7 +20,7 @@ __all__ = [
     "vfolder_entries",
 ]
 
-#: Statuses after which :meth:`Sessions.run` asks for more with mode ``continue``.
+#: Statuses after which `Sessions.run` asks for more with mode ``continue``.
 CONTINUING_STATUSES = frozenset({"continued", "build-finished", "clean-finished"})
 #: Statuses that end a run.
 TERMINAL_STATUSES = frozenset({"finished", "exec-timeout"})
@@ -36,7 +36,7 @@ class ConsoleItem:
 
 @dataclass(slots=True)
 class RunResult:
-    """The outcome of :meth:`Sessions.run`: what the code printed and how it ended."""
+    """The outcome of `Sessions.run`: what the code printed and how it ended."""
 
     #: The run id used for every step.
     run_id: str
@@ -85,8 +85,8 @@ class RunResult:
     def add_step(self, result: Mapping[str, Any]) -> list[ConsoleItem]:
         """Record one raw ``result`` object; return its new console items.
 
-        A result whose ``console`` is not a list raises :class:`~backendai_aio.ResponseError`
-        (nothing is recorded then).
+        A result whose ``console`` is not a list raises
+        [`ResponseError`][backendai_aio.ResponseError] (nothing is recorded then).
         """
         console = result.get("console")
         if console is not None and not isinstance(console, list):
@@ -140,7 +140,7 @@ def _int(value: Any) -> int:
 
 
 def session_entries(listing: Any) -> list[FileEntry]:
-    """Type the answer of :meth:`Sessions.list_files`, whose ``files`` is JSON text.
+    """Type the answer of `Sessions.list_files`, whose ``files`` is JSON text.
 
     Each entry there is ``{filename, size, mode, ctime, mtime, atime}``, ``mode`` a
     ``ls -l``-style string or a number.
@@ -178,9 +178,9 @@ def session_entries(listing: Any) -> list[FileEntry]:
 
 
 def vfolder_entries(listing: Any) -> list[FileEntry]:
-    """Type the answer of :meth:`VFolder.list_files` (``{"items": [...]}``).
+    """Type the answer of `VFolder.list_files` (``{"items": [...]}``).
 
-    A listing whose ``items`` is not a list raises :class:`~backendai_aio.ResponseError`.
+    A listing whose ``items`` is not a list raises [`ResponseError`][backendai_aio.ResponseError].
     """
     items = listing.get("items") if isinstance(listing, Mapping) else None
     if items is not None and not isinstance(items, list):

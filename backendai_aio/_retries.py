@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Final
 
+from ._backoff import jittered_backoff
 from ._errors import InvalidArgumentError
 from ._timeouts import check_seconds
 
@@ -24,9 +25,10 @@ class RetryPolicy:
 
     Only idempotent calls are retried, and only after a connection failure before any
     response or on the statuses in *retry_statuses*. The wait before retry *n* (1-based) is
-    ``min(backoff_max, backoff_base * 2 ** (n - 1))`` scaled by a random factor in
-    ``[1 - jitter, 1]``, so that many clients do not retry in step; a ``Retry-After`` header
-    on 429 or 503 takes precedence, capped at *retry_after_max*.
+    `min(backoff_max, backoff_base * 2 ** (n - 1))` scaled by a random factor in
+    `[1 - jitter, 1]` (the jittered, capped backoff that event-stream reconnections use
+    too), so that many clients do not retry in step; a `Retry-After` header on 429 or 503
+    takes precedence, capped at *retry_after_max*.
     """
 
     max_retries: int = 2
@@ -64,8 +66,13 @@ class RetryPolicy:
         """Seconds to wait before retry number *retry* (1 for the first retry)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.retry_after_max)
-        backoff = min(self.backoff_max, self.backoff_base * 2.0 ** (retry - 1))
-        return backoff * (1 - self.jitter * random.random())  # jitter, not cryptography
+        return jittered_backoff(
+            retry,
+            base=self.backoff_base,
+            cap=self.backoff_max,
+            unit=random.random(),  # jitter, not cryptography
+            jitter=self.jitter,
+        )
 
 
 #: A policy that never retries.

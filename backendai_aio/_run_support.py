@@ -1,4 +1,4 @@
-"""What the run loop (:meth:`Sessions.run`) decides, and its bounded clean-up (no client state)."""
+"""What the run loop (`Sessions.run`) decides, and its bounded clean-up (no client state)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def check_run_bounds(deadline: float | None, max_steps: int) -> None:
 
 
 def in_progress_error(error: BadRequestError, session_id: str) -> RunInProgressError | None:
-    """The :class:`RunInProgressError` that *error* means, if it says a run is still going."""
+    """The `RunInProgressError` that *error* means, if it says a run is still going."""
     text = " ".join(str(part) for part in (error.message, error.title, error.msg) if part)
     if "another run" not in text.lower():
         return None
@@ -102,7 +102,7 @@ class InflightStep:
     """The steps of one run, each run as a task of its own.
 
     Cancelling the caller then does not cut a request the server may already be acting on:
-    the clean-up waits for its answer (:meth:`settle`) and only then interrupts, so that a
+    the clean-up waits for its answer (`settle`) and only then interrupts, so that a
     run that started late is stopped too.
     """
 

@@ -41,7 +41,7 @@ _DURATION: Final = re.compile(r"\d+(\.\d+)?[smhdw]?|\d+(yr|mo)", re.ASCII)
 
 
 class ServiceSummary(TypedDict):
-    """One entry of :meth:`Services.list <backendai_aio.Services.list>`."""
+    """One entry of [`Services.list`][backendai_aio.Services.list]."""
 
     id: str
     name: str
@@ -62,7 +62,7 @@ class RouteInfo(TypedDict):
 
 
 class ServiceInfo(TypedDict):
-    """:meth:`Services.info <backendai_aio.Services.info>`: a service and its healthy routes."""
+    """[`Services.info`][backendai_aio.Services.info]: a service and its healthy routes."""
 
     endpoint_id: str
     name: str
@@ -78,7 +78,7 @@ class ServiceInfo(TypedDict):
 
 
 class CreatedService(TypedDict):
-    """:meth:`Services.create <backendai_aio.Services.create>`'s answer.
+    """[`Services.create`][backendai_aio.Services.create]'s answer.
 
     A 23.09 manager answers the id only; 26.09 answers the service's info.
     """
@@ -95,13 +95,13 @@ class CreatedService(TypedDict):
 
 
 class TryStartResult(TypedDict):
-    """:meth:`Services.try_start <backendai_aio.Services.try_start>`: the background task."""
+    """[`Services.try_start`][backendai_aio.Services.try_start]: the background task."""
 
     task_id: str
 
 
 class ScaleResult(TypedDict):
-    """:meth:`Services.scale <backendai_aio.Services.scale>`: routes now and the target."""
+    """[`Services.scale`][backendai_aio.Services.scale]: routes now and the target."""
 
     current_route_count: int
     target_count: int
@@ -121,7 +121,7 @@ class ServiceError(TypedDict):
 
 
 class ServiceErrors(TypedDict):
-    """:meth:`Services.errors <backendai_aio.Services.errors>`."""
+    """[`Services.errors`][backendai_aio.Services.errors]."""
 
     errors: list[ServiceError]
     retries: int
@@ -135,11 +135,11 @@ class RuntimeEntry(TypedDict):
 
 
 class ServiceNotReadyError(BackendError):
-    """:meth:`Services.wait_ready <backendai_aio.Services.wait_ready>` gave up.
+    """[`Services.wait_ready`][backendai_aio.Services.wait_ready] gave up.
 
-    :attr:`reason` says why: ``"timeout"`` (not ready in time), ``"failed"`` (replicas failed
-    to start: :attr:`errors` holds what the manager recorded) or ``"gone"`` (the service was
-    deleted). :attr:`info` is the service's last known state.
+    `reason` says why: ``"timeout"`` (not ready in time), ``"failed"`` (replicas failed
+    to start: `errors` holds what the manager recorded) or ``"gone"`` (the service was
+    deleted). `info` is the service's last known state.
     """
 
     def __init__(

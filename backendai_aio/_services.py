@@ -38,7 +38,8 @@ from ._transport import Transport
 
 __all__ = ["Services"]
 
-#: How :meth:`Services.wait_ready` spaces its polls: jittered, from 0.2 s up to 2 s.
+#: How [`Services.wait_ready`][backendai_aio.Services.wait_ready] spaces its polls: jittered, from
+#: 0.2 s up to 2 s.
 _POLLS = RetryPolicy(max_retries=0, backoff_base=0.2, backoff_max=2.0, jitter=0.5)
 
 _ServiceId = str | uuid.UUID
@@ -52,13 +53,15 @@ class Services:
     """Model services: create, inspect, scale and delete them, and wait until they serve.
 
     Reached as ``client.services``; it uses only the transport's
-    :meth:`~backendai_aio.Client.request`. Service and route ids are ``str`` or
+    [`request`][backendai_aio.Client.request]. Service and route ids are ``str`` or
     ``uuid.UUID``. Every call takes ``timeout=`` like the client's other calls, and raises
-    :class:`~backendai_aio.BackendError` on failure::
+    [`BackendError`][backendai_aio.BackendError] on failure:
 
-        created = await client.services.create("my-model", image="python:3.12")
-        info = await client.services.wait_ready(created["endpoint_id"], timeout=120)
-        print(info["service_endpoint"])
+    ```python
+    created = await client.services.create("my-model", image="python:3.12")
+    info = await client.services.wait_ready(created["endpoint_id"], timeout=120)
+    print(info["service_endpoint"])
+    ```
     """
 
     def __init__(self, transport: Transport) -> None:
@@ -72,10 +75,10 @@ class Services:
     ) -> builtins.list[ServiceSummary]:
         """``GET /services``: the caller's services (only those named *name* if given).
 
-        ::
-
-            for service in await client.services.list():
-                print(service["name"], service["active_route_count"])
+        ```python
+        for service in await client.services.list():
+            print(service["name"], service["active_route_count"])
+        ```
         """
         params = None if name is None else {"name": name}
         answer = await self._transport.request("GET", "/services", params=params, timeout=timeout)
@@ -108,16 +111,16 @@ class Services:
         """``POST /services``: serve the model folder *model* (its name or id).
 
         *name* defaults to a fresh ``svc-…`` name; *runtime_variant* is one of
-        :meth:`runtimes` (the manager's default is ``custom``: the folder's
+        `runtimes` (the manager's default is ``custom``: the folder's
         ``model-definition.yaml`` says what to start). *open_to_public* serves the endpoint
         without a token. Answers the new service's id as ``endpoint_id`` (26.09 answers its
         whole info). Not retried: a second attempt would create a second service.
 
-        ::
-
-            created = await client.services.create(
-                "my-model", image="python:3.12", replicas=2, resources={"cpu": 1, "mem": "1g"}
-            )
+        ```python
+        created = await client.services.create(
+            "my-model", image="python:3.12", replicas=2, resources={"cpu": 1, "mem": "1g"}
+        )
+        ```
         """
         body = service_body(
             model,
@@ -159,10 +162,12 @@ class Services:
     ) -> TryStartResult:
         """``POST /services/_/try``: start one replica as a trial, then stop it (24.03 on).
 
-        Answers the background task to follow (``client.events.background_task``)::
+        Answers the background task to follow (``client.events.background_task``):
 
-            task = await client.services.try_start("my-model", image="python:3.12")
-            print(task["task_id"])
+        ```python
+        task = await client.services.try_start("my-model", image="python:3.12")
+        print(task["task_id"])
+        ```
         """
         body = service_body(
             model,
@@ -184,10 +189,10 @@ class Services:
     async def info(self, id: _ServiceId, *, timeout: TimeoutArg = NOT_GIVEN) -> ServiceInfo:
         """``GET /services/{id}``: the service, its replica count and its healthy routes.
 
-        ::
-
-            info = await client.services.info(service_id)
-            print(len(info["active_routes"]), "of", info["desired_session_count"], "healthy")
+        ```python
+        info = await client.services.info(service_id)
+        print(len(info["active_routes"]), "of", info["desired_session_count"], "healthy")
+        ```
         """
         path = f"/services/{service_id(id)}"
         return cast(ServiceInfo, await self._transport.request("GET", path, timeout=timeout))
@@ -195,9 +200,9 @@ class Services:
     async def delete(self, id: _ServiceId, *, timeout: TimeoutArg = NOT_GIVEN) -> SuccessAnswer:
         """``DELETE /services/{id}``: stop every replica and remove the service.
 
-        ::
-
-            await client.services.delete(service_id)
+        ```python
+        await client.services.delete(service_id)
+        ```
         """
         path = f"/services/{service_id(id)}"
         return cast(SuccessAnswer, await self._transport.request("DELETE", path, timeout=timeout))
@@ -207,10 +212,12 @@ class Services:
     ) -> ScaleResult:
         """``POST /services/{id}/scale``: want *replicas* replicas from now on.
 
-        The manager starts or stops routes afterwards; :meth:`wait_ready` follows it::
+        The manager starts or stops routes afterwards; `wait_ready` follows it:
 
-            await client.services.scale(service_id, 2)
-            await client.services.wait_ready(service_id, timeout=60)
+        ```python
+        await client.services.scale(service_id, 2)
+        await client.services.wait_ready(service_id, timeout=60)
+        ```
         """
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
             raise InvalidArgumentError(f"replicas is a count (0 or more), not {replicas!r}")
@@ -221,9 +228,9 @@ class Services:
     async def sync(self, id: _ServiceId, *, timeout: TimeoutArg = NOT_GIVEN) -> SuccessAnswer:
         """``POST /services/{id}/sync``: have the manager bring the routes to the wanted state.
 
-        ::
-
-            await client.services.sync(service_id)
+        ```python
+        await client.services.sync(service_id)
+        ```
         """
         path = f"/services/{service_id(id)}/sync"
         return cast(SuccessAnswer, await self._transport.request("POST", path, timeout=timeout))
@@ -231,10 +238,10 @@ class Services:
     async def errors(self, id: _ServiceId, *, timeout: TimeoutArg = NOT_GIVEN) -> ServiceErrors:
         """``GET /services/{id}/errors``: the replicas that failed to start, and why.
 
-        ::
-
-            for failure in (await client.services.errors(service_id))["errors"]:
-                print(failure["session_id"], failure["error"])
+        ```python
+        for failure in (await client.services.errors(service_id))["errors"]:
+            print(failure["session_id"], failure["error"])
+        ```
         """
         path = f"/services/{service_id(id)}/errors"
         return cast(ServiceErrors, await self._transport.request("GET", path, timeout=timeout))
@@ -242,9 +249,9 @@ class Services:
     async def clear_errors(self, id: _ServiceId, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
         """``POST /services/{id}/errors/clear``: forget the failed routes so new ones start.
 
-        ::
-
-            await client.services.clear_errors(service_id)
+        ```python
+        await client.services.clear_errors(service_id)
+        ```
         """
         path = f"/services/{service_id(id)}/errors/clear"
         await self._transport.request("POST", path, timeout=timeout)
@@ -252,9 +259,9 @@ class Services:
     async def runtimes(self, *, timeout: TimeoutArg = NOT_GIVEN) -> builtins.list[RuntimeEntry]:
         """``GET /services/_/runtimes``: the runtime variants *create* accepts (24.03 on).
 
-        ::
-
-            names = [runtime["name"] for runtime in await client.services.runtimes()]
+        ```python
+        names = [runtime["name"] for runtime in await client.services.runtimes()]
+        ```
         """
         answer = await self._transport.request("GET", "/services/_/runtimes", timeout=timeout)
         runtimes = answer.get("runtimes") if isinstance(answer, Mapping) else None
@@ -274,9 +281,9 @@ class Services:
     ) -> SuccessAnswer:
         """``PUT /services/{id}/routings/{route_id}``: set a route's share of the traffic.
 
-        ::
-
-            await client.services.update_route(service_id, route["route_id"], 0.5)
+        ```python
+        await client.services.update_route(service_id, route["route_id"], 0.5)
+        ```
         """
         if (
             isinstance(traffic_ratio, bool)
@@ -295,9 +302,9 @@ class Services:
     ) -> SuccessAnswer:
         """``DELETE /services/{id}/routings/{route_id}``: stop one replica (scaling down by one).
 
-        ::
-
-            await client.services.delete_route(service_id, route["route_id"])
+        ```python
+        await client.services.delete_route(service_id, route["route_id"])
+        ```
         """
         path = f"/services/{service_id(id)}/routings/{service_id(route_id, 'route')}"
         return cast(SuccessAnswer, await self._transport.request("DELETE", path, timeout=timeout))
@@ -314,10 +321,12 @@ class Services:
 
         It expires at *valid_until* (an aware datetime or epoch seconds) or after *duration*
         (a timedelta or the manager's text such as ``"30m"``); a day without either. Send it
-        as ``Authorization: BackendAI <token>`` to the endpoint::
+        as ``Authorization: BackendAI <token>`` to the endpoint:
 
-            token = await client.services.generate_token(service_id, duration="1h")
-            headers = {"Authorization": f"BackendAI {token}"}
+        ```python
+        token = await client.services.generate_token(service_id, duration="1h")
+        headers = {"Authorization": f"BackendAI {token}"}
+        ```
         """
         path = f"/services/{service_id(id)}/token"
         body = token_body(valid_until, duration)
@@ -328,15 +337,17 @@ class Services:
         return token
 
     async def wait_ready(self, id: _ServiceId, *, timeout: float) -> ServiceInfo:
-        """Poll :meth:`info` until as many routes are healthy as replicas are wanted.
+        """Poll `info` until as many routes are healthy as replicas are wanted.
 
         Polls with a jittered backoff capped at 2 seconds, within *timeout* seconds in all.
-        Raises :class:`~backendai_aio.ServiceNotReadyError` when the time is up
+        Raises [`ServiceNotReadyError`][backendai_aio.ServiceNotReadyError] when the time is up
         (``reason="timeout"``), when a replica failed to start (``"failed"``, with the
-        manager's :meth:`errors`), or when the service is gone (``"gone"``)::
+        manager's `errors`), or when the service is gone (``"gone"``):
 
-            info = await client.services.wait_ready(service_id, timeout=120)
-            url = info["service_endpoint"]
+        ```python
+        info = await client.services.wait_ready(service_id, timeout=120)
+        url = info["service_endpoint"]
+        ```
         """
         check_seconds("timeout", timeout, optional=False)
         ident = service_id(id)

@@ -203,7 +203,7 @@ class SessionFileCalls(Namespace):
         The manager answers a multipart body of tar archives; each is streamed to a
         temporary file and extracted safely: a member with an absolute path, a ``..``
         escape or a link out of *dest* makes the whole archive refused (a
-        :class:`~backendai_aio.ResponseError`) with nothing written outside *dest*.
+        [`ResponseError`][backendai_aio.ResponseError]) with nothing written outside *dest*.
         Links are kept only where they point inside *dest*, and nothing is ever written
         through one. ``progress(done, total)`` follows the bytes received; with at most
         five files (one request) ``total`` is the answer's size and ``done`` reaches it.
@@ -307,7 +307,7 @@ class SessionFileCalls(Namespace):
     async def download_single(
         self, session_id: str, file: str, *, timeout: TimeoutArg = NOT_GIVEN
     ) -> AsyncIterator[ByteStream]:
-        """Stream one file of the session: ``async with`` yields a :class:`ByteStream`.
+        """Stream one file of the session: ``async with`` yields a `ByteStream`.
 
         Memory stays constant whatever the file's size; the connection is released when
         the block ends, read or not.
@@ -340,7 +340,7 @@ class SessionFileCalls(Namespace):
         *path* is a file path, or a folder (existing, or any path ending in ``/``, created
         as needed) to put the file in under its own name. The file is written beside its
         destination and moved into place once complete; local failures raise
-        :class:`~backendai_aio.LocalIOError`.
+        [`LocalIOError`][backendai_aio.LocalIOError].
         """
         if not isinstance(file, str) or not file:
             raise InvalidArgumentError("download_single needs a file path")
@@ -368,5 +368,5 @@ class SessionFileCalls(Namespace):
     async def list_entries(
         self, session_id: str, path: str = ".", *, timeout: TimeoutArg = NOT_GIVEN
     ) -> list[FileEntry]:
-        """:meth:`list_files` as typed :class:`~backendai_aio.FileEntry` objects."""
+        """`list_files` as typed [`FileEntry`][backendai_aio.FileEntry] objects."""
         return session_entries(await self.list_files(session_id, path, timeout=timeout))

@@ -1,10 +1,10 @@
 """Session creation options: Python keyword arguments to the manager's wire names (pure).
 
 The manager renamed several creation fields across API versions (``clusterSize`` moved out of
-``config`` in v6, ``scalingGroup`` became ``scaling_group``); callers use one set of Python
-names and get the spelling their server's version expects. Options newer managers added are
-sent only to a server whose API version accepts them (see :data:`OPTION_SINCE`); asking an
-older one for them raises :class:`~backendai_aio.InvalidArgumentError` before anything is sent.
+``config`` in v6, ``scalingGroup`` became ``scaling_group``); callers use one set of Python names
+and get the spelling their server's version expects. Options newer managers added are sent only to a
+server whose API version accepts them (see `OPTION_SINCE`); asking an older one for them raises
+[`InvalidArgumentError`][backendai_aio.InvalidArgumentError] before anything is sent.
 """
 
 from __future__ import annotations
@@ -100,12 +100,12 @@ _CONFIG_V5: Final[Mapping[str, str]] = {
     "cluster_size": "clusterSize",
 }
 
-#: Every option :meth:`Sessions.create` accepts, besides ``config``.
+#: Every option `Sessions.create` accepts, besides ``config``.
 KNOWN_OPTIONS: Final = frozenset(_TOP_LEVEL) | frozenset(_CONFIG_V5) | {"cluster_mode"}
 
 
 class SessionOptions(TypedDict, total=False):
-    """The creation options of :meth:`Sessions.create`, with Python names.
+    """The creation options of `Sessions.create`, with Python names.
 
     Each is sent under the wire name of the negotiated API version; ``None`` leaves the
     server's default.
@@ -164,7 +164,7 @@ class SessionOptions(TypedDict, total=False):
 
 
 class BatchOptions(TypedDict, total=False):
-    """The ``opts`` of a batch run (:meth:`Sessions.run` or :meth:`Sessions.execute`).
+    """The ``opts`` of a batch run (`Sessions.run` or `Sessions.execute`).
 
     Each command runs with the shell in the session's work folder; ``"*"`` asks for the
     image's default (for Python images, ``exec`` ``"*"`` runs ``main.py``).

@@ -22,7 +22,7 @@ __all__ = [
 
 
 class ServerVersion(TypedDict):
-    """``GET /``: :meth:`Client.get_server_version <backendai_aio.Client.get_server_version>`."""
+    """``GET /``: [`Client.get_server_version`][backendai_aio.Client.get_server_version]."""
 
     #: The API version, e.g. ``"v9.20250722"``.
     version: str
@@ -31,7 +31,7 @@ class ServerVersion(TypedDict):
 
 
 class CreatedSession(TypedDict):
-    """:meth:`Sessions.create <backendai_aio.Sessions.create>`: the session made or reused."""
+    """[`Sessions.create`][backendai_aio.Sessions.create]: the session made or reused."""
 
     #: The session's UUID.
     sessionId: str
@@ -47,7 +47,7 @@ class CreatedSession(TypedDict):
 
 
 class ExecuteResult(TypedDict):
-    """The ``result`` of one execution step (:class:`ExecuteAnswer`)."""
+    """The ``result`` of one execution step (`ExecuteAnswer`)."""
 
     #: ``finished``, ``continued``, ``waiting-input``, ``exec-timeout``, or a batch phase
     #: (``build-finished``, ``clean-finished``).
@@ -65,13 +65,13 @@ class ExecuteResult(TypedDict):
 
 
 class ExecuteAnswer(TypedDict):
-    """:meth:`Sessions.execute <backendai_aio.Sessions.execute>`: ``{"result": {...}}``."""
+    """[`Sessions.execute`][backendai_aio.Sessions.execute]: ``{"result": {...}}``."""
 
     result: ExecuteResult
 
 
 class CompletionResult(TypedDict):
-    """The ``result`` of a completion request (:class:`CompletionAnswer`)."""
+    """The ``result`` of a completion request (`CompletionAnswer`)."""
 
     status: str
     #: The candidates, best first.
@@ -79,13 +79,13 @@ class CompletionResult(TypedDict):
 
 
 class CompletionAnswer(TypedDict):
-    """:meth:`Sessions.complete <backendai_aio.Sessions.complete>`: ``{"result": {...}}``."""
+    """[`Sessions.complete`][backendai_aio.Sessions.complete]: ``{"result": {...}}``."""
 
     result: CompletionResult
 
 
 class SessionInfo(TypedDict):
-    """:meth:`Sessions.info <backendai_aio.Sessions.info>`: a compute session's details.
+    """[`Sessions.info`][backendai_aio.Sessions.info]: a compute session's details.
 
     As the manager answers it: the slot, environment and option fields are the Python text
     of the stored values (``"{'cpu': Decimal('1'), ...}"``), not JSON, and the times are the
@@ -95,7 +95,7 @@ class SessionInfo(TypedDict):
     domainName: str
     groupId: str
     userId: str
-    #: The image (the legacy name of :attr:`image`).
+    #: The image (the legacy name of `image`).
     lang: str
     image: str
     architecture: str
@@ -122,16 +122,16 @@ class SessionInfo(TypedDict):
 
 
 class SessionLogs(TypedDict):
-    """:meth:`Sessions.logs <backendai_aio.Sessions.logs>`: ``{"result": {"logs": "..."}}``."""
+    """[`Sessions.logs`][backendai_aio.Sessions.logs]: ``{"result": {"logs": "..."}}``."""
 
     result: dict[str, str]
 
 
 class SessionFileListing(TypedDict):
-    """:meth:`Sessions.list_files <backendai_aio.Sessions.list_files>`: one folder's listing.
+    """[`Sessions.list_files`][backendai_aio.Sessions.list_files]: one folder's listing.
 
-    :meth:`Sessions.list_entries <backendai_aio.Sessions.list_entries>` decodes ``files``
-    into :class:`~backendai_aio.FileEntry` objects.
+    [`Sessions.list_entries`][backendai_aio.Sessions.list_entries] decodes ``files``
+    into [`FileEntry`][backendai_aio.FileEntry] objects.
     """
 
     #: The entries as JSON text: a list of ``{filename, size, mode, ctime, mtime, atime}``.

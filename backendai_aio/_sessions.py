@@ -24,14 +24,16 @@ __all__ = ["Sessions"]
 class Sessions(SessionFileCalls, ExecutionCalls, ExecutionStreamCalls):
     """Compute sessions: ``client.sessions``.
 
-    Their lifecycle (:meth:`create`, :meth:`info`, :meth:`logs`, :meth:`rename`,
-    :meth:`restart`, :meth:`destroy`), running code (:meth:`execute`, :meth:`run`,
-    :meth:`stream_execute`, :meth:`interrupt`, :meth:`complete`) and the files of their
-    work folder (:meth:`upload`, :meth:`download`, :meth:`download_single`,
-    :meth:`download_single_to`, :meth:`list_files`, :meth:`list_entries`)::
+    Their lifecycle (`create`, `info`, `logs`, `rename`,
+    `restart`, `destroy`), running code (`execute`, `run`,
+    `stream_execute`, `interrupt`, `complete`) and the files of their
+    work folder (`upload`, `download`, `download_single`,
+    `download_single_to`, `list_files`, `list_entries`):
 
-        await client.sessions.create("python:3.11", "my-session")
-        result = await client.sessions.run("my-session", "print(6 * 7)")
+    ```python
+    await client.sessions.create("python:3.11", "my-session")
+    result = await client.sessions.run("my-session", "print(6 * 7)")
+    ```
     """
 
     async def create(
@@ -53,9 +55,9 @@ class Sessions(SessionFileCalls, ExecutionCalls, ExecutionStreamCalls):
         ``mount_options``, ``agent_list``, ``mount_ids``, ``mount_id_map``,
         ``attach_network``, ``priority``, ``job_priority``, ``is_preemptible``,
         ``batch_timeout``, plus ``config`` for raw config fields (see
-        :class:`~backendai_aio.SessionOptions`). They are sent with the wire names of the
+        [`SessionOptions`][backendai_aio.SessionOptions]). They are sent with the wire names of the
         negotiated API version; an option the server's version does not take raises
-        :class:`~backendai_aio.InvalidArgumentError`.
+        [`InvalidArgumentError`][backendai_aio.InvalidArgumentError].
 
         Answers ``{"sessionId", "sessionName", "status", "servicePorts", "created"}``;
         ``created`` is false when an existing session was reused. Being a get-or-create by
@@ -129,9 +131,9 @@ class Sessions(SessionFileCalls, ExecutionCalls, ExecutionStreamCalls):
     async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
         """Restart a compute session's kernel (its state is lost, its files kept).
 
-        Managers of release 26 no longer restart sessions (26.9 answers 501; 25.x and older
-        still do): the call then raises :class:`~backendai_aio.NotSupportedError`, whose
-        message says what to do instead: :meth:`destroy` the session and create a new one.
+        Managers of release 26 no longer restart sessions (26.9 answers 501; 25.x and older still
+        do): the call then raises [`NotSupportedError`][backendai_aio.NotSupportedError], whose
+        message says what to do instead: `destroy` the session and create a new one.
         """
         try:
             return await self._transport.call(

@@ -1,15 +1,17 @@
 """Request signing for keypair authentication (pure functions, no I/O).
 
 The manager recomputes an HMAC-SHA256 over seven lines describing the request and compares it
-with the one in the ``Authorization`` header::
+with the one in the ``Authorization`` header:
 
-    METHOD
-    /path?query            (exactly as sent on the wire, percent-encoding kept)
-    <Date header value>
-    host:<Host header as received>
-    content-type:<bare media type, lower case>
-    x-backendai-version:<X-BackendAI-Version value>
-    <hex SHA-256 of the empty body>
+```python
+METHOD
+/path?query            (exactly as sent on the wire, percent-encoding kept)
+<Date header value>
+host:<Host header as received>
+content-type:<bare media type, lower case>
+x-backendai-version:<X-BackendAI-Version value>
+<hex SHA-256 of the empty body>
+```
 
 keyed by ``HMAC(HMAC(secret, YYYYMMDD), host)``. Since API v4.20181215 the body hash is always
 the hash of the empty body, so streamed uploads need no buffering.

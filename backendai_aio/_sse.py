@@ -60,7 +60,7 @@ class SSELimitError(ValueError):
 
 
 def parse_retry(value: str) -> int | None:
-    """The ``retry:`` field's delay in milliseconds, capped at :data:`MAX_RETRY_MS`.
+    """The ``retry:`` field's delay in milliseconds, capped at `MAX_RETRY_MS`.
 
     ``None`` when the value is not a plain decimal number (the field is then ignored).
     """
@@ -76,7 +76,7 @@ class SSEParser:
     """Feed bytes, get the events they complete.
 
     *max_event_size* bounds an event's data and (with room for the field name) a line, in
-    characters; going past it raises :class:`SSELimitError`.
+    characters; going past it raises `SSELimitError`.
     """
 
     def __init__(self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
@@ -116,8 +116,8 @@ class SSEParser:
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Consume *chunk*; return the events it completes, in order.
 
-        Past the bound, :class:`SSELimitError` carries the events completed before it; the
-        parser is then unusable until :meth:`reset`.
+        Past the bound, `SSELimitError` carries the events completed before it; the
+        parser is then unusable until `reset`.
         """
         events: list[ServerSentEvent] = []
         try:

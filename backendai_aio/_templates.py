@@ -90,14 +90,16 @@ class Templates:
     """Session and cluster templates: create, list, read, replace and delete them.
 
     Reached as ``client.templates``; it uses only the transport. A template is given as a
-    mapping (sent as JSON) or as the YAML or JSON text the manager parses::
+    mapping (sent as JSON) or as the YAML or JSON text the manager parses:
 
-        (created,) = await client.templates.create({
-            "api_version": "v1", "kind": "taskTemplate",
-            "metadata": {"name": "py"},
-            "spec": {"kernel": {"image": "python:3.12"}, "resources": {"cpu": 1}},
-        })
-        info = await client.templates.get(created["id"])
+    ```python
+    (created,) = await client.templates.create({
+        "api_version": "v1", "kind": "taskTemplate",
+        "metadata": {"name": "py"},
+        "spec": {"kernel": {"image": "python:3.12"}, "resources": {"cpu": 1}},
+    })
+    info = await client.templates.get(created["id"])
+    ```
     """
 
     def __init__(self, transport: Transport) -> None:
@@ -123,9 +125,9 @@ class Templates:
         per template created (a session payload may hold several; a cluster template is
         one). Not retried: a second attempt would store a second copy.
 
-        ::
-
-            (created,) = await client.templates.create(yaml_text, kind="cluster")
+        ```python
+        (created,) = await client.templates.create(yaml_text, kind="cluster")
+        ```
         """
         body: dict[str, Any] = {"group": group, "payload": template_payload(template, kind, name)}
         if domain is not None:
@@ -151,10 +153,10 @@ class Templates:
         *all* lists every user's cluster templates (for a superadmin); *group_id* only
         those of one project.
 
-        ::
-
-            for entry in await client.templates.list():
-                print(entry["id"], entry["name"])
+        ```python
+        for entry in await client.templates.list():
+            print(entry["id"], entry["name"])
+        ```
         """
         params: dict[str, str] = {}
         if all:
@@ -198,10 +200,10 @@ class Templates:
     ) -> TemplateInfo | dict[str, Any]:
         """``GET /template/{kind}/{id}``: a session template, or a cluster template's body.
 
-        ::
-
-            info = await client.templates.get(template_id)
-            print(info["template"]["spec"]["kernel"]["image"])
+        ```python
+        info = await client.templates.get(template_id)
+        print(info["template"]["spec"]["kernel"]["image"])
+        ```
         """
         params = _scope({"format": "json"}, owner_access_key)
         answer = await self._transport.request(
@@ -227,9 +229,9 @@ class Templates:
 
         Answers the manager's ``success``.
 
-        ::
-
-            await client.templates.update(template_id, new_body)
+        ```python
+        await client.templates.update(template_id, new_body)
+        ```
         """
         body: dict[str, Any] = {"payload": template_payload(template, kind, name)}
         if kind == "session":
@@ -254,11 +256,11 @@ class Templates:
     ) -> bool:
         """``DELETE /template/{kind}/{id}``: delete a template; answers ``success``.
 
-        An unknown (or already deleted) id raises :class:`~backendai_aio.NotFoundError`.
+        An unknown (or already deleted) id raises [`NotFoundError`][backendai_aio.NotFoundError].
 
-        ::
-
-            await client.templates.delete(template_id)
+        ```python
+        await client.templates.delete(template_id)
+        ```
         """
         params = _scope({}, owner_access_key)
         answer = await self._transport.request(

@@ -16,7 +16,7 @@ __all__ = ["NOT_GIVEN", "NotGiven", "Timeout", "TimeoutArg", "check_seconds", "r
 
 
 class NotGiven(enum.Enum):
-    """The type of :data:`NOT_GIVEN`."""
+    """The type of [`NOT_GIVEN`][backendai_aio.NOT_GIVEN]."""
 
     NOT_GIVEN = "NOT_GIVEN"
 
@@ -56,7 +56,7 @@ class Timeout:
     sending, every wait for data, reading a non-streamed body, redirects, retries and the
     waits between them (``Retry-After`` included). Each limit must be a finite positive
     number; the constructor refuses anything else with
-    :class:`~backendai_aio.InvalidArgumentError`.
+    [`InvalidArgumentError`][backendai_aio.InvalidArgumentError].
     """
 
     connect: float | None = 30.0
@@ -93,14 +93,15 @@ def _aiohttp_timeout(
 
 
 #: What a ``timeout=`` argument accepts: seconds (every limit, the whole call included), a
-#: :class:`Timeout`, ``None`` for no limit, or :data:`NOT_GIVEN` for the client's default.
+#: [`Timeout`][backendai_aio.Timeout], ``None`` for no limit, or
+#: [`NOT_GIVEN`][backendai_aio.NOT_GIVEN] for the client's default.
 TimeoutArg: TypeAlias = float | Timeout | Literal[NotGiven.NOT_GIVEN] | None
 
 _NO_LIMIT: Final = Timeout(connect=None, read=None)
 
 
 def resolve_timeout(arg: TimeoutArg, default: Timeout, *, streaming: bool = False) -> Timeout:
-    """Turn a ``timeout=`` argument into a :class:`Timeout`.
+    """Turn a ``timeout=`` argument into a [`Timeout`][backendai_aio.Timeout].
 
     A number is a deadline for the whole call, and bounds connecting and each read too. A
     streaming call (a transfer, an event stream) keeps only the default's connect limit, and

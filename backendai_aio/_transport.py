@@ -1,13 +1,12 @@
 """The transport: the client's one call path, its session, endpoints and lifecycle.
 
-Every resource namespace is given the :class:`Transport`, never the client. It opens the
-``aiohttp`` session on first use, negotiates the API version once, sends each call through
+Every resource namespace is given the [`Transport`][backendai_aio.Transport], never the client. It
+opens the ``aiohttp`` session on first use, negotiates the API version once, sends each call through
 the request loop, and closes what it created (and the streams still open) on
-:meth:`Transport.close`. It moves bytes and carries decisions out; the decisions themselves
-are pure and live elsewhere: what to do after each attempt (:mod:`._call_policy`), signing
-(:mod:`._signing`, applied by :mod:`._middleware`), decoding (:mod:`._decoding`), error
-mapping (:mod:`._errors`, :mod:`._failures`), paths (:mod:`._paths`) and how calls are
-authenticated (:mod:`._auth_modes`).
+[`Transport.close`][backendai_aio.Transport.close]. It moves bytes and carries decisions out; the
+decisions themselves are pure and live elsewhere: what to do after each attempt (`_call_policy`),
+signing (`_signing`, applied by `_middleware`), decoding (`_decoding`), error mapping (`_errors`,
+`_failures`), paths (`_paths`) and how calls are authenticated (`_auth_modes`).
 """
 
 from __future__ import annotations
@@ -57,11 +56,11 @@ _log = logging.getLogger("backendai_aio")
 class Transport(TransportState):
     """Signs and sends calls; owns the session, endpoints, negotiated version and lifecycle.
 
-    See :class:`~backendai_aio.Client` for the constructor's arguments. Namespaces use
-    :meth:`call` (a decoded answer), :meth:`stream` (a response to read in a block),
-    :meth:`send` (a response the caller releases), :meth:`websocket` and :meth:`url`;
-    :meth:`request` is the escape hatch for any route. Its state and lifecycle are
-    :class:`~._transport_state.TransportState`'s.
+    See [`Client`][backendai_aio.Client] for the constructor's arguments. Namespaces use
+    `call` (a decoded answer), `stream` (a response to read in a block),
+    `send` (a response the caller releases), `websocket` and `url`;
+    `request` is the escape hatch for any route. Its state and lifecycle are
+    `TransportState`'s.
     """
 
     # -- calls -------------------------------------------------------------------------------
@@ -114,7 +113,7 @@ class Transport(TransportState):
     ) -> aiohttp.ClientResponse:
         """Send a call through the request loop; its successful response, for the caller.
 
-        The loop carries out what :func:`~._call_policy.decide` says after each attempt:
+        The loop carries out what `decide` says after each attempt:
         retry, move to the next endpoint, re-sign with a corrected clock, follow a
         same-origin redirect, or stop with the mapped error.
         """

@@ -1,7 +1,7 @@
 """The transport's state: configuration, session, endpoints, middlewares and lifecycle.
 
-:class:`TransportState` opens the ``aiohttp`` session on first use and closes it (and the
-streams still open) on :meth:`~TransportState.close`; :class:`~._transport.Transport` adds
+`TransportState` opens the ``aiohttp`` session on first use and closes it (and the
+streams still open) on `close`; `Transport` adds
 the call path on top.
 """
 
@@ -41,7 +41,7 @@ __all__ = ["TransportState"]
 class TransportState:
     """The session, endpoints, negotiated version and lifecycle of a transport.
 
-    See :class:`~backendai_aio.Client` for the constructor's arguments.
+    See [`Client`][backendai_aio.Client] for the constructor's arguments.
     """
 
     def __init__(
@@ -93,7 +93,7 @@ class TransportState:
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
+        """Whether `close` was called."""
         return self._lifecycle.closed
 
     @property
@@ -133,7 +133,7 @@ class TransportState:
         return join(self.endpoint, self.auth.prefix if api else "", url)
 
     def track(self, stream: aiohttp.ClientResponse | aiohttp.ClientWebSocketResponse) -> None:
-        """Have :meth:`close` end *stream* if it is still open then."""
+        """Have `close` end *stream* if it is still open then."""
         self._live.add(stream)
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -1,14 +1,14 @@
-"""The :class:`VFolder` handle: every call on one virtual folder, by its name.
+"""The [`VFolder`][backendai_aio.VFolder] handle: every call on one virtual folder, by its name.
 
 Folder management goes to the manager, signed like every call; file contents travel through
 the storage proxy, unsigned, with the token the manager hands out (``request-upload`` or
 ``request-download``) in the query string:
 
-- uploads speak tus 1.0.0 (:mod:`._transfer.tus`), resumed from the offset the server
+- uploads speak tus 1.0.0 (`_transfer.tus`), resumed from the offset the server
   reports;
-- downloads are one streamed ``GET`` (:mod:`._transfer.ranged`), resumed with ``Range``,
+- downloads are one streamed ``GET`` (`_transfer.ranged`), resumed with ``Range``,
   written beside the destination and moved into place once complete
-  (:mod:`._transfer.destination`).
+  (`_transfer.destination`).
 
 Neither ever holds a whole file in memory. The token is a credential: it never appears in an
 error message, a log line or a repr.
@@ -74,15 +74,17 @@ def _upload_target(target_path: object, base: str | None, source: Source) -> str
 class VFolder:
     """A handle on one virtual folder: ``client.vfolders.get("data")``.
 
-    It holds the client's transport and the folder's name::
+    It holds the client's transport and the folder's name:
 
-        data = client.vfolders.get("data")
-        await data.upload("train.csv")
-        await data.download("train.csv", "/tmp/")
+    ```python
+    data = client.vfolders.get("data")
+    await data.upload("train.csv")
+    await data.download("train.csv", "/tmp/")
+    ```
 
-    Paths inside a folder are POSIX and relative to it (``data/train.csv``); a path leaving
-    the folder (``..``, ``/etc``) raises :class:`~backendai_aio.InvalidArgumentError` before
-    anything is sent. Creating a handle sends nothing; the folder need not exist yet.
+    Paths inside a folder are POSIX and relative to it (``data/train.csv``); a path leaving the
+    folder (``..``, ``/etc``) raises [`InvalidArgumentError`][backendai_aio.InvalidArgumentError]
+    before anything is sent. Creating a handle sends nothing; the folder need not exist yet.
     """
 
     def __init__(
@@ -146,7 +148,7 @@ class VFolder:
     async def entries(
         self, path: PathArg = ".", *, timeout: TimeoutArg = NOT_GIVEN
     ) -> list[FileEntry]:
-        """:meth:`list_files` as typed :class:`~backendai_aio.FileEntry` objects."""
+        """`list_files` as typed [`FileEntry`][backendai_aio.FileEntry] objects."""
         return vfolder_entries(await self.list_files(path, timeout=timeout))
 
     async def rename_file(
@@ -225,9 +227,9 @@ class VFolder:
         *max_attempts* consecutive failures without progress. ``progress(done, total)`` (a
         function or coroutine function) follows the bytes sent. *timeout* applies to each
         request (by default transfers have only a connect limit). Failures raise
-        :class:`~backendai_aio.BackendError` naming the phase (``ERR_REQUEST`` or
+        [`BackendError`][backendai_aio.BackendError] naming the phase (``ERR_REQUEST`` or
         ``ERR_RESPONSE`` for the transfer itself); a plain http storage proxy under an
-        https manager is refused (see :attr:`allow_http_storage_proxy`).
+        https manager is refused (see `allow_http_storage_proxy`).
         """
         _check_count(chunk_size, 1, "chunk_size is a positive number of bytes")
         _check_count(max_attempts, 1, "max_attempts is at least 1")

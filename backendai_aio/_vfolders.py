@@ -1,7 +1,7 @@
-"""Virtual folders: the collection calls of ``/folders`` and :meth:`VFolders.get`.
+"""Virtual folders: the collection calls of ``/folders`` and `VFolders.get`.
 
 A virtual folder is a named directory on a storage host that sessions mount. The calls on
-one folder (its details, files, transfers, invitations) are :class:`~._vfolder.VFolder`'s;
+one folder (its details, files, transfers, invitations) are `VFolder`'s;
 this namespace creates and lists folders, lists storage hosts, and handles the invitations
 addressed to the user.
 """
@@ -34,16 +34,18 @@ def _group_params(group_id: str | None) -> dict[str, str] | None:
 class VFolders(Namespace):
     """The virtual folders: ``client.vfolders``.
 
-    ``client.vfolders.get(name)`` gives the :class:`~backendai_aio.VFolder` handle with
-    the calls on one folder::
+    ``client.vfolders.get(name)`` gives the [`VFolder`][backendai_aio.VFolder] handle with
+    the calls on one folder:
 
-        await client.vfolders.create("data")
-        await client.vfolders.get("data").upload("train.csv")
+    ```python
+    await client.vfolders.create("data")
+    await client.vfolders.get("data").upload("train.csv")
+    ```
     """
 
     #: Whether a plain http storage proxy may be used when the manager is reached over
     #: https (the storage token then travels in clear text). Off by default; handles
-    #: from :meth:`get` take the value current when they are made.
+    #: from `get` take the value current when they are made.
     allow_http_storage_proxy: bool = False
 
     def get(self, name: FolderRef) -> VFolder:
@@ -66,7 +68,7 @@ class VFolders(Namespace):
     ) -> VFolderEntry:
         """``POST /folders``: create the virtual folder *name* (answers 201 and its details).
 
-        *host* is a storage host from :meth:`list_hosts` (default: the server's);
+        *host* is a storage host from `list_hosts` (default: the server's);
         *usage_mode* ``general``, ``model`` or ``data``; *permission* ``ro``, ``rw`` or
         ``wd`` (read-write-delete); *group* a project's id (or, on older managers, name) for
         a project folder; *unmanaged_path* (admins) a host path. (A per-folder quota is no

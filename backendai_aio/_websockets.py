@@ -39,7 +39,7 @@ async def open_websocket(
     """Upgrade to a websocket at *url* within *limits*' connect limit.
 
     A refused upgrade raises the error its status maps to; a failure to connect raises
-    :class:`~backendai_aio.RequestError` naming *purpose*. *limits*' read limit bounds each
+    [`RequestError`][backendai_aio.RequestError] naming *purpose*. *limits*' read limit bounds each
     wait for a frame.
     """
     try:

@@ -1,7 +1,7 @@
 """Many session event streams on one client: what each costs, and what closing leaves.
 
 ``python -m benchmarks.stream_client --endpoint URL --streams 1000 --connector default``
-opens that many ``Client.session_events()`` streams at once on one :class:`Client`, each
+opens that many ``Client.events.session()`` streams at once on one :class:`Client`, each
 followed by a task of its own (as an application would), against the emulator; it then
 starts one compute session so that every stream must deliver an event, closes every stream
 with ``EventStream.close()``, and prints one JSON line: how many opened and in how long,
@@ -81,7 +81,7 @@ class StreamSet:
 
     async def _follow(self, index: int) -> None:
         try:
-            async with self._client.session_events() as stream:
+            async with self._client.events.session() as stream:
                 self.streams.append(stream)
                 task = asyncio.current_task()
                 if task is not None:

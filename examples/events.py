@@ -38,7 +38,7 @@ async def main() -> None:
     name = f"events-{secrets.token_hex(4)}"
     async with configured_or_emulated(announce=print) as config, Client(config) as client:
         # Open the stream first, so that no event of the new session is missed.
-        async with client.session_events(name=name, scope="session") as events:
+        async with client.events.session(name=name, scope="session") as events:
             print(f"Watching session {name}")
             # If the lifecycle fails, the task group stops the watching loop too.
             async with asyncio.timeout(120), asyncio.TaskGroup() as group:

@@ -24,7 +24,7 @@ _NEW_FILE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_B
 
 
 def local_error(what: str, exc: OSError) -> LocalIOError:
-    """A :class:`LocalIOError` for *exc*, raised while doing *what*."""
+    """A [`LocalIOError`][backendai_aio.LocalIOError] for *exc*, raised while doing *what*."""
     filename = None if exc.filename is None else os.fsdecode(exc.filename)
     error = LocalIOError(f"{what}: {exc.strerror or exc}", errno=exc.errno, filename=filename)
     error.__cause__ = exc
@@ -71,7 +71,7 @@ def resolve_destination(dest: str | os.PathLike[str], remote: str) -> Path:
 
 
 class AtomicFile:
-    """A temporary file beside *target*, moved over it by :meth:`commit`."""
+    """A temporary file beside *target*, moved over it by `commit`."""
 
     def __init__(self, target: Path) -> None:
         #: The path the file will have once committed.

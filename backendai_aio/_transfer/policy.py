@@ -1,12 +1,12 @@
 """Decisions of resumable transfers, as plain functions and state (no I/O).
 
-- :class:`Stalls` decides when a transfer gives up: after *max_attempts* consecutive
+- `Stalls` decides when a transfer gives up: after *max_attempts* consecutive
   failures **without progress** between them. A transfer that fails often but gets further
   each time goes on; one whose server keeps losing what it received (answering offset 0
   again and again) stops.
-- :func:`next_upload_offset` checks a tus ``PATCH`` answer.
-- :func:`range_plan` reads a download answer's status and ``Content-Range`` into what to do
-  with the body, and :func:`after_416` what a ``416`` means.
+- `next_upload_offset` checks a tus ``PATCH`` answer.
+- `range_plan` reads a download answer's status and ``Content-Range`` into what to do
+  with the body, and `after_416` what a ``416`` means.
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ def resumable(error: BackendError) -> bool:
 class Stalls:
     """Counts a transfer's failures without progress in between.
 
-    :meth:`advanced` records every position the server confirms (or the bytes written);
-    :meth:`failed` counts a failure and says whether to try again. A failure after which
+    `advanced` records every position the server confirms (or the bytes written);
+    `failed` counts a failure and says whether to try again. A failure after which
     the furthest position is beyond the one at the previous failure starts the count anew.
     """
 
@@ -147,7 +147,7 @@ def range_plan(
 ) -> BodyPlan:
     """Plan the body of an answer to a request for the bytes from *written* on.
 
-    Raise :class:`ProtocolViolation` for a ``206`` whose range is not the one asked for.
+    Raise `ProtocolViolation` for a ``206`` whose range is not the one asked for.
     """
     if status == 206:
         if content_range is None or content_range.first != written:

@@ -15,7 +15,7 @@ ProgressCallback: TypeAlias = Callable[[int, int | None], object]
 class TransferProgress:
     """Reports a transfer's progress to the caller's callback.
 
-    It counts the bytes (:meth:`add`) or takes a position (:meth:`__call__`), never reports a
+    It counts the bytes (`add`) or takes a position (`__call__`), never reports a
     count twice or backwards (a resumed transfer sends some bytes again), and keeps what the
     callback raised: called while aiohttp sends a body, its exception would otherwise reach
     the caller disguised as a connection failure.
@@ -25,7 +25,7 @@ class TransferProgress:
         self._callback = callback
         #: The total in bytes, when known.
         self.total = total
-        #: The bytes counted by :meth:`add`.
+        #: The bytes counted by `add`.
         self.done = 0
         self._reported = -1
         #: What the callback (or a source, on its behalf) raised.

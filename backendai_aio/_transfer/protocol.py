@@ -1,6 +1,6 @@
 """Pure helpers of virtual-folder transfers: folder paths, tus 1.0.0 headers, HTTP ranges.
 
-No I/O here: :mod:`._vfolders` moves the bytes. The storage proxy speaks
+No I/O here: `_vfolders` moves the bytes. The storage proxy speaks
 
 - tus 1.0.0 for uploads (https://tus.io/protocols/resumable-upload): ``HEAD`` answers the
   bytes received so far in ``Upload-Offset`` (and the declared size in ``Upload-Length``);

@@ -2,7 +2,7 @@
 
 The body is written block by block; after a dropped connection the rest is asked for with
 ``Range: bytes=<written>-`` (and ``If-Range``, so that a changed file comes whole). What each
-answer means is decided by :func:`~.policy.range_plan`; the download gives up
+answer means is decided by `range_plan`; the download gives up
 after *max_attempts* consecutive failures without progress.
 """
 

@@ -2,12 +2,12 @@
 
 Three granularities, each chosen for what it bounds:
 
-- :data:`BLOCK_SIZE` is how much one file read or write (in a worker thread) handles, and
+- `BLOCK_SIZE` is how much one file read or write (in a worker thread) handles, and
   so how often progress is reported: small enough that a callback sees steady movement,
   large enough that the thread hop costs little beside the I/O;
-- :data:`CHUNK_SIZE` is how much one read of a streamed response (or one multipart part of
+- `CHUNK_SIZE` is how much one read of a streamed response (or one multipart part of
   a session upload, or one copy out of a downloaded archive) takes at a time;
-- :data:`UPLOAD_CHUNK_SIZE` is the default length of one tus ``PATCH``: what a resumed
+- `UPLOAD_CHUNK_SIZE` is the default length of one tus ``PATCH``: what a resumed
   upload may have to send again, and what a stream source keeps in memory to resend it.
 """
 

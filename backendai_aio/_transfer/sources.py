@@ -30,8 +30,8 @@ class Source(Protocol):
 
     A ``PATCH`` body is sent by a task of aiohttp's, which aiohttp cancels (without waiting
     for it) when the request fails, so a body may still be winding down while the next one
-    starts: :meth:`blocks` keeps no state that the next call depends on, and awaits nothing
-    of the caller's (a stream source is read by :meth:`prepare`, before the request).
+    starts: `blocks` keeps no state that the next call depends on, and awaits nothing
+    of the caller's (a stream source is read by `prepare`, before the request).
     """
 
     size: int
@@ -43,7 +43,7 @@ class Source(Protocol):
         ...
 
     async def prepare(self, offset: int, length: int) -> None:
-        """Make the *length* bytes from *offset* ready for :meth:`blocks`."""
+        """Make the *length* bytes from *offset* ready for `blocks`."""
 
     def blocks(self, offset: int, length: int) -> AsyncIterator[bytes]:
         """Yield exactly *length* bytes from *offset*, in blocks."""

@@ -21,9 +21,9 @@ __all__ = ["ByteStream"]
 class ByteStream:
     """The body of a streamed response, read in chunks, never whole.
 
-    ``async for chunk in stream`` yields the bytes as they arrive; :meth:`to_file` writes
+    ``async for chunk in stream`` yields the bytes as they arrive; `to_file` writes
     them to a path. A transport failure while reading raises
-    :class:`~backendai_aio.ResponseError`. Valid only inside the ``async with`` block that
+    [`ResponseError`][backendai_aio.ResponseError]. Valid only inside the ``async with`` block that
     produced it.
     """
 
@@ -81,7 +81,7 @@ class ByteStream:
 
         The bytes go to a temporary file beside *path*, moved over it once complete (a
         replaced file keeps its mode). Local failures (a folder in the way, a missing
-        folder, a full disk) raise :class:`~backendai_aio.LocalIOError`.
+        folder, a full disk) raise [`LocalIOError`][backendai_aio.LocalIOError].
         """
         raw = os.fspath(path) if isinstance(path, str | os.PathLike) else None
         if not isinstance(raw, str) or not raw:

@@ -12,7 +12,7 @@ the same on every Python this package supports):
   stands (never through another link), stays inside the destination;
 - a hard link names a regular file of the same archive, and is written as a copy of it.
 
-An archive breaking a rule is refused whole (:class:`UnsafeArchiveError`) and leaves the
+An archive breaking a rule is refused whole (`UnsafeArchiveError`) and leaves the
 destination untouched. While writing, each parent folder is opened component by component
 without following links (``O_NOFOLLOW`` relative to the folder above, no ``realpath``), so a
 path longer than ``PATH_MAX`` or a link swapped in meanwhile cannot redirect a write.

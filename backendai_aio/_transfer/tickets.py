@@ -58,7 +58,7 @@ def read_ticket(
 def storage_ticket(
     transport: Transport, body: Any, call: str, *, allow_http: bool
 ) -> tuple[URL, str]:
-    """:func:`read_ticket` for *transport*'s endpoint, mapped by the user's overrides."""
+    """`read_ticket` for *transport*'s endpoint, mapped by the user's overrides."""
     url, token = read_ticket(body, call, transport.endpoint, allow_http=allow_http)
     # BACKEND_OVERRIDE_STORAGE_PROXY: the user's own mapping, so taken as given.
     return transport.config.storage_proxy_url(url), token

@@ -3,7 +3,7 @@
 ``HEAD`` asks how many bytes the proxy holds, ``PATCH`` sends the next window of
 *chunk_size* bytes, streamed from the source in small blocks. After a failure the proxy is
 asked again and the upload continues from there; it gives up after *max_attempts*
-consecutive failures without progress (:class:`~.policy.Stalls`).
+consecutive failures without progress (`Stalls`).
 """
 
 from __future__ import annotations

@@ -184,7 +184,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 @contextlib.asynccontextmanager
 async def _listening(emulator: Emulator, port: int) -> AsyncIterator[Emulator]:
-    """Start *emulator* on *port*; one it cannot listen on is a :class:`_ListenError`."""
+    """Start *emulator* on *port*; one it cannot listen on is a `_ListenError`."""
     try:
         await emulator.start()
     except OSError as error:

@@ -303,5 +303,5 @@ class AccountDirectory:
         return target.access_key
 
 
-#: Where the application keeps its :class:`AccountDirectory`.
+#: Where the application keeps its `AccountDirectory`.
 ACCOUNTS_KEY: Final = web.AppKey("accounts", AccountDirectory)

@@ -113,8 +113,8 @@ def create_app(
     """Build the emulator application.
 
     *keypairs* maps access keys to secret keys (default: the example superadmin and user
-    keypairs; see :mod:`._accounts` for the users owning them); *release* is the manager
-    release to behave as (``"26.9"``, the default, or ``"23.09"``; see :mod:`._releases`);
+    keypairs; see `_accounts` for the users owning them); *release* is the manager
+    release to behave as (``"26.9"``, the default, or ``"23.09"``; see `_releases`);
     *api_version* is the newest version the emulated manager speaks (default: the release's
     newest; an older one of the release's versions emulates an older manager within it);
     *flush_window* is how long an execute call collects output before answering
@@ -122,13 +122,13 @@ def create_app(
     *sse_ping_interval* is how often quiet event streams send a keep-alive comment (the
     manager's 15 seconds by default); *rate_limit* overrides the keypairs' calls per
     900-second window (30000); *allowed_hosts* are ``Host`` values accepted besides the
-    loopback names with the port a request arrived on (see :mod:`._localonly`); *limits* caps
-    what each session's processes may use (see :class:`~._kernel.KernelLimits`); *faults* is a
-    :class:`~._faults.FaultPlan` for tests: the storage proxy then records its transfers and
+    loopback names with the port a request arrived on (see `_localonly`); *limits* caps
+    what each session's processes may use (see `KernelLimits`); *faults* is a
+    `FaultPlan` for tests: the storage proxy then records its transfers and
     breaks those the plan says.
 
     The application also emulates the webserver's session mode: ``/server/login`` and the
-    manager's API under ``/func/`` (see :mod:`._webserver`).
+    manager's API under ``/func/`` (see `_webserver`).
     """
     profile = release_profile(release)
     if api_version is None:
@@ -190,23 +190,22 @@ def create_app(
 class Emulator:
     """Run the emulator on ``127.0.0.1`` in the current event loop.
 
-    ::
+    ```python
+    async with Emulator() as emulator:
+        async with Client(emulator.config) as client:
+            ...
+    ```
 
-        async with Emulator() as emulator:
-            async with Client(emulator.config) as client:
-                ...
-
-    *port* 0 (the default) picks a free port. It serves both example keypairs, the
-    superadmin's (used by :attr:`config`) and a plain user's (used by :attr:`user_config`),
-    unless *access_key* and *secret_key* name another keypair: then it serves that one only
-    (owned by a plain user, unless the access key is an example's) and :attr:`config` uses it.
-    The two go together (one without the other is a ``ValueError``); naming the example
-    superadmin's keypair serves both examples, as without them. Other arguments go to
-    :func:`create_app`: *release* (``"26.9"`` by default, or ``"23.09"``) picks the manager
-    release whose behaviour it reproduces, *api_version* an older version inside it,
-    *allowed_hosts* names further ``Host`` values to answer, *limits* the resource limits of
-    each session's processes, *faults* a :class:`FaultPlan` that breaks transfers for tests
-    (kept as :attr:`faults`).
+    *port* 0 (the default) picks a free port. It serves both example keypairs, the superadmin's
+    (used by `config`) and a plain user's (used by `user_config`), unless *access_key* and
+    *secret_key* name another keypair: then it serves that one only (owned by a plain user, unless
+    the access key is an example's) and `config` uses it. The two go together (one without the other
+    is a ``ValueError``); naming the example superadmin's keypair serves both examples, as without
+    them. Other arguments go to [`create_app`][backendai_aio.emulator.create_app]: *release*
+    (``"26.9"`` by default, or ``"23.09"``) picks the manager release whose behaviour it reproduces,
+    *api_version* an older version inside it, *allowed_hosts* names further ``Host`` values to
+    answer, *limits* the resource limits of each session's processes, *faults* a `FaultPlan` that
+    breaks transfers for tests (kept as `faults`).
     """
 
     def __init__(
@@ -298,7 +297,7 @@ class Emulator:
     async def stop(self) -> None:
         """Stop serving and terminate every session; calling it again does nothing.
 
-        Afterwards :attr:`endpoint` is empty again and the configurations raise.
+        Afterwards `endpoint` is empty again and the configurations raise.
         """
         runner, self._runner = self._runner, None
         self.endpoint = ""

@@ -1,7 +1,7 @@
 """Request checks as the manager makes them: API version, date window, keypair signature.
 
 Also the webserver's side of session mode: a call under ``/func/`` carries no signature; the
-login cookie names the keypair it acts as (see :mod:`._webserver`). And the manager's rate
+login cookie names the keypair it acts as (see `_webserver`). And the manager's rate
 limit: every signed call counts against its keypair, and a successful answer carries the
 ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Window`` headers (calls that
 need no keypair report the manager's fixed anonymous values; errors carry none).
@@ -198,7 +198,7 @@ def request_checks(
     """Build the middleware that checks every request before its handler runs.
 
     *api_version* is the newest version the emulated server speaks; the app's
-    :class:`~._accounts.AccountDirectory` holds the keypairs; *logins* finds the keypair of a
+    `AccountDirectory` holds the keypairs; *logins* finds the keypair of a
     webserver login (``/func/`` calls), if the app emulates the webserver;
     *accepted_versions* replaces the versions accepted in ``X-BackendAI-Version`` (a release
     profile's list).

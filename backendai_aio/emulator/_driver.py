@@ -1,7 +1,7 @@
 """The child side of the emulator's Python kernel.
 
-The parent (:mod:`backendai_aio.emulator._kernel`) runs this file as the main program of
-one child process per compute session (by file path through :func:`runpy.run_path`; ``python
+The parent ([`_kernel`][backendai_aio.emulator._kernel]) runs this file as the main program of
+one child process per compute session (by file path through `runpy.run_path`; ``python
 -m backendai_aio.emulator._driver`` works too), then talks to it with JSON lines: commands
 arrive on the child's original stdin, events leave on its original stdout.
 

@@ -1,4 +1,4 @@
-"""The console side of the emulator's kernel driver (:mod:`._driver`): output, signals, protocol.
+"""The console side of the emulator's kernel driver (`_driver`): output, signals, protocol.
 
 Like the driver, it uses only the standard library: when the driver runs by file path, it
 loads this file by path too, so the child process never imports the package.

@@ -2,11 +2,13 @@ r"""Server-sent events: ``GET /events/session`` and ``GET /events/background-tas
 
 As the manager sends them (``src/ai/backend/manager/api/events.py``, written with aiohttp-sse):
 a ``text/event-stream`` response (with ``Cache-Control: no-cache``, ``Connection: keep-alive``
-and ``X-Accel-Buffering: no``, chunked) whose events read::
+and ``X-Accel-Buffering: no``, chunked) whose events read:
 
-    event: session_started\r\n
-    data: {"reason":"unknown","sessionName":"demo","ownerAccessKey":"AKIA...",...}\r\n
-    \r\n
+```python
+event: session_started\r\n
+data: {"reason":"unknown","sessionName":"demo","ownerAccessKey":"AKIA...",...}\r\n
+\r\n
+```
 
 with compact JSON data, a ``retry: 5`` line on ``bgtask_updated`` events only, and a
 ``: ping`` comment every 15 seconds to keep idle connections open.
@@ -116,7 +118,7 @@ class EventStream:
             raise ClientGone from None
 
     async def send(self, data: str, *, event: str, retry: int | None = None) -> None:
-        """Send one event; raise :class:`ClientGone` if the client has left."""
+        """Send one event; raise `ClientGone` if the client has left."""
         lines = [f"event: {event}"]
         lines += [f"data: {line}" for line in data.splitlines() or [""]]
         if retry is not None:
@@ -130,7 +132,7 @@ class EventStream:
     async def next(self, queue: asyncio.Queue[_T]) -> _T:
         """Wait for the next item of *queue*, sending the periodic ping when it is due.
 
-        Raises :class:`ClientGone` as soon as the client is seen to have left.
+        Raises `ClientGone` as soon as the client is seen to have left.
         """
         loop = asyncio.get_running_loop()
         while True:

@@ -1,7 +1,7 @@
-"""Faults the emulated storage proxy injects for tests: a :class:`FaultPlan`.
+"""Faults the emulated storage proxy injects for tests: a `FaultPlan`.
 
 Without a plan the proxy serves every transfer whole and records nothing; with one (passed
-to :class:`~._app.Emulator` or :func:`~._app.create_app` as *faults*), a middleware of its
+to `Emulator` or `create_app` as *faults*), a middleware of its
 own sits in front of the proxy's routes: it records the transfers and breaks the ones the
 plan says, while the proxy's handlers stay those of every other emulator.
 """
@@ -27,15 +27,14 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class FaultPlan:
     """Faults of the emulated storage proxy, and its record of transfers, for tests.
 
-    Pass one to :class:`Emulator` (``Emulator(faults=FaultPlan())``) or to
-    :func:`create_app`, and keep it to arm faults while the emulator runs: set
-    :attr:`drop_upload_after` (or :attr:`drop_download_after`) to *n* and the next tus
-    ``PATCH`` (or download ``GET``) that transfers bytes has its connection broken once *n*
-    bytes of its body went through, as a flaky network would; the fault then clears itself.
-    :attr:`log` records the proxy's requests: ``"HEAD"``, ``"PATCH <offset>+<length>"``,
-    ``"GET"`` or ``"GET <range>"`` (a partial answer), with ``" dropped"`` appended to those
-    broken on purpose, ``" aborted"`` to those the client broke off and ``" refused"`` to
-    uploads answered with an error.
+    Pass one to [`Emulator`][backendai_aio.emulator.Emulator] (``Emulator(faults=FaultPlan())``) or
+    to [`create_app`][backendai_aio.emulator.create_app], and keep it to arm faults while the
+    emulator runs: set `drop_upload_after` (or `drop_download_after`) to *n* and the next tus
+    ``PATCH`` (or download ``GET``) that transfers bytes has its connection broken once *n* bytes of
+    its body went through, as a flaky network would; the fault then clears itself. `log` records the
+    proxy's requests: ``"HEAD"``, ``"PATCH <offset>+<length>"``, ``"GET"`` or ``"GET <range>"`` (a
+    partial answer), with ``" dropped"`` appended to those broken on purpose, ``" aborted"`` to
+    those the client broke off and ``" refused"`` to uploads answered with an error.
     """
 
     drop_upload_after: int | None = None

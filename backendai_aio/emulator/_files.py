@@ -1,7 +1,7 @@
 """File transfer with a session's work folder: upload, download, download_single, list files.
 
 Inside a real session the work folder is ``/home/work``, the kernel's working directory; here
-it is the session's own temporary folder (:attr:`EmulatedSession.workdir`). Paths are taken
+it is the session's own temporary folder (`EmulatedSession.workdir`). Paths are taken
 relative to it; absolute paths are accepted when they lie under ``/home/work``, like the
 agent's. ``..`` is folded first, as the container folds it (``a/../b`` is ``b``); a path that
 then leads outside the folder (``../x``, another absolute path, a symbolic link pointing

@@ -1,10 +1,10 @@
 """Answering a GraphQL document with graphql-core, as the manager's ``/admin/gql`` does.
 
 The steps are the manager's: the document is parsed (a document that is not GraphQL makes
-the manager fail with 500, so :class:`graphql.GraphQLSyntaxError` propagates); introspection
+the manager fail with 500, so `graphql.GraphQLSyntaxError` propagates); introspection
 is refused on its own first (``Cannot query '__schema': introspection is disabled.``); then
-graphql-core validates the document against :mod:`._gql_schema` with its standard rules and
-executes it over :mod:`._gql_resolvers`. Validation and execution messages are graphql-core's,
+graphql-core validates the document against `_gql_schema` with its standard rules and
+executes it over `_gql_resolvers`. Validation and execution messages are graphql-core's,
 as the manager's are. Two things are the emulator's own: a field the manager has and the
 emulator does not answer is refused with ``The emulator does not implement the GraphQL field
 'Queries.x'.`` (suggestions for a misspelt field still consider the manager's whole type), and
@@ -248,7 +248,7 @@ def execute_graphql(
 ) -> dict[str, Any]:
     """Answer *query* for *context*'s caller: ``{"data"}``, with ``"errors"`` if any.
 
-    Raises :class:`graphql.GraphQLSyntaxError` when the document is not GraphQL.
+    Raises `graphql.GraphQLSyntaxError` when the document is not GraphQL.
     """
     too_complex = {"data": None, "errors": [{"message": TOO_COMPLEX}]}
     try:

@@ -1,10 +1,10 @@
 """Resolvers of the emulator's GraphQL root fields, over the emulator's live state.
 
-Each root field of :mod:`._gql_schema` is answered from the accounts, the images, the
+Each root field of `_gql_schema` is answered from the accounts, the images, the
 sessions and the virtual folders the rest of the emulator serves, with the manager's scoping:
 a plain user sees their own keypair, sessions and folders; a superadmin sees everyone's and may
 name another user (a plain user naming someone else is ``Forbidden operation.``, as on the
-manager). The objects answered are built by :mod:`._gql_objects`.
+manager). The objects answered are built by `_gql_objects`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Types, fields and arguments carry the manager's names and types (its Graphene schema, 23.09
 and 26.9, built with ``auto_camelcase=False``), so that graphql-core validates a document as
 the manager's own engine does. What the manager has and the emulator does not answer is
-listed in :data:`UNIMPLEMENTED`: selecting it is refused with a message saying so, rather than
+listed in `UNIMPLEMENTED`: selecting it is refused with a message saying so, rather than
 as an unknown field.
 """
 

@@ -1,8 +1,8 @@
 """``POST /admin/gql`` and ``POST /admin/gql/strawberry``: the manager's GraphQL API.
 
 Documents are answered by graphql-core (the engine under the manager's Graphene) against the
-emulator's schema (:mod:`._gql_schema`), over the emulator's live state
-(:mod:`._gql_resolvers`); :mod:`._gql_engine` describes the steps and bounds. graphql-core
+emulator's schema (`_gql_schema`), over the emulator's live state
+(`_gql_resolvers`); `_gql_engine` describes the steps and bounds. graphql-core
 comes with the ``emulator`` extra (``pip install backendai-aio[emulator]``); without it the
 rest of the emulator works and these routes answer 501.
 

@@ -1,9 +1,9 @@
 """A persistent Python kernel for one emulated compute session.
 
-:class:`Kernel` owns one child Python process (see :mod:`._driver`) whose ``__main__``
+`Kernel` owns one child Python process (see `_driver`) whose ``__main__``
 namespace survives between runs, and answers execution requests the way the Backend.AI
-manager does (see docs/emulator.md). Batch runs (:mod:`._kernel_batch`) run shell commands
-in the work folder; process control is in :mod:`._kernel_processes`. POSIX only.
+manager does (see docs/emulator.md). Batch runs (`_kernel_batch`) run shell commands
+in the work folder; process control is in `_kernel_processes`. POSIX only.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class KernelBusyError(Exception):
 class Kernel:
     """A persistent Python interpreter in a child process, driven like a Backend.AI kernel.
 
-    Variables defined by one query are visible to the next. Each :meth:`execute` call
+    Variables defined by one query are visible to the next. Each `execute` call
     returns the manager's result object (``status``, ``runId``, ``exitCode``, ``console``,
     ``options``, ``files``) after at most *flush_window* seconds, earlier when the run
     finishes or waits for input. A run still executing *exec_timeout* seconds after it
@@ -70,7 +70,7 @@ class Kernel:
     *exec_timeout* of zero, a negative number or infinity disables the limit. *limits*
     caps what each of its processes may use.
 
-    Use ``async with Kernel(...)`` or call :meth:`start` and :meth:`close`.
+    Use ``async with Kernel(...)`` or call `start` and `close`.
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The parent side of a kernel's driver process (:mod:`._driver`), and the state of one run."""
+"""The parent side of a kernel's driver process (`_driver`), and the state of one run."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """Process control of the emulator's kernels: resource limits, exit statuses, and killing.
 
-Each child process starts a session of its own (so its own process group), and every process
-the session starts carries a marker in its environment: destroying the kernel kills the group
-and then, where ``/proc`` lists processes, every process still carrying the marker, so that
-programs the code daemonised (``fork``, ``setsid``, closed descriptors) end with it.
-:class:`KernelLimits` optionally caps what each of these processes may use. POSIX only.
+Each child process starts a session of its own (so its own process group), and every process the
+session starts carries a marker in its environment: destroying the kernel kills the group and then,
+where ``/proc`` lists processes, every process still carrying the marker, so that programs the code
+daemonised (``fork``, ``setsid``, closed descriptors) end with it.
+[`KernelLimits`][backendai_aio.emulator.KernelLimits] optionally caps what each of these processes
+may use. POSIX only.
 """
 
 from __future__ import annotations

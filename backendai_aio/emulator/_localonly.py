@@ -74,7 +74,7 @@ def is_local_host(value: str | None, port: int | None, extra: Iterable[str] = ()
 
 
 def is_local_origin(value: str, port: int | None, extra: Iterable[str] = ()) -> bool:
-    """Whether *value* (an ``Origin``) is ``http://`` and a host :func:`is_local_host` takes."""
+    """Whether *value* (an ``Origin``) is ``http://`` and a host `is_local_host` takes."""
     scheme, sep, host = value.strip().partition("://")
     if not sep or scheme.lower() != "http" or "/" in host:
         return False

@@ -6,16 +6,18 @@ mappings (``{a: 1}``) of scalars, quoted and plain scalars, and ``#`` comments. 
 YAML too, is read as such. Anchors, tags, multi-document streams and block scalars
 (``|``, ``>``) are refused with a clear message rather than misread.
 
-The definition, as the manager documents it::
+The definition, as the manager documents it:
 
-    models:
-      - name: my-model
-        model_path: /models
-        service:
-          start_command: [python, server.py, "8000"]   # or a shell command line
-          port: 8000
-          health_check:
-            path: /health
+```python
+models:
+  - name: my-model
+    model_path: /models
+    service:
+      start_command: [python, server.py, "8000"]   # or a shell command line
+      port: 8000
+      health_check:
+        path: /health
+```
 """
 
 from __future__ import annotations

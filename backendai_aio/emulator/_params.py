@@ -39,7 +39,7 @@ async def read_json_body(request: web.Request) -> dict[str, Any]:
     """Read a JSON object body; a bodiless request reads as ``{}``, like the manager.
 
     A body that is not declared as ``application/json`` is refused (see
-    :func:`is_json_request`); an empty one is not looked at, whatever its type.
+    `is_json_request`); an empty one is not looked at, whatever its type.
     """
     raw = await request.read()
     if not raw.strip():

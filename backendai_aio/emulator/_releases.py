@@ -146,12 +146,12 @@ RELEASES: Final[Mapping[str, ReleaseProfile]] = {
 #: The profile ``Emulator()`` uses when none is named: the newest release.
 DEFAULT_RELEASE: Final = "26.9"
 
-#: Where an application keeps its :class:`ReleaseProfile`.
+#: Where an application keeps its `ReleaseProfile`.
 RELEASE_KEY: Final = web.AppKey("release", ReleaseProfile)
 
 
 def release_profile(name: str) -> ReleaseProfile:
-    """The profile called *name* (``"23.09"`` or ``"26.9"``); else :class:`ValueError`."""
+    """The profile called *name* (``"23.09"`` or ``"26.9"``); else `ValueError`."""
     try:
         return RELEASES[name]
     except KeyError:

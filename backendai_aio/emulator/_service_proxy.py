@@ -121,7 +121,7 @@ class Replica:
         return ReplicaStartError(f"{what}; its output ends with: {tail}" if tail else what)
 
     async def start(self, http: aiohttp.ClientSession) -> None:
-        """Start the process and wait until it answers; raise :class:`ReplicaStartError`."""
+        """Start the process and wait until it answers; raise `ReplicaStartError`."""
         try:
             with self.log_path.open("wb") as log:
                 self.proc = await asyncio.create_subprocess_exec(

@@ -1,7 +1,7 @@
 """Model serving: the emulated services and their replicas, which really serve.
 
 A service is made from a model folder holding a ``model-definition.yaml`` (see
-:mod:`._model_definition`). Each replica (a *route*) runs the definition's start command as
+`_model_definition`). Each replica (a *route*) runs the definition's start command as
 a local process, in the folder's directory, on a free loopback port of its own: the
 emulator passes it in the ``PORT`` environment variable and in place of any word of the
 command that is the definition's ``port`` (``8000``, ``--port=8000``); words naming the
@@ -9,8 +9,8 @@ model's mount point (``/models/...``) are rewritten to the folder on disk, and a
 ``python`` is the emulator's interpreter. A route is ``healthy`` once the process answers
 HTTP, ``failed_to_start`` if it exits or never answers, and ``unhealthy`` if it dies later.
 The endpoint URL (``service_endpoint``) is a loopback listener of the service's own that
-proxies to the healthy routes (see :mod:`._service_proxy`). The ``/services`` routes are in
-:mod:`._service_routes`.
+proxies to the healthy routes (see `_service_proxy`). The ``/services`` routes are in
+`_service_routes`.
 """
 
 from __future__ import annotations
@@ -244,5 +244,5 @@ class ServiceRegistry:
         service.routes.pop(route.id, None)
 
 
-#: Where an application keeps its :class:`ServiceRegistry`.
+#: Where an application keeps its `ServiceRegistry`.
 SERVICES_KEY: Final = web.AppKey("services", ServiceRegistry)

@@ -1,7 +1,7 @@
 """Compute sessions of the emulator: their state, and the registry that owns them.
 
-The ``/session`` routes are in :mod:`._session_routes`, what session creation checks in
-:mod:`._session_params`.
+The ``/session`` routes are in `_session_routes`, what session creation checks in
+`_session_params`.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class EmulatedSession:
 class SessionRegistry:
     """The emulator's sessions, keyed by (owner access key, name).
 
-    Every lifecycle transition is published on :attr:`events`, in the order the manager emits
+    Every lifecycle transition is published on `events`, in the order the manager emits
     them: on creation ``session_enqueued``, ``session_scheduled``, ``session_preparing``,
     ``kernel_preparing``, ``kernel_creating``, then ``kernel_started`` and ``session_started``
     (or ``kernel_cancelled`` and ``session_cancelled`` when the kernel cannot start); on

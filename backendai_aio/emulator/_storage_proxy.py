@@ -1,7 +1,7 @@
 """The emulated storage proxy: tus uploads and ranged downloads, authorised by their token.
 
-Served by the emulator's own application under :data:`~._vfolders.UPLOAD_PATH` and
-:data:`~._vfolders.DOWNLOAD_PATH`: unsigned, like the real proxy's, and authorised by the
+Served by the emulator's own application under `UPLOAD_PATH` and
+`DOWNLOAD_PATH`: unsigned, like the real proxy's, and authorised by the
 ``token`` query parameter that ``request-upload`` and ``request-download`` hand out (an
 opaque random string here, a JWT on the real proxy).
 """

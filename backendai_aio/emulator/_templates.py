@@ -81,7 +81,7 @@ class TemplateStore:
         return row
 
 
-#: Where the application keeps its :class:`TemplateStore`.
+#: Where the application keeps its `TemplateStore`.
 TEMPLATES_KEY: Final = web.AppKey("templates", TemplateStore)
 
 

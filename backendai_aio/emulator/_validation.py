@@ -68,7 +68,7 @@ class Invalid(Exception):
         self.error = error
 
 
-#: A checker: returns the (possibly converted) value, or raises :class:`Invalid`.
+#: A checker: returns the (possibly converted) value, or raises `Invalid`.
 Check = Callable[[Any], Any]
 
 

@@ -1,11 +1,11 @@
 """The emulated manager's virtual folders: the store, and the file-system helpers its routes share.
 
 Folders live in a temporary directory made when the application starts and removed when it
-stops. Users are the keypairs' owners (see :mod:`._accounts`); project folders belong to the
+stops. Users are the keypairs' owners (see `_accounts`); project folders belong to the
 ``default`` project, as every emulated user's sessions do. Deleting a folder ends its pending
-transfers: their staging files are removed. The routes are in :mod:`._vfolder_routes`,
-:mod:`._vfolder_invitations` and :mod:`._vfolder_trash`; the transfers in
-:mod:`._storage_proxy`. docs/emulator.md describes what they answer.
+transfers: their staging files are removed. The routes are in `_vfolder_routes`,
+`_vfolder_invitations` and `_vfolder_trash`; the transfers in
+`_storage_proxy`. docs/emulator.md describes what they answer.
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def _folder_id(ref: str) -> uuid.UUID | None:
         return None
 
 
-#: Where an application keeps its :class:`VFolderStore`.
+#: Where an application keeps its `VFolderStore`.
 VFOLDER_STORE_KEY: Final = web.AppKey("vfolders", VFolderStore)
 
 

@@ -9,7 +9,7 @@ user's keypair and relays the manager's answer as it is. As the webserver
 - ``POST /server/login`` with JSON ``{"username", "password"}``: 200 ``{"authenticated": true,
   "data": {"access_key", "role", "status"}}`` and the ``AIOHTTP_SESSION`` cookie (HttpOnly,
   ``SameSite=Strict``, path ``/``, a week long). A body must be ``application/json`` (the
-  webserver takes any type; see :func:`._params.is_json_request`). A refused login is 200
+  webserver takes any type; see `_params.is_json_request`). A refused login is 200
   too: ``{"authenticated": false, "data": {"type", "title", "details"}}`` with the manager's
   reason. A missing or empty field is 400
   ``invalid-api-params`` "You must provide the username field." (or password); a second login
@@ -25,7 +25,7 @@ user's keypair and relays the manager's answer as it is. As the webserver
   every other call is 401 ``{"type": ".../auth-failed", "title": "Unauthorized access"}``,
   before the path is even looked at.
 
-The users and passwords are the emulator's accounts (see :mod:`._accounts`).
+The users and passwords are the emulator's accounts (see `_accounts`).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class WebserverSessions:
         return login
 
 
-#: Where the application keeps its :class:`WebserverSessions`.
+#: Where the application keeps its `WebserverSessions`.
 WEBSERVER_KEY: Final = web.AppKey("webserver", WebserverSessions)
 
 

@@ -2,12 +2,14 @@
 
 Installed with the package (entry point ``pytest11``). The emulator runs in a background
 thread with its own event loop, so the fixtures work with any async test plugin (in
-pytest-asyncio's strict mode too) and with synchronous tests::
+pytest-asyncio's strict mode too) and with synchronous tests:
 
-    @pytest.mark.asyncio  # not needed with asyncio_mode = "auto"
-    async def test_hello(backendai_emulator):
-        async with Client(backendai_emulator.config) as client:
-            ...
+```python
+@pytest.mark.asyncio  # not needed with asyncio_mode = "auto"
+async def test_hello(backendai_emulator):
+    async with Client(backendai_emulator.config) as client:
+        ...
+```
 
 Two fixtures, two scopes:
 
@@ -19,11 +21,14 @@ Two fixtures, two scopes:
 
 The emulated release is chosen with the ``--backendai-emulator-release`` option or the
 ``backendai_emulator_release`` ini setting (both fixtures), and per test with the
-``backendai_emulator`` marker, which also takes the other :class:`Emulator` arguments
-(isolated fixture only)::
+``backendai_emulator`` marker, which also takes the other
+[`Emulator`][backendai_aio.emulator.Emulator] arguments
+(isolated fixture only):
 
-    @pytest.mark.backendai_emulator(release="23.09")
-    def test_old_manager(backendai_emulator_isolated): ...
+```python
+@pytest.mark.backendai_emulator(release="23.09")
+def test_old_manager(backendai_emulator_isolated): ...
+```
 """
 
 from __future__ import annotations
@@ -56,10 +61,10 @@ def _takes_release() -> bool:
 
 
 class EmulatorThread:
-    """An :class:`Emulator` served from a daemon thread's event loop.
+    """An [`Emulator`][backendai_aio.emulator.Emulator] served from a daemon thread's event loop.
 
-    *options* are :class:`Emulator`'s keyword arguments. Use it as a context manager, or
-    call :meth:`start` and :meth:`stop`.
+    *options* are [`Emulator`][backendai_aio.emulator.Emulator]'s keyword arguments. Use it as a
+    context manager, or call `start` and `stop`.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -128,7 +133,7 @@ class EmulatorThread:
 
     @property
     def options(self) -> Mapping[str, Any]:
-        """The :class:`Emulator` arguments it was made with."""
+        """The [`Emulator`][backendai_aio.emulator.Emulator] arguments it was made with."""
         return dict(self._options)
 
     def _running(self) -> Emulator:
@@ -138,7 +143,7 @@ class EmulatorThread:
 
     @property
     def emulator(self) -> Emulator:
-        """The :class:`Emulator` itself (its methods are for its own thread's loop)."""
+        """The `Emulator` itself (its methods are for its own thread's loop)."""
         return self._running()
 
     @property
@@ -187,7 +192,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _emulator_options(config: pytest.Config, marker: pytest.Mark | None = None) -> dict[str, Any]:
-    """The :class:`Emulator` arguments chosen by the command line, the ini file and *marker*.
+    """The `Emulator` arguments chosen by the command line, the ini file and *marker*.
 
     The marker wins over the option, which wins over the ini setting.
     """

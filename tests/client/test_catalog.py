@@ -155,7 +155,7 @@ async def test_scaling_groups_slots_and_types(admin_client: Client) -> None:
 
 async def test_presets_through_the_namespace(admin_client: Client) -> None:
     presets = await admin_client.resources.presets(scaling_group="default")
-    assert presets == (await admin_client.list_presets())["presets"]
+    assert presets == await admin_client.resources.presets()
     report = await admin_client.resources.check_presets(group="default")
     assert "keypair_remaining" in report
 
@@ -231,8 +231,8 @@ async def test_update_password_then_login_with_it(emulator: Emulator, user_clien
     config = ClientConfig(endpoint=emulator.endpoint, endpoint_type="session")
     async with Client(config) as web:
         with pytest.raises(AuthenticationError):
-            await web.login("user@lablup.com", "C8qnIo29")
-        data = await web.login("user@lablup.com", "n3w-secret", otp="123456")
+            await web.auth.login("user@lablup.com", "C8qnIo29")
+        data = await web.auth.login("user@lablup.com", "n3w-secret", otp="123456")
         assert data["role"] == "user"
     with pytest.raises(InvalidArgumentError):
         await user_client.auth.update_password("", "x")
@@ -335,7 +335,7 @@ def test_image_entry_of_sparse_and_odd_answers() -> None:
 async def test_namespaces_through_the_webserver(emulator: Emulator) -> None:
     config = ClientConfig(endpoint=emulator.endpoint, endpoint_type="session")
     async with Client(config) as web:
-        await web.login("user@lablup.com", "C8qnIo29")
+        await web.auth.login("user@lablup.com", "C8qnIo29")
         assert [i["name"] for i in await web.images.list()] == ["stable/python"]
         assert await web.resources.scaling_groups() == [{"name": "default"}]
         (created,) = await web.templates.create(TASK)

@@ -13,6 +13,7 @@ from backendai_aio import (
     ClientConfig,
     GraphQLError,
     InvalidArgumentError,
+    NotFoundError,
 )
 from tests.app_servers import app_server, root_app
 
@@ -24,13 +25,13 @@ NOWHERE = "http://127.0.0.1:9"  # nothing listens: a call that sent anything wou
 async def test_login_needs_a_user_name_and_a_password(username: str, password: str) -> None:
     async with Client(ClientConfig(endpoint=NOWHERE, endpoint_type="session")) as client:
         with pytest.raises(InvalidArgumentError, match="needs a user name and a password"):
-            await client.login(username, password)
+            await client.auth.login(username, password)
 
 
 async def test_logout_needs_a_webserver_endpoint() -> None:
     async with Client(ClientConfig("AK", SECRET, NOWHERE)) as client:
         with pytest.raises(InvalidArgumentError, match="logout\\(\\) needs a ClientConfig"):
-            await client.logout()
+            await client.auth.logout()
 
 
 @pytest.mark.parametrize("gql", ["", "   ", None])
@@ -52,7 +53,7 @@ async def test_a_login_refused_without_reasons() -> None:
         Client(ClientConfig(endpoint=url, endpoint_type="session")) as client,
     ):
         with pytest.raises(AuthenticationError) as caught:
-            await client.login("user", "hunter2-password")
+            await client.auth.login("user", "hunter2-password")
     assert str(caught.value).startswith("login refused")
     assert (caught.value.title, caught.value.msg) == (None, None)
     assert "hunter2-password" not in str(caught.value)
@@ -70,3 +71,29 @@ async def test_a_graphql_answer_that_is_not_an_object(answer: Any) -> None:
         with pytest.raises(GraphQLError, match="the GraphQL answer is not an object") as caught:
             await client.query("{ me { email } }")
     assert caught.value.body == answer
+
+
+async def test_each_schema_posts_to_its_own_route() -> None:
+    app = root_app()
+    seen: list[tuple[str, Any]] = []
+
+    async def strawberry(request: web.Request) -> web.Response:
+        seen.append((request.path, await request.json()))
+        return web.json_response({"data": {"schema": "strawberry"}})
+
+    app.router.add_post("/admin/gql/strawberry", strawberry)
+    async with app_server(app) as url, Client(ClientConfig("AK", SECRET, url)) as client:
+        answer = await client.query(
+            "query A { a } query B { b }", schema="strawberry", operation_name="B"
+        )
+        assert answer == {"schema": "strawberry"}
+        # The graphene schema's route is another one, which this server does not serve.
+        with pytest.raises(NotFoundError) as caught:
+            await client.query("{ a }")
+    assert seen == [
+        (
+            "/admin/gql/strawberry",
+            {"query": "query A { a } query B { b }", "variables": {}, "operationName": "B"},
+        )
+    ]
+    assert caught.value.url is not None and caught.value.url.endswith("/admin/gql")

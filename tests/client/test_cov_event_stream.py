@@ -40,14 +40,14 @@ async def test_session_events_refuse_bad_arguments_before_connecting(
     # Nothing listens there: a check made after connecting would fail otherwise.
     async with Client(ClientConfig("AK", SECRET, "http://127.0.0.1:9")) as client:
         with pytest.raises(InvalidArgumentError, match=message):
-            async with client.session_events(**options):
+            async with client.events.session(**options):
                 pass
 
 
 async def test_background_task_events_need_a_task_id() -> None:
     async with Client(ClientConfig("AK", SECRET, "http://127.0.0.1:9")) as client:
         with pytest.raises(InvalidArgumentError, match="a task id is required"):
-            async with client.background_task_events(""):
+            async with client.events.background_task(""):
                 pass
 
 
@@ -74,7 +74,7 @@ async def test_events_of_other_sessions_are_filtered_out_by_id() -> None:
         app_server(app) as url,
         Client(ClientConfig("AK", SECRET, url)) as client,
         asyncio.timeout(5),
-        client.session_events(session_id="mine") as stream,
+        client.events.session(session_id="mine") as stream,
     ):
         names = [(event.name, event.data["sessionId"]) async for event in stream]
     assert names == [("session_started", "mine")]
@@ -130,7 +130,7 @@ async def test_reconnections_that_cannot_connect_end_with_the_last_failure() -> 
         server.serving() as url,
         Client(ClientConfig("AK", SECRET, url), retry=None) as client,
     ):
-        async with asyncio.timeout(5), client.session_events(max_reconnects=2) as stream:
+        async with asyncio.timeout(5), client.events.session(max_reconnects=2) as stream:
             with pytest.raises(ResponseError, match="dropped 3 times in a row") as caught:
                 async for _ in stream:
                     pass
@@ -143,7 +143,7 @@ async def test_closing_the_client_while_a_stream_waits_to_reconnect() -> None:
     server = OnceServer(retry_ms=2000)  # a reconnection waits at least a second
     async with server.serving() as url:
         client = Client(ClientConfig("AK", SECRET, url), retry=None)
-        async with client, asyncio.timeout(5), client.session_events() as stream:
+        async with client, asyncio.timeout(5), client.events.session() as stream:
 
             async def follow() -> None:
                 async for _ in stream:

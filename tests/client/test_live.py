@@ -65,7 +65,7 @@ async def test_stream_execute_on_an_injected_session(emulator: Emulator) -> None
 
 
 async def test_session_events_for_create_and_destroy(admin_client: Client) -> None:
-    async with admin_client.session_events() as events:
+    async with admin_client.events.session() as events:
         await admin_client.create_if_not_exists("python", "evented-1")
         await admin_client.destroy("evented-1")
         names = []
@@ -82,7 +82,7 @@ async def test_session_events_for_create_and_destroy(admin_client: Client) -> No
 
 async def test_session_events_filtered_by_id_on_the_client(admin_client: Client) -> None:
     first = await admin_client.create_if_not_exists("python", "evented-a")
-    async with admin_client.session_events(session_id=first["sessionId"]) as events:
+    async with admin_client.events.session(session_id=first["sessionId"]) as events:
         await admin_client.create_if_not_exists("python", "evented-b")
         await admin_client.destroy("evented-b")
         await admin_client.destroy("evented-a")
@@ -100,7 +100,7 @@ async def test_background_task_events_to_the_end(admin_client: Client) -> None:
         admin_client._transport.url("emulator", "bgtask"),
         json={"steps": 3, "interval": 0.05},
     )
-    async with admin_client.background_task_events(started["task_id"]) as events:
+    async with admin_client.events.background_task(started["task_id"]) as events:
         names = [event.name async for event in events]
     assert names[-1] == "bgtask_done"
     assert names.count("bgtask_updated") >= 1
@@ -127,7 +127,7 @@ async def test_event_stream_reconnects_and_is_bounded() -> None:
     async with app_server(app) as url, Client(ClientConfig("AK", "SK", url)) as client:
         got = []
         with pytest.raises(ResponseError, match="dropped"):
-            async with client.session_events(max_reconnects=3) as stream:
+            async with client.events.session(max_reconnects=3) as stream:
                 async for event in stream:
                     got.append(event.data)
         assert got == ["-", 1]  # the second connection sent the last id back
@@ -174,7 +174,7 @@ async def test_cancelling_streams_leaves_no_connection(
                     pass
 
         async def follow_events() -> None:
-            async with client.session_events() as events:
+            async with client.events.session() as events:
                 async for _ in events:
                     pass
 
@@ -210,7 +210,7 @@ async def test_cancelling_streams_leaves_no_connection(
 
 async def test_unknown_background_task(admin_client: Client) -> None:
     with pytest.raises(BackendError) as caught:
-        async with admin_client.background_task_events("00000000-0000-0000-0000-000000000000"):
+        async with admin_client.events.background_task("00000000-0000-0000-0000-000000000000"):
             pass
     assert caught.value.status == 404
 
@@ -235,14 +235,14 @@ async def test_reconnection_drops_a_half_received_event() -> None:
 
     app.router.add_get("/events/background-task", events)
     async with app_server(app) as url, Client(ClientConfig("AK", "SK", url)) as client:
-        async with client.background_task_events("task-1") as stream:
+        async with client.events.background_task("task-1") as stream:
             got = [(event.name, event.data) async for event in stream]
     assert got == [("first", {"a": 1}), ("second", {"c": 3})]
 
 
 async def test_closing_the_client_ends_an_open_event_stream(admin_client: Client) -> None:
     async def follow() -> None:
-        async with admin_client.session_events() as events:
+        async with admin_client.events.session() as events:
             async for _ in events:
                 pass
 

@@ -86,15 +86,15 @@ async def test_restart_on_23_09_restarts(old: Client) -> None:
 
 
 async def test_check_presets_without_group_on_26_9(new: Client) -> None:
-    answer = await new.check_presets()
+    answer = await new.resources.check_presets()
     assert "presets" in answer
     with pytest.raises(NotFoundError) as caught:
-        await new.check_presets(group="2de2b969-1d04-48a6-af16-0bc8adb3c831")
+        await new.resources.check_presets(group="2de2b969-1d04-48a6-af16-0bc8adb3c831")
     assert caught.value.problem_type == "https://api.backend.ai/probs/project-not-found"
 
 
 async def test_check_presets_without_group_on_23_09(old: Client) -> None:
-    assert "presets" in await old.check_presets()
+    assert "presets" in await old.resources.check_presets()
 
 
 # -- folders -----------------------------------------------------------------------------------

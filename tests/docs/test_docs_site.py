@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
@@ -77,3 +78,39 @@ def test_getting_started_names_a_backend_then_teaches_run() -> None:
     first_block = text[first_python : text.index("```\n", first_python + 3)]
     assert "client.sessions.run(" in first_block and "execute(" not in first_block
     assert text.index("client.sessions.run(") < text.index("client.execute(")
+
+
+_SPHINX_ROLE = re.compile(r":(?:attr|class|data|exc|func|meth|mod|obj):`")
+
+
+def _documented() -> list[tuple[str, str]]:
+    """Every docstring the reference renders: the public names and their public members."""
+    found: list[tuple[str, str]] = []
+    for module in (backendai_aio, backendai_aio.emulator):
+        for name in getattr(module, "__all__"):  # noqa: B009 (either module)
+            obj = getattr(module, name)
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            found.append((f"{module.__name__}.{name}", inspect.getdoc(obj) or ""))
+            if not inspect.isclass(obj):
+                continue
+            for klass in obj.__mro__:
+                if not klass.__module__.startswith("backendai_aio"):
+                    continue
+                for member, value in vars(klass).items():
+                    doc = getattr(value, "__doc__", None)
+                    if not member.startswith("_") and isinstance(doc, str):
+                        found.append((f"{module.__name__}.{name}.{member}", inspect.cleandoc(doc)))
+    return found
+
+
+def test_docstrings_are_markdown_for_mkdocstrings() -> None:
+    # mkdocstrings renders the docstrings as Markdown with Google-style sections: a Sphinx
+    # role or a reST "::" literal block would reach the page as raw text.
+    wrong = [
+        name
+        for name, doc in _documented()
+        if _SPHINX_ROLE.search(doc)
+        or any(line.rstrip().endswith("::") for line in doc.splitlines())
+    ]
+    assert not wrong, f"reST markup in docstrings (use Markdown): {sorted(set(wrong))}"

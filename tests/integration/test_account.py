@@ -20,32 +20,32 @@ PRESET_NAMES = [
 
 
 async def test_check_auth(admin_client: Client, user_client: Client) -> None:
-    assert await admin_client.check_auth("hello") == {"authorized": "yes", "echo": "hello"}
-    assert await user_client.check_auth("again") == {"authorized": "yes", "echo": "again"}
+    assert await admin_client.auth.check("hello") == {"authorized": "yes", "echo": "hello"}
+    assert await user_client.auth.check("again") == {"authorized": "yes", "echo": "again"}
     # A signed call reports the keypair's rate limit.
     assert user_client.rate_limit is not None
     assert (user_client.rate_limit.limit, user_client.rate_limit.window) == (30000, 900)
 
 
 async def test_get_role(admin_client: Client, user_client: Client) -> None:
-    assert await admin_client.get_role() == {
+    assert await admin_client.auth.role() == {
         "global_role": "superadmin",
         "domain_role": "admin",
         "group_role": None,
     }
-    assert await user_client.get_role() == {
+    assert await user_client.auth.role() == {
         "global_role": "user",
         "domain_role": "user",
         "group_role": None,
     }
-    assert (await user_client.get_role(DEFAULT_GROUP))["group_role"] == "user"
+    assert (await user_client.auth.role(DEFAULT_GROUP))["group_role"] == "user"
     with pytest.raises(NotFoundError) as exc_info:
-        await user_client.get_role("00000000-0000-0000-0000-000000000000")
+        await user_client.auth.role("00000000-0000-0000-0000-000000000000")
     assert exc_info.value.title == "No such project (user group)."
 
 
 async def test_list_presets(user_client: Client, release: Release) -> None:
-    presets = (await user_client.list_presets())["presets"]
+    presets = await user_client.resources.presets()
     assert [preset["name"] for preset in presets] == PRESET_NAMES
     first = presets[0]
     if release.is_2309:
@@ -65,7 +65,7 @@ async def test_list_presets(user_client: Client, release: Release) -> None:
 
 async def test_check_presets(user_client: Client, release: Release) -> None:
     # Without `group`: 26.9 requires one (a project name), the client names the default.
-    answer = await user_client.check_presets()
+    answer = await user_client.resources.check_presets()
     assert set(answer) == {
         "keypair_limits",
         "keypair_using",
@@ -90,11 +90,11 @@ async def test_check_presets(user_client: Client, release: Release) -> None:
     # An unknown resource group: 400 "Unknown scaling group" on 23.09, 404 on 26.9.
     if release.is_2309:
         with pytest.raises(BadRequestError) as exc_info:
-            await user_client.check_presets(scaling_group="no-such-scaling-group")
+            await user_client.resources.check_presets(scaling_group="no-such-scaling-group")
         assert exc_info.value.msg == "Unknown scaling group"
     else:
         with pytest.raises(NotFoundError) as not_found:
-            await user_client.check_presets(scaling_group="no-such-scaling-group")
+            await user_client.resources.check_presets(scaling_group="no-such-scaling-group")
         assert not_found.value.title == "Entity not found."
 
 

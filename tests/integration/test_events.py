@@ -15,7 +15,7 @@ async def test_events_of_a_pending_session(user_client: Client) -> None:
     name = session_name()
     seen: list[Event] = []
     try:
-        async with user_client.session_events(name=name) as events:
+        async with user_client.events.session(name=name) as events:
             created = await user_client.create_if_not_exists(IMAGE, name, enqueue_only=True)
             assert created["status"] == "PENDING"
 
@@ -44,7 +44,7 @@ async def test_session_id_filter_on_the_client(user_client: Client) -> None:
     wanted, other = session_name(), session_name()
     try:
         first = await user_client.create_if_not_exists(IMAGE, wanted, enqueue_only=True)
-        async with user_client.session_events(session_id=first["sessionId"]) as events:
+        async with user_client.events.session(session_id=first["sessionId"]) as events:
             await user_client.create_if_not_exists(IMAGE, other, enqueue_only=True)
             await user_client.destroy(other, forced=True)
             await user_client.destroy(wanted, forced=True)
@@ -67,7 +67,7 @@ async def test_events_by_name_carry_that_session_only(user_client: Client) -> No
     try:
         # Subscribed before either session exists (26.9 answers 404 at once to a filter
         # naming an unknown session, so a client must still make this work).
-        async with user_client.session_events(name=wanted) as events:
+        async with user_client.events.session(name=wanted) as events:
             await user_client.create_if_not_exists(IMAGE, other, enqueue_only=True)
             await user_client.create_if_not_exists(IMAGE, wanted, enqueue_only=True)
             await user_client.destroy(other, forced=True)

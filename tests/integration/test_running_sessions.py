@@ -79,7 +79,7 @@ async def test_lifecycle_and_its_events(user_client: Client, agent_release: Rele
                     return
 
     try:
-        async with user_client.session_events(name=name) as events:
+        async with user_client.events.session(name=name) as events:
             created = await user_client.create_if_not_exists(IMAGE, name, enqueue_only=True)
             await asyncio.wait_for(collect(events, "session_started"), RUNNING_TIMEOUT)
             info = await user_client.get_info(name)

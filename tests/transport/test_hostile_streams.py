@@ -50,7 +50,7 @@ async def test_a_line_without_end_is_refused_at_its_bound() -> None:
     async with serving(app) as client:
         started = time.monotonic()
         with pytest.raises(ResponseError, match="line longer than"):
-            async with asyncio.timeout(10), client.session_events() as stream:
+            async with asyncio.timeout(10), client.events.session() as stream:
                 async for _ in stream:
                     pass
         assert time.monotonic() - started < 5
@@ -72,7 +72,7 @@ async def test_an_event_past_a_configured_bound_is_refused() -> None:
         with pytest.raises(ResponseError, match="event larger than 1000"):
             async with (
                 asyncio.timeout(5),
-                client.background_task_events("t", max_event_size=1000) as stream,
+                client.events.background_task("t", max_event_size=1000) as stream,
             ):
                 async for event in stream:
                     got.append(event.data)
@@ -94,7 +94,7 @@ async def test_one_event_per_connection_is_bounded_within_a_window() -> None:
     async with serving(app) as client:
         got = []
         with pytest.raises(ResponseError, match="3 reconnections within 60 s"):
-            async with asyncio.timeout(5), client.session_events(max_reconnects=3) as stream:
+            async with asyncio.timeout(5), client.events.session(max_reconnects=3) as stream:
                 async for event in stream:
                     got.append(event.data)
         assert got == [1, 2, 3, 4]
@@ -117,7 +117,7 @@ async def test_a_huge_retry_is_capped(retry: str) -> None:
         # The reconnection waits (capped at a minute, at least half of it with the jitter):
         # the loop times out, nothing else.
         with pytest.raises(TimeoutError):
-            async with asyncio.timeout(3), client.session_events() as stream:
+            async with asyncio.timeout(3), client.events.session() as stream:
                 async for event in stream:
                     events.append(event)
         assert [event.retry for event in events] == [60_000]
@@ -172,7 +172,7 @@ class Manager26:
 async def test_session_events_by_name_send_session_name_and_filter_locally() -> None:
     manager = Manager26()
     async with serving(manager.app) as client:
-        async with asyncio.timeout(5), client.session_events(name="existing") as stream:
+        async with asyncio.timeout(5), client.events.session(name="existing") as stream:
             await manager.listening()
             assert manager.queries == [{"sessionName": "existing", "scope": "*"}]
             assert not stream.filtered_locally
@@ -185,7 +185,7 @@ async def test_session_events_by_name_send_session_name_and_filter_locally() -> 
 async def test_subscribe_then_create_on_a_manager_that_refuses_unknown_names() -> None:
     manager = Manager26()
     async with serving(manager.app) as client:
-        async with asyncio.timeout(5), client.session_events(name="later") as stream:
+        async with asyncio.timeout(5), client.events.session(name="later") as stream:
             await manager.listening()
             # The name was refused with 404: every session is followed, the client filters.
             assert manager.queries == [{"sessionName": "later", "scope": "*"}, {"scope": "*"}]
@@ -207,12 +207,12 @@ async def test_subscribe_then_create_on_a_manager_that_refuses_unknown_names() -
 async def test_an_unknown_route_is_still_a_404() -> None:
     async with serving(root_app()) as client:
         with pytest.raises(NotFoundError):
-            async with client.session_events(name="anything"):
+            async with client.events.session(name="anything"):
                 pass
 
 
 async def test_session_events_by_name_on_the_emulator(admin_client: Client) -> None:
-    async with admin_client.session_events(name="named-1", scope="session") as events:
+    async with admin_client.events.session(name="named-1", scope="session") as events:
         await admin_client.create_if_not_exists("python", "named-2")
         await admin_client.create_if_not_exists("python", "named-1")
         await admin_client.destroy("named-1")
@@ -249,7 +249,7 @@ async def test_leaving_a_stream_against_a_flooding_server_is_bounded() -> None:
 async def test_stream_reprs_name_the_stream_and_no_secret(emulator: Emulator) -> None:
     async with Client(emulator.config) as client:
         await client.create_if_not_exists("python", "repr-1")
-        async with client.session_events(name="repr-1") as events:
+        async with client.events.session(name="repr-1") as events:
             text = repr(events)
             assert "EventStream" in text
             assert "repr-1" in text

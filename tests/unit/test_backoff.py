@@ -29,6 +29,30 @@ def test_jittered_backoff(
 
 
 @pytest.mark.parametrize(
+    ("attempt", "jitter", "unit", "expected"),
+    [
+        (1, 0.0, 0.9, 1.0),  # no jitter: the ceiling exactly
+        (3, 0.0, 0.1, 4.0),
+        (2, 1.0, 0.0, 0.0),  # full jitter: anywhere from nothing to the ceiling
+        (2, 1.0, 1.0, 2.0),
+        (2, 0.25, 0.0, 1.5),  # a quarter of the ceiling is random
+        (9, 0.25, 1.0, 5.0),  # capped
+    ],
+)
+def test_jittered_backoff_with_a_jitter(
+    attempt: int, jitter: float, unit: float, expected: float
+) -> None:
+    delay = jittered_backoff(attempt, base=1.0, cap=5.0, unit=unit, jitter=jitter)
+    assert delay == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("jitter", [-0.1, 1.5, float("nan")])
+def test_jittered_backoff_refuses_a_jitter_outside_0_1(jitter: float) -> None:
+    with pytest.raises(ValueError, match="jitter"):
+        jittered_backoff(1, base=1.0, cap=5.0, unit=0.5, jitter=jitter)
+
+
+@pytest.mark.parametrize(
     ("attempt", "base", "cap", "unit"),
     [(0, 0.5, 10.0, 0.5), (1, -1.0, 10.0, 0.5), (1, 0.5, 10.0, 1.5), (1, float("nan"), 1, 0)],
 )
