@@ -1,10 +1,10 @@
 """The exception tree, and the mapping from a failed response to an exception (pure).
 
 Every failure of a call raises a [`BackendError`][backendai_aio.BackendError]; its ``type`` says
-which side failed,
-with the values of the original JavaScript client (docs/errors.md shows this same tree):
+which side failed, with the values of the original JavaScript client (docs/errors.md shows
+this same tree):
 
-```python
+```text
 BackendError                      (root: catch this)
 ├── ServerError                   ERR_SERVER: the server answered, and refused or failed
 │   ├── BadRequestError           400 (invalid parameters, session already exists, ...)

@@ -213,8 +213,8 @@ DOCS_ERRORS = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 
 def _docstring_tree() -> str:
     doc = backendai_aio._errors.__doc__ or ""
-    start = doc.index("::\n\n") + len("::\n\n")
-    return textwrap.dedent(doc[start : doc.index("\n\n", start)])
+    start = doc.index("```text\n") + len("```text\n")
+    return textwrap.dedent(doc[start : doc.index("```", start)]).rstrip("\n")
 
 
 def _docs_tree() -> str:
