@@ -1,8 +1,6 @@
 """The exception tree, and the mapping from a failed response to an exception (pure).
 
-Every failure of a call raises a [`BackendError`][backendai_aio.BackendError]; its ``type`` says
-which side failed, with the values of the original JavaScript client (docs/errors.md shows
-this same tree):
+Every failure raises a [`BackendError`][backendai_aio.BackendError] (docs/errors.md: this tree):
 
 ```text
 BackendError                      (root: catch this)
@@ -130,9 +128,8 @@ class BackendError(Exception):
         self.method = method
         #: The request's URL, if a request was made.
         self.url = url
-        #: ``True`` when the request went out and no complete answer came back, so the server
-        #: may have acted on it; ``False`` when nothing was sent, or the server answered (its
-        #: status says what happened).
+        #: Whether the request went out and no complete answer came (the server may have
+        #: acted on it); ``False`` when nothing was sent or the server answered.
         self.maybe_applied = maybe_applied
 
     def __str__(self) -> str:
