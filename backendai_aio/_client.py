@@ -49,20 +49,23 @@ class Client:
         print(await client.get_server_version())
     ```
 
-    Arguments:
-    - *config*: keypair and endpoint (default:
-      [`ClientConfig.from_env`][backendai_aio.ClientConfig.from_env]);
-    - *agent_signature*: appended to the ``User-Agent``, as in the JavaScript client;
-    - *session*: an ``aiohttp.ClientSession`` to use instead of creating one; the client
-      never closes it, and applies its signing middleware per request, which (by aiohttp's
-      rule) replaces the session's own middlewares for the client's signed calls;
-    - *timeout*: the default [`Timeout`][backendai_aio.Timeout] (connect and read limits) of every
-      call; ``None`` for no limit; each method also takes ``timeout=``;
-    - *retry*: the [`RetryPolicy`][backendai_aio.RetryPolicy] for idempotent calls (``None``
-      switches it off);
-    - *ssl*: ``True`` (verify, the default), an ``ssl.SSLContext``, or ``False`` (no
-      verification, with an [`InsecureTLSWarning`][backendai_aio.InsecureTLSWarning]);
-    - *max_response_size*: the largest body a non-streaming call reads (bytes).
+    Args:
+        config: The keypair and endpoint (default:
+            [`ClientConfig.from_env`][backendai_aio.ClientConfig.from_env]).
+        agent_signature: Appended to the `User-Agent`, as in the JavaScript client.
+        session: An `aiohttp.ClientSession` to use instead of creating one; the client never
+            closes it, and applies its signing middleware per request, which (by aiohttp's
+            rule) replaces the session's own middlewares for the client's signed calls: pass
+            those as *middlewares* to keep them.
+        timeout: The default [`Timeout`][backendai_aio.Timeout] (connect and read limits) of
+            every call; `None` for no limit; each method also takes `timeout=`.
+        retry: The [`RetryPolicy`][backendai_aio.RetryPolicy] for idempotent calls (`None`
+            switches it off).
+        ssl: `True` (verify, the default), an `ssl.SSLContext`, or `False` (no
+            verification, with an [`InsecureTLSWarning`][backendai_aio.InsecureTLSWarning]).
+        max_response_size: The largest body a non-streaming call reads (bytes).
+        middlewares: Your own aiohttp client middlewares (tracing, headers); they run on
+            every call, signed ones included, before the signer.
 
     Every method returns the response body decoded by its Content-Type (JSON parsed,
     ``text/*`` as ``str``, else ``bytes``, ``None`` for 204) and raises
@@ -178,7 +181,7 @@ class Client:
         timeout: TimeoutArg = NOT_GIVEN,
         **options: Unpack[SessionOptions],
     ) -> CreatedSession:
-        """Get or create a compute session: `Sessions.create`."""
+        """Get or create a compute session: [`Sessions.create`][backendai_aio.Sessions.create]."""
         return await self.sessions.create(image, session_id, timeout=timeout, **options)
 
     async def execute(
@@ -191,11 +194,14 @@ class Client:
         *,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> ExecuteAnswer:
-        """Run one step of code execution: `Sessions.execute`."""
+        """Run one step of code execution: [`Sessions.execute`][backendai_aio.Sessions.execute]."""
         return await self.sessions.execute(session_id, run_id, mode, code, opts, timeout=timeout)
 
     async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Restart a compute session's kernel: `Sessions.restart`."""
+        """Restart a compute session's kernel.
+
+        Delegates to [`Sessions.restart`][backendai_aio.Sessions.restart].
+        """
         return await self.sessions.restart(session_id, timeout=timeout)
 
     async def destroy(
@@ -206,11 +212,14 @@ class Client:
         recursive: bool = False,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> Any:
-        """Terminate a compute session: `Sessions.destroy`."""
+        """Terminate a compute session: [`Sessions.destroy`][backendai_aio.Sessions.destroy]."""
         return await self.sessions.destroy(session_id, forced, recursive=recursive, timeout=timeout)
 
     async def interrupt(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Interrupt the code running in a compute session: `Sessions.interrupt`."""
+        """Interrupt the code running in a compute session.
+
+        Delegates to [`Sessions.interrupt`][backendai_aio.Sessions.interrupt].
+        """
         return await self.sessions.interrupt(session_id, timeout=timeout)
 
     async def complete(
@@ -221,15 +230,21 @@ class Client:
         *,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> CompletionAnswer:
-        """Auto-completion candidates of *code*: `Sessions.complete`."""
+        """Auto-completion candidates of *code*.
+
+        Delegates to [`Sessions.complete`][backendai_aio.Sessions.complete].
+        """
         return await self.sessions.complete(session_id, code, opts, timeout=timeout)
 
     async def get_info(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> SessionInfo:
-        """A compute session's details: `Sessions.info`."""
+        """A compute session's details: [`Sessions.info`][backendai_aio.Sessions.info]."""
         return await self.sessions.info(session_id, timeout=timeout)
 
     async def get_logs(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> SessionLogs:
-        """The container logs of a compute session: `Sessions.logs`."""
+        """The container logs of a compute session.
+
+        Delegates to [`Sessions.logs`][backendai_aio.Sessions.logs].
+        """
         return await self.sessions.logs(session_id, timeout=timeout)
 
     # -- legacy aliases of the JavaScript client -------------------------------------------------
@@ -237,17 +252,17 @@ class Client:
     async def create_kernel(
         self, image: str, session_id: str | None = None, **options: Unpack[SessionOptions]
     ) -> CreatedSession:
-        """Legacy alias of `create_if_not_exists`."""
+        """Legacy alias of [`create_if_not_exists`][backendai_aio.Client.create_if_not_exists]."""
         return await self.sessions.create(image, session_id, **options)
 
     async def destroy_kernel(
         self, session_id: str, forced: bool = False, *, timeout: TimeoutArg = NOT_GIVEN
     ) -> Any:
-        """Legacy alias of `destroy`."""
+        """Legacy alias of [`destroy`][backendai_aio.Client.destroy]."""
         return await self.sessions.destroy(session_id, forced, timeout=timeout)
 
     async def refresh_kernel(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Legacy alias of `restart` (26.x managers: `NotSupportedError`)."""
+        """Legacy alias of [`restart`][backendai_aio.Client.restart] (26.x: `NotSupportedError`)."""
         return await self.sessions.restart(session_id, timeout=timeout)
 
     async def run_code(
@@ -259,7 +274,7 @@ class Client:
         *,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> ExecuteAnswer:
-        """Legacy alias of `execute`, with the JavaScript argument order."""
+        """Legacy alias of [`execute`][backendai_aio.Client.execute], in the JavaScript order."""
         return await self.sessions.execute(session_id, run_id, mode, code, timeout=timeout)
 
     async def request(
