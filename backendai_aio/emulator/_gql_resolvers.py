@@ -50,7 +50,9 @@ def _ctx(info: GraphQLResolveInfo) -> GraphQLContext:
 # -- scoping -----------------------------------------------------------------------------------
 
 
-def scope_of(ctx: GraphQLContext, given: str | None, own: str, domain_name: str | None) -> str | None:
+def scope_of(
+    ctx: GraphQLContext, given: str | None, own: str, domain_name: str | None
+) -> str | None:
     """The manager's scoped_query: whose rows a list may show (None: everyone's).
 
     A superadmin may name anyone (or no one: all); anyone else sees their own rows, and naming
@@ -270,7 +272,9 @@ _SESSION_FIELDS: Final = (
 
 def _compute_session_list(info: GraphQLResolveInfo, **args: Any) -> Any:
     ctx = _ctx(info)
-    access_key = scope_of(ctx, args.get("access_key"), ctx.caller.access_key, args.get("domain_name"))
+    access_key = scope_of(
+        ctx, args.get("access_key"), ctx.caller.access_key, args.get("domain_name")
+    )
     statuses = None if args.get("status") is None else set(args["status"].split(","))
     group_id = args.get("group_id")
     rows = [
