@@ -50,6 +50,7 @@ from graphql.pyutils import did_you_mean, suggestion_list
 from ._gql_objects import GraphQLContext
 from ._gql_resolvers import ROOT_RESOLVERS
 from ._gql_schema import UNIMPLEMENTED, emulator_schema
+from ._gql_serving import SERVING_RESOLVERS
 
 __all__ = [
     "MAX_DEPTH",
@@ -270,7 +271,7 @@ def execute_graphql(
     result = execute_sync(
         schema,
         document,
-        root_value=ROOT_RESOLVERS,
+        root_value={**ROOT_RESOLVERS, **SERVING_RESOLVERS},
         context_value=context,
         variable_values=None if variables is None else dict(variables),
         operation_name=operation_name,

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from ._accounts import DEFAULT_GROUP_ID, DEFAULT_GROUP_NAME, AccountDirectory, Keypair, User
 from ._images import Image, image_labels
+from ._services import ServiceRegistry
 from ._sessions import EmulatedSession, SessionRegistry
 from ._vfolders import VFolderStore
 
@@ -37,6 +38,10 @@ class GraphQLContext:
     caller: Keypair
     sessions: SessionRegistry
     vfolders: VFolderStore | None
+    #: The model services (None: the application serves none).
+    services: ServiceRegistry | None = None
+    #: The release profile's name (``"23.09"`` or ``"26.9"``), for answers that differ.
+    release: str = "26.9"
 
 
 # The example domain's and project's creation text, and the only scaling group.

@@ -30,7 +30,7 @@ from ._images import IMAGES, canonical_reference, find_image
 from ._problems import InternalServerError
 from ._sessions import EmulatedSession
 
-__all__ = ["ROOT_RESOLVERS", "ResolverError"]
+__all__ = ["ROOT_RESOLVERS", "ResolverError", "listing", "scope_of"]
 
 
 class ResolverError(Exception):
@@ -50,7 +50,9 @@ def _ctx(info: GraphQLResolveInfo) -> GraphQLContext:
 # -- scoping -----------------------------------------------------------------------------------
 
 
-def _scope(ctx: GraphQLContext, given: str | None, own: str, domain_name: str | None) -> str | None:
+def scope_of(
+    ctx: GraphQLContext, given: str | None, own: str, domain_name: str | None
+) -> str | None:
     """The manager's scoped_query: whose rows a list may show (None: everyone's).
 
     A superadmin may name anyone (or no one: all); anyone else sees their own rows, and naming
@@ -66,7 +68,7 @@ def _scope(ctx: GraphQLContext, given: str | None, own: str, domain_name: str | 
     return own
 
 
-def _listing(
+def listing(
     rows: list[dict[str, Any]],
     limit: int,
     offset: int,
@@ -76,6 +78,11 @@ def _listing(
     fields: Iterable[str],
     enums: Iterable[str] = (),
 ) -> dict[str, Any]:
+    """``{items, total_count}``: *rows* filtered, ordered and paged as a ``*_list`` field is.
+
+    *fields* are the names ``filter`` and ``order`` may use (*enums*: those compared as enum
+    names); a malformed expression is the field's error.
+    """
     allowed = frozenset(fields)
     try:
         chosen = filter_rows(rows, filter_, allowed, frozenset(enums))
@@ -103,7 +110,7 @@ def _keypair(info: GraphQLResolveInfo, **args: Any) -> Any:
 def _visible_keypairs(
     ctx: GraphQLContext, email: str | None, domain_name: str | None
 ) -> list[Keypair]:
-    email = _scope(ctx, email, ctx.caller.user.email, domain_name)
+    email = scope_of(ctx, email, ctx.caller.user.email, domain_name)
     return [
         keypair
         for keypair in ctx.accounts.keypairs()
@@ -132,7 +139,7 @@ def _keypair_list(info: GraphQLResolveInfo, **args: Any) -> Any:
     if args.get("is_active") is False:
         found = []
     rows = [{**keypair_object(kp, ctx), "email": kp.user.email} for kp in found]
-    return _listing(
+    return listing(
         rows, args["limit"], args["offset"], args.get("filter"), args.get("order"),
         fields=_KEYPAIR_FIELDS,
     )  # fmt: skip
@@ -265,7 +272,9 @@ _SESSION_FIELDS: Final = (
 
 def _compute_session_list(info: GraphQLResolveInfo, **args: Any) -> Any:
     ctx = _ctx(info)
-    access_key = _scope(ctx, args.get("access_key"), ctx.caller.access_key, args.get("domain_name"))
+    access_key = scope_of(
+        ctx, args.get("access_key"), ctx.caller.access_key, args.get("domain_name")
+    )
     statuses = None if args.get("status") is None else set(args["status"].split(","))
     group_id = args.get("group_id")
     rows = [
@@ -276,7 +285,7 @@ def _compute_session_list(info: GraphQLResolveInfo, **args: Any) -> Any:
         and (group_id is None or group_id == str(DEFAULT_GROUP_ID))
         and args.get("domain_name") in (None, "default")
     ]
-    return _listing(
+    return listing(
         rows, args["limit"], args["offset"], args.get("filter"), args.get("order"),
         fields=_SESSION_FIELDS, enums=("type", "status", "result"),
     )  # fmt: skip
@@ -291,7 +300,7 @@ _VFOLDER_FIELDS: Final = (
 
 def _vfolder_list(info: GraphQLResolveInfo, **args: Any) -> Any:
     ctx = _ctx(info)
-    user_id = _scope(ctx, None, str(ctx.caller.user.uuid), args.get("domain_name"))
+    user_id = scope_of(ctx, None, str(ctx.caller.user.uuid), args.get("domain_name"))
     domain_name = args.get("domain_name") if ctx.caller.is_superadmin else "default"
     group_id = args.get("group_id")
     folders = [] if ctx.vfolders is None else list(ctx.vfolders.folders.values())
@@ -306,7 +315,7 @@ def _vfolder_list(info: GraphQLResolveInfo, **args: Any) -> Any:
     ]
     # The manager's default order: the newest first.
     rows.sort(key=lambda row: str(row["created_at"]), reverse=True)
-    return _listing(
+    return listing(
         rows, args["limit"], args["offset"], args.get("filter"), args.get("order"),
         fields=_VFOLDER_FIELDS,
     )  # fmt: skip

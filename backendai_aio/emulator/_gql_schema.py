@@ -24,9 +24,11 @@ from graphql import (
     build_schema,
 )
 
+from ._gql_serving import SERVING_SDL, SERVING_UNIMPLEMENTED
+
 __all__ = ["SDL", "UNIMPLEMENTED", "emulator_schema"]
 
-SDL: Final = """
+_CORE_SDL: Final = """
 scalar UUID
 scalar DateTime
 scalar JSONString
@@ -359,14 +361,16 @@ schema {
   query: Queries
 }
 """
+#: The whole schema: the core types, and the model services' (`_gql_serving`).
+SDL: Final = _CORE_SDL + SERVING_SDL
 
 #: Fields the manager's schema has (23.09 and 26.9) and the emulator does not answer, by type.
 #: ``Mutations`` stands for the manager's mutation type, which the emulator lacks altogether.
 UNIMPLEMENTED: Final[Mapping[str, frozenset[str]]] = {
     "Queries": frozenset({
         "agent_list", "agent_summary", "agent_summary_list", "compute_container",
-        "compute_container_list", "container_registries", "container_registry", "endpoint",
-        "endpoint_list", "endpoint_token", "endpoint_token_list", "group_node", "group_nodes",
+        "compute_container_list", "container_registries", "container_registry",
+        "endpoint_token", "endpoint_token_list", "group_node", "group_nodes",
         "groups_by_name", "keypair_resource_policies", "keypair_resource_policy",
         "legacy_compute_session", "legacy_compute_session_list", "node",
         "project_resource_policies", "project_resource_policy", "quota_scope",
@@ -400,6 +404,7 @@ UNIMPLEMENTED: Final[Mapping[str, frozenset[str]]] = {
     "KeyPair": frozenset({"vfolders", "compute_sessions"}),
     "Agent": frozenset({"compute_containers"}),
     "ComputeContainer": frozenset({"image_object"}),
+    **SERVING_UNIMPLEMENTED,
 }  # fmt: skip
 
 

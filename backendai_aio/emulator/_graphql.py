@@ -23,6 +23,8 @@ from ._accounts import ACCOUNTS_KEY
 from ._auth import current_keypair
 from ._params import read_checked_params
 from ._problems import InternalServerError, Problem
+from ._releases import RELEASE_KEY
+from ._services import SERVICES_KEY
 from ._sessions import REGISTRY_KEY
 from ._validation import Key, mapping, null_or, string, validate
 from ._vfolders import VFOLDER_STORE_KEY
@@ -71,6 +73,8 @@ async def _handle_gql(request: web.Request) -> web.Response:
         caller=current_keypair(request),
         sessions=request.app[REGISTRY_KEY],
         vfolders=request.app.get(VFOLDER_STORE_KEY),
+        services=request.app.get(SERVICES_KEY),
+        release=request.app[RELEASE_KEY].name,
     )
     try:
         answer = engine.execute_graphql(

@@ -186,6 +186,8 @@ async def prepare_service(request: web.Request, keypair: Keypair) -> dict[str, A
         "environ": dict(environ),
         "runtime_variant": runtime,
         "open_to_public": params.get("open_to_public") is True,
+        "image": image,
+        "resource_group": config.get("scaling_group", config.get("scalingGroup")) or "default",
     }
 
 
@@ -205,4 +207,6 @@ def new_service(keypair: Keypair, prepared: dict[str, Any], replicas: int) -> _S
         open_to_public=prepared["open_to_public"],
         replicas=replicas,
         proxy=EndpointProxy(lambda: None, lambda _: 503),
+        image=prepared["image"],
+        resource_group=str(prepared["resource_group"]),
     )

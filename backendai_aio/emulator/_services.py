@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -101,6 +102,11 @@ class _Service:
     #: Tokens of ``/token`` and when each expires (epoch seconds).
     tokens: dict[str, float] = field(default_factory=dict)
     url: str = ""
+    #: The image reference the service was created with (23.09 requires one; 26.9 may omit it).
+    image: str | None = None
+    #: The scaling group named at creation (the manager's ``resource_group``).
+    resource_group: str = "default"
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class ServiceRegistry:

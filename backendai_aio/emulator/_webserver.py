@@ -6,7 +6,10 @@ call the manager's API under ``/func/``; the webserver signs each call with the 
 user's keypair and relays the manager's answer as it is. As the webserver
 (``src/ai/backend/web/server.py`` and ``proxy.py``) does it:
 
-- ``POST /server/login`` with JSON ``{"username", "password"}``: 200 ``{"authenticated": true,
+- ``POST /server/login`` with JSON ``{"username", "password"}`` (over plain HTTP the official
+  SDK encrypts it: ``X-BackendAI-Encoded: true`` and ``<iv>:<base64 of AES-CBC(JSON)>``, the
+  AES-256 key being the first 32 bytes of ``base64(endpoint URL) + iv + iv``; see
+  `decrypt_body`): 200 ``{"authenticated": true,
   "data": {"access_key", "role", "status"}}`` and the ``AIOHTTP_SESSION`` cookie (HttpOnly,
   ``SameSite=Strict``, path ``/``, a week long). A body must be ``application/json`` (the
   webserver takes any type; see `_params.is_json_request`). A refused login is 200
@@ -30,6 +33,8 @@ The users and passwords are the emulator's accounts (see `_accounts`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import secrets
 import time
@@ -42,6 +47,7 @@ from aiohttp.web_urldispatcher import AbstractRoute, UrlDispatcher, UrlMappingMa
 from yarl import URL
 
 from ._accounts import ACCOUNTS_KEY, Keypair
+from ._aes import cbc_decrypt, unpad
 from ._auth import WEBSERVER_PREFIX, public
 from ._params import NOT_JSON_MESSAGE, is_json_request
 from ._problems import PROBS, WebserverProblem
@@ -55,6 +61,7 @@ __all__ = [
     "WEBSERVER_KEY",
     "WebserverSessions",
     "add_webserver_routes",
+    "decrypt_body",
     "logged_in_keypair",
 ]
 
@@ -97,6 +104,28 @@ class WebserverSessions:
             del self.logins[login.identity]
             return None
         return login
+
+
+#: The header that marks a body as encrypted (any non-empty value does, as for the webserver).
+ENCODED_HEADER: Final = "X-BackendAI-Encoded"
+
+
+def decrypt_body(endpoint: str, payload: bytes) -> bytes:
+    """The official SDK's encrypted body *payload* (``<iv>:<base64>``) decrypted.
+
+    *endpoint* is the URL the request was made to, as the webserver spells it
+    (``http://host:port``): with the IV it makes the key. Raises ``ValueError`` when the body
+    is not of that form, or does not decrypt to padded data.
+    """
+    iv, sep, encoded = payload.partition(b":")
+    if not sep:
+        raise ValueError("no IV before the encrypted body")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except binascii.Error as exc:
+        raise ValueError("the encrypted body is not base64") from exc
+    key = (base64.b64encode(endpoint.encode("ascii")) + iv + iv)[:32]
+    return unpad(cbc_decrypt(key, iv, data))
 
 
 #: Where the application keeps its `WebserverSessions`.
@@ -179,7 +208,15 @@ def add_webserver_routes(app: web.Application, *, version: str) -> None:
         if sessions.find(request) is not None:
             raise WebserverProblem(400, "generic-bad-request", "You have already logged in.")
         raw = await request.read()
-        if raw.strip() and not is_json_request(request):
+        if request.headers.get(ENCODED_HEADER) and raw:
+            # The webserver's key is the URL as it sees the request arrive.
+            try:
+                raw = decrypt_body(f"{request.scheme}://{request.host}", raw)
+            except ValueError:
+                raise WebserverProblem(
+                    400, "invalid-api-params", "The encrypted request body cannot be decrypted."
+                ) from None
+        elif raw.strip() and not is_json_request(request):
             raise WebserverProblem(400, "invalid-api-params", NOT_JSON_MESSAGE)
         try:
             creds = json.loads(raw)

@@ -389,3 +389,53 @@ async def test_a_start_command_that_cannot_run_is_an_error(admin_client: Client)
         await admin_client.services.wait_ready(created["endpoint_id"], timeout=20)
     assert raised.value.reason == "failed"
     assert "cannot run the start command 'no-such-program-for-the-model'" in str(raised.value)
+
+
+async def test_graphql_endpoints_are_the_services(
+    emulator: Emulator, admin_client: Client, user_client: Client
+) -> None:
+    await _model_folder(admin_client, "gql-model")
+    created = await admin_client.services.create(
+        "gql-model", name="gql-svc", image="cr.backend.ai/stable/python:3.9-ubuntu20.04"
+    )
+    service_id = created["endpoint_id"]
+    await admin_client.services.wait_ready(uuid.UUID(service_id), timeout=30)
+    fields = (
+        "endpoint_id name image image_object { name } replicas desired_session_count url "
+        "status lifecycle_stage routings { status health_status traffic_ratio }"
+    )
+    listed = await admin_client.query(
+        f"{{ endpoint_list(limit: 10, offset: 0) {{ total_count items {{ {fields} }} }} }}"
+    )
+    assert listed["endpoint_list"]["total_count"] == 1
+    (item,) = listed["endpoint_list"]["items"]
+    assert item["endpoint_id"] == service_id
+    assert item["name"] == "gql-svc"
+    # As on the manager: the deprecated ``image`` is null, ``image_object`` names the image.
+    assert item["image"] is None
+    assert item["image_object"] == {"name": "stable/python"}
+    assert (item["replicas"], item["desired_session_count"]) == (1, 1)
+    assert item["url"].startswith("http://127.0.0.1:")
+    # The 26.9 profile: a running route is RUNNING, its health separate.
+    assert item["routings"] == [
+        {"status": "RUNNING", "health_status": "HEALTHY", "traffic_ratio": 1.0}
+    ]
+    assert (item["status"], item["lifecycle_stage"]) == ("HEALTHY", "EndpointLifecycle.READY")
+    one = await admin_client.query(
+        "query($id: UUID!) { endpoint(endpoint_id: $id) { name } }", {"id": service_id}
+    )
+    assert one == {"endpoint": {"name": "gql-svc"}}
+    filtered = await admin_client.query(
+        '{ endpoint_list(limit: 10, offset: 0, filter: "name == \\"other\\"") { total_count } }'
+    )
+    assert filtered == {"endpoint_list": {"total_count": 0}}
+    # A plain user sees only their own services, and not someone else's by id.
+    mine = await user_client.query("{ endpoint_list(limit: 10, offset: 0) { total_count } }")
+    assert mine == {"endpoint_list": {"total_count": 0}}
+    body = {
+        "query": "query($id: UUID!) { endpoint(endpoint_id: $id) { name } }",
+        "variables": {"id": service_id},
+    }
+    answer = await user_client.request("POST", "/admin/gql", json=body)
+    assert answer["data"] == {"endpoint": None}
+    assert answer["errors"][0]["message"] == "No such endpoint."

@@ -300,3 +300,17 @@ async def test_a_custom_keypair_logs_in_with_its_secret(browser: aiohttp.ClientS
         }
         status, echo, _ = await call(browser, custom, "POST", "/auth/test", {"echo": "me"})
         assert (status, echo) == (200, {"authorized": "yes", "echo": "me"})
+
+
+async def test_an_undecryptable_encrypted_login_is_refused(
+    emulator: Emulator, browser: aiohttp.ClientSession
+) -> None:
+    # The official SDK marks an encrypted body so; this one is not what it would send.
+    headers = {"X-BackendAI-Encoded": "true", "Content-Type": "application/octet-stream"}
+    async with browser.post(
+        emulator.endpoint + "/server/login", data=b"ABCDEFGHIJKLMNOP:AAAA", headers=headers
+    ) as response:
+        assert response.status == 400
+        problem = await response.json()
+    assert problem["title"] == "The encrypted request body cannot be decrypted."
+    assert response.cookies.get("AIOHTTP_SESSION") is None

@@ -11,6 +11,7 @@ the standard library and the SDK: it never imports the project.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from importlib.metadata import version
@@ -118,6 +119,28 @@ def graphql_scenario(api: Any, work: Path, name: str) -> dict[str, Any]:
     }
 
 
+def webserver_scenario(work: Path, credentials: str) -> dict[str, Any]:
+    """Log in to the webserver (``endpoint_type="session"``) as *credentials* (``email:password``),
+    then call the manager through it. Over plain HTTP the 26.9 SDK encrypts the login body."""
+    from ai.backend.client.config import APIConfig  # type: ignore[import-not-found]
+
+    email, _, password = credentials.partition(":")
+    config = APIConfig(endpoint=os.environ["BACKEND_ENDPOINT"], endpoint_type="session")
+    with Session(config=config) as api:
+        login = api.Auth.login(email, password)
+        out: dict[str, Any] = {"authenticated": login["authenticated"], "data": login["data"]}
+        if login["authenticated"]:
+            api.aiohttp_session.cookie_jar.update_cookies(login["cookies"])
+            out["keypair"] = api.Admin.query("{ keypair { access_key is_admin } }")["keypair"]
+            out["presets"] = sorted(p["name"] for p in api.Resource.list()["presets"])
+    return out
+
+
+#: Scenarios that make their own ``Session`` (the others are given one).
+OWN_SESSION: dict[str, Callable[[Path, str], dict[str, Any]]] = {
+    "webserver": webserver_scenario,
+}
+
 SCENARIOS: dict[str, Callable[[Any, Path, str], dict[str, Any]]] = {
     "session": session_scenario,
     "folder": folder_scenario,
@@ -129,6 +152,9 @@ SCENARIOS: dict[str, Callable[[Any, Path, str], dict[str, Any]]] = {
 def main() -> None:
     """Run the scenario named on the command line and print its answers as JSON."""
     scenario, work, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    if scenario in OWN_SESSION:
+        print(json.dumps({"sdk": SDK_VERSION, **OWN_SESSION[scenario](work, name)}))
+        return
     with Session() as api:
         answers = SCENARIOS[scenario](api, work, name)
     print(json.dumps({"sdk": SDK_VERSION, **answers}))

@@ -5,6 +5,10 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+import pytest
+
+from backendai_aio.emulator import USER_ACCESS_KEY
+
 from .conftest import Target
 
 
@@ -57,3 +61,22 @@ def test_graphql_keypair_and_images(target: Target, work: Path) -> None:
         "is_active": True,
     }
     assert "stable/python" in answers["image_names"]
+
+
+@pytest.mark.parametrize(
+    ("password", "authenticated"), [("C8qnIo29", True), ("not-the-password", False)]
+)
+def test_webserver_login_over_http(
+    target: Target, work: Path, password: str, authenticated: bool
+) -> None:
+    # 26.9 encrypts the login body over plain HTTP (``X-BackendAI-Encoded``); 23.9 sends JSON.
+    answers = target.call("webserver", work, f"user@lablup.com:{password}")
+    assert answers["authenticated"] is authenticated
+    if not authenticated:
+        # The emulator decrypted the body and checked the password it carried.
+        assert answers["data"]["details"] == "User credential mismatch."
+        return
+    assert answers["data"]["access_key"] == USER_ACCESS_KEY
+    # The calls after the login go through /func/ as the logged-in user.
+    assert answers["keypair"] == {"access_key": USER_ACCESS_KEY, "is_admin": False}
+    assert "cpu01-small" in answers["presets"]
