@@ -79,6 +79,13 @@ from ._service_types import (
 )
 from ._services import Services
 from ._session_options import BatchOptions, SessionOptions
+from ._session_record_types import (
+    CommitResult,
+    CommitStatus,
+    DependencyGraph,
+    DirectAccessInfo,
+    SessionListEntry,
+)
 from ._session_types import (
     CompletionAnswer,
     CompletionResult,
@@ -129,6 +136,8 @@ __all__ = [
     "Client",
     "ClientClosedError",
     "ClientConfig",
+    "CommitResult",
+    "CommitStatus",
     "CompletionAnswer",
     "CompletionResult",
     "ConnectTimeoutError",
@@ -137,6 +146,8 @@ __all__ = [
     "CreatedService",
     "CreatedSession",
     "CreatedTemplate",
+    "DependencyGraph",
+    "DirectAccessInfo",
     "Event",
     "EventStream",
     "Events",
@@ -185,6 +196,7 @@ __all__ = [
     "Services",
     "SessionFileListing",
     "SessionInfo",
+    "SessionListEntry",
     "SessionLogs",
     "SessionOptions",
     "Sessions",

@@ -15,13 +15,14 @@ from ._session_options import (
     generate_session_name,
     validate_session_name,
 )
+from ._session_records import SessionRecordCalls
 from ._session_types import CreatedSession, SessionInfo, SessionLogs
 from ._timeouts import NOT_GIVEN, TimeoutArg
 
 __all__ = ["Sessions"]
 
 
-class Sessions(SessionFileCalls, ExecutionCalls, ExecutionStreamCalls):
+class Sessions(SessionFileCalls, SessionRecordCalls, ExecutionCalls, ExecutionStreamCalls):
     """Compute sessions: ``client.sessions``.
 
     Their lifecycle (`create`, `info`, `logs`, `rename`,

@@ -274,7 +274,7 @@ def session_object(session: EmulatedSession, ctx: GraphQLContext) -> dict[str, A
         "status_changed": created,
         "status_info": None,
         "status_data": {},
-        "status_history": {"PENDING": created, "SCHEDULED": created, session.status: created},
+        "status_history": dict(session.status_history),
         "created_at": created,
         "terminated_at": None,
         "starts_at": None,

@@ -64,6 +64,13 @@ _SHUTDOWN_REASON: Final = "agent-termination"
 # carries the container's, and the emulator kills its kernel with SIGKILL (128 + 9).
 _UNKNOWN_EXIT: Final = -1
 _KILLED_EXIT: Final = 137
+# The statuses the manager's session passes through on the way to its kernel's start, by the
+# event announcing each (the emulator's own status stays PENDING until the kernel runs).
+_EVENT_STATUS: Final = {
+    "session_enqueued": "PENDING",
+    "session_scheduled": "SCHEDULED",
+    "session_preparing": "PREPARING",
+}
 # How long destroying a session waits for its file transfers to end before cancelling them.
 _TRANSFER_GRACE: Final = 2.0
 
@@ -97,6 +104,9 @@ class EmulatedSession:
     start_task: asyncio.Task[None] | None = None
     #: What the session's code printed, served as the container logs.
     logs: list[str] = field(default_factory=list)
+    #: When the session entered each status (``{"PENDING": ISO time, ...}``), as the manager
+    #: records them in the session row's ``status_history``.
+    status_history: dict[str, str] = field(default_factory=dict)
     #: The requests transferring files with the work folder (their tasks, and an event set
     #: when each ends); destroying the session waits for them before removing the folder.
     transfers: dict[asyncio.Task[Any], asyncio.Event] = field(default_factory=dict)
@@ -206,6 +216,10 @@ class SessionRegistry:
         exit_code: int | None = None,
     ) -> None:
         kernel_id = session.kernel_id if name.startswith("kernel_") else None
+        if kernel_id is None:
+            # Each session event marks a status change (the status is set before it is sent).
+            status = _EVENT_STATUS.get(name, session.status)
+            session.status_history[status] = datetime.now(UTC).isoformat()
         self.events.publish(
             LifecycleEvent(
                 name=name,
