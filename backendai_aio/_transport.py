@@ -131,7 +131,9 @@ class Transport(TransportState):
             left = _remaining(deadline)
             # The first call negotiates the version within its own deadline.
             await self.negotiate(limits if left is None else replace(limits, total=max(left, 1e-3)))
-            headers = {**headers, **self.auth.call_headers(self._spoken)}
+            # Keypair calls add nothing here: no copy of the headers on the hot path.
+            if mode_headers := self.auth.call_headers(self._spoken):
+                headers = {**headers, **mode_headers}
         if extra := options.get("headers"):
             headers = {**headers, **extra}
         may_replay = replayable(data)
