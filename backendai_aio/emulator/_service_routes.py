@@ -2,8 +2,13 @@
 
 A service's endpoint checks ``Authorization: BackendAI <token>`` (a token of ``/token``;
 ``Bearer`` is accepted too) unless the service is open to public: 401 without one, 403 with
-a wrong or expired one. Unknown or foreign services are 404 ``object-not-found``; a malformed
-id is 400.
+a wrong or expired one.
+
+An unknown or foreign service is 404 ``object-not-found`` on 23.09. On 26.9 the manager checks
+the caller's permission on the deployment first: a user gets 403 ``not-enough-permission``
+naming the permission the route needs (``READ``, ``UPDATE``, ``CREATE`` or ``SOFT_DELETE``),
+an admin 404 "No such model service.". A malformed id is 400 on 26.9 and, as the real 23.09.10
+answers, 500 on 23.09.
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from aiohttp import web
 
 from ._auth import current_keypair
 from ._params import read_json_body
-from ._problems import InvalidAPIParameters, Problem, URLNotFound
+from ._problems import (
+    GenericBadRequest,
+    InternalServerError,
+    InvalidAPIParameters,
+    Problem,
+    URLNotFound,
+)
 from ._service_params import (
     RUNTIMES,
     count,
@@ -28,6 +39,7 @@ from ._service_params import (
     prepare_service,
 )
 from ._services import SERVICES_KEY, ServiceRegistry, _Route, _Service
+from ._sessions import SERVER_VERSION_KEY
 
 __all__ = ["add_service_routes", "routes"]
 
@@ -45,23 +57,73 @@ class ObjectNotFound(Problem):
     status, slug, title = 404, "object-not-found", "No such object."
 
 
+class DeploymentNotFound(Problem):
+    """26.9's 404 for an admin naming an unknown service."""
+
+    status, slug, title = 404, "object-not-found", "No such model service."
+    error_code = "deployment_read_not-found"
+
+
+class NotEnoughPermission(Problem):
+    """26.9's 403 for a user naming a service they hold no permission on (or none at all)."""
+
+    status, slug = 403, "not-enough-permission"
+    title = "Insufficient permission to perform this operation."
+    error_code = "permission_access_forbidden"
+
+
+class InvalidPathParameter(GenericBadRequest):
+    """26.9's 400 for a path parameter its schema refuses."""
+
+    title = "Invalid or Missing API Parameters."
+    error_code = "api_parsing_invalid-parameters"
+
+
+#: The permission 26.9 checks per route (``Permission`` members as the manager prints them).
+_PERMISSIONS: Final = {
+    "READ": "<Permission.READ: 1>",
+    "UPDATE": "<Permission.UPDATE: 2>",
+    "CREATE": "<Permission.CREATE: 4>",
+    "SOFT_DELETE": "<Permission.SOFT_DELETE: 8>",
+}
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 
+def _is_rbac(request: web.Request) -> bool:
+    """Whether the emulated manager checks deployment permissions (API v9: 26.9)."""
+    return request.app[SERVER_VERSION_KEY].major >= 9
+
+
 def _uuid(request: web.Request, key: str) -> uuid.UUID:
+    raw = request.match_info[key]
     try:
-        return uuid.UUID(request.match_info[key])
+        return uuid.UUID(raw)
     except ValueError:
-        raise InvalidAPIParameters(f"{key} is not a UUID", data=request.match_info[key]) from None
+        if _is_rbac(request):
+            raise InvalidPathParameter(f"{key}: Input should be a valid UUID", data=raw) from None
+        if key == "service_id":
+            # 23.09.10 converts the id unchecked: its answer is a bare 500.
+            raise InternalServerError() from None
+        raise InvalidAPIParameters(f"{key} is not a UUID", data=raw) from None
 
 
-def _service(request: web.Request) -> tuple[ServiceRegistry, _Service]:
+def _service(request: web.Request, permission: str = "READ") -> tuple[ServiceRegistry, _Service]:
     registry = request.app[SERVICES_KEY]
-    service = registry.services.get(_uuid(request, "service_id"))
+    service_id = _uuid(request, "service_id")
+    service = registry.services.get(service_id)
     keypair = current_keypair(request)
-    if service is None or not (service.owner == keypair.user.uuid or keypair.is_superadmin):
+    if service is not None and (service.owner == keypair.user.uuid or keypair.is_superadmin):
+        return registry, service
+    if not _is_rbac(request):
         raise ObjectNotFound()
-    return registry, service
+    if keypair.is_superadmin:
+        raise DeploymentNotFound()
+    raise NotEnoughPermission(
+        f"User {keypair.user.uuid} lacks permission {_PERMISSIONS[permission]}"
+        f" on deployment {service_id}"
+    )
 
 
 def _route(request: web.Request, service: _Service) -> _Route:
@@ -193,7 +255,7 @@ async def _get(request: web.Request) -> web.Response:
 
 @routes.route("DELETE", "/services/{service_id}")
 async def _delete(request: web.Request) -> web.Response:
-    registry, service = _service(request)
+    registry, service = _service(request, "SOFT_DELETE")
     await registry.remove(service)
     return web.json_response({"success": True})
 
@@ -212,7 +274,7 @@ async def _errors(request: web.Request) -> web.Response:
 
 @routes.route("POST", "/services/{service_id}/errors/clear")
 async def _clear_errors(request: web.Request) -> web.Response:
-    registry, service = _service(request)
+    registry, service = _service(request, "SOFT_DELETE")
     for route in [r for r in service.routes.values() if r.status == "failed_to_start"]:
         service.routes.pop(route.id, None)
     service.retries = 0
@@ -222,7 +284,7 @@ async def _clear_errors(request: web.Request) -> web.Response:
 
 @routes.route("POST", "/services/{service_id}/scale")
 async def _scale(request: web.Request) -> web.Response:
-    registry, service = _service(request)
+    registry, service = _service(request, "UPDATE")
     params = await read_json_body(request)
     wanted = count(params.get("to"), "to")
     current = len(service.routes)
@@ -233,14 +295,14 @@ async def _scale(request: web.Request) -> web.Response:
 
 @routes.route("POST", "/services/{service_id}/sync")
 async def _sync(request: web.Request) -> web.Response:
-    registry, service = _service(request)
+    registry, service = _service(request, "UPDATE")
     await registry.reconcile(service)
     return web.json_response({"success": True})
 
 
 @routes.route("PUT", "/services/{service_id}/routings/{route_id}")
 async def _update_route(request: web.Request) -> web.Response:
-    _, service = _service(request)
+    _, service = _service(request, "UPDATE")
     route = _route(request, service)
     ratio = (await read_json_body(request)).get("traffic_ratio")
     if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio < 1e300:
@@ -251,7 +313,7 @@ async def _update_route(request: web.Request) -> web.Response:
 
 @routes.route("DELETE", "/services/{service_id}/routings/{route_id}")
 async def _delete_route(request: web.Request) -> web.Response:
-    registry, service = _service(request)
+    registry, service = _service(request, "SOFT_DELETE")
     route = _route(request, service)
     if route.status == "provisioning":
         raise InvalidAPIParameters("Cannot remove route in PROVISIONING status")
@@ -286,7 +348,7 @@ def _expiry(params: dict[str, Any]) -> float:
 
 @routes.route("POST", "/services/{service_id}/token")
 async def _token(request: web.Request) -> web.Response:
-    _, service = _service(request)
+    _, service = _service(request, "CREATE")
     expires = _expiry(await read_json_body(request))
     # The real manager signs a JWT; an opaque random token serves the same purpose here.
     token = secrets.token_urlsafe(32)

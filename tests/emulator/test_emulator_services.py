@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from backendai_aio import Client, NotFoundError, ServiceNotReadyError
-from backendai_aio.emulator import Emulator
+from backendai_aio.emulator import USER_ACCESS_KEY, USER_SECRET_KEY, Emulator
 from backendai_aio.emulator._services import SERVICES_KEY
 
 from .wire import Wire
@@ -254,6 +254,35 @@ async def test_runtimes_and_unknown_services(admin_client: Client) -> None:
     assert body == []
 
 
+async def test_unknown_services_answer_as_each_release_does() -> None:
+    # As the real managers answer (tests/integration/test_services.py): 26.9 checks the
+    # caller's permission on the deployment first, 23.09 answers a plain 404.
+    missing = uuid.uuid4()
+    async with Emulator() as emulator, aiohttp.ClientSession() as http:
+        user = Wire(emulator, http, access_key=USER_ACCESS_KEY, secret_key=USER_SECRET_KEY)
+        for method, path, permission in [
+            ("GET", f"/services/{missing}", "READ: 1"),
+            ("POST", f"/services/{missing}/scale", "UPDATE: 2"),
+            ("POST", f"/services/{missing}/token", "CREATE: 4"),
+            ("DELETE", f"/services/{missing}", "SOFT_DELETE: 8"),
+            ("DELETE", f"/services/{missing}/routings/{uuid.uuid4()}", "SOFT_DELETE: 8"),
+        ]:
+            status, problem = await user.call(method, path)
+            assert status == 403, (method, path)
+            assert problem["error_code"] == "permission_access_forbidden"
+            assert f"<Permission.{permission}> on deployment {missing}" in problem["msg"]
+        status, problem = await Wire(emulator, http).call("GET", f"/services/{missing}")
+        assert (status, problem["title"]) == (404, "No such model service.")
+        status, problem = await user.call("GET", "/services/not-a-uuid")
+        assert (status, problem["error_code"]) == (400, "api_parsing_invalid-parameters")
+    async with Emulator(release="23.09") as emulator, aiohttp.ClientSession() as http:
+        user = Wire(emulator, http, access_key=USER_ACCESS_KEY, secret_key=USER_SECRET_KEY)
+        status, problem = await user.call("GET", f"/services/{missing}")
+        assert (status, problem["title"]) == (404, "No such object.")
+        status, problem = await user.call("GET", "/services/not-a-uuid")
+        assert (status, problem["title"]) == (500, "Internal server error.")
+
+
 async def test_emulator_shutdown_stops_every_replica() -> None:
     async with Emulator() as emulator, Client(emulator.config) as client:
         await _model_folder(client, "shutdown-model")
@@ -343,10 +372,10 @@ async def test_the_wire_refuses_what_the_manager_refuses(
         status, problem = await admin_wire.call(method, path, body=body)
         assert (method, path, status) == (method, path, expected), problem
         assert problem["type"].startswith("https://api.backend.ai/probs/")
-    # Another user neither sees nor reaches it.
+    # Another user neither sees nor reaches it: 26.9 answers a permission error.
     assert await user_wire.call("GET", "/services") == (200, [])
-    status, _ = await user_wire.call("GET", f"/services/{sid}")
-    assert status == 404
+    status, problem = await user_wire.call("GET", f"/services/{sid}")
+    assert (status, problem["type"]) == (403, "https://api.backend.ai/probs/not-enough-permission")
     await admin_client.vfolders.get("wire-model").delete_files(["model-definition.yaml"])
     status, problem = await admin_wire.call("POST", "/services", body={**good, "name": "wire-svc2"})
     assert status == 400 and "definition" in problem["msg"]
