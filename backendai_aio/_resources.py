@@ -197,7 +197,9 @@ class Resources:
     ) -> builtins.list[GroupUsage]:
         """``GET /resource/usage/month``: each project's sessions of *month* (superadmin).
 
-        *month* is ``"YYYYMM"`` or a date in it; *group_ids* keeps those projects only.
+        *month* is ``"YYYYMM"`` or a date in it; *group_ids* keeps those projects only
+        (23.09 requires at least one; 26.09 takes all without). A plain user's call is an
+        `AuthenticationError` on 23.09 and a `PermissionDeniedError` on 26.09.
 
         ```python
         for group in await client.resources.usage_per_month("202612"):

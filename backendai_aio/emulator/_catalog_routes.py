@@ -12,9 +12,11 @@ As the 23.09 and 26.09 managers answer them for the example setup:
 - ``GET /resource/usage/month`` (``month`` ``YYYYMM``, ``group_ids`` repeated or
   comma-separated) and ``/resource/usage/period`` (``start_date``, ``end_date``:
   ``YYYYMMDD``, both included, at most 100 days; ``group_id``), a superadmin's only
-  (else 401 "Unauthorized access"): per project, the sessions that lived in the period
-  (terminated in it, or still alive and created before its end), computed from the
-  emulator's session records. Times are UTC.
+  (else, on 23.09, 401 "Unauthorized access"; on 26.9, 403 "Insufficient privileges").
+  23.09 requires the project keys (``group_ids`` for a month, ``group_id`` for a period:
+  without them, 400 ``{"group_ids": "is required"}``); 26.9 takes every project. Per
+  project, the sessions that lived in the period (terminated in it, or still alive and
+  created before its end), computed from the emulator's session records. Times are UTC.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from aiohttp import web
 from ._accounts import ACCOUNTS_KEY, DEFAULT_GROUP_ID, DEFAULT_GROUP_NAME, is_default_project
 from ._auth import current_keypair
 from ._params import alias, read_checked_params
-from ._problems import AuthorizationFailed, InvalidAPIParameters
-from ._sessions import REGISTRY_KEY, EmulatedSession
+from ._problems import AuthorizationFailed, GenericForbidden, InvalidAPIParameters
+from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, EmulatedSession
 from ._validation import Key, null_or, regexp, string, validate
 
 __all__ = ["RESOURCE_GROUP", "add_catalog_routes"]
@@ -91,9 +93,22 @@ async def _vfolder_types(request: web.Request) -> web.Response:
     return web.json_response(_VFOLDER_TYPES)
 
 
+def _is_2309(request: web.Request) -> bool:
+    return request.app[SERVER_VERSION_KEY].major < 8
+
+
 def _superadmin_only(request: web.Request) -> None:
     if not current_keypair(request).is_superadmin:
-        raise AuthorizationFailed("Unauthorized access")
+        if _is_2309(request):
+            raise AuthorizationFailed("Unauthorized access")
+        raise GenericForbidden("Insufficient privileges")
+
+
+def _project_key(request: web.Request, name: str) -> Key:
+    """The project key of a usage call: required on 23.09 (null allowed), optional later."""
+    if _is_2309(request):
+        return Key.of(name, null_or(string()))
+    return Key.of(name, null_or(string()), None)
 
 
 def _day(text: str) -> datetime:
@@ -191,7 +206,7 @@ async def _usage_per_month(request: web.Request) -> web.Response:
         await read_checked_params(request),
         [
             Key.of("month", regexp(r"^\d{6}")),
-            Key.of("group_ids", null_or(string()), None),
+            _project_key(request, "group_ids"),
         ],
     )
     try:
@@ -212,7 +227,7 @@ async def _usage_per_period(request: web.Request) -> web.Response:
     params = validate(
         await read_checked_params(request),
         [
-            Key.of("group_id", null_or(string()), None),
+            _project_key(request, "group_id"),
             Key.of("start_date", regexp(r"^\d{8}$")),
             Key.of("end_date", regexp(r"^\d{8}$")),
         ],

@@ -15,6 +15,8 @@ from backendai_aio.emulator import USER_ACCESS_KEY, USER_SECRET_KEY, Emulator
 
 from .wire import PROBS, Wire, invalid
 
+DEFAULT_GROUP_ID = "2de2b969-1d04-48a6-af16-0bc8adb3c831"
+
 pytestmark = pytest.mark.timeout(60)
 
 needs_keygen = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="no ssh-keygen")
@@ -58,19 +60,30 @@ async def test_usage_is_a_superadmins_and_checks_dates(admin_wire: Wire, user_wi
     status, body = await user_wire.call("GET", "/resource/usage/month?month=202612")
     assert status == 401 and body["msg"] == "Unauthorized access"
     status, body = await admin_wire.call("GET", "/resource/usage/month")
-    assert (status, body) == (400, invalid({"month": "is required"}))
+    assert (status, body) == (400, invalid({"month": "is required", "group_ids": "is required"}))
+    # 23.09 requires the projects, as the real 23.09.10 does (26.9 takes all without).
+    status, body = await admin_wire.call("GET", "/resource/usage/month?month=202612")
+    assert (status, body) == (400, invalid({"group_ids": "is required"}))
     status, body = await admin_wire.call(
-        "GET", "/resource/usage/period?start_date=20261210&end_date=20261201"
+        "GET", "/resource/usage/period?start_date=20261201&end_date=20261202"
+    )
+    assert (status, body) == (400, invalid({"group_id": "is required"}))
+    status, body = await admin_wire.call(
+        "GET",
+        f"/resource/usage/period?start_date=20261210&end_date=20261201&group_id={DEFAULT_GROUP_ID}",
     )
     assert status == 400 and body["msg"] == "end_date must be later than start_date."
-    status, body = await admin_wire.call("GET", "/resource/usage/period?start_date=2026&end_date=x")
+    status, body = await admin_wire.call(
+        "GET", f"/resource/usage/period?start_date=2026&end_date=x&group_id={DEFAULT_GROUP_ID}"
+    )
     assert status == 400 and set(body["data"]) == {"start_date", "end_date"}
 
 
 async def test_usage_counts_live_and_terminated_sessions(admin_wire: Wire, user_wire: Wire) -> None:
     await user_wire.create_session("counted")
     month = datetime.now(UTC).strftime("%Y%m")
-    status, body = await admin_wire.call("GET", f"/resource/usage/month?month={month}")
+    by_month = f"/resource/usage/month?month={month}&group_ids={DEFAULT_GROUP_ID}"
+    status, body = await admin_wire.call("GET", by_month)
     assert status == 200
     (group,) = body
     (info,) = group["c_infos"]
@@ -83,7 +96,7 @@ async def test_usage_counts_live_and_terminated_sessions(admin_wire: Wire, user_
     assert group["g_cpu_allocated"] == info["cpu_allocated"] > 0
     status, _ = await user_wire.call("DELETE", "/session/counted")
     assert status == 200
-    _, body = await admin_wire.call("GET", f"/resource/usage/month?month={month}")
+    _, body = await admin_wire.call("GET", by_month)
     assert body[0]["c_infos"][0]["status"] == "TERMINATED"
     assert body[0]["c_infos"][0]["used_time"] is not None
 

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from backendai_aio import Client, GraphQLError, NotFoundError
+from backendai_aio import (
+    AuthenticationError,
+    BadRequestError,
+    Client,
+    GraphQLError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+
+from ._support import Release
 
 DEFAULT_GROUP = "2de2b969-1d04-48a6-af16-0bc8adb3c831"
 TASK = {
@@ -69,3 +80,72 @@ async def test_ssh_keypair_and_full_name(user_client: Client) -> None:
         assert after == {"user": {"full_name": "Catalog Check"}}
     finally:
         await user_client.auth.update_full_name(before or "")
+
+
+async def test_usage_statistics(
+    admin_client: Client, user_client: Client, release: Release
+) -> None:
+    today = dt.date.today()
+    month = await admin_client.resources.usage_per_month(today, group_ids=[DEFAULT_GROUP])
+    period = await admin_client.resources.usage_per_period(
+        today - dt.timedelta(days=7), today, group_id=DEFAULT_GROUP
+    )
+    for usage in (month, period):
+        assert isinstance(usage, list)
+        assert all(group["g_id"] == DEFAULT_GROUP for group in usage)
+    if release.is_2309:
+        # 23.09 requires the projects; a plain user is refused as unauthenticated.
+        with pytest.raises(BadRequestError) as caught:
+            await admin_client.resources.usage_per_month(today)
+        assert caught.value.data == {"group_ids": "is required"}
+        with pytest.raises(AuthenticationError):
+            await user_client.resources.usage_per_month(today, group_ids=[DEFAULT_GROUP])
+    else:
+        assert isinstance(await admin_client.resources.usage_per_month(today), list)
+        with pytest.raises(PermissionDeniedError) as denied:
+            await user_client.resources.usage_per_month(today)
+        assert denied.value.msg == "Insufficient privileges"
+
+
+async def test_cluster_template_round_trip(admin_client: Client) -> None:
+    (task,) = await admin_client.templates.create(TASK)
+    cluster = {
+        "api_version": "v1",
+        "kind": "clusterTemplate",
+        "mode": "single-node",
+        "metadata": {"name": "cluster-check"},
+        "spec": {"nodes": [{"role": "main", "session_template": task["id"], "replicas": 1}]},
+    }
+    try:
+        (created,) = await admin_client.templates.create(cluster, kind="cluster")
+        listed = await admin_client.templates.list(kind="cluster")
+        assert "cluster-check" in [
+            entry["name"] for entry in listed if entry["id"] == created["id"]
+        ]
+        assert await admin_client.templates.delete(created["id"], kind="cluster") is True
+        with pytest.raises(NotFoundError):
+            await admin_client.templates.delete(created["id"], kind="cluster")
+        no_main = {**cluster, "spec": {"nodes": [{**cluster["spec"]["nodes"][0], "role": "sub"}]}}
+        with pytest.raises(BadRequestError) as caught:
+            await admin_client.templates.create(no_main, kind="cluster")
+        assert caught.value.msg == "One and only one main node must be created per cluster"
+    finally:
+        await admin_client.templates.delete(task["id"])
+
+
+async def test_ssh_keypair_upload_and_password_check(user_client: Client, release: Release) -> None:
+    generated = await user_client.auth.generate_ssh_keypair()
+    uploaded = await user_client.auth.upload_ssh_keypair(
+        generated["ssh_public_key"], generated["ssh_private_key"]
+    )
+    assert uploaded["ssh_public_key"].strip() == generated["ssh_public_key"].strip()
+    broken = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    if release.is_2309:
+        # 23.09 stores what it is given.
+        await user_client.auth.upload_ssh_keypair(generated["ssh_public_key"], broken)
+    else:
+        with pytest.raises(BadRequestError):
+            await user_client.auth.upload_ssh_keypair(generated["ssh_public_key"], broken)
+    with pytest.raises(AuthenticationError) as caught:
+        await user_client.auth.update_password("not the password", "new-password-123")
+    assert caught.value.msg == "Old password mismatch"

@@ -67,9 +67,7 @@ async def test_create_is_refused_without_an_inference_group(
         await user_client.vfolders.get(folder).delete()
 
 
-async def test_unknown_service(
-    user_client: Client, admin_client: Client, release: Release
-) -> None:
+async def test_unknown_service(user_client: Client, admin_client: Client, release: Release) -> None:
     missing = uuid.uuid4()
     if release.is_2309:
         for client in (user_client, admin_client):
