@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -109,15 +110,18 @@ async def test_usage_statistics(
 
 async def test_cluster_template_round_trip(admin_client: Client) -> None:
     (task,) = await admin_client.templates.create(TASK)
-    cluster = {
-        "api_version": "v1",
-        "kind": "clusterTemplate",
-        "mode": "single-node",
-        "metadata": {"name": "cluster-check"},
-        "spec": {"nodes": [{"role": "main", "session_template": task["id"], "replicas": 1}]},
-    }
+
+    def cluster(role: str) -> dict[str, Any]:
+        return {
+            "api_version": "v1",
+            "kind": "clusterTemplate",
+            "mode": "single-node",
+            "metadata": {"name": "cluster-check"},
+            "spec": {"nodes": [{"role": role, "session_template": task["id"], "replicas": 1}]},
+        }
+
     try:
-        (created,) = await admin_client.templates.create(cluster, kind="cluster")
+        (created,) = await admin_client.templates.create(cluster("main"), kind="cluster")
         listed = await admin_client.templates.list(kind="cluster")
         assert "cluster-check" in [
             entry["name"] for entry in listed if entry["id"] == created["id"]
@@ -125,9 +129,8 @@ async def test_cluster_template_round_trip(admin_client: Client) -> None:
         assert await admin_client.templates.delete(created["id"], kind="cluster") is True
         with pytest.raises(NotFoundError):
             await admin_client.templates.delete(created["id"], kind="cluster")
-        no_main = {**cluster, "spec": {"nodes": [{**cluster["spec"]["nodes"][0], "role": "sub"}]}}
         with pytest.raises(BadRequestError) as caught:
-            await admin_client.templates.create(no_main, kind="cluster")
+            await admin_client.templates.create(cluster("sub"), kind="cluster")
         assert caught.value.msg == "One and only one main node must be created per cluster"
     finally:
         await admin_client.templates.delete(task["id"])
