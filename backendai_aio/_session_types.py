@@ -12,6 +12,7 @@ __all__ = [
     "CompletionAnswer",
     "CompletionResult",
     "CreatedSession",
+    "DestroyAnswer",
     "ExecuteAnswer",
     "ExecuteResult",
     "ServerVersion",
@@ -140,3 +141,17 @@ class SessionFileListing(TypedDict):
     errors: Any
     #: The path listed, as given.
     abspath: str
+
+
+class DestroyAnswer(TypedDict):
+    """[`Sessions.destroy`][backendai_aio.Sessions.destroy]: ``{"stats": {...}}``.
+
+    26.9 answers ``{"status": "terminated"}`` or ``{"status": "cancelled"}`` (a session
+    that had not started yet) in ``stats``, or ``{}`` when nothing was left to stop; 23.09
+    answers the main kernel's last resource statistics there, whose keys vary by agent
+    (``{"status": ...}`` too for a session not running). A recursive destroy on 23.09
+    answers a plain list of such statistics instead, one per session it stopped.
+    """
+
+    #: The last statistics of the session (an open shape: it varies by release and agent).
+    stats: dict[str, Any]

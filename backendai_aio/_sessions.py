@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Unpack, cast
+from typing import Any, Literal, Unpack, cast, overload
 
 from ._errors import InternalServerError, NotSupportedError
 from ._execution import ExecutionCalls
@@ -16,7 +16,7 @@ from ._session_options import (
     validate_session_name,
 )
 from ._session_records import SessionRecordCalls
-from ._session_types import CreatedSession, SessionInfo, SessionLogs
+from ._session_types import CreatedSession, DestroyAnswer, SessionInfo, SessionLogs
 from ._timeouts import NOT_GIVEN, TimeoutArg
 
 __all__ = ["Sessions"]
@@ -107,6 +107,26 @@ class Sessions(SessionFileCalls, SessionRecordCalls, ExecutionCalls, ExecutionSt
             timeout=timeout,
         )
 
+    @overload
+    async def destroy(
+        self,
+        session_id: str,
+        forced: bool = False,
+        *,
+        recursive: Literal[False] = False,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> DestroyAnswer: ...
+
+    @overload
+    async def destroy(
+        self,
+        session_id: str,
+        forced: bool = False,
+        *,
+        recursive: bool,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> DestroyAnswer | list[dict[str, Any]]: ...
+
     async def destroy(
         self,
         session_id: str,
@@ -114,30 +134,34 @@ class Sessions(SessionFileCalls, SessionRecordCalls, ExecutionCalls, ExecutionSt
         *,
         recursive: bool = False,
         timeout: TimeoutArg = NOT_GIVEN,
-    ) -> Any:
+    ) -> DestroyAnswer | list[dict[str, Any]]:
         """Terminate a compute session; *forced* skips the graceful shutdown.
 
-        Answers the session's last statistics (``{"stats": {...}}``, whose fields vary by
-        release; with *recursive*, a list of them).
+        Answers the session's last statistics, a [`DestroyAnswer`][backendai_aio.DestroyAnswer]
+        (``{"stats": {...}}``, whose fields vary by release); a recursive destroy on 23.09
+        answers a plain list of statistics instead, one per session stopped.
         """
         params = {}
         if forced:
             params["forced"] = "true"
         if recursive:
             params["recursive"] = "true"
-        return await self._transport.call(
+        answer = await self._transport.call(
             "DELETE", self._transport.url("session", session_id), params=params, timeout=timeout
         )
+        return cast(DestroyAnswer | list[dict[str, Any]], answer)
 
-    async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+    async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
         """Restart a compute session's kernel (its state is lost, its files kept).
+
+        Returns nothing: the managers that restart sessions answer ``204 No Content``.
 
         Managers of release 26 no longer restart sessions (26.9 answers 501; 25.x and older still
         do): the call then raises [`NotSupportedError`][backendai_aio.NotSupportedError], whose
         message says what to do instead: `destroy` the session and create a new one.
         """
         try:
-            return await self._transport.call(
+            await self._transport.call(
                 "PATCH", self._transport.url("session", session_id), timeout=timeout
             )
         except InternalServerError as exc:
