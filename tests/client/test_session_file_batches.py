@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -141,6 +142,13 @@ async def test_a_failing_batch_cancels_the_others_and_is_raised() -> None:
         await asyncio.wait_for(run_bounded(jobs, 2), 5)
     assert started == [0, 1]  # the failure stopped the rest from starting
     assert cancelled == [0]
-    assert await run_bounded(
-        [lambda index=index: asyncio.sleep(0, index) for index in range(3)], 8
-    ) == [0, 1, 2]
+
+    async def quick(index: int) -> int:
+        await asyncio.sleep(0)
+        return index
+
+    assert await run_bounded([functools.partial(quick, index) for index in range(3)], 8) == [
+        0,
+        1,
+        2,
+    ]
