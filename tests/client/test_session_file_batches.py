@@ -16,6 +16,7 @@ from backendai_aio import (
     ClientConfig,
     InternalServerError,
     InvalidArgumentError,
+    LocalIOError,
     ServerError,
 )
 from backendai_aio._transfer.batches import in_batches, run_bounded
@@ -152,3 +153,25 @@ async def test_a_failing_batch_cancels_the_others_and_is_raised() -> None:
         1,
         2,
     ]
+
+
+async def test_sources_that_fail_between_or_during_batches(tmp_path: Path) -> None:
+    paths = [tmp_path / f"f{index}.txt" for index in range(21)]
+    for path in paths:
+        path.write_bytes(b"12345")
+
+    def grow_the_last(done: int, total: int | None) -> None:
+        # Batch 1 is being sent; the 21st file (batch 2) is opened only afterwards.
+        paths[-1].write_bytes(b"123456789")
+
+    async def not_bytes() -> AsyncIterator[bytes]:
+        yield "text"  # type: ignore[misc]
+
+    async with counting_manager() as (client, parts, _):
+        with pytest.raises(LocalIOError, match="changed size from 5 to 9 bytes"):
+            await client.sessions.upload(
+                "s", paths, basedir=tmp_path, concurrency=1, progress=grow_the_last
+            )
+        with pytest.raises(InvalidArgumentError, match="yielded str, not bytes"):
+            await asyncio.wait_for(client.sessions.upload("s", {"a": not_bytes()}), 10)
+    assert parts[0] == 20

@@ -305,7 +305,9 @@ async def test_clock_skew_is_measured_corrected_and_kept(caplog: pytest.LogCaptu
 
     with caplog.at_level(logging.WARNING, logger="backendai_aio"):
         async with FaultServer(skewed) as server, client_for(server) as client:
-            assert await client.request("POST", "/session/abcd/interrupt") == {}  # POST: the skew retry is always safe
+            assert (
+                await client.request("POST", "/session/abcd/interrupt") == {}
+            )  # POST: the skew retry is always safe
             assert server.requests == 2
             assert abs(client.clock_offset - server_offset.total_seconds()) < 5
             assert dict(await client.get_info("abcd")) == {}
