@@ -109,8 +109,7 @@ async def _open(file: _Planned) -> Source | AsyncIterable[bytes]:
         await source.aclose()
         path = os.fspath(cast(os.PathLike[str], file.source))
         raise LocalIOError(
-            f"{path} changed size from {file.size} to {source.size} bytes before it was "
-            "uploaded",
+            f"{path} changed size from {file.size} to {source.size} bytes before it was uploaded",
             filename=path,
         )
     return source

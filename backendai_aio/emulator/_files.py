@@ -75,6 +75,8 @@ class _TooManyDownloads(Problem):
     status, slug = 400, "vfolder-operation-failed"
     title = "Virtual folder operation has failed due to bad request."
     error_code = "vfolder_generic_bad-request"
+
+
 _CHUNK_SIZE: Final = 1 << 20
 _CRLF: Final = b"\r\n"
 
