@@ -115,6 +115,11 @@ async def _open(file: _Planned) -> Source | AsyncIterable[bytes]:
     return source
 
 
+def _answer_error(response: aiohttp.ClientResponse, call: str, problem: str) -> ResponseError:
+    """A `ResponseError` about the download answer of *call*."""
+    return ResponseError(f"{call}: {problem}", status=response.status, url=str(response.url))
+
+
 class SessionFileCalls(Namespace):
     """Transfers to and from a compute session's work folder (``/home/work``)."""
 
@@ -242,10 +247,8 @@ class SessionFileCalls(Namespace):
         try:
             reader = aiohttp.MultipartReader(response.headers, response.content)
         except (AssertionError, ValueError, KeyError) as exc:
-            raise ResponseError(
-                f"{call}: the download answer is not multipart: {response.content_type}",
-                status=response.status,
-                url=str(response.url),
+            raise _answer_error(
+                response, call, f"the download answer is not multipart: {response.content_type}"
             ) from exc
         names: list[str] = []
         with tempfile.TemporaryDirectory(prefix="backendai-download-") as scratch:
@@ -256,8 +259,8 @@ class SessionFileCalls(Namespace):
                     if part is None:
                         break
                     if not isinstance(part, aiohttp.BodyPartReader):
-                        raise ResponseError(
-                            f"{call}: a nested multipart part in the download answer"
+                        raise _answer_error(
+                            response, call, "a nested multipart part in the download answer"
                         )
                     archive = Path(scratch) / f"part-{index}.tar"
                     index += 1
@@ -276,20 +279,18 @@ class SessionFileCalls(Namespace):
                         raise counter.error from None  # the caller's callback, as itself
                     # aiohttp's multipart reader says a malformed body with ValueError, an
                     # assertion, or an HTTP parser error (LineTooLong for an endless header).
-                    raise ResponseError(
-                        f"{call}: reading the download answer failed: {type(exc).__name__}: {exc}",
-                        status=response.status,
-                        url=str(response.url),
+                    raise _answer_error(
+                        response,
+                        call,
+                        f"reading the download answer failed: {type(exc).__name__}: {exc}",
                     ) from exc
                 except OSError as exc:
                     raise local_error("cannot write the download to a temporary file", exc) from exc
                 try:
                     names += await asyncio.to_thread(extract_safely, archive, dest)
                 except UnsafeArchiveError as exc:
-                    raise ResponseError(
-                        f"{call}: the server sent an unsafe archive: {exc}",
-                        status=response.status,
-                        url=str(response.url),
+                    raise _answer_error(
+                        response, call, f"the server sent an unsafe archive: {exc}"
                     ) from exc
                 except OSError as exc:
                     raise local_error(f"cannot extract into {dest}", exc) from exc

@@ -22,7 +22,8 @@ from .._timeouts import TimeoutArg
 from .._transport import Transport
 from . import range_resume
 from .destination import local_error
-from .policy import ProtocolViolation, RangeAction, backoff, in_phase
+from .exchange import StorageExchange
+from .policy import ProtocolViolation, RangeAction, backoff
 from .progress import ProgressCallback, TransferProgress
 from .protocol import parse_content_range, range_headers, resume_validator
 from .sizes import BLOCK_SIZE
@@ -44,27 +45,22 @@ async def _write(file: IO[bytes], chunk: bytes) -> None:
         ) from exc
 
 
-class Download:
+class Download(StorageExchange):
     """One streamed download from the storage proxy, resumed with ``Range`` after failures."""
 
     def __init__(
         self, client: Transport, folder: str, path: str, url: URL, token: str, timeout: TimeoutArg
     ) -> None:
-        self._client = client
-        self._url = url
-        self._token = token
-        self._timeout = timeout
+        super().__init__(
+            client, url, token, timeout, f"downloading {path!r} from virtual folder {folder!r}"
+        )
         self._path = path
-        self._what = f"downloading {path!r} from virtual folder {folder!r}"
         #: What ``If-Range`` carries when resuming (the first answer's date or ETag).
         self.validator: str | None = None
         self._state = range_resume.RangeState(1)
 
     def __repr__(self) -> str:
         return f"<Download {self._path!r}>"
-
-    def _fail(self, error: BackendError, phase: str) -> BackendError:
-        return in_phase(error, f"{self._what} ({phase})", self._token)
 
     async def run(
         self, file: IO[bytes], progress: ProgressCallback | None, max_attempts: int
@@ -107,8 +103,8 @@ class Download:
             if timed_out
             else f"the connection failed while reading the body: {describe_failure(exc)}"
         )
-        failure = (ReadTimeoutError if timed_out else ResponseError)(
-            reason, method="GET", url=str(self._url)
+        failure = self._answer_error(
+            reason, method="GET", kind=ReadTimeoutError if timed_out else ResponseError
         )
         failure.__cause__ = exc
         return failure
@@ -143,12 +139,12 @@ class Download:
             )
             self._state, action = range_resume.step(self._state, answered)
             if isinstance(action, range_resume.Refuse):
-                raise ProtocolViolation(
+                raise self._answer_error(
                     f"the storage proxy answered Content-Range {content_range!r:.80} to "
                     f"bytes={written}-: {action.reason}",
-                    status=response.status,
                     method="GET",
-                    url=str(self._url),
+                    status=response.status,
+                    kind=ProtocolViolation,
                 )
             assert isinstance(action, range_resume.Write)
             plan = action.plan
@@ -164,29 +160,25 @@ class Download:
                     # More than the range announced: what follows is no part of the file
                     # where it would land.
                     await _write(file, chunk[: end - written])
-                    raise ProtocolViolation(
+                    raise self._answer_error(
                         f"the storage proxy sent more than the {plan.length} bytes of the "
                         f"range {content_range or 'it announced'}",
-                        status=response.status,
                         method="GET",
-                        url=str(self._url),
+                        status=response.status,
+                        kind=ProtocolViolation,
                     )
                 await _write(file, chunk)
                 written += len(chunk)
                 await reporter(written)
         expected = end if end is not None else reporter.total
         if expected is not None and written < expected:
-            raise ResponseError(
-                f"the body ended after {written} of {expected} bytes",
-                method="GET",
-                url=str(self._url),
+            raise self._answer_error(
+                f"the body ended after {written} of {expected} bytes", method="GET"
             )
         if reporter.total is not None and written < reporter.total:
             # A shorter range than asked for: the rest comes with the next request.
-            raise ResponseError(
-                f"the answer ended at byte {written} of {reporter.total}",
-                method="GET",
-                url=str(self._url),
+            raise self._answer_error(
+                f"the answer ended at byte {written} of {reporter.total}", method="GET"
             )
         await reporter(written)
         return written

@@ -17,12 +17,13 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from .._errors import BackendError, InvalidArgumentError, NotFoundError, RequestError, ResponseError
+from .._errors import BackendError, InvalidArgumentError, NotFoundError, RequestError
 from .._failures import describe_failure
 from .._timeouts import TimeoutArg
 from .._transport import Transport
 from . import tus_resume
-from .policy import ProtocolViolation, backoff, in_phase
+from .exchange import StorageExchange
+from .policy import ProtocolViolation, backoff
 from .progress import TransferProgress
 from .protocol import parse_upload_offset, tus_head_headers, tus_patch_headers
 from .sources import Source, StreamSource
@@ -53,21 +54,7 @@ async def _end_body(stream: AsyncGenerator[bytes, None], finished: asyncio.Event
     await stream.aclose()
 
 
-def _upload_offset(response: aiohttp.ClientResponse, method: str, url: URL) -> int | None:
-    """The answer's ``Upload-Offset``: ``None`` when absent; a violation when malformed."""
-    raw = response.headers.get("Upload-Offset")
-    offset = parse_upload_offset(raw)
-    if raw is not None and offset is None:
-        raise ProtocolViolation(
-            f"the storage proxy answered a malformed Upload-Offset ({raw!r:.40})",
-            status=response.status,
-            method=method,
-            url=str(url),
-        )
-    return offset
-
-
-class Upload:
+class Upload(StorageExchange):
     """One tus upload to the storage proxy, resumed after failures."""
 
     def __init__(
@@ -79,19 +66,27 @@ class Upload:
         token: str,
         timeout: TimeoutArg,
     ) -> None:
-        self._client = client
+        super().__init__(
+            client, url, token, timeout, f"uploading {target!r} to virtual folder {folder!r}"
+        )
         self._folder = folder
         self._target = target
-        self._url = url
-        self._token = token
-        self._timeout = timeout
-        self._what = f"uploading {target!r} to virtual folder {folder!r}"
 
     def __repr__(self) -> str:
         return f"<Upload {self._target!r} to {self._folder!r}>"
 
-    def _fail(self, error: BackendError, phase: str) -> BackendError:
-        return in_phase(error, f"{self._what} ({phase})", self._token)
+    def _upload_offset(self, response: aiohttp.ClientResponse, method: str) -> int | None:
+        """The answer's ``Upload-Offset``: ``None`` when absent; a violation when malformed."""
+        raw = response.headers.get("Upload-Offset")
+        offset = parse_upload_offset(raw)
+        if raw is not None and offset is None:
+            raise self._answer_error(
+                f"the storage proxy answered a malformed Upload-Offset ({raw!r:.40})",
+                method=method,
+                status=response.status,
+                kind=ProtocolViolation,
+            )
+        return offset
 
     async def _offset(self, total: int) -> int | None:
         """The server's offset (``HEAD``); ``None`` when the upload session is gone."""
@@ -104,16 +99,16 @@ class Upload:
                 timeout=self._timeout,
                 signed=False,
             ) as response:
-                offset = _upload_offset(response, "HEAD", self._url)
+                offset = self._upload_offset(response, "HEAD")
         except NotFoundError:
             return None
         if offset is None or offset > total:
-            raise ProtocolViolation(
+            raise self._answer_error(
                 "the storage proxy answered no valid Upload-Offset "
                 f"({response.headers.get('Upload-Offset')!r:.40} for {total} bytes)",
-                status=response.status,
                 method="HEAD",
-                url=str(self._url),
+                status=response.status,
+                kind=ProtocolViolation,
             )
         return offset
 
@@ -159,7 +154,7 @@ class Upload:
                 signed=False,
                 streaming=True,
             ) as response:
-                return _upload_offset(response, "PATCH", self._url)
+                return self._upload_offset(response, "PATCH")
         finally:
             await _end_body(stream, finished)
 
@@ -237,11 +232,8 @@ class Upload:
     def _give_up(self, action: tus_resume.GiveUp) -> BackendError:
         error = action.error
         if error is None:
-            error = ResponseError(
-                action.problem or "the upload failed",
-                status=action.status,
-                method=action.method,
-                url=str(self._url),
+            error = self._answer_error(
+                action.problem or "the upload failed", method=action.method, status=action.status
             )
         return self._fail(error, action.phase)
 
