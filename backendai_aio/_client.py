@@ -199,10 +199,7 @@ class Client:
         return await self.sessions.execute(session_id, run_id, mode, code, opts, timeout=timeout)
 
     async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
-        """Restart a compute session's kernel; returns nothing (the answer is empty).
-
-        Delegates to [`Sessions.restart`][backendai_aio.Sessions.restart].
-        """
+        """Restart a compute session: [`Sessions.restart`][backendai_aio.Sessions.restart]."""
         await self.sessions.restart(session_id, timeout=timeout)
 
     @overload
@@ -237,10 +234,7 @@ class Client:
         return await self.sessions.destroy(session_id, forced, recursive=recursive, timeout=timeout)
 
     async def interrupt(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
-        """Interrupt the code running in a compute session; returns nothing (the answer is empty).
-
-        Delegates to [`Sessions.interrupt`][backendai_aio.Sessions.interrupt].
-        """
+        """Interrupt running code: [`Sessions.interrupt`][backendai_aio.Sessions.interrupt]."""
         await self.sessions.interrupt(session_id, timeout=timeout)
 
     async def complete(
@@ -278,7 +272,7 @@ class Client:
 
     async def destroy_kernel(
         self, session_id: str, forced: bool = False, *, timeout: TimeoutArg = NOT_GIVEN
-    ) -> DestroyAnswer | list[dict[str, Any]]:
+    ) -> DestroyAnswer:
         """Legacy alias of [`destroy`][backendai_aio.Client.destroy]."""
         return await self.sessions.destroy(session_id, forced, timeout=timeout)
 
