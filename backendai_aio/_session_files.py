@@ -101,13 +101,23 @@ def _plan_uploads(files: UploadFiles, basedir: str | os.PathLike[str] | None) ->
 
 
 async def _open(file: _Planned) -> Source | AsyncIterable[bytes]:
-    """Open a planned file's source (files are opened one batch at a time, not all at once)."""
+    """Open a planned file's source, when its part is sent (never all files at once)."""
     if file.size is None:
         return cast(AsyncIterable[bytes], file.source)
-    source = await open_source(file.source, None)
+    if not isinstance(file.source, str | os.PathLike):
+        return await open_source(file.source, None)  # bytes
+    path = os.fspath(file.source)
+    try:
+        source = await open_source(file.source, None)
+    except LocalIOError as exc:
+        # Gone or unreadable since the upload was planned: a local error, not the network's.
+        raise LocalIOError(
+            f"cannot read {path} since the upload was planned: {exc.strerror or exc}",
+            errno=exc.errno,
+            filename=path,
+        ) from None
     if source.size != file.size:
         await source.aclose()
-        path = os.fspath(cast(os.PathLike[str], file.source))
         raise LocalIOError(
             f"{path} changed size from {file.size} to {source.size} bytes before it was uploaded",
             filename=path,
@@ -151,12 +161,10 @@ class SessionFileCalls(Namespace):
         url = self._transport.url("session", session_id, "upload")
 
         async def send(batch: Sequence[_Planned]) -> None:
-            opened: list[Source | AsyncIterable[bytes]] = []
+            writer = aiohttp.MultipartWriter("form-data")
+            for file in batch:
+                add_part(writer, file.name, file.size, functools.partial(_open, file), counter)
             try:
-                writer = aiohttp.MultipartWriter("form-data")
-                for file in batch:
-                    opened.append(await _open(file))
-                    add_part(writer, file.name, opened[-1], counter)
                 await self._transport.call(
                     "POST", url, data=writer, timeout=timeout, streaming=True
                 )
@@ -164,10 +172,6 @@ class SessionFileCalls(Namespace):
                 if counter.error is not None:
                     raise counter.error from None
                 raise
-            finally:
-                for source in opened:
-                    if not isinstance(source, AsyncIterable):
-                        await source.aclose()
 
         batches = in_batches(planned, _UPLOAD_BATCH)
         await run_bounded([functools.partial(send, batch) for batch in batches], concurrency)

@@ -6,8 +6,8 @@ time, and counted on one `TransferProgress`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import Any, TypeAlias
 
 import aiohttp
 from aiohttp import hdrs
@@ -16,7 +16,7 @@ from .._errors import BackendError, InvalidArgumentError
 from .progress import TransferProgress
 from .sources import Source
 
-__all__ = ["add_part"]
+__all__ = ["PartOpener", "add_part"]
 
 
 class _StreamPayload(aiohttp.payload.AsyncIterablePayload):
@@ -31,22 +31,34 @@ class _StreamPayload(aiohttp.payload.AsyncIterablePayload):
         self._size = size
 
 
-async def _counted(
-    blocks: AsyncIterable[bytes], progress: TransferProgress
-) -> AsyncIterator[bytes]:
-    """Yield *blocks*, counting them; keep a source's own failure for the caller to raise.
+#: Opens a part's source when the part is sent: a `Source`, or an async iterable of bytes.
+PartOpener: TypeAlias = Callable[[], Awaitable["Source | AsyncIterable[bytes]"]]
 
-    aiohttp reports a failing body as a connection failure: the failure itself is kept on
-    *progress* so that the upload raises it instead.
+
+async def _counted(opener: PartOpener, progress: TransferProgress) -> AsyncIterator[bytes]:
+    """Open the part's source and yield its blocks, counting them.
+
+    The source is opened only when its part is sent, and closed after it: a batch never
+    holds more than one file open. aiohttp reports a failing body as a connection failure:
+    the source's own failure is kept on *progress* so that the upload raises it instead.
     """
     try:
-        async for block in blocks:
-            if not isinstance(block, bytes | bytearray | memoryview):
-                raise InvalidArgumentError(
-                    f"the upload source yielded {type(block).__name__}, not bytes"
-                )
-            await progress.add(len(block))
-            yield block
+        source = await opener()
+        if isinstance(source, AsyncIterable):
+            blocks: AsyncIterable[bytes] = source
+        else:
+            blocks = source.blocks(0, source.size)
+        try:
+            async for block in blocks:
+                if not isinstance(block, bytes | bytearray | memoryview):
+                    raise InvalidArgumentError(
+                        f"the upload source yielded {type(block).__name__}, not bytes"
+                    )
+                await progress.add(len(block))
+                yield block
+        finally:
+            if not isinstance(source, AsyncIterable):
+                await source.aclose()
     except BackendError as exc:
         progress.error = progress.error or exc
         raise
@@ -55,22 +67,17 @@ async def _counted(
 def add_part(
     writer: aiohttp.MultipartWriter,
     name: str,
-    source: Source | AsyncIterable[bytes],
+    size: int | None,
+    opener: PartOpener,
     progress: TransferProgress,
 ) -> None:
-    """Append *source* to *writer* as the file part ``src`` named *name*.
+    """Append the source *opener* opens to *writer* as the file part ``src`` named *name*.
 
-    A `Source` is sent whole, with its size; a bare async iterable (of unknown size) as it
-    comes, which makes the request chunked.
+    A source of known *size* is sent whole with a ``Content-Length``; one of unknown size
+    (``None``: an async iterable) as it comes, which makes the request chunked.
     """
-    if isinstance(source, AsyncIterable):
-        size = None
-        blocks: AsyncIterable[bytes] = source
-    else:
-        size = source.size
-        blocks = source.blocks(0, size)
     part = writer.append_payload(
-        _StreamPayload(_counted(blocks, progress), size, content_type="application/octet-stream")
+        _StreamPayload(_counted(opener, progress), size, content_type="application/octet-stream")
     )
     # The manager stores the file name as sent: percent-encoding would turn "sub/a.txt" into
     # a file literally named "sub%2Fa.txt".

@@ -63,9 +63,9 @@ CONTAINER_WORKDIR: Final = PurePosixPath("/home/work")
 # The manager's limits on the number of files per call. Both releases refuse the 21st upload
 # part with 400 invalid-api-params "Too many files". Each part is handed to the agent as it
 # arrives: 23.09 lets the first 20 finish, 26.9 cancels those still in progress (its task
-# scope ends with the error); the emulator stores them, as 23.09 does. Six download paths: 26.9 answers 400
-# vfolder-operation-failed; 23.09 checks them with an ``assert``, which its handler turns into
-# a 500 internal-server-error.
+# scope ends with the error); the emulator stores them, as 23.09 does. Six download paths:
+# 26.9 answers 400 vfolder-operation-failed; 23.09 checks them with an ``assert``, which its
+# handler turns into a 500 internal-server-error.
 _MAX_UPLOAD_FILES: Final = 20
 _MAX_DOWNLOAD_FILES: Final = 5
 
