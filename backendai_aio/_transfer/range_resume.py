@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from .._errors import BackendError, ServerError
-from .policy import BodyPlan, ProtocolViolation, after_416, attempts, range_plan, resumable
+from .policy import (
+    BodyPlan,
+    ProtocolViolation,
+    after_416,
+    attempts,
+    failures_in_a_row,
+    range_plan,
+    resumable,
+)
 from .protocol import ContentRange
 
 __all__ = [
@@ -158,7 +166,7 @@ def step(state: RangeState, event: RangeEvent) -> tuple[RangeState, RangeAction]
     elif not resumable(error):
         return state, GiveUp(error, state.phase)
     best = max(state.best, written)
-    failures = 1 if best > state.best_at_failure else state.failures + 1
+    failures = failures_in_a_row(state.failures, best, state.best_at_failure)
     phase = state.phase
     state = dataclasses.replace(
         state, written=written, best=best, failures=failures, best_at_failure=best

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from .._errors import BackendError, NotFoundError
-from .policy import attempts, next_upload_offset, resumable
+from .policy import attempts, failures_in_a_row, next_upload_offset, resumable
 
 __all__ = [
     "Accepted",
@@ -159,7 +159,7 @@ def _next(state: TusState) -> tuple[TusState, TusAction]:
 
 def _count_failure(state: TusState, error: BackendError) -> tuple[TusState, TusAction]:
     """One more failure: ask again after a backoff, or give up without progress."""
-    failures = 1 if state.best > state.best_at_failure else state.failures + 1
+    failures = failures_in_a_row(state.failures, state.best, state.best_at_failure)
     state = dataclasses.replace(state, failures=failures, best_at_failure=state.best, error=error)
     if failures >= state.max_attempts:
         return state, GiveUp(
