@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import ssl as ssl_module
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal, Self, Unpack, cast, overload
+from typing import Any, Final, Self, Unpack, cast
 
 import aiohttp
 from yarl import URL
@@ -202,26 +202,6 @@ class Client:
         """Restart a compute session: [`Sessions.restart`][backendai_aio.Sessions.restart]."""
         await self.sessions.restart(session_id, timeout=timeout)
 
-    @overload
-    async def destroy(
-        self,
-        session_id: str,
-        forced: bool = False,
-        *,
-        recursive: Literal[False] = False,
-        timeout: TimeoutArg = NOT_GIVEN,
-    ) -> DestroyAnswer: ...
-
-    @overload
-    async def destroy(
-        self,
-        session_id: str,
-        forced: bool = False,
-        *,
-        recursive: bool,
-        timeout: TimeoutArg = NOT_GIVEN,
-    ) -> DestroyAnswer | list[dict[str, Any]]: ...
-
     async def destroy(
         self,
         session_id: str,
@@ -229,7 +209,7 @@ class Client:
         *,
         recursive: bool = False,
         timeout: TimeoutArg = NOT_GIVEN,
-    ) -> DestroyAnswer | list[dict[str, Any]]:
+    ) -> DestroyAnswer:
         """Terminate a compute session: [`Sessions.destroy`][backendai_aio.Sessions.destroy]."""
         return await self.sessions.destroy(session_id, forced, recursive=recursive, timeout=timeout)
 

@@ -150,8 +150,10 @@ class DestroyAnswer(TypedDict):
     that had not started yet) in ``stats``, or ``{}`` when nothing was left to stop; 23.09
     answers the main kernel's last resource statistics there, whose keys vary by agent
     (``{"status": ...}`` too for a session not running). A recursive destroy on 23.09
-    answers a plain list of such statistics instead, one per session it stopped.
+    answers a bare list of such statistics, one per session it stopped, which
+    [`Sessions.destroy`][backendai_aio.Sessions.destroy] returns under ``stats``.
     """
 
-    #: The last statistics of the session (an open shape: it varies by release and agent).
-    stats: dict[str, Any]
+    #: The last statistics: a mapping (a list of them for a recursive destroy on 23.09).
+    #: An open shape, varying by release and agent.
+    stats: Any

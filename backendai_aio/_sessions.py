@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Unpack, cast, overload
+from typing import Unpack, cast
 
 from ._errors import InternalServerError, NotSupportedError
 from ._execution import ExecutionCalls
@@ -107,26 +107,6 @@ class Sessions(SessionFileCalls, SessionRecordCalls, ExecutionCalls, ExecutionSt
             timeout=timeout,
         )
 
-    @overload
-    async def destroy(
-        self,
-        session_id: str,
-        forced: bool = False,
-        *,
-        recursive: Literal[False] = False,
-        timeout: TimeoutArg = NOT_GIVEN,
-    ) -> DestroyAnswer: ...
-
-    @overload
-    async def destroy(
-        self,
-        session_id: str,
-        forced: bool = False,
-        *,
-        recursive: bool,
-        timeout: TimeoutArg = NOT_GIVEN,
-    ) -> DestroyAnswer | list[dict[str, Any]]: ...
-
     async def destroy(
         self,
         session_id: str,
@@ -134,12 +114,13 @@ class Sessions(SessionFileCalls, SessionRecordCalls, ExecutionCalls, ExecutionSt
         *,
         recursive: bool = False,
         timeout: TimeoutArg = NOT_GIVEN,
-    ) -> DestroyAnswer | list[dict[str, Any]]:
+    ) -> DestroyAnswer:
         """Terminate a compute session; *forced* skips the graceful shutdown.
 
         Answers the session's last statistics, a [`DestroyAnswer`][backendai_aio.DestroyAnswer]
-        (``{"stats": {...}}``, whose fields vary by release); a recursive destroy on 23.09
-        answers a plain list of statistics instead, one per session stopped.
+        (``{"stats": {...}}``, whose fields vary by release). A recursive destroy on 23.09
+        answers a bare list of statistics, one per session stopped: it is returned under
+        ``stats``, so that every release answers the same shape.
         """
         params = {}
         if forced:
@@ -149,7 +130,9 @@ class Sessions(SessionFileCalls, SessionRecordCalls, ExecutionCalls, ExecutionSt
         answer = await self._transport.call(
             "DELETE", self._transport.url("session", session_id), params=params, timeout=timeout
         )
-        return cast(DestroyAnswer | list[dict[str, Any]], answer)
+        if isinstance(answer, list):
+            return {"stats": answer}
+        return cast(DestroyAnswer, answer)
 
     async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
         """Restart a compute session's kernel (its state is lost, its files kept).
