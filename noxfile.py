@@ -162,7 +162,9 @@ PURE_MODULES = (
     "_version",
     # The transfers package's pure modules.
     "policy",
+    "range_resume",
     "tarsafe",
+    "tus_resume",
 )
 PURE_GATE = 100.0
 CLIENT_GATE = 95.0

@@ -25,6 +25,7 @@ from ._session_options import SessionOptions
 from ._session_types import (
     CompletionAnswer,
     CreatedSession,
+    DestroyAnswer,
     ExecuteAnswer,
     ServerVersion,
     SessionInfo,
@@ -197,12 +198,9 @@ class Client:
         """Run one step of code execution: [`Sessions.execute`][backendai_aio.Sessions.execute]."""
         return await self.sessions.execute(session_id, run_id, mode, code, opts, timeout=timeout)
 
-    async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Restart a compute session's kernel.
-
-        Delegates to [`Sessions.restart`][backendai_aio.Sessions.restart].
-        """
-        return await self.sessions.restart(session_id, timeout=timeout)
+    async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
+        """Restart a compute session: [`Sessions.restart`][backendai_aio.Sessions.restart]."""
+        await self.sessions.restart(session_id, timeout=timeout)
 
     async def destroy(
         self,
@@ -211,16 +209,13 @@ class Client:
         *,
         recursive: bool = False,
         timeout: TimeoutArg = NOT_GIVEN,
-    ) -> Any:
+    ) -> DestroyAnswer:
         """Terminate a compute session: [`Sessions.destroy`][backendai_aio.Sessions.destroy]."""
         return await self.sessions.destroy(session_id, forced, recursive=recursive, timeout=timeout)
 
-    async def interrupt(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Interrupt the code running in a compute session.
-
-        Delegates to [`Sessions.interrupt`][backendai_aio.Sessions.interrupt].
-        """
-        return await self.sessions.interrupt(session_id, timeout=timeout)
+    async def interrupt(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
+        """Interrupt running code: [`Sessions.interrupt`][backendai_aio.Sessions.interrupt]."""
+        await self.sessions.interrupt(session_id, timeout=timeout)
 
     async def complete(
         self,
@@ -257,13 +252,13 @@ class Client:
 
     async def destroy_kernel(
         self, session_id: str, forced: bool = False, *, timeout: TimeoutArg = NOT_GIVEN
-    ) -> Any:
+    ) -> DestroyAnswer:
         """Legacy alias of [`destroy`][backendai_aio.Client.destroy]."""
         return await self.sessions.destroy(session_id, forced, timeout=timeout)
 
-    async def refresh_kernel(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+    async def refresh_kernel(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
         """Legacy alias of [`restart`][backendai_aio.Client.restart] (26.x: `NotSupportedError`)."""
-        return await self.sessions.restart(session_id, timeout=timeout)
+        await self.sessions.restart(session_id, timeout=timeout)
 
     async def run_code(
         self,

@@ -106,9 +106,12 @@ class ExecutionCalls(Namespace):
         )
         return cast(ExecuteAnswer, answer)
 
-    async def interrupt(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
-        """Interrupt the code running in a compute session."""
-        return await self._transport.call(
+    async def interrupt(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
+        """Interrupt the code running in a compute session.
+
+        Returns nothing: the manager answers ``204 No Content`` (23.09 to 26.9).
+        """
+        await self._transport.call(
             "POST", self._transport.url("session", session_id, "interrupt"), timeout=timeout
         )
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Final, TypeAlias, cast
+from typing import Final, NamedTuple, TypeAlias, cast
 
 import aiohttp
-from aiohttp import hdrs
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ._apiversion import ApiVersion
@@ -21,36 +21,50 @@ from ._namespace import Namespace
 from ._results import FileEntry, session_entries
 from ._session_types import SessionFileListing
 from ._timeouts import NOT_GIVEN, TimeoutArg
+from ._transfer.batches import check_concurrency, in_batches, run_bounded
 from ._transfer.destination import local_error, resolve_destination
+from ._transfer.multipart import add_part
 from ._transfer.progress import ProgressCallback, TransferProgress
 from ._transfer.protocol import folder_path
 from ._transfer.sizes import CHUNK_SIZE
+from ._transfer.sources import Source, UploadSource, open_source
 from ._transfer.streams import ByteStream
 from ._transfer.tarsafe import UnsafeArchiveError, extract_safely
 
 __all__ = ["FileSource", "SessionFileCalls", "UploadFiles"]
 
-#: What can be uploaded: a local path, bytes, or an async iterator of bytes.
-FileSource: TypeAlias = str | os.PathLike[str] | bytes | AsyncIterable[bytes]
+#: What can be uploaded: a local path, bytes, or an async iterator of bytes (the
+#: transfers' one `UploadSource`; kept under this name for existing annotations).
+FileSource: TypeAlias = UploadSource
 #: Files to upload: local paths (named relative to *basedir*), or destination names
 #: mapped to sources.
-UploadFiles: TypeAlias = Sequence[str | os.PathLike[str]] | Mapping[str, FileSource]
+UploadFiles: TypeAlias = Sequence[str | os.PathLike[str]] | Mapping[str, UploadSource]
 
-# The manager takes at most this many files per upload or download request.
+# The manager takes at most this many files per upload or download request (both 23.09 and
+# 26.9: the 21st upload part is refused with 400, a sixth download path with 400 or 500).
 _UPLOAD_BATCH: Final = 20
 _DOWNLOAD_BATCH: Final = 5
+#: How many batches are in flight at once by default.
+DEFAULT_CONCURRENCY: Final = 4
 # Managers before 24.09 serve downloads on GET (with a JSON body); from 24.09 (API
 # v8.20240915) on, GET answers 400 "This API is deprecated" and POST serves them.
 _DOWNLOAD_BY_POST: Final = ApiVersion(8, "20240915")
 
 
-def _plan_uploads(
-    files: UploadFiles, basedir: str | os.PathLike[str] | None
-) -> list[tuple[str, FileSource, int | None]]:
+class _Planned(NamedTuple):
+    """One file to upload, checked before anything is sent."""
+
+    name: str
+    source: UploadSource
+    #: The size in bytes; ``None`` for an async iterable.
+    size: int | None
+
+
+def _plan_uploads(files: UploadFiles, basedir: str | os.PathLike[str] | None) -> list[_Planned]:
     """Resolve (destination name, source, size or None) for each file, before sending."""
-    planned: list[tuple[str, FileSource, int | None]] = []
+    planned: list[_Planned] = []
     if isinstance(files, Mapping):
-        items: Iterable[tuple[str, FileSource]] = files.items()
+        items: Iterable[tuple[str, UploadSource]] = files.items()
     else:
         if isinstance(files, str | bytes | os.PathLike):
             raise InvalidArgumentError("files must be a list of paths or a mapping")
@@ -68,17 +82,17 @@ def _plan_uploads(
     for name, source in items:
         # The same rule as inside a virtual folder: relative, and never above the work folder.
         target = folder_path(name, what="upload destination")
-        if isinstance(source, bytes):
-            planned.append((target, source, len(source)))
+        if isinstance(source, bytes | bytearray | memoryview):
+            planned.append(_Planned(target, source, memoryview(source).nbytes))
         elif isinstance(source, str | os.PathLike):
             path = Path(source)
             if not path.is_file():
                 raise LocalIOError(
                     f"no such file to upload: {path}", errno=errno.ENOENT, filename=str(path)
                 )
-            planned.append((target, path, path.stat().st_size))
+            planned.append(_Planned(target, path, path.stat().st_size))
         elif isinstance(source, AsyncIterable):
-            planned.append((target, source, None))
+            planned.append(_Planned(target, source, None))
         else:
             raise InvalidArgumentError(f"cannot upload {type(source).__name__} as {name!r}")
     if not planned:
@@ -86,51 +100,34 @@ def _plan_uploads(
     return planned
 
 
-async def _chunks_of(
-    source: FileSource, size: int | None, progress: TransferProgress
-) -> AsyncIterator[bytes]:
-    """Stream a source in chunks, counting them: a file is never read whole."""
-    if isinstance(source, bytes):
-        for start in range(0, len(source), CHUNK_SIZE):
-            chunk = source[start : start + CHUNK_SIZE]
-            await progress.add(len(chunk))
-            yield chunk
-    elif isinstance(source, str | os.PathLike):
-        # Exactly the size announced in Content-Length, even if the file changes meanwhile.
-        left = size or 0
-        try:
-            file = Path(source).open("rb")  # noqa: ASYNC230, SIM115 (chunked page-cache reads)
-        except OSError as exc:
-            # Gone or unreadable since the upload was planned: a local error, not the network's.
-            progress.error = local_error(f"cannot read {source}", exc)
-            raise progress.error from exc
-        with file:
-            while left:
-                chunk = file.read(min(CHUNK_SIZE, left))
-                if not chunk:
-                    progress.error = LocalIOError(
-                        f"{source} shrank while it was being uploaded", filename=str(source)
-                    )
-                    raise progress.error
-                left -= len(chunk)
-                await progress.add(len(chunk))
-                yield chunk
-    else:
-        async for chunk in source:
-            await progress.add(len(chunk))
-            yield chunk
+async def _open(file: _Planned) -> Source | AsyncIterable[bytes]:
+    """Open a planned file's source, when its part is sent (never all files at once)."""
+    if file.size is None:
+        return cast(AsyncIterable[bytes], file.source)
+    if not isinstance(file.source, str | os.PathLike):
+        return await open_source(file.source, None)  # bytes
+    path = os.fspath(file.source)
+    try:
+        source = await open_source(file.source, None)
+    except LocalIOError as exc:
+        # Gone or unreadable since the upload was planned: a local error, not the network's.
+        raise LocalIOError(
+            f"cannot read {path} since the upload was planned: {exc.strerror or exc}",
+            errno=exc.errno,
+            filename=path,
+        ) from None
+    if source.size != file.size:
+        await source.aclose()
+        raise LocalIOError(
+            f"{path} changed size from {file.size} to {source.size} bytes before it was uploaded",
+            filename=path,
+        )
+    return source
 
 
-class _StreamPayload(aiohttp.payload.AsyncIterablePayload):
-    """A streamed part whose size may be known in advance.
-
-    With every part's size known, the request carries a ``Content-Length`` instead of being
-    sent in chunked encoding, which costs a copy of every chunk on the way out.
-    """
-
-    def __init__(self, chunks: AsyncIterator[bytes], size: int | None, **kwargs: Any) -> None:
-        super().__init__(chunks, **kwargs)
-        self._size = size
+def _answer_error(response: aiohttp.ClientResponse, call: str, problem: str) -> ResponseError:
+    """A `ResponseError` about the download answer of *call*."""
+    return ResponseError(f"{call}: {problem}", status=response.status, url=str(response.url))
 
 
 class SessionFileCalls(Namespace):
@@ -142,6 +139,7 @@ class SessionFileCalls(Namespace):
         files: UploadFiles,
         *,
         basedir: str | os.PathLike[str] | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
         progress: ProgressCallback | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> None:
@@ -150,32 +148,22 @@ class SessionFileCalls(Namespace):
         *files* is a list of local paths, named in the session by their path relative to
         *basedir* (default: the current folder), or a mapping from destination names to
         sources: a path, ``bytes``, or an async iterator of ``bytes``. Nothing is held in
-        memory whole. ``progress(done, total)`` follows the bytes sent (``total`` is
-        ``None`` when a source has no known size). Uploads are never retried: a stream
-        cannot be sent twice.
+        memory whole. The manager takes 20 files per request: a longer list is sent in
+        batches of 20, at most *concurrency* of them at once. ``progress(done, total)``
+        follows the bytes sent (``total`` is ``None`` when a source has no known size).
+        Uploads are never retried: a stream cannot be sent twice.
         """
+        concurrency = check_concurrency(concurrency)
         planned = _plan_uploads(files, basedir)
-        sizes = [size for _, _, size in planned]
+        sizes = [file.size for file in planned]
         total = None if None in sizes else sum(size or 0 for size in sizes)
         counter = TransferProgress(progress, total)
         url = self._transport.url("session", session_id, "upload")
-        for start in range(0, len(planned), _UPLOAD_BATCH):
+
+        async def send(batch: Sequence[_Planned]) -> None:
             writer = aiohttp.MultipartWriter("form-data")
-            for name, source, size in planned[start : start + _UPLOAD_BATCH]:
-                part = writer.append_payload(
-                    _StreamPayload(
-                        _chunks_of(source, size, counter),
-                        size,
-                        content_type="application/octet-stream",
-                    )
-                )
-                # The manager stores the file name as sent: percent-encoding would turn
-                # "sub/a.txt" into a file literally named "sub%2Fa.txt".
-                part.set_content_disposition(
-                    "form-data", quote_fields=False, name="src", filename=name
-                )
-                if size is not None:
-                    part.headers[hdrs.CONTENT_LENGTH] = str(size)
+            for file in batch:
+                add_part(writer, file.name, file.size, functools.partial(_open, file), counter)
             try:
                 await self._transport.call(
                     "POST", url, data=writer, timeout=timeout, streaming=True
@@ -184,6 +172,9 @@ class SessionFileCalls(Namespace):
                 if counter.error is not None:
                     raise counter.error from None
                 raise
+
+        batches = in_batches(planned, _UPLOAD_BATCH)
+        await run_bounded([functools.partial(send, batch) for batch in batches], concurrency)
 
     def _download_method(self) -> str:
         version = self._transport.version
@@ -195,37 +186,42 @@ class SessionFileCalls(Namespace):
         files: Sequence[str],
         dest: str | os.PathLike[str] = ".",
         *,
+        concurrency: int = DEFAULT_CONCURRENCY,
         progress: ProgressCallback | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> list[str]:
-        """Download files or folders of the session into *dest*; return the names written.
+        """Download files or folders of the session into the folder *dest*; return the names.
 
-        The manager answers a multipart body of tar archives; each is streamed to a
-        temporary file and extracted safely: a member with an absolute path, a ``..``
-        escape or a link out of *dest* makes the whole archive refused (a
+        *dest* is always a folder (created with its parents as needed). The manager answers
+        a multipart body of tar archives; each is streamed to a temporary file and
+        extracted safely: a member with an absolute path, a ``..`` escape or a link out of
+        *dest* makes the whole archive refused (a
         [`ResponseError`][backendai_aio.ResponseError]) with nothing written outside *dest*.
         Links are kept only where they point inside *dest*, and nothing is ever written
-        through one. ``progress(done, total)`` follows the bytes received; with at most
+        through one; each file is written beside its name and moved into place once
+        complete. The manager takes five paths per request: a longer list is asked for in
+        batches of five, at most *concurrency* at once; the names come back in the order
+        of *files*. ``progress(done, total)`` follows the bytes received; with at most
         five files (one request) ``total`` is the answer's size and ``done`` reaches it.
         """
         if isinstance(files, str) or not files:
             raise InvalidArgumentError("files must be a non-empty list of paths")
+        concurrency = check_concurrency(concurrency)
         destination = Path(dest)
         counter = TransferProgress(progress, None)
         # Content-Length tells a batch's size; with several batches the total is unknown.
         single_batch = len(files) <= _DOWNLOAD_BATCH
-        names: list[str] = []
         await self._transport.negotiate(timeout)
         url = self._transport.url("session", session_id, "download")
-        for start in range(0, len(files), _DOWNLOAD_BATCH):
-            batch = [str(file) for file in files[start : start + _DOWNLOAD_BATCH]]
+        method = self._download_method()
+
+        async def fetch(batch: Sequence[str]) -> list[str]:
             # Older managers read the JSON body, newer ones the query string: send both.
-            method = self._download_method()
             async with self._transport.stream(
                 method,
                 url,
                 params=[("files", file) for file in batch],
-                json={"files": batch},
+                json={"files": list(batch)},
                 timeout=timeout,
                 streaming=True,
                 idempotent=True,
@@ -233,11 +229,17 @@ class SessionFileCalls(Namespace):
                 if single_batch:
                     counter.total = response.content_length
                 call = f"{method} {response.url.with_query(None)}"
-                names += await self._receive_archives(response, call, destination, counter)
+                names = await self._receive_archives(response, call, destination, counter)
                 if single_batch and counter.total is not None:
                     # The total counts the multipart framing, which no part holds.
                     await counter(counter.total)
-        return names
+                return names
+
+        batches = in_batches([str(file) for file in files], _DOWNLOAD_BATCH)
+        done = await run_bounded(
+            [functools.partial(fetch, batch) for batch in batches], concurrency
+        )
+        return [name for names in done for name in names]
 
     async def _receive_archives(
         self,
@@ -249,10 +251,8 @@ class SessionFileCalls(Namespace):
         try:
             reader = aiohttp.MultipartReader(response.headers, response.content)
         except (AssertionError, ValueError, KeyError) as exc:
-            raise ResponseError(
-                f"{call}: the download answer is not multipart: {response.content_type}",
-                status=response.status,
-                url=str(response.url),
+            raise _answer_error(
+                response, call, f"the download answer is not multipart: {response.content_type}"
             ) from exc
         names: list[str] = []
         with tempfile.TemporaryDirectory(prefix="backendai-download-") as scratch:
@@ -263,8 +263,8 @@ class SessionFileCalls(Namespace):
                     if part is None:
                         break
                     if not isinstance(part, aiohttp.BodyPartReader):
-                        raise ResponseError(
-                            f"{call}: a nested multipart part in the download answer"
+                        raise _answer_error(
+                            response, call, "a nested multipart part in the download answer"
                         )
                     archive = Path(scratch) / f"part-{index}.tar"
                     index += 1
@@ -283,20 +283,18 @@ class SessionFileCalls(Namespace):
                         raise counter.error from None  # the caller's callback, as itself
                     # aiohttp's multipart reader says a malformed body with ValueError, an
                     # assertion, or an HTTP parser error (LineTooLong for an endless header).
-                    raise ResponseError(
-                        f"{call}: reading the download answer failed: {type(exc).__name__}: {exc}",
-                        status=response.status,
-                        url=str(response.url),
+                    raise _answer_error(
+                        response,
+                        call,
+                        f"reading the download answer failed: {type(exc).__name__}: {exc}",
                     ) from exc
                 except OSError as exc:
                     raise local_error("cannot write the download to a temporary file", exc) from exc
                 try:
                     names += await asyncio.to_thread(extract_safely, archive, dest)
                 except UnsafeArchiveError as exc:
-                    raise ResponseError(
-                        f"{call}: the server sent an unsafe archive: {exc}",
-                        status=response.status,
-                        url=str(response.url),
+                    raise _answer_error(
+                        response, call, f"the server sent an unsafe archive: {exc}"
                     ) from exc
                 except OSError as exc:
                     raise local_error(f"cannot extract into {dest}", exc) from exc

@@ -12,6 +12,7 @@ __all__ = [
     "CompletionAnswer",
     "CompletionResult",
     "CreatedSession",
+    "DestroyAnswer",
     "ExecuteAnswer",
     "ExecuteResult",
     "ServerVersion",
@@ -140,3 +141,19 @@ class SessionFileListing(TypedDict):
     errors: Any
     #: The path listed, as given.
     abspath: str
+
+
+class DestroyAnswer(TypedDict):
+    """[`Sessions.destroy`][backendai_aio.Sessions.destroy]: ``{"stats": {...}}``.
+
+    26.9 answers ``{"status": "terminated"}`` or ``{"status": "cancelled"}`` (a session
+    that had not started yet) in ``stats``, or ``{}`` when nothing was left to stop; 23.09
+    answers the main kernel's last resource statistics there, whose keys vary by agent
+    (``{"status": ...}`` too for a session not running). A recursive destroy on 23.09
+    answers a bare list of such statistics, one per session it stopped, which
+    [`Sessions.destroy`][backendai_aio.Sessions.destroy] returns under ``stats``.
+    """
+
+    #: The last statistics: a mapping (a list of them for a recursive destroy on 23.09).
+    #: An open shape, varying by release and agent.
+    stats: Any

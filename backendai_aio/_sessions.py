@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Unpack, cast
+from typing import Unpack, cast
 
 from ._errors import InternalServerError, NotSupportedError
 from ._execution import ExecutionCalls
@@ -16,7 +16,7 @@ from ._session_options import (
     validate_session_name,
 )
 from ._session_records import SessionRecordCalls
-from ._session_types import CreatedSession, SessionInfo, SessionLogs
+from ._session_types import CreatedSession, DestroyAnswer, SessionInfo, SessionLogs
 from ._timeouts import NOT_GIVEN, TimeoutArg
 
 __all__ = ["Sessions"]
@@ -114,30 +114,37 @@ class Sessions(SessionFileCalls, SessionRecordCalls, ExecutionCalls, ExecutionSt
         *,
         recursive: bool = False,
         timeout: TimeoutArg = NOT_GIVEN,
-    ) -> Any:
+    ) -> DestroyAnswer:
         """Terminate a compute session; *forced* skips the graceful shutdown.
 
-        Answers the session's last statistics (``{"stats": {...}}``, whose fields vary by
-        release; with *recursive*, a list of them).
+        Answers the session's last statistics, a [`DestroyAnswer`][backendai_aio.DestroyAnswer]
+        (``{"stats": {...}}``, whose fields vary by release). A recursive destroy on 23.09
+        answers a bare list of statistics, one per session stopped: it is returned under
+        ``stats``, so that every release answers the same shape.
         """
         params = {}
         if forced:
             params["forced"] = "true"
         if recursive:
             params["recursive"] = "true"
-        return await self._transport.call(
+        answer = await self._transport.call(
             "DELETE", self._transport.url("session", session_id), params=params, timeout=timeout
         )
+        if isinstance(answer, list):
+            return {"stats": answer}
+        return cast(DestroyAnswer, answer)
 
-    async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> Any:
+    async def restart(self, session_id: str, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
         """Restart a compute session's kernel (its state is lost, its files kept).
+
+        Returns nothing: the managers that restart sessions answer ``204 No Content``.
 
         Managers of release 26 no longer restart sessions (26.9 answers 501; 25.x and older still
         do): the call then raises [`NotSupportedError`][backendai_aio.NotSupportedError], whose
         message says what to do instead: `destroy` the session and create a new one.
         """
         try:
-            return await self._transport.call(
+            await self._transport.call(
                 "PATCH", self._transport.url("session", session_id), timeout=timeout
             )
         except InternalServerError as exc:

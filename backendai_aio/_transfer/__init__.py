@@ -6,8 +6,11 @@
 - `progress`: the one progress type, `TransferProgress`;
 - `streams`: a streamed response body, `ByteStream`;
 - `protocol`: folder paths, tus headers and HTTP ranges (pure);
-- `policy`: when to resume, retry or give up (pure state machines);
-- `tus` and `ranged`: the resumable upload and download;
+- `policy`: when a transfer step may be tried again, and what an answer means (pure);
+- `tus_resume` and `range_resume`: the resume decisions, as pure state machines;
+- `exchange`: what the resumable upload and download share (URL, token, their errors);
+- `tus` and `ranged`: the resumable upload and download, following those machines;
+- `multipart` and `batches`: session file uploads as multipart parts, in bounded batches;
 - `tickets`: the storage-proxy URL and token the manager hands out;
 - `tarsafe`: extracting a downloaded archive without leaving its destination.
 """

@@ -18,9 +18,22 @@ from typing import IO, Final
 
 from .._errors import InvalidArgumentError, LocalIOError
 
-__all__ = ["AtomicFile", "local_error", "resolve_destination"]
+__all__ = ["AtomicFile", "local_error", "resolve_destination", "temp_name"]
 
 _NEW_FILE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+# A temporary name keeps at most this many bytes of the final one: with the prefix and suffix
+# it stays within the 255 bytes most file systems allow in one name.
+_KEPT_NAME_BYTES: Final = 200
+
+
+def temp_name(name: str) -> str:
+    """The hidden name a file is written under beside *name*, before it replaces *name*.
+
+    Random, so that concurrent downloads of one name never share a temporary file; a very
+    long *name* is left out of it rather than making it too long for the file system.
+    """
+    kept = name if len(os.fsencode(name)) <= _KEPT_NAME_BYTES else ""
+    return f".{kept}.{secrets.token_hex(4)}.part"
 
 
 def local_error(what: str, exc: OSError) -> LocalIOError:
@@ -91,7 +104,7 @@ class AtomicFile:
                 )
             mode = stat.S_IMODE(info.st_mode)
         while True:
-            temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
+            temp = target.parent / temp_name(target.name)
             try:
                 # Created with 0o666: the kernel applies the umask, as for any new file.
                 fd = os.open(temp, _NEW_FILE_FLAGS, 0o666)

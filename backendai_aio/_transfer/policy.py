@@ -36,6 +36,7 @@ __all__ = [
     "after_416",
     "attempts",
     "backoff",
+    "failures_in_a_row",
     "in_phase",
     "next_upload_offset",
     "range_plan",
@@ -81,6 +82,16 @@ def resumable(error: BackendError) -> bool:
     return isinstance(error, RequestError | ResponseError)
 
 
+def failures_in_a_row(failures: int, best: int, best_at_failure: int) -> int:
+    """The count of failures without progress, once one more failure happened.
+
+    *failures* is the count so far, *best* the furthest position reached, *best_at_failure*
+    the furthest one at the previous failure (-1 before any): progress since then starts
+    the count anew.
+    """
+    return 1 if best > best_at_failure else failures + 1
+
+
 class Stalls:
     """Counts a transfer's failures without progress in between.
 
@@ -104,7 +115,7 @@ class Stalls:
 
     def failed(self) -> bool:
         """Count a failure; whether to try again."""
-        self.count = 1 if self.best > self._at_last_failure else self.count + 1
+        self.count = failures_in_a_row(self.count, self.best, self._at_last_failure)
         self._at_last_failure = self.best
         return self.count < self.max_attempts
 

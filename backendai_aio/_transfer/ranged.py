@@ -2,8 +2,9 @@
 
 The body is written block by block; after a dropped connection the rest is asked for with
 ``Range: bytes=<written>-`` (and ``If-Range``, so that a changed file comes whole). What each
-answer means is decided by `range_plan`; the download gives up
-after *max_attempts* consecutive failures without progress.
+answer means, and what to do after each failure, is decided by the pure state machine of
+`range_resume`; the download gives up after *max_attempts* consecutive failures without
+progress. This module only moves the bytes.
 """
 
 from __future__ import annotations
@@ -19,18 +20,10 @@ from .._errors import BackendError, LocalIOError, ReadTimeoutError, ResponseErro
 from .._failures import describe_failure
 from .._timeouts import TimeoutArg
 from .._transport import Transport
+from . import range_resume
 from .destination import local_error
-from .policy import (
-    ProtocolViolation,
-    RangeAction,
-    Stalls,
-    after_416,
-    attempts,
-    backoff,
-    in_phase,
-    range_plan,
-    resumable,
-)
+from .exchange import StorageExchange
+from .policy import ProtocolViolation, RangeAction, backoff
 from .progress import ProgressCallback, TransferProgress
 from .protocol import parse_content_range, range_headers, resume_validator
 from .sizes import BLOCK_SIZE
@@ -52,86 +45,82 @@ async def _write(file: IO[bytes], chunk: bytes) -> None:
         ) from exc
 
 
-class Download:
+class Download(StorageExchange):
     """One streamed download from the storage proxy, resumed with ``Range`` after failures."""
 
     def __init__(
         self, client: Transport, folder: str, path: str, url: URL, token: str, timeout: TimeoutArg
     ) -> None:
-        self._client = client
-        self._url = url
-        self._token = token
-        self._timeout = timeout
+        super().__init__(
+            client, url, token, timeout, f"downloading {path!r} from virtual folder {folder!r}"
+        )
         self._path = path
-        self._what = f"downloading {path!r} from virtual folder {folder!r}"
         #: What ``If-Range`` carries when resuming (the first answer's date or ETag).
         self.validator: str | None = None
+        self._state = range_resume.RangeState(1)
 
     def __repr__(self) -> str:
         return f"<Download {self._path!r}>"
 
-    def _fail(self, error: BackendError, phase: str) -> BackendError:
-        return in_phase(error, f"{self._what} ({phase})", self._token)
-
     async def run(
         self, file: IO[bytes], progress: ProgressCallback | None, max_attempts: int
     ) -> int:
-        """Write the file's bytes to *file*; return how many."""
-        written = 0
+        """Write the file's bytes to *file*; return how many (as `range_resume` decides)."""
         reporter = TransferProgress(progress, None)
-        stalls = Stalls(max_attempts)
+        self._state, action = range_resume.start(max_attempts)
         while True:
-            # identity: an aiohttp server would otherwise serve a pre-compressed sibling
-            # (``name.gz``), whose ranges are not the file's.
-            headers = {"Accept-Encoding": "identity"}
-            if written:
-                headers.update(range_headers(written, self.validator))
-            phase = f"GET from byte {written}" if written else "GET"
+            if isinstance(action, range_resume.Done):
+                await reporter(action.written)
+                return action.written
+            if isinstance(action, range_resume.GiveUp):
+                raise self._fail(action.error, action.phase) from None
+            assert isinstance(action, range_resume.Request)
+            if action.truncate:
+                await asyncio.to_thread(_truncate, file)
+            if action.failures:
+                await asyncio.sleep(backoff(action.failures, random.random()))
             try:
-                return await self._attempt(file, headers, written, reporter)
+                written = await self._attempt(file, reporter)
+                event: range_resume.RangeEvent = range_resume.Completed(written)
             except LocalIOError:
                 raise
-            except ServerError as error:
-                if error.status == 416 and after_416(written, reporter.total):
-                    # Everything had arrived before the connection broke.
-                    await reporter(written)
-                    return written
-                if error.status == 416:
-                    await asyncio.to_thread(_truncate, file)
-                elif not resumable(error):
-                    raise self._fail(error, phase) from None
-                last: BackendError = error
             except BackendError as error:
-                if reporter.error is not None:
+                if reporter.error is not None and not isinstance(error, ServerError):
                     raise reporter.error from None
-                if not resumable(error):
-                    raise self._fail(error, phase) from None
-                last = error
+                event = range_resume.Failed(error, await asyncio.to_thread(file.tell))
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 if reporter.error is not None:
                     raise reporter.error from None
-                reason = (
-                    "timed out reading the body"
-                    if isinstance(exc, TimeoutError)
-                    else f"the connection failed while reading the body: {describe_failure(exc)}"
+                event = range_resume.Failed(
+                    self._body_failure(exc), await asyncio.to_thread(file.tell)
                 )
-                timed_out = isinstance(exc, TimeoutError)
-                last = (ReadTimeoutError if timed_out else ResponseError)(
-                    reason, method="GET", url=str(self._url)
-                )
-                last.__cause__ = exc
-            written = await asyncio.to_thread(file.tell)
-            stalls.advanced(written)
-            if not stalls.failed():
-                raise self._fail(
-                    last, f"{phase}; gave up after {attempts(stalls.count)} without progress"
-                ) from None
-            await asyncio.sleep(backoff(stalls.count, random.random()))
+            self._state, action = range_resume.step(self._state, event)
 
-    async def _attempt(
-        self, file: IO[bytes], headers: dict[str, str], written: int, reporter: TransferProgress
-    ) -> int:
-        """One GET: write its body after the *written* bytes; return the new total."""
+    def _body_failure(self, exc: BaseException) -> BackendError:
+        timed_out = isinstance(exc, TimeoutError)
+        reason = (
+            "timed out reading the body"
+            if timed_out
+            else f"the connection failed while reading the body: {describe_failure(exc)}"
+        )
+        failure = self._answer_error(
+            reason, method="GET", kind=ReadTimeoutError if timed_out else ResponseError
+        )
+        failure.__cause__ = exc
+        return failure
+
+    async def _attempt(self, file: IO[bytes], reporter: TransferProgress) -> int:
+        """One GET: write its body after the bytes written; return the new total.
+
+        The state the answer leads to is kept at once (`_state`): a body failing later
+        still counts what the answer said (the file's size).
+        """
+        written = self._state.written
+        # identity: an aiohttp server would otherwise serve a pre-compressed sibling
+        # (``name.gz``), whose ranges are not the file's.
+        headers = {"Accept-Encoding": "identity"}
+        if written:
+            headers.update(range_headers(written, self.validator))
         async with self._client.stream(
             "GET",
             self._url,
@@ -143,21 +132,22 @@ class Download:
             idempotent=False,  # resumed here, from where it stopped
         ) as response:
             content_range = response.headers.get("Content-Range")
-            try:
-                plan = range_plan(
-                    response.status,
-                    parse_content_range(content_range) if response.status == 206 else None,
-                    response.content_length,
-                    written,
-                )
-            except ProtocolViolation as exc:
-                raise ProtocolViolation(
+            answered = range_resume.Answered(
+                response.status,
+                parse_content_range(content_range) if response.status == 206 else None,
+                response.content_length,
+            )
+            self._state, action = range_resume.step(self._state, answered)
+            if isinstance(action, range_resume.Refuse):
+                raise self._answer_error(
                     f"the storage proxy answered Content-Range {content_range!r:.80} to "
-                    f"bytes={written}-: {exc}",
-                    status=response.status,
+                    f"bytes={written}-: {action.reason}",
                     method="GET",
-                    url=str(self._url),
-                ) from None
+                    status=response.status,
+                    kind=ProtocolViolation,
+                )
+            assert isinstance(action, range_resume.Write)
+            plan = action.plan
             if plan.action is RangeAction.RESTART:
                 await asyncio.to_thread(_truncate, file)
             written = plan.first
@@ -170,29 +160,25 @@ class Download:
                     # More than the range announced: what follows is no part of the file
                     # where it would land.
                     await _write(file, chunk[: end - written])
-                    raise ProtocolViolation(
+                    raise self._answer_error(
                         f"the storage proxy sent more than the {plan.length} bytes of the "
                         f"range {content_range or 'it announced'}",
-                        status=response.status,
                         method="GET",
-                        url=str(self._url),
+                        status=response.status,
+                        kind=ProtocolViolation,
                     )
                 await _write(file, chunk)
                 written += len(chunk)
                 await reporter(written)
         expected = end if end is not None else reporter.total
         if expected is not None and written < expected:
-            raise ResponseError(
-                f"the body ended after {written} of {expected} bytes",
-                method="GET",
-                url=str(self._url),
+            raise self._answer_error(
+                f"the body ended after {written} of {expected} bytes", method="GET"
             )
         if reporter.total is not None and written < reporter.total:
             # A shorter range than asked for: the rest comes with the next request.
-            raise ResponseError(
-                f"the answer ended at byte {written} of {reporter.total}",
-                method="GET",
-                url=str(self._url),
+            raise self._answer_error(
+                f"the answer ended at byte {written} of {reporter.total}", method="GET"
             )
         await reporter(written)
         return written

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
+from .destination import temp_name
 from .sizes import CHUNK_SIZE
 
 __all__ = ["UnsafeArchiveError", "extract_safely"]
@@ -39,11 +40,7 @@ _LINK: Final = "symlink"
 # A directory opened to walk through, never following a link at its last component.
 _WALK_FLAGS: Final = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 _WRITE_FLAGS: Final = (
-    os.O_WRONLY
-    | os.O_CREAT
-    | os.O_TRUNC
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_BINARY", 0)
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 )
 
 
@@ -226,16 +223,23 @@ def _write(
         assert content is not None
         source = tar.extractfile(content)
         assert source is not None
-        # A fresh file: writing into an existing one would also write through its other
-        # hard links, wherever they are.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name, dir_fd=fd)
+        # A fresh file, written beside its name and moved over it once complete (the
+        # destination contract of every download): a failure never leaves a truncated file
+        # under the name, and writing into an existing file would also write through its
+        # other hard links, wherever they are.
+        temp = temp_name(name)
         # Owner-executable files stay executable; the umask decides the rest.
         mode = 0o777 if member.mode & stat.S_IXUSR else 0o666
-        out = os.open(name, _WRITE_FLAGS, mode, dir_fd=fd)
-        with source, os.fdopen(out, "wb") as sink:
-            while block := source.read(CHUNK_SIZE):
-                sink.write(block)
+        out = os.open(temp, _WRITE_FLAGS, mode, dir_fd=fd)
+        try:
+            with source, os.fdopen(out, "wb") as sink:
+                while block := source.read(CHUNK_SIZE):
+                    sink.write(block)
+            os.replace(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=fd)
+            raise
 
 
 def extract_safely(archive: Path, dest: Path) -> list[str]:
@@ -243,7 +247,8 @@ def extract_safely(archive: Path, dest: Path) -> list[str]:
 
     Local failures (*dest* not writable, a platform without ``dir_fd``) raise ``OSError``.
     """
-    if not {os.open, os.stat, os.mkdir, os.symlink, os.unlink} <= os.supports_dir_fd:
+    # os.replace takes the same folder descriptors as os.rename, which is the one listed.
+    if not {os.open, os.stat, os.mkdir, os.symlink, os.unlink, os.rename} <= os.supports_dir_fd:
         raise OSError(
             errno.ENOSYS, "extracting archives safely needs folder-relative file calls (POSIX)"
         )

@@ -3,7 +3,8 @@
 ``HEAD`` asks how many bytes the proxy holds, ``PATCH`` sends the next window of
 *chunk_size* bytes, streamed from the source in small blocks. After a failure the proxy is
 asked again and the upload continues from there; it gives up after *max_attempts*
-consecutive failures without progress (`Stalls`).
+consecutive failures without progress. What to do after each answer is decided by the pure
+state machine of `tus_resume`; this module only moves the bytes.
 """
 
 from __future__ import annotations
@@ -16,19 +17,13 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from .._errors import BackendError, InvalidArgumentError, NotFoundError, RequestError, ResponseError
+from .._errors import BackendError, InvalidArgumentError, NotFoundError, RequestError
 from .._failures import describe_failure
 from .._timeouts import TimeoutArg
 from .._transport import Transport
-from .policy import (
-    ProtocolViolation,
-    Stalls,
-    attempts,
-    backoff,
-    in_phase,
-    next_upload_offset,
-    resumable,
-)
+from . import tus_resume
+from .exchange import StorageExchange
+from .policy import ProtocolViolation, backoff
 from .progress import TransferProgress
 from .protocol import parse_upload_offset, tus_head_headers, tus_patch_headers
 from .sources import Source, StreamSource
@@ -59,21 +54,7 @@ async def _end_body(stream: AsyncGenerator[bytes, None], finished: asyncio.Event
     await stream.aclose()
 
 
-def _upload_offset(response: aiohttp.ClientResponse, method: str, url: URL) -> int | None:
-    """The answer's ``Upload-Offset``: ``None`` when absent; a violation when malformed."""
-    raw = response.headers.get("Upload-Offset")
-    offset = parse_upload_offset(raw)
-    if raw is not None and offset is None:
-        raise ProtocolViolation(
-            f"the storage proxy answered a malformed Upload-Offset ({raw!r:.40})",
-            status=response.status,
-            method=method,
-            url=str(url),
-        )
-    return offset
-
-
-class Upload:
+class Upload(StorageExchange):
     """One tus upload to the storage proxy, resumed after failures."""
 
     def __init__(
@@ -85,19 +66,27 @@ class Upload:
         token: str,
         timeout: TimeoutArg,
     ) -> None:
-        self._client = client
+        super().__init__(
+            client, url, token, timeout, f"uploading {target!r} to virtual folder {folder!r}"
+        )
         self._folder = folder
         self._target = target
-        self._url = url
-        self._token = token
-        self._timeout = timeout
-        self._what = f"uploading {target!r} to virtual folder {folder!r}"
 
     def __repr__(self) -> str:
         return f"<Upload {self._target!r} to {self._folder!r}>"
 
-    def _fail(self, error: BackendError, phase: str) -> BackendError:
-        return in_phase(error, f"{self._what} ({phase})", self._token)
+    def _upload_offset(self, response: aiohttp.ClientResponse, method: str) -> int | None:
+        """The answer's ``Upload-Offset``: ``None`` when absent; a violation when malformed."""
+        raw = response.headers.get("Upload-Offset")
+        offset = parse_upload_offset(raw)
+        if raw is not None and offset is None:
+            raise self._answer_error(
+                f"the storage proxy answered a malformed Upload-Offset ({raw!r:.40})",
+                method=method,
+                status=response.status,
+                kind=ProtocolViolation,
+            )
+        return offset
 
     async def _offset(self, total: int) -> int | None:
         """The server's offset (``HEAD``); ``None`` when the upload session is gone."""
@@ -110,16 +99,16 @@ class Upload:
                 timeout=self._timeout,
                 signed=False,
             ) as response:
-                offset = _upload_offset(response, "HEAD", self._url)
+                offset = self._upload_offset(response, "HEAD")
         except NotFoundError:
             return None
         if offset is None or offset > total:
-            raise ProtocolViolation(
+            raise self._answer_error(
                 "the storage proxy answered no valid Upload-Offset "
                 f"({response.headers.get('Upload-Offset')!r:.40} for {total} bytes)",
-                status=response.status,
                 method="HEAD",
-                url=str(self._url),
+                status=response.status,
+                kind=ProtocolViolation,
             )
         return offset
 
@@ -165,7 +154,7 @@ class Upload:
                 signed=False,
                 streaming=True,
             ) as response:
-                return _upload_offset(response, "PATCH", self._url)
+                return self._upload_offset(response, "PATCH")
         finally:
             await _end_body(stream, finished)
 
@@ -189,94 +178,67 @@ class Upload:
     async def run(
         self, source: Source, progress: TransferProgress, chunk_size: int, max_attempts: int
     ) -> None:
-        """Send the whole *source*, resuming after failures."""
-        total = source.size
-        stalls = Stalls(max_attempts)
+        """Send the whole *source*, resuming after failures, as `tus_resume` decides."""
+        state, action = tus_resume.start(source.size, chunk_size, max_attempts)
+        while True:
+            event: tus_resume.TusEvent
+            if isinstance(action, tus_resume.Ask):
+                if action.failures:
+                    await asyncio.sleep(backoff(action.failures, random.random()))
+                try:
+                    if action.settle:
+                        offset = await self._settled_offset(source.size)
+                    else:
+                        offset = await self._offset(source.size)
+                except BackendError as head_error:
+                    event = tus_resume.Failed(head_error, head=True)
+                else:
+                    if offset is not None:
+                        await progress(offset)
+                    event = tus_resume.Offset(offset)
+            elif isinstance(action, tus_resume.Send):
+                event = await self._send(source, action, progress)
+            elif isinstance(action, tus_resume.CheckLanded):
+                event = tus_resume.Landed(await self._check_landed(source.size, state.phase))
+            elif isinstance(action, tus_resume.GiveUp):
+                raise self._give_up(action) from None
+            else:
+                if isinstance(source, StreamSource) and not action.landed:
+                    await source.check_exhausted()
+                await progress(source.size)
+                return
+            state, action = tus_resume.step(state, event)
+
+    async def _send(
+        self, source: Source, action: tus_resume.Send, progress: TransferProgress
+    ) -> tus_resume.TusEvent:
+        """One ``PATCH``, as an event; the caller's and the source's own failures raise."""
         try:
-            offset = await self._offset(total)
-        except BackendError as head_error:
-            raise self._fail(head_error, "HEAD") from None
-        if offset is None:
-            unknown = ResponseError(
-                "the storage proxy does not know the upload session",
-                status=404,
-                method="HEAD",
-                url=str(self._url),
+            if not source.can_resume_at(action.offset):
+                raise InvalidArgumentError(
+                    f"cannot resume from byte {action.offset}: the stream source has already "
+                    "moved past it (use a larger chunk_size or a file source)"
+                )
+            answered = await self._patch(source, action.offset, action.length, progress)
+        except (BackendError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            if progress.error is not None:
+                raise progress.error from None
+            if source.failure is not None:
+                raise source.failure from None
+            failed = exc if isinstance(exc, BackendError) else RequestError(describe_failure(exc))
+            return tus_resume.Failed(failed)
+        return tus_resume.Accepted(answered)
+
+    def _give_up(self, action: tus_resume.GiveUp) -> BackendError:
+        error = action.error
+        if error is None:
+            error = self._answer_error(
+                action.problem or "the upload failed", method=action.method, status=action.status
             )
-            raise self._fail(unknown, "HEAD")
-        stalls.advanced(offset)
-        await progress(offset)
-        patched = False
-        # An empty file still takes one (empty) PATCH: it is what makes the proxy create it.
-        while offset < total or not patched:
-            length = min(chunk_size, total - offset)
-            try:
-                if not source.can_resume_at(offset):
-                    raise InvalidArgumentError(
-                        f"cannot resume from byte {offset}: the stream source has already "
-                        "moved past it (use a larger chunk_size or a file source)"
-                    )
-                answered = await self._patch(source, offset, length, progress)
-            except (BackendError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                if progress.error is not None:
-                    raise progress.error from None
-                if source.failure is not None:
-                    raise source.failure from None
-                failed = (
-                    exc if isinstance(exc, BackendError) else RequestError(describe_failure(exc))
-                )
-                phase = f"PATCH at byte {offset}"
-                if not (resumable(failed) or isinstance(failed, NotFoundError)):
-                    raise self._fail(failed, phase) from None
-                resumed = await self._resume(total, stalls, failed, phase)
-                if resumed is None:
-                    # The session is gone: the proxy completes and forgets it on the last
-                    # byte, so it may have finished just as the connection broke.
-                    if offset + length >= total and await self._check_landed(total, phase):
-                        await progress(total)
-                        return
-                    raise self._fail(failed, f"{phase}; the upload session is gone") from None
-                offset = resumed
-                continue
-            patched = True
-            new_offset = next_upload_offset(offset, length, total, answered)
-            if new_offset is None:
-                bad = ResponseError(
-                    f"the storage proxy answered Upload-Offset {answered} after {length} "
-                    f"bytes of {total}",
-                    method="PATCH",
-                    url=str(self._url),
-                )
-                raise self._fail(bad, f"PATCH at byte {offset}")
-            offset = new_offset
-            stalls.advanced(offset)
-        if isinstance(source, StreamSource):
-            await source.check_exhausted()
-        await progress(total)
+        return self._fail(error, action.phase)
 
     async def _check_landed(self, total: int, phase: str) -> bool:
         try:
             return await self._landed(total)
         except BackendError as error:
             raise self._fail(error, f"{phase}; listing the folder to check the upload") from None
-
-    async def _resume(
-        self, total: int, stalls: Stalls, error: BackendError, phase: str
-    ) -> int | None:
-        """After a failed PATCH: wait, then learn the server's offset (``None``: gone)."""
-        while True:
-            if not stalls.failed():
-                raise self._fail(
-                    error, f"{phase}; gave up after {attempts(stalls.count)} without progress"
-                ) from None
-            await asyncio.sleep(backoff(stalls.count, random.random()))
-            try:
-                offset = await self._settled_offset(total)
-            except BackendError as head_error:
-                if not resumable(head_error):
-                    raise self._fail(head_error, "HEAD after a failed PATCH") from None
-                error = head_error
-                continue
-            if offset is not None:
-                stalls.advanced(offset)
-            return offset

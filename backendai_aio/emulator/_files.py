@@ -42,7 +42,8 @@ from aiohttp import BodyPartReader, hdrs, web
 
 from ._download_methods import gate_download_method
 from ._params import read_api_params
-from ._problems import InvalidAPIParameters
+from ._problems import InternalServerError, InvalidAPIParameters, Problem
+from ._releases import RELEASE_KEY
 from ._sessions import (
     EmulatedSession,
     check_running,
@@ -59,9 +60,24 @@ routes = web.RouteTableDef()
 #: Where a session's work folder is mounted inside a real session's container.
 CONTAINER_WORKDIR: Final = PurePosixPath("/home/work")
 
-# The manager's limits on the number of files per call.
+# The manager's limits on the number of files per call. Both releases refuse the 21st upload
+# part with 400 invalid-api-params "Too many files". Each part is handed to the agent as it
+# arrives: 23.09 lets the first 20 finish, 26.9 cancels those still in progress (its task
+# scope ends with the error); the emulator stores them, as 23.09 does. Six download paths:
+# 26.9 answers 400 vfolder-operation-failed; 23.09 checks them with an ``assert``, which its
+# handler turns into a 500 internal-server-error.
 _MAX_UPLOAD_FILES: Final = 20
 _MAX_DOWNLOAD_FILES: Final = 5
+
+
+class _TooManyDownloads(Problem):
+    """26.9's answer to more than five download paths (``VFolderBadRequest``)."""
+
+    status, slug = 400, "vfolder-operation-failed"
+    title = "Virtual folder operation has failed due to bad request."
+    error_code = "vfolder_generic_bad-request"
+
+
 _CHUNK_SIZE: Final = 1 << 20
 _CRLF: Final = b"\r\n"
 
@@ -316,7 +332,9 @@ async def _download(request: web.Request) -> web.StreamResponse:
     assert isinstance(files, list)
     await ensure_running(session)
     if len(files) > _MAX_DOWNLOAD_FILES:
-        raise InvalidAPIParameters("Too many files")
+        if request.app[RELEASE_KEY].name == "23.09":
+            raise InternalServerError()
+        raise _TooManyDownloads(f"Too many files (maximum {_MAX_DOWNLOAD_FILES} files allowed)")
     paths = [_session_path(session, raw, _OUTSIDE_DOWNLOAD) for raw in files]
     with session.transfer():
         return await _send_archives(request, paths)

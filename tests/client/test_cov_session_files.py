@@ -55,7 +55,11 @@ async def manager(download: web.Response | None = None) -> AsyncIterator[tuple[C
         return download
 
     async def upload(request: web.Request) -> web.Response:
-        uploaded.append(len(await request.read()))
+        # Read as a stream: request.read() would answer 413 past aiohttp's 1 MiB body limit.
+        size = 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+        uploaded.append(size)
         if request.match_info["name"] == "broken":
             return web.json_response({"title": "the agent is gone"}, status=500)
         return web.json_response({})
@@ -87,10 +91,10 @@ async def test_a_file_shrinking_while_uploaded_is_refused(tmp_path: Path) -> Non
     source.write_bytes(b"x" * (2 * 1024 * 1024 + 10))
 
     def shrink(done: int, total: int | None) -> None:
-        source.write_bytes(b"x" * 1024 * 1024)
+        source.write_bytes(b"x" * 1024)
 
     async with manager() as (client, _):
-        with pytest.raises(LocalIOError, match="shrank while it was being uploaded"):
+        with pytest.raises(LocalIOError, match="shrank to"):
             await asyncio.wait_for(
                 client.sessions.upload("abcd", [source], basedir=tmp_path, progress=shrink), 10
             )

@@ -415,7 +415,11 @@ async def test_file_call_errors(admin_wire: Wire) -> None:
     status, problem = await admin_wire.call(
         "POST", "/session/files-err/download", body={"files": list("abcdef")}
     )
-    assert (status, problem["msg"]) == (400, "Too many files")
+    assert (status, problem["type"], problem["msg"]) == (
+        400,
+        PROBS + "vfolder-operation-failed",
+        "Too many files (maximum 5 files allowed)",
+    )
     invalid: list[tuple[str, str, Any]] = [
         ("POST", "/session/files-err/download_single", {}),
         ("POST", "/session/files-err/download_single", {"file": 3}),

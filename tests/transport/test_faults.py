@@ -305,7 +305,9 @@ async def test_clock_skew_is_measured_corrected_and_kept(caplog: pytest.LogCaptu
 
     with caplog.at_level(logging.WARNING, logger="backendai_aio"):
         async with FaultServer(skewed) as server, client_for(server) as client:
-            assert await client.interrupt("abcd") == {}  # POST: the skew retry is always safe
+            assert (
+                await client.request("POST", "/session/abcd/interrupt") == {}
+            )  # POST: the skew retry is always safe
             assert server.requests == 2
             assert abs(client.clock_offset - server_offset.total_seconds()) < 5
             assert dict(await client.get_info("abcd")) == {}
@@ -367,7 +369,7 @@ async def test_next_endpoint_after_a_refused_connection(unused_port: int) -> Non
         endpoints = f"http://127.0.0.1:{unused_port},{server.url}"
         async with Client(ClientConfig("AK", "SK", endpoints), retry=None) as client:
             # Even a POST moves on: nothing was sent to the endpoint that refused.
-            assert await client.interrupt("abcd") == {"ok": True}
+            assert await client.request("POST", "/session/abcd/interrupt") == {"ok": True}
             assert str(client.endpoint) == server.url + "/"
             assert dict(await client.get_info("abcd")) == {"ok": True}
 
@@ -405,6 +407,8 @@ async def test_concurrent_failures_move_to_the_next_endpoint_once(unused_port: i
     async with FaultServer(ok) as server:
         endpoints = f"http://127.0.0.1:{unused_port},{server.url}"
         async with Client(ClientConfig("AK", "SK", endpoints), retry=None) as client:
-            results = await asyncio.gather(*(client.interrupt("abcd") for _ in range(8)))
+            results = await asyncio.gather(
+                *(client.request("POST", "/session/abcd/interrupt") for _ in range(8))
+            )
             assert results == [{}] * 8
             assert str(client.endpoint) == server.url + "/"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import glob
 import io
 import os
 import tarfile
@@ -151,7 +152,8 @@ def test_a_folder_swapped_for_a_link_during_extraction_is_not_written_through(
 
     def swap() -> None:
         deadline = time.monotonic() + 20
-        while not os.path.lexists(dest / "a" / "big") and time.monotonic() < deadline:
+        # The big member is being written (under its temporary name) once this exists.
+        while not glob.glob(str(dest / "a" / ".big.*.part")) and time.monotonic() < deadline:
             time.sleep(0.0002)
         os.rename(dest / "a" / "b", dest / "a" / "b-moved")
         os.symlink(outside, dest / "a" / "b")
