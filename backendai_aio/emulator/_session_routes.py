@@ -191,16 +191,18 @@ async def _destroy(request: web.Request) -> web.Response:
     session_owner = _owner(request, params["owner_access_key"])
     name = request.match_info["name"]
     if params["recursive"]:
-        # The manager answers the list of the destroyed sessions' statistics; a session
-        # terminated before counts as done (an empty list). Emulated sessions have no
-        # dependents.
+        # 23.09 answers the list of the destroyed sessions' statistics, 26.9 one
+        # ``{"stats": ...}`` (empty for a session terminated before), as the real releases
+        # do. Emulated sessions have no dependents.
+        modern = request.app[SERVER_VERSION_KEY].major >= 9
         found = _registry(request).find_any(session_owner, name)
         if found is None:
             raise SessionNotFound(f"Session (id={name}) does not exist.")
         if found.status in ("TERMINATING", "TERMINATED"):
-            return web.json_response([])
+            return web.json_response({"stats": {}} if modern else [])
         await _registry(request).destroy(found)
-        return web.json_response([{"status": "terminated"}])
+        stats = {"status": "terminated"}
+        return web.json_response({"stats": stats} if modern else [stats])
     session = _registry(request).get(session_owner, name)
     await _registry(request).destroy(session)
     return web.json_response({"stats": {"status": "terminated"}})
