@@ -95,3 +95,21 @@ async def test_files_outside_the_work_folder_are_refused(user_client: Client, se
         )
     with pytest.raises(BackendError):
         await asyncio.wait_for(user_client.sessions.list_files(session, "../.."), STEP_TIMEOUT)
+
+
+async def test_more_files_than_one_request_takes(
+    user_client: Client, session: str, tmp_path: Path
+) -> None:
+    # The manager takes 20 files per upload request and 5 paths per download request: 23
+    # files and 7 paths go in batches, transparently.
+    files = {f"batch/f{index:02}.txt": f"file {index}\n".encode() for index in range(23)}
+    await asyncio.wait_for(user_client.sessions.upload(session, files), STEP_TIMEOUT)
+    names = {entry.name for entry in await user_client.sessions.list_entries(session, "batch")}
+    assert names == {f"f{index:02}.txt" for index in range(23)}
+    wanted = [f"batch/f{index:02}.txt" for index in range(7)]
+    await asyncio.wait_for(
+        user_client.sessions.download(session, wanted, dest=tmp_path, concurrency=2),
+        STEP_TIMEOUT,
+    )
+    for index in range(7):
+        assert (tmp_path / f"f{index:02}.txt").read_bytes() == files[wanted[index]]
