@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -74,9 +73,9 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-async def session(client: Client) -> AsyncIterator[str]:
+async def session(client: Client) -> str:
     await client.sessions.create("python", "apps-1")
-    yield "apps-1"
+    return "apps-1"
 
 
 async def test_apps_lists_the_fileserver_and_the_preopen_ports(client: Client) -> None:
