@@ -117,6 +117,7 @@ async def test_session_code_listening_on_a_preopen_port_is_reached(client: Clien
         "apps-3", app=str(port), port=port, local_port=local
     ) as address:
         assert address == ("127.0.0.1", local)
+        answer = b""
         for attempt in range(50):
             reader, writer = await asyncio.open_connection(*address)
             writer.write(b"hello through the tunnel\n")
