@@ -16,7 +16,6 @@ from ._session_app_types import AppInfo, StartedService
 from ._terminal import Terminal
 from ._timeouts import NOT_GIVEN, TimeoutArg, resolve_timeout
 from ._tunnel import TunnelRelays
-from ._websockets import close_websocket
 
 __all__ = ["SessionAppCalls"]
 
@@ -215,4 +214,3 @@ class SessionAppCalls(Namespace):
             yield terminal
         finally:
             await terminal.close()
-            await close_websocket(ws)
