@@ -16,6 +16,7 @@ import shutil
 import signal
 import struct
 import termios
+import time
 from pathlib import Path
 from typing import Final
 
@@ -38,8 +39,9 @@ def _become_terminal_owner() -> None:  # pragma: no cover - runs in the child, b
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-def _kill_session(sid: int) -> None:
-    """SIGKILL every process of session *sid* (blocking; best effort, through ``/proc``)."""
+def _session_members(sid: int) -> list[int]:
+    """The live processes of session *sid*, as ``/proc`` tells (zombies left out)."""
+    members = []
     for entry in _PROC.iterdir():
         if not entry.name.isdigit():
             continue
@@ -48,9 +50,23 @@ def _kill_session(sid: int) -> None:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if len(fields) > 3 and fields[3] == str(sid):
+        if len(fields) > 3 and fields[3] == str(sid) and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def _kill_session(sid: int) -> None:
+    """SIGKILL every process of session *sid*, and wait (bounded) until they are gone.
+
+    Blocking; best effort. An orphan is reaped by whoever adopted it, so its end is watched
+    for rather than waited on.
+    """
+    deadline = time.monotonic() + _STOP_GRACE
+    while (members := _session_members(sid)) and time.monotonic() < deadline:
+        for pid in members:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(entry.name), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
 
 
 class PtyShell:

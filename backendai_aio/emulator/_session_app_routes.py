@@ -116,7 +116,8 @@ async def _tracked(request: web.Request, ws: web.WebSocketResponse) -> AsyncIter
     done = tracker.add(me)
     try:
         yield
-    except (ConnectionError, asyncio.CancelledError):
+    except ConnectionError:
+        # The client left: nothing to tell it.
         pass
     finally:
         tracker.discard(me)

@@ -262,7 +262,8 @@ async def test_a_tunnel_whose_session_goes_away_ends_and_closes(
         assert (await reader.readuntil(b"\r\n")).startswith(b"HTTP/1.0 200")
         await client.sessions.destroy(session)
         # The relay ends with the session; a new connection finds no session and is dropped.
-        assert await asyncio.wait_for(reader.read(), 10) is not None
+        await asyncio.wait_for(reader.read(), 10)
+        assert reader.at_eof()
         late_reader, late_writer = await asyncio.open_connection(*address)
         assert await asyncio.wait_for(late_reader.read(), 10) == b""
         late_writer.close()
