@@ -78,6 +78,7 @@ from ._service_types import (
     ServiceSummary,
 )
 from ._services import Services
+from ._session_app_types import AppInfo, StartedService
 from ._session_options import BatchOptions, SessionOptions
 from ._session_record_types import (
     CommitResult,
@@ -100,6 +101,7 @@ from ._session_types import (
 )
 from ._sessions import Sessions
 from ._templates import Templates
+from ._terminal import Terminal
 from ._timeouts import NOT_GIVEN, Timeout, TimeoutArg
 from ._transfer.progress import ProgressCallback
 from ._transfer.sources import UploadSource
@@ -128,6 +130,7 @@ __all__ = [
     "NO_RETRIES",
     "OLDEST_API_VERSION",
     "SUPPORTED_API_VERSIONS",
+    "AppInfo",
     "Auth",
     "AuthenticationError",
     "BackendError",
@@ -203,10 +206,12 @@ __all__ = [
     "SessionOptions",
     "Sessions",
     "SigningMiddleware",
+    "StartedService",
     "TemplateEntry",
     "TemplateInfo",
     "TemplateKind",
     "Templates",
+    "Terminal",
     "Timeout",
     "TimeoutArg",
     "Transport",

@@ -7,6 +7,7 @@ from typing import Unpack, cast
 from ._errors import InternalServerError, NotSupportedError
 from ._execution import ExecutionCalls
 from ._execution_stream import ExecutionStreamCalls
+from ._session_apps import SessionAppCalls
 from ._session_files import SessionFileCalls
 from ._session_options import (
     SessionOptions,
@@ -22,7 +23,9 @@ from ._timeouts import NOT_GIVEN, TimeoutArg
 __all__ = ["Sessions"]
 
 
-class Sessions(SessionFileCalls, SessionRecordCalls, ExecutionCalls, ExecutionStreamCalls):
+class Sessions(
+    SessionFileCalls, SessionRecordCalls, SessionAppCalls, ExecutionCalls, ExecutionStreamCalls
+):
     """Compute sessions: ``client.sessions``.
 
     Their lifecycle (`create`, `info`, `logs`, `rename`,

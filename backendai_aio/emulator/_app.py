@@ -32,6 +32,7 @@ from ._localonly import local_only
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
 from ._releases import DEFAULT_RELEASE, RELEASE_KEY, release_profile
 from ._service_routes import add_service_routes
+from ._session_app_routes import add_session_app_routes
 from ._session_record_routes import add_session_record_routes
 from ._session_routes import add_session_routes
 from ._sessions import REGISTRY_KEY, SERVER_VERSION_KEY, SessionRegistry
@@ -168,6 +169,7 @@ def create_app(
     # reach the event streams), then background tasks are cancelled, and the event streams
     # end last.
     add_streaming_routes(app)
+    add_session_app_routes(app)
     add_session_record_routes(app)  # /session/_/logs before /session/{name}/logs
     add_session_routes(app)
     add_file_routes(app)

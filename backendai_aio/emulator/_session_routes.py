@@ -143,6 +143,7 @@ async def _create(request: web.Request) -> web.Response:
         environ=config["environ"],
         resources=slots,
     )
+    session.preopen_ports = list(config.get("preopen_ports") or [])
     if not params["enqueueOnly"]:
         max_wait = params["maxWaitSeconds"]
         try:

@@ -12,12 +12,12 @@ import hashlib
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
@@ -32,6 +32,9 @@ from ._problems import (
     SessionAlreadyExists,
     SessionNotFound,
 )
+
+if TYPE_CHECKING:
+    from ._session_services import SessionServices
 
 __all__ = [
     "KNOWN_SLOTS",
@@ -110,6 +113,12 @@ class EmulatedSession:
     #: The requests transferring files with the work folder (their tasks, and an event set
     #: when each ends); destroying the session waits for them before removing the folder.
     transfers: dict[asyncio.Task[Any], asyncio.Event] = field(default_factory=dict)
+    #: The ports asked for at creation that the session's own code listens on.
+    preopen_ports: list[int] = field(default_factory=list)
+    #: The app processes and terminal of the session (see `_session_services`), once used.
+    services: SessionServices | None = None
+    #: What destroying the session runs after stopping its kernel (stopping its apps).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @contextlib.contextmanager
     def transfer(self) -> Iterator[None]:
@@ -347,6 +356,8 @@ class SessionRegistry:
         if session.start_task is not None:
             await asyncio.gather(session.start_task, return_exceptions=True)
         await session.kernel.close()
+        for closer in session.closers:
+            await closer()
         await session.end_transfers()
         await asyncio.to_thread(shutil.rmtree, session.workdir, True)
         session.status = "TERMINATED"
