@@ -32,7 +32,9 @@ class Sessions(
     `restart`, `destroy`), running code (`execute`, `run`,
     `stream_execute`, `interrupt`, `complete`) and the files of their
     work folder (`upload`, `download`, `download_single`,
-    `download_single_to`, `list_files`, `list_entries`):
+    `download_single_to`, `list_files`, `list_entries`), their apps and terminals
+    (`apps`, `start_service`, `shutdown_service`, `tunnel`, `pty`) and their records
+    (`list`, `status_history`, `dependency_graph`, `task_logs`, `commit`, `imagify`, ...):
 
     ```python
     await client.sessions.create("python:3.11", "my-session")
