@@ -50,6 +50,7 @@ from ._params import alias, read_checked_params, read_json_body
 from ._problems import InvalidAPIParameters, Problem, SessionAlreadyExists
 from ._releases import RELEASE_KEY
 from ._session_params import NAME_PATTERN, requested_slots, session_slots
+from ._session_services import services_of
 from ._sessions import REGISTRY_KEY, EmulatedSession, SessionRegistry, request_session
 from ._templates import TEMPLATES_KEY
 
@@ -310,7 +311,7 @@ def _answer(session: EmulatedSession, *, created: bool = True, status: str | Non
         "sessionId": str(session.id),
         "sessionName": session.name,
         "status": status or session.status,
-        "servicePorts": [],
+        "servicePorts": services_of(session).service_ports(),
         "created": created,
     }
 

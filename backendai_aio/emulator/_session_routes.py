@@ -34,6 +34,7 @@ from ._session_params import (
     requested_slots,
     session_slots,
 )
+from ._session_services import services_of
 from ._sessions import (
     REGISTRY_KEY,
     SERVER_VERSION_KEY,
@@ -341,6 +342,6 @@ def _created(session: EmulatedSession, *, status: str | None = None) -> Any:
         "sessionId": str(session.id),
         "sessionName": session.name,
         "status": status or session.status,
-        "servicePorts": [],
+        "servicePorts": services_of(session).service_ports(),
         "created": True,
     }
