@@ -26,7 +26,7 @@ from aiohttp import web
 
 from ._auth import current_keypair
 from ._params import alias, read_checked_params
-from ._problems import InvalidAPIParameters, VFolderNotFound
+from ._problems import InsufficientPrivilege, InvalidAPIParameters, VFolderNotFound
 from ._validation import check_params
 from ._vfolders import VFOLDER_STORE_KEY, _Access, remove_folder
 
@@ -76,6 +76,9 @@ async def _restore(request: web.Request) -> web.Response:
 @routes.route("POST", "/folders/purge")
 @routes.route("POST", "/folders/delete-from-trash-bin")
 async def _delete_from_trash(request: web.Request) -> web.Response:
+    if request.path.endswith("/purge") and not current_keypair(request).is_admin:
+        # 26.9: purging is for admins; users delete from the trash instead.
+        raise InsufficientPrivilege("You are not allowed to purge vfolders")
     access = _access_by_id(request, await _folder_ref(request))
     _in_trash(access)
     await remove_folder(request.app[VFOLDER_STORE_KEY], access.folder)

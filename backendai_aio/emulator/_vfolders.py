@@ -134,6 +134,8 @@ class VFolderStore:
         self.downloads: dict[str, _DownloadSession] = {}
         # Tokens of finished uploads: a HEAD then answers 404, not 400 (bad token).
         self.finished: set[str] = set()
+        #: Archive downloads (26.9): the folder and the paths to put in the zip, by token.
+        self.archives: dict[str, tuple[_Folder, list[PurePosixPath]]] = {}
         #: The release whose rules apply (set when the routes are installed).
         self.release: ReleaseProfile = RELEASES["23.09"]
 
