@@ -214,8 +214,9 @@ class VFolders(Namespace):
         except ValueError:
             pass
         # A folder in the trash has no details any more; the name-to-id lookup still finds it.
+        # The manager reads the name from a JSON body, even on this GET (a query is refused).
         found = await self._transport.call(
-            "GET", self._transport.url("folders", "_", "id"), params={"name": ref}, timeout=timeout
+            "GET", self._transport.url("folders", "_", "id"), json={"name": ref}, timeout=timeout
         )
         return str(uuid.UUID(str(found["id"])))
 

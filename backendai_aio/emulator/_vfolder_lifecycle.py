@@ -35,11 +35,12 @@ from ._accounts import ACCOUNTS_KEY
 from ._auth import public
 from ._params import alias, read_checked_params
 from ._problems import (
+    AuthorizationFailed,
     GenericForbidden,
     InvalidAPIParameters,
+    Problem,
     StorageFileNotFound,
     StorageInvalidParameters,
-    VFolderAlreadyExists,
     VFolderNotFound,
 )
 from ._validation import Invalid, check_params
@@ -51,7 +52,7 @@ from ._vfolders import (
     _Access,
     _caller,
     _Folder,
-    _fs,
+    _fs_error,
     _locate,
     _quota_scope,
     _relpath,
@@ -68,6 +69,25 @@ routes = web.RouteTableDef()
 archive_routes = web.RouteTableDef()
 
 
+class VFolderInvalidParameter(Problem):
+    """26.9's 400 vfolder-invalid-parameter (a taken name, ...)."""
+
+    status, slug = 400, "vfolder-invalid-parameter"
+    title = "Invalid parameter for virtual folder operation."
+    error_code = "vfolder_access_invalid-parameters"
+
+
+class StorageBadRequest(Problem):
+    """26.9's 400 for a file operation the storage proxy refused (its errno is not relayed)."""
+
+    status, slug = 400, "vfolder-operation-failed"
+    title = "Virtual folder operation has failed due to bad request."
+    error_code = "vfolder_generic_bad-request"
+
+
+_NAME_TAKEN: Final = "One of your accessible vfolders already has the name you requested."
+
+
 def _owned(store: VFolderStore, request: web.Request) -> _Access:
     _, keypair = _caller(request)
     access = store.find(keypair, request.match_info["name"])
@@ -82,7 +102,9 @@ def _check_new_name(store: VFolderStore, request: web.Request, name: object, key
     assert isinstance(name, str)
     _, keypair = _caller(request)
     if any(access.folder.name == name for access in store.accessible(keypair)):
-        raise VFolderAlreadyExists(data=name)
+        if store.release.folder_id_lookup:
+            raise VFolderInvalidParameter(_NAME_TAKEN)
+        raise InvalidAPIParameters(_NAME_TAKEN)
     return name
 
 
@@ -167,9 +189,10 @@ async def _clone(request: web.Request) -> web.Response:
 
 
 def _move(source: Path, target: Path) -> None:
-    if not source.exists():
-        raise FileNotFoundError(2, "No such file or directory", str(source))
-    target.parent.mkdir(parents=True, exist_ok=True)
+    # As the storage proxy: the destination's directory must exist.
+    if not source.exists() or not target.parent.is_dir():
+        missing = source if not source.exists() else target
+        raise FileNotFoundError(2, "No such file or directory", str(missing))
     shutil.move(source, target)
 
 
@@ -180,7 +203,12 @@ async def _move_file(request: web.Request) -> web.Response:
     params = await read_checked_params(request)
     source = _locate(folder, _relpath(params.get("src"), key="src"))
     target = _locate(folder, _relpath(params.get("dst"), key="dst"))
-    await _fs(folder, _move, source, target)
+    try:
+        await asyncio.to_thread(_move, source, target)
+    except OSError as exc:
+        if store.release.folder_id_lookup:
+            raise StorageBadRequest("Bad request to storage proxy") from None
+        raise _fs_error(exc, folder) from None
     return web.json_response({"msg": ""})
 
 
@@ -191,6 +219,8 @@ async def _leave(request: web.Request) -> web.Response:
     if access.folder.group is not None and keypair.user.email not in access.folder.shares:
         raise InvalidAPIParameters("Cannot leave a group vfolder.")
     if access.is_owner:
+        if store.release.folder_id_lookup:
+            return web.json_response({"msg": "left the shared vfolder"})  # 26.9: nothing to do
         raise InvalidAPIParameters("Cannot leave a vfolder owned by the requesting user.")
     access.folder.shares.pop(keypair.user.email, None)
     return web.json_response({"msg": "left the shared vfolder"})
@@ -199,7 +229,9 @@ async def _leave(request: web.Request) -> web.Response:
 def _project_folder(request: web.Request) -> _Folder:
     store, keypair = _caller(request)
     if not keypair.is_admin:
-        raise GenericForbidden("Only admins can share or unshare project folders.")
+        if store.release.folder_id_lookup:
+            raise GenericForbidden("Insufficient privileges")
+        raise AuthorizationFailed("Unauthorized access")  # 23.09's admin-only check
     folder = store.find(keypair, request.match_info["name"]).folder
     if folder.group is None:
         raise VFolderNotFound("Only project folders are directly sharable.")
@@ -264,7 +296,7 @@ async def _shared(request: web.Request) -> web.Response:
                     "vfolder_id": str(folder.id),
                     "vfolder_name": folder.name,
                     "status": folder.status,
-                    "owner": folder.creator if folder.group is None else "default",
+                    "owner": folder.creator if folder.group is None else str(folder.group),
                     "type": "user" if folder.group is None else "project",
                     "shared_to": {"uuid": str(user.uuid) if user else "", "email": email},
                     "perm": perm,
