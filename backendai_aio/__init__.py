@@ -107,6 +107,7 @@ from ._transport import Transport
 from ._version import __version__
 from ._vfolder import VFolder
 from ._vfolder_types import (
+    VFolderClone,
     VFolderEntry,
     VFolderFileItem,
     VFolderFileListing,
@@ -114,6 +115,9 @@ from ._vfolder_types import (
     VFolderInfo,
     VFolderInvitation,
     VFolderInvitations,
+    VFolderShared,
+    VFolderSharedEntry,
+    VFolderSharedUser,
 )
 from ._vfolders import VFolders
 
@@ -212,6 +216,7 @@ __all__ = [
     "UploadSource",
     "UsageError",
     "VFolder",
+    "VFolderClone",
     "VFolderEntry",
     "VFolderFileItem",
     "VFolderFileListing",
@@ -219,6 +224,9 @@ __all__ = [
     "VFolderInfo",
     "VFolderInvitation",
     "VFolderInvitations",
+    "VFolderShared",
+    "VFolderSharedEntry",
+    "VFolderSharedUser",
     "VFolders",
     "__version__",
 ]
