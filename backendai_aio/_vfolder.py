@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -101,9 +102,16 @@ class VFolder(FolderLifecycle):
         Since 24.03 the manager moves it to the trash, its files kept and its name taken,
         until [`delete_forever`][backendai_aio.VFolders.delete_forever] (or an admin's
         [`purge`][backendai_aio.VFolders.purge]); [`restore`][backendai_aio.VFolders.restore]
-        brings it back. Older managers delete it and its files at once.
+        brings it back. Older managers delete it and its files at once. A folder named by
+        its id is deleted with ``DELETE /folders`` (the path takes names only).
         """
-        await self._transport.call("DELETE", self._url(), timeout=timeout)
+        try:
+            folder_id = str(uuid.UUID(self.name))
+        except ValueError:
+            await self._transport.call("DELETE", self._url(), timeout=timeout)
+            return
+        url = self._transport.url("folders")
+        await self._transport.call("DELETE", url, json={"id": folder_id}, timeout=timeout)
 
     async def mkdir(
         self,

@@ -215,7 +215,15 @@ async def _info(request: web.Request) -> web.Response:
 async def _delete(request: web.Request) -> web.Response:
     store, keypair = _caller(request)
     name = request.match_info["name"]
-    access = next((a for a in store.named(keypair, name) if a.folder.status == "ready"), None)
+    # By name only: 26.9 answers 404 for an id here (``DELETE /folders`` takes ids).
+    access = next(
+        (
+            a
+            for a in store.named(keypair, name)
+            if a.folder.status == "ready" and a.folder.name == name
+        ),
+        None,
+    )
     if access is None:
         raise VFolderNotFound(data=name)
     if not access.is_owner and access.permission != "wd":

@@ -164,7 +164,9 @@ class VFolderStore:
         user = keypair.user
         for folder in self.folders.values():
             if folder.user == user.uuid:
-                found.append(_Access(folder, folder.permission, True))
+                # 26.9 shows an owner "rw" whatever the folder's permission (23.09 shows it).
+                shown = "rw" if self.release.folder_id_lookup else folder.permission
+                found.append(_Access(folder, shown, True))
             elif user.email in folder.shares:
                 found.append(_Access(folder, folder.shares[user.email], False))
             elif folder.group is not None:
