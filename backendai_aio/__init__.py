@@ -110,6 +110,7 @@ from ._transport import Transport
 from ._version import __version__
 from ._vfolder import VFolder
 from ._vfolder_types import (
+    VFolderClone,
     VFolderEntry,
     VFolderFileItem,
     VFolderFileListing,
@@ -117,6 +118,9 @@ from ._vfolder_types import (
     VFolderInfo,
     VFolderInvitation,
     VFolderInvitations,
+    VFolderShared,
+    VFolderSharedEntry,
+    VFolderSharedUser,
 )
 from ._vfolders import VFolders
 
@@ -219,6 +223,7 @@ __all__ = [
     "UploadSource",
     "UsageError",
     "VFolder",
+    "VFolderClone",
     "VFolderEntry",
     "VFolderFileItem",
     "VFolderFileListing",
@@ -226,6 +231,9 @@ __all__ = [
     "VFolderInfo",
     "VFolderInvitation",
     "VFolderInvitations",
+    "VFolderShared",
+    "VFolderSharedEntry",
+    "VFolderSharedUser",
     "VFolders",
     "__version__",
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -27,13 +28,13 @@ from ._results import FileEntry, vfolder_entries
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transfer.destination import AtomicFile, resolve_destination
 from ._transfer.progress import ProgressCallback, TransferProgress
-from ._transfer.protocol import FolderRef, file_name, folder_name, folder_path
+from ._transfer.protocol import file_name, folder_path
 from ._transfer.ranged import Download
 from ._transfer.sizes import UPLOAD_CHUNK_SIZE
 from ._transfer.sources import Source, UploadSource, open_source
 from ._transfer.tickets import storage_ticket
 from ._transfer.tus import Upload
-from ._transport import Transport
+from ._vfolder_lifecycle import FolderLifecycle
 from ._vfolder_types import VFolderFileListing, VFolderInfo
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "VFolder"]
@@ -71,7 +72,7 @@ def _upload_target(target_path: object, base: str | None, source: Source) -> str
     return folder_path(base + source.default_name, what="target path")
 
 
-class VFolder:
+class VFolder(FolderLifecycle):
     """A handle on one virtual folder: ``client.vfolders.get("data")``.
 
     It holds the client's transport and the folder's name:
@@ -87,21 +88,8 @@ class VFolder:
     before anything is sent. Creating a handle sends nothing; the folder need not exist yet.
     """
 
-    def __init__(
-        self, transport: Transport, name: FolderRef, *, allow_http_storage_proxy: bool = False
-    ) -> None:
-        self._transport = transport
-        #: The folder's name (or id).
-        self.name: Final = folder_name(name)
-        #: Whether a plain http storage proxy may be used when the manager is reached over
-        #: https (the storage token then travels in clear text). Off by default.
-        self.allow_http_storage_proxy = allow_http_storage_proxy
-
     def __repr__(self) -> str:
         return f"<VFolder {self.name!r}>"
-
-    def _url(self, *segments: str) -> Any:
-        return self._transport.url("folders", self.name, *segments)
 
     async def info(self, *, timeout: TimeoutArg = NOT_GIVEN) -> VFolderInfo:
         """``GET /folders/{name}``: the folder's details, with ``num_files`` and ``used_bytes``."""
@@ -109,8 +97,21 @@ class VFolder:
         return info
 
     async def delete(self, *, timeout: TimeoutArg = NOT_GIVEN) -> None:
-        """``DELETE /folders/{name}``: delete the folder and its files (answers 204)."""
-        await self._transport.call("DELETE", self._url(), timeout=timeout)
+        """``DELETE /folders/{name}``: delete the folder (answers 204).
+
+        Since 24.03 the manager moves it to the trash, its files kept and its name taken,
+        until [`delete_forever`][backendai_aio.VFolders.delete_forever] (or an admin's
+        [`purge`][backendai_aio.VFolders.purge]); [`restore`][backendai_aio.VFolders.restore]
+        brings it back. Older managers delete it and its files at once. A folder named by
+        its id is deleted with ``DELETE /folders`` (the path takes names only).
+        """
+        try:
+            folder_id = str(uuid.UUID(self.name))
+        except ValueError:
+            await self._transport.call("DELETE", self._url(), timeout=timeout)
+            return
+        url = self._transport.url("folders")
+        await self._transport.call("DELETE", url, json={"id": folder_id}, timeout=timeout)
 
     async def mkdir(
         self,

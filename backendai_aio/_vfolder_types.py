@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, NotRequired, TypedDict
 
 __all__ = [
+    "VFolderClone",
     "VFolderEntry",
     "VFolderFileItem",
     "VFolderFileListing",
@@ -17,6 +18,9 @@ __all__ = [
     "VFolderInfo",
     "VFolderInvitation",
     "VFolderInvitations",
+    "VFolderShared",
+    "VFolderSharedEntry",
+    "VFolderSharedUser",
 ]
 
 
@@ -173,3 +177,57 @@ class VFolderInvitations(TypedDict):
 
     #: The invitations.
     invitations: list[VFolderInvitation]
+
+
+class VFolderClone(TypedDict):
+    """A folder made by `clone`, ``POST /folders/{name}/clone``."""
+
+    #: The new folder's id (hex).
+    id: str
+    #: The new folder's name.
+    name: str
+    #: Its storage host.
+    host: str
+    #: ``general``, ``model`` or ``data``.
+    usage_mode: str
+    #: ``ro``, ``rw`` or ``wd``.
+    permission: str
+    #: Whether it can be cloned in turn.
+    cloneable: bool
+    #: The background task copying the files (when the manager copies in the background).
+    bgtask_id: NotRequired[str]
+
+
+class VFolderSharedUser(TypedDict):
+    """Whom a folder is shared with."""
+
+    #: The user's id.
+    uuid: str
+    #: The user's email.
+    email: str
+
+
+class VFolderSharedEntry(TypedDict):
+    """One folder shared with one user, in ``GET /folders/_/shared``."""
+
+    #: The folder's id.
+    vfolder_id: str
+    #: The folder's name.
+    vfolder_name: str
+    #: The folder's status (``ready``, ...).
+    status: str
+    #: The owner's email (a user folder) or the project's name.
+    owner: str
+    #: ``user`` or ``project`` (``group`` on older managers).
+    type: str
+    #: The user it is shared with.
+    shared_to: VFolderSharedUser
+    #: The permission granted: ``ro``, ``rw`` or ``wd``.
+    perm: str
+
+
+class VFolderShared(TypedDict):
+    """``GET /folders/_/shared``: the shares the caller can see."""
+
+    #: One entry per folder and user it is shared with.
+    shared: list[VFolderSharedEntry]

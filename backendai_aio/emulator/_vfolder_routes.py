@@ -28,6 +28,8 @@ from ._releases import RELEASE_KEY
 from ._storage_proxy import routes as storage_proxy_routes
 from ._validation import Invalid, Key, check_params, to_bool, validate
 from ._vfolder_invitations import routes as invitation_routes
+from ._vfolder_lifecycle import archive_routes
+from ._vfolder_lifecycle import routes as lifecycle_routes
 from ._vfolder_trash import routes as trash_routes
 from ._vfolders import (
     _PERMISSION,
@@ -213,7 +215,15 @@ async def _info(request: web.Request) -> web.Response:
 async def _delete(request: web.Request) -> web.Response:
     store, keypair = _caller(request)
     name = request.match_info["name"]
-    access = next((a for a in store.named(keypair, name) if a.folder.status == "ready"), None)
+    # By name only: 26.9 answers 404 for an id here (``DELETE /folders`` takes ids).
+    access = next(
+        (
+            a
+            for a in store.named(keypair, name)
+            if a.folder.status == "ready" and a.folder.name == name
+        ),
+        None,
+    )
     if access is None:
         raise VFolderNotFound(data=name)
     if not access.is_owner and access.permission != "wd":
@@ -363,5 +373,8 @@ def add_vfolder_routes(app: web.Application) -> None:
     if store.release.folder_trash:
         app.add_routes(trash_routes)
     app.add_routes(invitation_routes)
+    app.add_routes(lifecycle_routes)
+    if store.release.folder_id_lookup:
+        app.add_routes(archive_routes)
     app.add_routes(routes)
     app.add_routes(storage_proxy_routes)

@@ -11,7 +11,8 @@ or ``id`` / ``vfolderId``, in a JSON body), as the 26.9 manager's routes take it
 - ``DELETE /folders/{folder_id}/force``: deleted at once, in the trash or not (204).
 
 A folder id that names no folder of the caller is 404 ``object-not-found``; a folder that is
-not in the trash cannot be restored, deleted from it or purged (400 ``invalid-api-params``).
+not in the trash cannot be deleted from it or purged (400 ``invalid-api-params``); restoring
+it answers 204 and changes nothing.
 
 ``GET /folders/_/id`` (``name``, or ``vfolder_name`` / ``vfolderName``, in a JSON body or the
 query) answers ``{"id": "<uuid>", "name": "<name>"}``: how the 26.9 SDK resolves a folder
@@ -26,7 +27,7 @@ from aiohttp import web
 
 from ._auth import current_keypair
 from ._params import alias, read_checked_params
-from ._problems import InvalidAPIParameters, VFolderNotFound
+from ._problems import InsufficientPrivilege, InvalidAPIParameters, VFolderNotFound
 from ._validation import check_params
 from ._vfolders import VFOLDER_STORE_KEY, _Access, remove_folder
 
@@ -68,7 +69,7 @@ def _in_trash(access: _Access) -> None:
 @routes.route("POST", "/folders/restore-from-trash-bin")
 async def _restore(request: web.Request) -> web.Response:
     access = _access_by_id(request, await _folder_ref(request))
-    _in_trash(access)
+    # 26.9 answers 204 for a folder that is not in the trash too: nothing to restore.
     access.folder.status = "ready"
     return web.Response(status=204)
 
@@ -76,6 +77,9 @@ async def _restore(request: web.Request) -> web.Response:
 @routes.route("POST", "/folders/purge")
 @routes.route("POST", "/folders/delete-from-trash-bin")
 async def _delete_from_trash(request: web.Request) -> web.Response:
+    if request.path.endswith("/purge") and not current_keypair(request).is_admin:
+        # 26.9: purging is for admins; users delete from the trash instead.
+        raise InsufficientPrivilege("You are not allowed to purge vfolders")
     access = _access_by_id(request, await _folder_ref(request))
     _in_trash(access)
     await remove_folder(request.app[VFOLDER_STORE_KEY], access.folder)

@@ -134,6 +134,8 @@ class VFolderStore:
         self.downloads: dict[str, _DownloadSession] = {}
         # Tokens of finished uploads: a HEAD then answers 404, not 400 (bad token).
         self.finished: set[str] = set()
+        #: Archive downloads (26.9): the folder and the paths to put in the zip, by token.
+        self.archives: dict[str, tuple[_Folder, list[PurePosixPath]]] = {}
         #: The release whose rules apply (set when the routes are installed).
         self.release: ReleaseProfile = RELEASES["23.09"]
 
@@ -162,7 +164,9 @@ class VFolderStore:
         user = keypair.user
         for folder in self.folders.values():
             if folder.user == user.uuid:
-                found.append(_Access(folder, folder.permission, True))
+                # 26.9 shows an owner "rw" whatever the folder's permission (23.09 shows it).
+                shown = "rw" if self.release.folder_id_lookup else folder.permission
+                found.append(_Access(folder, shown, True))
             elif user.email in folder.shares:
                 found.append(_Access(folder, folder.shares[user.email], False))
             elif folder.group is not None:
