@@ -34,6 +34,7 @@ from ._transfer.sources import Source, UploadSource, open_source
 from ._transfer.tickets import storage_ticket
 from ._transfer.tus import Upload
 from ._transport import Transport
+from ._vfolder_trees import FolderTrees
 from ._vfolder_types import VFolderFileListing, VFolderInfo
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "VFolder"]
@@ -71,7 +72,7 @@ def _upload_target(target_path: object, base: str | None, source: Source) -> str
     return folder_path(base + source.default_name, what="target path")
 
 
-class VFolder:
+class VFolder(FolderTrees):
     """A handle on one virtual folder: ``client.vfolders.get("data")``.
 
     It holds the client's transport and the folder's name:

@@ -1,0 +1,440 @@
+"""Whole directories in and out of a virtual folder: `FolderTrees.upload_tree`, `download_tree`.
+
+Each file goes through the handle's own single-file `upload` or `download`, so it is streamed,
+resumed and (for downloads) written atomically as those calls do; these calls add the walk, the
+directories, one progress total for the tree, and a pool of at most *concurrency* files in
+flight at once (never one task per file: a tree of a million files holds *concurrency* open
+files). Many small files are dominated by round trips (a token from the manager, then the
+storage proxy), which the pool overlaps on the client's reused connections.
+
+Links are never followed: a symbolic link in the local tree is skipped (listed in
+`TreeResult.skipped`), and so is an entry the server lists as ``SYMLINK``. A listing entry
+whose name is not a plain file name (``..``, ``a/b``) is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from ._errors import BackendError, InvalidArgumentError, LocalIOError, ResponseError
+from ._results import vfolder_entries
+from ._timeouts import NOT_GIVEN, TimeoutArg
+from ._transfer.destination import local_error
+from ._transfer.progress import ProgressCallback, TransferProgress
+from ._transfer.protocol import folder_path
+from ._transfer.sizes import UPLOAD_CHUNK_SIZE
+from ._vfolder_types import VFolderFileListing
+
+__all__ = ["FolderTrees", "TreeResult", "TreeTransferError"]
+
+#: Files in flight at once by default: enough to hide the round trips of small files.
+DEFAULT_TREE_CONCURRENCY = 8
+_DEFAULT_MAX_ATTEMPTS = 5
+
+PathArg = str | os.PathLike[str]
+_Job = TypeVar("_Job")
+
+
+@dataclass(frozen=True)
+class TreeResult:
+    """What `upload_tree` or `download_tree` transferred; paths are relative to the tree."""
+
+    #: The files transferred, as POSIX paths relative to the tree's root.
+    files: tuple[str, ...]
+    #: The directories created (or found), relative to the tree's root (``""`` is the root).
+    directories: tuple[str, ...]
+    #: The bytes of all the files.
+    bytes: int
+    #: Entries left out: symbolic links, and local special files (sockets, devices, FIFOs).
+    skipped: tuple[str, ...] = ()
+
+
+class TreeTransferError(BackendError):
+    """A file (or directory) of a tree transfer failed; `path` names it.
+
+    The files already transferred stay in place (`completed`), the ones in flight were let
+    finish, and no new file was started. The original error is the ``__cause__`` (and in
+    `errors`, with any other file's that failed meanwhile); `type` and `status` are its.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str,
+        completed: Sequence[str],
+        errors: dict[str, BaseException],
+        **fields: Any,
+    ) -> None:
+        super().__init__(message, **fields)
+        #: The (first) file that failed, relative to the tree's root; for a directory that
+        #: could not be listed or created, its path in the folder.
+        self.path = path
+        #: The tree-relative paths of the files transferred completely.
+        self.completed = tuple(completed)
+        #: Every failure, by tree-relative path.
+        self.errors = dict(errors)
+
+
+class _Folder(Protocol):
+    """The single-file calls of `VFolder` that the tree calls are made of."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def upload(
+        self,
+        source: Any,
+        target_path: PathArg | None = None,
+        *,
+        size: int | None = None,
+        progress: ProgressCallback | None = None,
+        chunk_size: int = ...,
+        max_attempts: int = ...,
+        timeout: TimeoutArg = ...,
+    ) -> int: ...
+
+    async def download(
+        self,
+        path: PathArg,
+        dest: PathArg,
+        *,
+        progress: ProgressCallback | None = None,
+        max_attempts: int = ...,
+        timeout: TimeoutArg = ...,
+    ) -> Path: ...
+
+    async def list_files(
+        self, path: PathArg = ".", *, timeout: TimeoutArg = ...
+    ) -> VFolderFileListing: ...
+
+    async def mkdir(
+        self,
+        path: PathArg,
+        *,
+        parents: bool = False,
+        exist_ok: bool = False,
+        timeout: TimeoutArg = ...,
+    ) -> Any: ...
+
+
+def _check_concurrency(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidArgumentError(f"concurrency is a positive number of files: {value!r}")
+    return value
+
+
+def _join(base: str, rel: str) -> str:
+    """The folder path of *rel* (tree-relative, ``""`` the root) under *base* (``.`` root)."""
+    if not rel:
+        return base
+    return rel if base == "." else f"{base}/{rel}"
+
+
+def leaf_directories(directories: Iterable[str]) -> list[str]:
+    """The directories no other one is inside: creating these (with parents) creates all."""
+    every = set(directories)
+    # A directory's parent: "a/b" is inside "a", and every one is inside the root, "".
+    parents = {d.rpartition("/")[0] for d in every if d}
+    return sorted(every - parents)
+
+
+def _local_dir(local_dir: object) -> Path:
+    raw = os.fspath(local_dir) if isinstance(local_dir, str | os.PathLike) else None
+    if not isinstance(raw, str) or not raw:
+        raise InvalidArgumentError(f"the local directory is a path, not {local_dir!r}")
+    return Path(raw)
+
+
+@dataclass
+class _Walk:
+    files: list[tuple[str, Path, int]] = field(default_factory=list)
+    directories: list[str] = field(default_factory=lambda: [""])
+    skipped: list[str] = field(default_factory=list)
+
+
+def walk_local(root: Path) -> _Walk:
+    """The files, directories and skipped entries under *root* (blocking: run in a thread)."""
+    found = _Walk()
+    pending = [("", root)]
+    try:
+        if not root.is_dir():
+            raise LocalIOError(f"{root} is not a directory", filename=str(root))
+        while pending:
+            rel, directory = pending.pop()
+            with os.scandir(directory) as entries:
+                for entry in sorted(entries, key=lambda item: item.name):
+                    child = f"{rel}/{entry.name}" if rel else entry.name
+                    if entry.is_symlink():
+                        found.skipped.append(child)
+                    elif entry.is_dir(follow_symlinks=False):
+                        found.directories.append(child)
+                        pending.append((child, Path(entry.path)))
+                    elif entry.is_file(follow_symlinks=False):
+                        size = entry.stat(follow_symlinks=False).st_size
+                        found.files.append((child, Path(entry.path), size))
+                    else:
+                        found.skipped.append(child)
+    except OSError as exc:
+        if isinstance(exc, LocalIOError):
+            raise
+        raise local_error(f"cannot read the directory {root}", exc) from exc
+    return found
+
+
+def _make_local_dirs(
+    root: Path, directories: Sequence[str], files: Sequence[tuple[str, Path, int]]
+) -> set[str]:
+    """Create *directories* (tree-relative) under *root*; none may lead outside it.
+
+    Answers the *files* whose place a directory already takes: `download` would write into it.
+    """
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        real_root = os.path.realpath(root)
+        for rel in directories:
+            target = root.joinpath(*rel.split("/")) if rel else root
+            target.mkdir(parents=True, exist_ok=True)
+            real = os.path.realpath(target)
+            # A local symbolic link (``sub -> /etc``) would carry the files outside the tree.
+            if os.path.commonpath([real_root, real]) != real_root:
+                raise LocalIOError(
+                    f"{target} leads outside {root} (a symbolic link); not writing there",
+                    filename=str(target),
+                )
+        return {rel for rel, path, _ in files if path.is_dir()}
+    except LocalIOError:
+        raise
+    except OSError as exc:
+        raise local_error(f"cannot create a directory under {root}", exc) from exc
+
+
+class _TreeProgress:
+    """One progress total for the tree, fed by each file's own progress."""
+
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.reporter = TransferProgress(callback, total)
+        self._callback = callback
+        self._counted: dict[str, int] = {}
+
+    def for_file(self, rel: str) -> ProgressCallback | None:
+        if self._callback is None:
+            return None
+
+        async def report(done: int, total: int | None) -> None:
+            await self.advance(rel, done)
+
+        return report
+
+    async def advance(self, rel: str, done: int) -> None:
+        # Each file's count only grows (a resumed transfer is not counted twice).
+        counted = self._counted.get(rel, 0)
+        if done > counted:
+            self._counted[rel] = done
+            await self.reporter.add(done - counted)
+
+
+async def _pool(
+    jobs: Sequence[_Job],
+    concurrency: int,
+    run: Callable[[_Job], Awaitable[None]],
+    key: Callable[[_Job], str],
+) -> tuple[list[str], dict[str, BaseException]]:
+    """Run *jobs* on at most *concurrency* workers; stop taking jobs after a failure.
+
+    Answers the keys of the jobs done and the failures; the jobs in flight when a failure
+    came are let finish. Cancelling the call cancels the workers (and their transfers).
+    """
+    done: list[str] = []
+    errors: dict[str, BaseException] = {}
+    queue = iter(jobs)
+
+    async def worker() -> None:
+        for job in queue:
+            if errors:
+                return
+            try:
+                await run(job)
+            except Exception as exc:
+                errors[key(job)] = exc
+            else:
+                done.append(key(job))
+
+    workers = min(concurrency, len(jobs))
+    if workers == 1:
+        await worker()
+    elif workers:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(worker())
+    return done, errors
+
+
+def _raise_failure(what: str, completed: list[str], errors: dict[str, BaseException]) -> None:
+    if not errors:
+        return
+    path, cause = next(iter(errors.items()))
+    others = len(errors) - 1
+    more = f" ({others} other file{'s' if others > 1 else ''} failed too)" if others else ""
+    fields: dict[str, Any] = {}
+    if isinstance(cause, BackendError):
+        fields = {"status": cause.status, "method": cause.method, "url": cause.url}
+    error = TreeTransferError(
+        f"{what} {path!r} failed: {cause}{more}",
+        path=path,
+        completed=completed,
+        errors=errors,
+        **fields,
+    )
+    if isinstance(cause, BackendError):
+        error.type = cause.type
+        error.maybe_applied = cause.maybe_applied
+    raise error from cause
+
+
+class FolderTrees:
+    """The whole-directory calls of a [`VFolder`][backendai_aio.VFolder] handle."""
+
+    async def upload_tree(
+        self: _Folder,
+        local_dir: PathArg,
+        remote_dir: PathArg = "",
+        *,
+        concurrency: int = DEFAULT_TREE_CONCURRENCY,
+        progress: ProgressCallback | None = None,
+        chunk_size: int = UPLOAD_CHUNK_SIZE,
+        max_attempts: int = _DEFAULT_MAX_ATTEMPTS,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> TreeResult:
+        """Upload the directory *local_dir*, recursively, to *remote_dir* in the folder.
+
+        The directories are created first (empty ones too), then the files go up at most
+        *concurrency* at a time, each as `upload` sends one (resumed after a dropped
+        connection, up to *max_attempts* tries without progress). Existing files are
+        replaced. ``progress(done, total)`` follows the bytes of the whole tree. Symbolic links
+        are skipped, never followed, as are sockets, devices and FIFOs (see
+        `TreeResult.skipped`). A failure raises
+        [`TreeTransferError`][backendai_aio.TreeTransferError] naming the file, once the files
+        in flight are done; the files uploaded stay.
+        """
+        workers = _check_concurrency(concurrency)
+        base = folder_path(remote_dir, what="remote directory", allow_root=True)
+        root = _local_dir(local_dir)
+        tree = await asyncio.to_thread(walk_local, root)
+        leaves = [leaf for leaf in leaf_directories(tree.directories) if _join(base, leaf) != "."]
+        reporter = _TreeProgress(progress, sum(size for _, _, size in tree.files))
+
+        async def make_dir(rel: str) -> None:
+            path = _join(base, rel)
+            await self.mkdir(path, parents=True, exist_ok=True, timeout=timeout)
+
+        done, errors = await _pool(leaves, workers, make_dir, lambda rel: _join(base, rel))
+        _raise_failure("creating the directory", [], errors)
+
+        async def send(job: tuple[str, Path, int]) -> None:
+            rel, path, size = job
+            await self.upload(
+                path,
+                _join(base, rel),
+                progress=reporter.for_file(rel),
+                chunk_size=chunk_size,
+                max_attempts=max_attempts,
+                timeout=timeout,
+            )
+            await reporter.advance(rel, size)
+
+        done, errors = await _pool(tree.files, workers, send, lambda job: job[0])
+        _raise_failure("the upload of", done, errors)
+        return TreeResult(
+            files=tuple(rel for rel, _, _ in tree.files),
+            directories=tuple(tree.directories),
+            bytes=reporter.reporter.total or 0,
+            skipped=tuple(tree.skipped),
+        )
+
+    async def download_tree(
+        self: _Folder,
+        remote_dir: PathArg,
+        local_dir: PathArg,
+        *,
+        concurrency: int = DEFAULT_TREE_CONCURRENCY,
+        progress: ProgressCallback | None = None,
+        max_attempts: int = _DEFAULT_MAX_ATTEMPTS,
+        timeout: TimeoutArg = NOT_GIVEN,
+    ) -> TreeResult:
+        """Download the directory *remote_dir* of the folder, recursively, into *local_dir*.
+
+        The listing is read first (*concurrency* directories at a time), every directory is
+        created under *local_dir* (empty ones too), then the files come down at most
+        *concurrency* at a time, each as `download` writes one: beside its destination, moved
+        into place once complete, resumed with ``Range``. Existing files are replaced.
+        ``progress(done, total)`` follows the bytes of the whole tree (the total is the
+        listing's). Entries the server lists as symbolic links are skipped; an entry whose
+        name is not a plain file name raises [`TreeTransferError`][backendai_aio.TreeTransferError]
+        (from a `ResponseError`) before any file is written, and so does a local symbolic link
+        leading out of *local_dir*. A failed file raises it too, naming the file, once the
+        files in flight are done; the files downloaded stay.
+        """
+        workers = _check_concurrency(concurrency)
+        base = folder_path(remote_dir, what="remote directory", allow_root=True)
+        root = _local_dir(local_dir)
+        tree = _Walk()
+        level = [""]
+        while level:
+            found: list[str] = []
+
+            async def scan(rel: str, found: list[str] = found) -> None:
+                listing = await self.list_files(_join(base, rel), timeout=timeout)
+                for entry in vfolder_entries(listing):
+                    name = entry.name
+                    if not name or "/" in name or name in (".", "..") or "\x00" in name:
+                        raise ResponseError(
+                            f"the listing of {_join(base, rel)!r} names {name!r}, "
+                            "which is not a plain file name",
+                            body=entry.raw,
+                        )
+                    child = f"{rel}/{name}" if rel else name
+                    if entry.type == "DIRECTORY":
+                        found.append(child)
+                    elif entry.type == "FILE":
+                        tree.files.append((child, root.joinpath(*child.split("/")), entry.size))
+                    else:
+                        tree.skipped.append(child)
+
+            _, errors = await _pool(level, workers, scan, lambda rel: _join(base, rel))
+            _raise_failure("listing the directory", [], errors)
+            tree.directories.extend(found)
+            level = found
+        tree.files.sort()
+        taken = await asyncio.to_thread(_make_local_dirs, root, tree.directories, tree.files)
+        reporter = _TreeProgress(progress, sum(size for _, _, size in tree.files))
+
+        async def fetch(job: tuple[str, Path, int]) -> None:
+            rel, path, size = job
+            if rel in taken:
+                raise LocalIOError(
+                    f"the destination {path} is a directory", errno=errno.EISDIR, filename=str(path)
+                )
+            await self.download(
+                _join(base, rel),
+                path,
+                progress=reporter.for_file(rel),
+                max_attempts=max_attempts,
+                timeout=timeout,
+            )
+            await reporter.advance(rel, size)
+
+        done, errors = await _pool(tree.files, workers, fetch, lambda job: job[0])
+        _raise_failure("the download of", done, errors)
+        return TreeResult(
+            files=tuple(rel for rel, _, _ in tree.files),
+            directories=tuple(sorted(tree.directories)),
+            bytes=reporter.reporter.total or 0,
+            skipped=tuple(sorted(tree.skipped)),
+        )
