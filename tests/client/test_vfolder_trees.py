@@ -311,3 +311,60 @@ async def test_bad_arguments(client: Client, tmp_path: Path) -> None:
     with pytest.raises(TreeTransferError) as missing:
         await folder.download_tree("no/such/dir", tmp_path / "out")
     assert missing.value.path == "no/such/dir" and missing.value.status == 400
+
+
+async def test_listed_links_are_skipped(app: web.Application, tmp_path: Path) -> None:
+    @web.middleware
+    async def links(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if request.path.endswith("/files"):
+            item = {"name": "link", "type": "SYMLINK", "size": 10, "mode": "0777"}
+            return web.json_response({"items": [item]})
+        return response
+
+    app.middlewares.append(links)
+    async with app_server(app) as url, Client(ClientConfig(KEY, SECRET, url)) as client:
+        await client.vfolders.create("tree")
+        result = await client.vfolders.get("tree").download_tree("", tmp_path / "dst")
+    assert result == TreeResult(files=(), directories=("",), bytes=0, skipped=("link",))
+    assert list((tmp_path / "dst").iterdir()) == []
+
+
+async def test_a_failing_progress_callback_stops_the_tree(client: Client, tmp_path: Path) -> None:
+    make_tree(tmp_path / "src")
+    folder = client.vfolders.get("tree")
+
+    def broken(done: int, total: int | None) -> None:
+        raise RuntimeError("the callback broke")
+
+    with pytest.raises(TreeTransferError, match="the callback broke") as caught:
+        await folder.upload_tree(tmp_path / "src", concurrency=2, progress=broken)
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert caught.value.status is None
+
+
+async def test_local_failures(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_tree(tmp_path / "src")
+    folder = client.vfolders.get("tree")
+    await folder.upload_tree(tmp_path / "src")
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(LocalIOError, match="cannot create a directory") as made:
+        await folder.download_tree("", tmp_path / "file" / "under")
+    assert made.value.errno is not None
+    dest = tmp_path / "dst"
+    for rel in ("a/one.bin", "top.txt"):  # two files whose place a directory takes
+        (dest / rel).mkdir(parents=True)
+    with pytest.raises(TreeTransferError) as taken:
+        await folder.download_tree("", dest, concurrency=8)
+    # The first is named; the second was never started, the failure having come first.
+    assert list(taken.value.errors) == ["a/one.bin"]
+
+    def refuse(path: object) -> object:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    with pytest.raises(LocalIOError, match="cannot read the directory") as read:
+        await folder.upload_tree(tmp_path / "src")
+    assert read.value.errno == 13
