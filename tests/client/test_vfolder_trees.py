@@ -368,3 +368,35 @@ async def test_local_failures(
     with pytest.raises(LocalIOError, match="cannot read the directory") as read:
         await folder.upload_tree(tmp_path / "src")
     assert read.value.errno == 13
+
+
+async def test_by_id_and_by_name(app: web.Application, tmp_path: Path) -> None:
+    make_tree(tmp_path / "src")
+    paths: list[str] = []
+    hide_id = False
+
+    @web.middleware
+    async def record(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        paths.append(request.path)
+        if hide_id and request.method == "GET" and request.path == "/folders/tree":
+            return web.json_response({"name": "tree"})  # details without an id
+        return await handler(request)
+
+    app.middlewares.append(record)
+    async with app_server(app) as url, Client(ClientConfig(KEY, SECRET, url)) as client:
+        created = await client.vfolders.create("tree")
+        folder_id = str(created["id"])
+        folder = client.vfolders.get("tree")
+        await folder.upload_tree(tmp_path / "src")
+        tokens = [path for path in paths if path.endswith("/request-upload")]
+        # The folder is named once; every file's token is asked for by the folder's id.
+        assert len(tokens) == 6 and all(
+            folder_id.replace("-", "") in p.replace("-", "") for p in tokens
+        )
+        paths.clear()
+        hide_id = True
+        await folder.download_tree("", tmp_path / "dst")
+        assert [p for p in paths if p.endswith("/request-download")] == [
+            "/folders/tree/request-download"
+        ] * 6
+    assert read_tree(tmp_path / "dst")[0] == read_tree(tmp_path / "src")[0]
