@@ -18,18 +18,33 @@ import asyncio
 import errno
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-from ._errors import BackendError, InvalidArgumentError, LocalIOError, ResponseError
+from ._errors import (
+    BackendError,
+    InternalServerError,
+    InvalidArgumentError,
+    LocalIOError,
+    ResponseError,
+)
 from ._results import vfolder_entries
 from ._timeouts import NOT_GIVEN, TimeoutArg
-from ._transfer.destination import local_error
-from ._transfer.progress import ProgressCallback, TransferProgress
+from ._transfer.progress import ProgressCallback
 from ._transfer.protocol import folder_path
 from ._transfer.sizes import UPLOAD_CHUNK_SIZE
+from ._transfer.trees import (
+    TreeProgress,
+    Walk,
+    join,
+    leaf_directories,
+    local_root,
+    make_local_dirs,
+    pool,
+    walk_local,
+)
 from ._transport import Transport
 from ._vfolder_types import VFolderFileListing, VFolderInfo
 
@@ -38,9 +53,11 @@ __all__ = ["FolderTrees", "TreeResult", "TreeTransferError"]
 #: Files in flight at once by default: enough to hide the round trips of small files.
 DEFAULT_TREE_CONCURRENCY = 8
 _DEFAULT_MAX_ATTEMPTS = 5
+#: Retries of a file whose upload token the manager failed to issue (5xx), and the first pause.
+_TOKEN_RETRIES = 3
+_TOKEN_BACKOFF = 0.1
 
 PathArg = str | os.PathLike[str]
-_Job = TypeVar("_Job")
 
 
 @dataclass(frozen=True)
@@ -131,156 +148,15 @@ class _Folder(Protocol):
     ) -> Any: ...
 
 
+def _token_refused(exc: InternalServerError) -> bool:
+    """Whether *exc* is a 5xx answer to ``request-upload``: no token, nothing sent yet."""
+    return exc.method == "POST" and str(exc.url or "").endswith("/request-upload")
+
+
 def _check_concurrency(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidArgumentError(f"concurrency is a positive number of files: {value!r}")
     return value
-
-
-def _join(base: str, rel: str) -> str:
-    """The folder path of *rel* (tree-relative, ``""`` the root) under *base* (``.`` root)."""
-    if not rel:
-        return base
-    return rel if base == "." else f"{base}/{rel}"
-
-
-def leaf_directories(directories: Iterable[str]) -> list[str]:
-    """The directories no other one is inside: creating these (with parents) creates all."""
-    every = set(directories)
-    # A directory's parent: "a/b" is inside "a", and every one is inside the root, "".
-    parents = {d.rpartition("/")[0] for d in every if d}
-    return sorted(every - parents)
-
-
-def _local_dir(local_dir: object) -> Path:
-    raw = os.fspath(local_dir) if isinstance(local_dir, str | os.PathLike) else None
-    if not isinstance(raw, str) or not raw:
-        raise InvalidArgumentError(f"the local directory is a path, not {local_dir!r}")
-    return Path(raw)
-
-
-@dataclass
-class _Walk:
-    files: list[tuple[str, Path, int]] = field(default_factory=list)
-    directories: list[str] = field(default_factory=lambda: [""])
-    skipped: list[str] = field(default_factory=list)
-
-
-def walk_local(root: Path) -> _Walk:
-    """The files, directories and skipped entries under *root* (blocking: run in a thread)."""
-    found = _Walk()
-    pending = [("", root)]
-    try:
-        if not root.is_dir():
-            raise LocalIOError(f"{root} is not a directory", filename=str(root))
-        while pending:
-            rel, directory = pending.pop()
-            with os.scandir(directory) as entries:
-                for entry in sorted(entries, key=lambda item: item.name):
-                    child = f"{rel}/{entry.name}" if rel else entry.name
-                    if entry.is_symlink():
-                        found.skipped.append(child)
-                    elif entry.is_dir(follow_symlinks=False):
-                        found.directories.append(child)
-                        pending.append((child, Path(entry.path)))
-                    elif entry.is_file(follow_symlinks=False):
-                        size = entry.stat(follow_symlinks=False).st_size
-                        found.files.append((child, Path(entry.path), size))
-                    else:
-                        found.skipped.append(child)
-    except OSError as exc:
-        if isinstance(exc, LocalIOError):
-            raise
-        raise local_error(f"cannot read the directory {root}", exc) from exc
-    return found
-
-
-def _make_local_dirs(
-    root: Path, directories: Sequence[str], files: Sequence[tuple[str, Path, int]]
-) -> set[str]:
-    """Create *directories* (tree-relative) under *root*; none may lead outside it.
-
-    Answers the *files* whose place a directory already takes: `download` would write into it.
-    """
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        real_root = os.path.realpath(root)
-        for rel in directories:
-            target = root.joinpath(*rel.split("/")) if rel else root
-            target.mkdir(parents=True, exist_ok=True)
-            real = os.path.realpath(target)
-            # A local symbolic link (``sub -> /etc``) would carry the files outside the tree.
-            if os.path.commonpath([real_root, real]) != real_root:
-                raise LocalIOError(
-                    f"{target} leads outside {root} (a symbolic link); not writing there",
-                    filename=str(target),
-                )
-        return {rel for rel, path, _ in files if path.is_dir()}
-    except LocalIOError:
-        raise
-    except OSError as exc:
-        raise local_error(f"cannot create a directory under {root}", exc) from exc
-
-
-class _TreeProgress:
-    """One progress total for the tree, fed by each file's own progress."""
-
-    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
-        self.reporter = TransferProgress(callback, total)
-        self._callback = callback
-        self._counted: dict[str, int] = {}
-
-    def for_file(self, rel: str) -> ProgressCallback | None:
-        if self._callback is None:
-            return None
-
-        async def report(done: int, total: int | None) -> None:
-            await self.advance(rel, done)
-
-        return report
-
-    async def advance(self, rel: str, done: int) -> None:
-        # Each file's count only grows (a resumed transfer is not counted twice).
-        counted = self._counted.get(rel, 0)
-        if done > counted:
-            self._counted[rel] = done
-            await self.reporter.add(done - counted)
-
-
-async def _pool(
-    jobs: Sequence[_Job],
-    concurrency: int,
-    run: Callable[[_Job], Awaitable[None]],
-    key: Callable[[_Job], str],
-) -> tuple[list[str], dict[str, BaseException]]:
-    """Run *jobs* on at most *concurrency* workers; stop taking jobs after a failure.
-
-    Answers the keys of the jobs done and the failures; the jobs in flight when a failure
-    came are let finish. Cancelling the call cancels the workers (and their transfers).
-    """
-    done: list[str] = []
-    errors: dict[str, BaseException] = {}
-    queue = iter(jobs)
-
-    async def worker() -> None:
-        for job in queue:
-            if errors:
-                return
-            try:
-                await run(job)
-            except Exception as exc:
-                errors[key(job)] = exc
-            else:
-                done.append(key(job))
-
-    workers = min(concurrency, len(jobs))
-    if workers == 1:
-        await worker()
-    elif workers:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(workers):
-                group.create_task(worker())
-    return done, errors
 
 
 def _raise_failure(what: str, completed: list[str], errors: dict[str, BaseException]) -> None:
@@ -351,32 +227,44 @@ class FolderTrees:
         """
         workers = _check_concurrency(concurrency)
         base = folder_path(remote_dir, what="remote directory", allow_root=True)
-        root = _local_dir(local_dir)
+        root = local_root(local_dir)
         tree = await asyncio.to_thread(walk_local, root)
         handle = await FolderTrees._by_id(self, timeout)
-        leaves = [leaf for leaf in leaf_directories(tree.directories) if _join(base, leaf) != "."]
-        reporter = _TreeProgress(progress, sum(size for _, _, size in tree.files))
+        leaves = [leaf for leaf in leaf_directories(tree.directories) if join(base, leaf) != "."]
+        reporter = TreeProgress(progress, sum(size for _, _, size in tree.files))
 
         async def make_dir(rel: str) -> None:
-            path = _join(base, rel)
+            path = join(base, rel)
             await handle.mkdir(path, parents=True, exist_ok=True, timeout=timeout)
 
-        done, errors = await _pool(leaves, workers, make_dir, lambda rel: _join(base, rel))
+        done, errors = await pool(leaves, workers, make_dir, lambda rel: join(base, rel))
         _raise_failure("creating the directory", [], errors)
 
         async def send(job: tuple[str, Path, int]) -> None:
             rel, path, size = job
-            await handle.upload(
-                path,
-                _join(base, rel),
-                progress=reporter.for_file(rel),
-                chunk_size=chunk_size,
-                max_attempts=max_attempts,
-                timeout=timeout,
-            )
+            retry = 0
+            while True:
+                try:
+                    await handle.upload(
+                        path,
+                        join(base, rel),
+                        progress=reporter.for_file(rel),
+                        chunk_size=chunk_size,
+                        max_attempts=max_attempts,
+                        timeout=timeout,
+                    )
+                    break
+                except InternalServerError as exc:
+                    # The 26.9.6 storage proxy fails a token now and then when uploads to one
+                    # folder overlap (a race around its ``.upload`` directory); no token was
+                    # issued and no byte sent, so asking again is safe.
+                    if retry == _TOKEN_RETRIES or not _token_refused(exc):
+                        raise
+                    await asyncio.sleep(_TOKEN_BACKOFF * 2**retry)
+                    retry += 1
             await reporter.advance(rel, size)
 
-        done, errors = await _pool(tree.files, workers, send, lambda job: job[0])
+        done, errors = await pool(tree.files, workers, send, lambda job: job[0])
         _raise_failure("the upload of", done, errors)
         return TreeResult(
             files=tuple(rel for rel, _, _ in tree.files),
@@ -410,20 +298,20 @@ class FolderTrees:
         """
         workers = _check_concurrency(concurrency)
         base = folder_path(remote_dir, what="remote directory", allow_root=True)
-        root = _local_dir(local_dir)
+        root = local_root(local_dir)
         handle = await FolderTrees._by_id(self, timeout)
-        tree = _Walk()
+        tree = Walk()
         level = [""]
         while level:
             found: list[str] = []
 
             async def scan(rel: str, found: list[str] = found) -> None:
-                listing = await handle.list_files(_join(base, rel), timeout=timeout)
+                listing = await handle.list_files(join(base, rel), timeout=timeout)
                 for entry in vfolder_entries(listing):
                     name = entry.name
                     if not name or "/" in name or name in (".", "..") or "\x00" in name:
                         raise ResponseError(
-                            f"the listing of {_join(base, rel)!r} names {name!r}, "
+                            f"the listing of {join(base, rel)!r} names {name!r}, "
                             "which is not a plain file name",
                             body=entry.raw,
                         )
@@ -435,13 +323,13 @@ class FolderTrees:
                     else:
                         tree.skipped.append(child)
 
-            _, errors = await _pool(level, workers, scan, lambda rel: _join(base, rel))
+            _, errors = await pool(level, workers, scan, lambda rel: join(base, rel))
             _raise_failure("listing the directory", [], errors)
             tree.directories.extend(found)
             level = found
         tree.files.sort()
-        taken = await asyncio.to_thread(_make_local_dirs, root, tree.directories, tree.files)
-        reporter = _TreeProgress(progress, sum(size for _, _, size in tree.files))
+        taken = await asyncio.to_thread(make_local_dirs, root, tree.directories, tree.files)
+        reporter = TreeProgress(progress, sum(size for _, _, size in tree.files))
 
         async def fetch(job: tuple[str, Path, int]) -> None:
             rel, path, size = job
@@ -450,7 +338,7 @@ class FolderTrees:
                     f"the destination {path} is a directory", errno=errno.EISDIR, filename=str(path)
                 )
             await handle.download(
-                _join(base, rel),
+                join(base, rel),
                 path,
                 progress=reporter.for_file(rel),
                 max_attempts=max_attempts,
@@ -458,7 +346,7 @@ class FolderTrees:
             )
             await reporter.advance(rel, size)
 
-        done, errors = await _pool(tree.files, workers, fetch, lambda job: job[0])
+        done, errors = await pool(tree.files, workers, fetch, lambda job: job[0])
         _raise_failure("the download of", done, errors)
         return TreeResult(
             files=tuple(rel for rel, _, _ in tree.files),

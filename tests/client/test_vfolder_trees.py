@@ -20,7 +20,7 @@ from backendai_aio import (
     TreeResult,
     TreeTransferError,
 )
-from backendai_aio._vfolder_trees import leaf_directories
+from backendai_aio._transfer.trees import leaf_directories
 from backendai_aio.emulator import FaultPlan, create_app
 from backendai_aio.emulator._vfolders import DOWNLOAD_PATH, UPLOAD_PATH
 
@@ -400,3 +400,34 @@ async def test_by_id_and_by_name(app: web.Application, tmp_path: Path) -> None:
             "/folders/tree/request-download"
         ] * 6
     assert read_tree(tmp_path / "dst")[0] == read_tree(tmp_path / "src")[0]
+
+
+async def test_a_failed_upload_token_is_asked_for_again(
+    app: web.Application, tmp_path: Path
+) -> None:
+    make_tree(tmp_path / "src")
+    calls = 0
+
+    @web.middleware
+    async def flaky(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        nonlocal calls
+        if request.path.endswith("/request-upload"):
+            calls += 1
+            # One file at a time, in order: the third file's first two tokens are refused,
+            # then every token from the fourth file on.
+            if calls in (3, 4) or calls >= 6:
+                problem = {"type": "https://api.backend.ai/probs/internal-server-error"}
+                return web.json_response(problem, status=500)
+        return await handler(request)
+
+    app.middlewares.append(flaky)
+    async with app_server(app) as url, Client(ClientConfig(KEY, SECRET, url)) as client:
+        await client.vfolders.create("tree")
+        folder = client.vfolders.get("tree")
+        with pytest.raises(TreeTransferError) as caught:
+            await folder.upload_tree(tmp_path / "src", "up", concurrency=1)
+        # Two refusals were outlived; four in a row were not.
+        assert caught.value.path == "empty.bin", str(caught.value)
+        assert caught.value.status == 500
+        assert caught.value.completed == ("a/b/c/deep.bin", "a/b/two.txt", "a/one.bin")
+        assert calls == 9  # empty.bin: the first try and three more
