@@ -148,6 +148,25 @@ class _Folder(Protocol):
     ) -> Any: ...
 
 
+async def _by_id(folder: _Folder, timeout: TimeoutArg) -> _Folder:
+    """A handle naming *folder* by its id, for the per-file calls; *folder* itself if unknown.
+
+    A manager resolves a folder's id with less work than its name (on 26.9.6 a
+    ``request-download`` by id takes about two thirds of the time of one by name), and a
+    tree makes one token request per file.
+    """
+    from ._vfolder import VFolder  # a cycle at import time: VFolder is built on this module
+
+    try:
+        info = await folder.info(timeout=timeout)
+        folder_id = uuid.UUID(str(info["id"]))
+    except (BackendError, KeyError, TypeError, ValueError):
+        # No id to be had (an older manager, or no right to the details): names work too.
+        return folder
+    transport = folder._transport  # noqa: SLF001 - the handle's own, for the same folder
+    return VFolder(transport, folder_id, allow_http_storage_proxy=folder.allow_http_storage_proxy)
+
+
 def _token_refused(exc: InternalServerError) -> bool:
     """Whether *exc* is a 5xx answer to ``request-upload``: no token, nothing sent yet."""
     return exc.method == "POST" and str(exc.url or "").endswith("/request-upload")
@@ -184,25 +203,6 @@ def _raise_failure(what: str, completed: list[str], errors: dict[str, BaseExcept
 class FolderTrees:
     """The whole-directory calls of a [`VFolder`][backendai_aio.VFolder] handle."""
 
-    async def _by_id(self: _Folder, timeout: TimeoutArg) -> _Folder:
-        """A handle naming this folder by its id, for the per-file calls; itself if unknown.
-
-        A manager resolves a folder's id with less work than its name (on 26.9.6 a
-        ``request-download`` by id takes about two thirds of the time of one by name), and a
-        tree makes one token request per file.
-        """
-        from ._vfolder import VFolder  # a cycle at import time: VFolder is built on this module
-
-        try:
-            info = await self.info(timeout=timeout)
-            folder_id = uuid.UUID(str(info["id"]))
-        except (BackendError, KeyError, TypeError, ValueError):
-            # No id to be had (an older manager, or no right to the details): names work too.
-            return self
-        return VFolder(
-            self._transport, folder_id, allow_http_storage_proxy=self.allow_http_storage_proxy
-        )
-
     async def upload_tree(
         self: _Folder,
         local_dir: PathArg,
@@ -229,7 +229,7 @@ class FolderTrees:
         base = folder_path(remote_dir, what="remote directory", allow_root=True)
         root = local_root(local_dir)
         tree = await asyncio.to_thread(walk_local, root)
-        handle = await FolderTrees._by_id(self, timeout)
+        handle = await _by_id(self, timeout)
         leaves = [leaf for leaf in leaf_directories(tree.directories) if join(base, leaf) != "."]
         reporter = TreeProgress(progress, sum(size for _, _, size in tree.files))
 
@@ -299,7 +299,7 @@ class FolderTrees:
         workers = _check_concurrency(concurrency)
         base = folder_path(remote_dir, what="remote directory", allow_root=True)
         root = local_root(local_dir)
-        handle = await FolderTrees._by_id(self, timeout)
+        handle = await _by_id(self, timeout)
         tree = Walk()
         level = [""]
         while level:
