@@ -109,6 +109,7 @@ from ._transfer.streams import ByteStream
 from ._transport import Transport
 from ._version import __version__
 from ._vfolder import VFolder
+from ._vfolder_trees import TreeResult, TreeTransferError
 from ._vfolder_types import (
     VFolderClone,
     VFolderEntry,
@@ -219,6 +220,8 @@ __all__ = [
     "Timeout",
     "TimeoutArg",
     "Transport",
+    "TreeResult",
+    "TreeTransferError",
     "UnsupportedServerError",
     "UploadSource",
     "UsageError",

@@ -24,6 +24,7 @@ BackendError                      (root: catch this)
 ├── UsageError                    ERR_REQUEST: the call itself is wrong; nothing was sent
 │   ├── InvalidArgumentError      bad arguments or configuration (also a ValueError)
 │   └── ClientClosedError         the client was used after close()
+├── TreeTransferError             a file of upload_tree()/download_tree() failed (.path)
 └── InputRequiredError            the code asked for input and run() had no on_input
 ```
 

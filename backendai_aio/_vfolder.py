@@ -35,6 +35,7 @@ from ._transfer.sources import Source, UploadSource, open_source
 from ._transfer.tickets import storage_ticket
 from ._transfer.tus import Upload
 from ._vfolder_lifecycle import FolderLifecycle
+from ._vfolder_trees import FolderTrees
 from ._vfolder_types import VFolderFileListing, VFolderInfo
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "VFolder"]
@@ -72,7 +73,7 @@ def _upload_target(target_path: object, base: str | None, source: Source) -> str
     return folder_path(base + source.default_name, what="target path")
 
 
-class VFolder(FolderLifecycle):
+class VFolder(FolderLifecycle, FolderTrees):
     """A handle on one virtual folder: ``client.vfolders.get("data")``.
 
     It holds the client's transport and the folder's name:

@@ -74,6 +74,8 @@ class VFolders(Namespace):
     share = by_name(VFolder.share)
     unshare = by_name(VFolder.unshare)
     download_archive = by_name(VFolder.download_archive)
+    upload_tree = by_name(VFolder.upload_tree)
+    download_tree = by_name(VFolder.download_tree)
 
     def get(self, name: FolderRef) -> VFolder:
         """A handle on the virtual folder *name* (or its id); sends nothing."""

@@ -20,6 +20,8 @@ Layout:
   :mod:`benchmarks.contender_official`: the contenders, one module each;
 - :mod:`benchmarks.stream_server`, :mod:`benchmarks.stream_client`: the emulator and the
   client of the event-stream benchmark, each a process of its own.
+- :mod:`benchmarks.trees`, :mod:`benchmarks.tree_worker`, :mod:`benchmarks.tree_report`:
+  the many-file benchmarks (7, 8), one transfer per worker process, and their tables.
 
 The worker and the modules it imports use only the standard library (the contender's module
 brings its own dependencies), so a worker can run under another interpreter.

@@ -12,6 +12,9 @@ their spread (min-max), and every ratio is taken within one repetition before th
 4. 1,000 concurrent ``execute`` calls through one client (:mod:`benchmarks.calls`).
 5. Import time against ``import aiohttp`` (:mod:`benchmarks.imports`).
 6. 1,000 concurrent session event streams on one client (:mod:`benchmarks.streams`).
+7. / 8. Many-file transfers (``upload_tree`` / ``download_tree`` against the official SDK
+   26.9.6) through the emulator's storage proxy and, with ``--real-stack``, the real 26.9.6
+   stack's (:mod:`benchmarks.trees`).
 
 The interpreters other than the harness's own are virtual environments made once under
 ``benchmarks/.cache/`` (:mod:`benchmarks.environments`). The table goes to stdout and
@@ -25,6 +28,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -42,6 +46,8 @@ from benchmarks.settings import FULL, QUICK
 from benchmarks.streams import bench_streams
 from benchmarks.targets import render, targets
 from benchmarks.transfers import bench_transfers, scratch_dir
+from benchmarks.tree_report import report_trees, tree_targets
+from benchmarks.trees import EmulatorProcess, bench_trees, real_stack_target, scratch_for_trees
 
 BENCH_DIR = ROOT / "benchmarks"
 DEFAULT_CACHE = BENCH_DIR / ".cache"
@@ -84,7 +90,20 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, help="calls per run of benchmark 1")
     parser.add_argument("--streams", type=int, help="event streams of benchmark 6 (1000)")
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6", help="benchmarks to run, e.g. 1,6 (2 and 3 go together)"
+        "--only",
+        default="1,2,3,4,5,6,7,8",
+        help="benchmarks to run, e.g. 1,6 (2 and 3 go together)",
+    )
+    parser.add_argument(
+        "--tree-full",
+        action="store_true",
+        help="benchmarks 7 and 8 with the large files at 64 MiB (default 8 MiB)",
+    )
+    parser.add_argument("--tree-reps", type=int, help="repetitions of benchmarks 7 and 8")
+    parser.add_argument(
+        "--real-stack",
+        action="store_true",
+        help="run benchmark 8 through the running real 26.9.6 stack (integration/realmanager)",
     )
     parser.add_argument("--no-official", action="store_true", help="leave out the official SDK")
     parser.add_argument("--no-313", action="store_true", help="leave out Python 3.13")
@@ -191,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         server.stop()
+    if selected & {"7", "8"}:
+        _run_trees(args, selected, pythons, settings, cache, log_dir, results)
     if "5" in selected:
         print("Benchmark 5: import time", flush=True)
         interpreters = {"3.11": sys.executable}
@@ -199,9 +220,61 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["imports"] = bench_imports(interpreters, settings.import_reps)
     results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["duration_seconds"] = round(time.monotonic() - started, 1)
-    results["targets"] = targets(results)
+    results["targets"] = targets(results) + tree_targets(results)
     print(render(results))
+    for section, number in (("trees_emulator", "7"), ("trees_real", "8")):
+        if section in results:
+            print("\n" + "\n".join(report_trees(number, results[section])))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"\nresults saved to {output} ({results['duration_seconds']:.0f} s)")
     return 0
+
+
+def _run_trees(
+    args: argparse.Namespace,
+    selected: set[str],
+    pythons: dict[str, str],
+    settings: Any,
+    cache: Path,
+    log_dir: Path,
+    results: dict[str, Any],
+) -> None:
+    """Benchmarks 7 and 8: the same trees through the emulator, then the real stack."""
+    official = pythons.get("official26")
+    if official is None and not args.no_official:
+        official = ensure_env(OFFICIAL_26, cache).python  # also with --no-313
+    if official is None:
+        reason = "the official SDK 26.9.6 is unavailable (see --no-official, benchmarks/.cache)"
+        for section in ("trees_emulator", "trees_real"):
+            results[section] = {"skipped": reason}
+        print(f"Benchmarks 7 and 8 skipped: {reason}")
+        return
+    # The same interpreter as the official SDK's when there is one (3.13), else the harness's.
+    tree_pythons = {"aio": pythons.get("aio313", pythons["aio"]), "official": official}
+    large = (64 if args.tree_full else 8) << 20
+    cases = [("small", 1000, 64 << 10), ("large", 8, large)]
+    reps = args.tree_reps or settings.tree_reps
+    scratch = scratch_for_trees(args.scratch_dir or scratch_dir(None, cache, 4 * 8 * large))
+    try:
+        if "7" in selected:
+            print("Benchmark 7: many-file transfers, emulator storage proxy", flush=True)
+            emulator = EmulatorProcess(scratch / "emulator", log_dir / "tree-emulator.log")
+            try:
+                results["trees_emulator"] = bench_trees(
+                    emulator.target, tree_pythons, cases, reps, scratch, log_dir
+                )
+            finally:
+                emulator.stop()
+        if "8" in selected:
+            target = real_stack_target() if args.real_stack else "opt in with --real-stack"
+            if isinstance(target, str):
+                results["trees_real"] = {"skipped": target}
+                print(f"Benchmark 8 (real 26.9.6 storage proxy) skipped: {target}", flush=True)
+            else:
+                print("Benchmark 8: many-file transfers, real 26.9.6 storage proxy", flush=True)
+                results["trees_real"] = bench_trees(
+                    target, tree_pythons, cases, reps, scratch, log_dir
+                )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -18,6 +18,7 @@ class Settings:
     warmup_calls: int
     streams: int
     stream_reps: int
+    tree_reps: int = 3
 
 
 FULL = Settings(
@@ -41,4 +42,5 @@ QUICK = Settings(
     warmup_calls=256,
     streams=1000,
     stream_reps=1,
+    tree_reps=1,
 )
