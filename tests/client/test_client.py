@@ -65,7 +65,8 @@ async def test_session_lifecycle(admin_client: Client) -> None:
     assert created["sessionName"] == "lifecycle-1"
     assert created["status"] == "RUNNING"
     assert created["created"] is True
-    assert created.get("servicePorts") == []
+    # The emulator's session serves its folder over HTTP (client.sessions.tunnel).
+    assert [port["name"] for port in created.get("servicePorts", [])] == ["fileserver"]
     again = await admin_client.create_if_not_exists("python:3.11", "lifecycle-1")
     assert again["created"] is False
     assert again["sessionId"] == created["sessionId"]
