@@ -9,7 +9,8 @@ user's keypair and relays the manager's answer as it is. As the webserver
 - ``POST /server/login`` with JSON ``{"username", "password"}`` (over plain HTTP the official
   SDK encrypts it: ``X-BackendAI-Encoded: true`` and ``<iv>:<base64 of AES-CBC(JSON)>``, the
   AES-256 key being the first 32 bytes of ``base64(endpoint URL) + iv + iv``; see
-  `decrypt_body`): 200 ``{"authenticated": true,
+  `decrypt_body`; the webserver decrypts any request so marked, ``/func/`` calls too, and so
+  does `decrypt_bodies`): 200 ``{"authenticated": true,
   "data": {"access_key", "role", "status"}}`` and the ``AIOHTTP_SESSION`` cookie (HttpOnly,
   ``SameSite=Strict``, path ``/``, a week long). A body must be ``application/json`` (the
   webserver takes any type; see `_params.is_json_request`). A refused login is 200
@@ -33,6 +34,7 @@ The users and passwords are the emulator's accounts (see `_accounts`).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -43,7 +45,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
+from aiohttp.streams import StreamReader
+from aiohttp.typedefs import Handler
 from aiohttp.web_urldispatcher import AbstractRoute, UrlDispatcher, UrlMappingMatchInfo
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._accounts import ACCOUNTS_KEY, Keypair
@@ -62,6 +67,7 @@ __all__ = [
     "WEBSERVER_KEY",
     "WebserverSessions",
     "add_webserver_routes",
+    "decrypt_bodies",
     "decrypt_body",
     "logged_in_keypair",
     "routes",
@@ -128,6 +134,39 @@ def decrypt_body(endpoint: str, payload: bytes) -> bytes:
         raise ValueError("the encrypted body is not base64") from exc
     key = (base64.b64encode(endpoint.encode("ascii")) + iv + iv)[:32]
     return unpad(cbc_decrypt(key, iv, data))
+
+
+@web.middleware
+async def decrypt_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Decrypt every request body marked with `ENCODED_HEADER`, as the webserver does.
+
+    The webserver's ``decrypt_payload`` middleware does this for any path (the login and every
+    ``/func/`` call) and relays the plain body, with its length, to the manager; the handler
+    here sees it as the request's body.
+    """
+    if not request.headers.get(ENCODED_HEADER) or not request.can_read_body:
+        return await handler(request)
+    # The webserver's key is the URL as it sees the request arrive. The stream is read, not
+    # the request: aiohttp clones a request only while its body is unread.
+    try:
+        plain = decrypt_body(f"{request.scheme}://{request.host}", await request.content.read())
+    except ValueError:
+        raise WebserverProblem(
+            400, "invalid-api-params", "The encrypted request body cannot be decrypted."
+        ) from None
+    headers = CIMultiDict(request.headers)
+    headers["Content-Length"] = str(len(plain))
+    if request.content_type == "application/octet-stream":
+        # The SDK's encrypted body is JSON sent as bytes. Taking it as JSON opens nothing to
+        # other sites: a page cannot send the header without a CORS preflight, never granted.
+        headers["Content-Type"] = "application/json"
+    decrypted = request.clone(headers=CIMultiDictProxy(headers))
+    body = StreamReader(request.protocol, 2**16, loop=asyncio.get_running_loop())
+    body.feed_data(plain)
+    body.feed_eof()
+    # aiohttp has no public way to give a request another body; every reader reads this one.
+    decrypted._payload = body
+    return await handler(decrypted)
 
 
 #: Where the application keeps its `WebserverSessions`.
@@ -208,15 +247,8 @@ async def login(request: web.Request) -> web.Response:
     if sessions.find(request) is not None:
         raise WebserverProblem(400, "generic-bad-request", "You have already logged in.")
     raw = await request.read()
-    if request.headers.get(ENCODED_HEADER) and raw:
-        # The webserver's key is the URL as it sees the request arrive.
-        try:
-            raw = decrypt_body(f"{request.scheme}://{request.host}", raw)
-        except ValueError:
-            raise WebserverProblem(
-                400, "invalid-api-params", "The encrypted request body cannot be decrypted."
-            ) from None
-    elif raw.strip() and not is_json_request(request):
+    # An encrypted body arrives here decrypted, as JSON (see `decrypt_bodies`).
+    if raw.strip() and not is_json_request(request):
         raise WebserverProblem(400, "invalid-api-params", NOT_JSON_MESSAGE)
     try:
         creds = json.loads(raw)
@@ -303,6 +335,7 @@ def add_webserver_routes(app: web.Application) -> None:
     ``GET /func/ping`` reports the release in the application's `ServedVersions`.
     """
     app[WEBSERVER_KEY] = WebserverSessions()
+    app.middlewares.append(decrypt_bodies)
     app.add_routes(routes)
     app.router.register_resource(_ProxyResource(app.router))
 
