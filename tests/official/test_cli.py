@@ -179,16 +179,16 @@ def test_session_commands(target: Target, work: Path) -> None:
     )
     try:
         # Both CLIs refuse a name for `session info`: API v5 and later take the id only.
-        info = _ok(target.backend_ai("session", "info", session_id))
+        info = _said(target.backend_ai("session", "info", session_id))
         assert name in info and "RUNNING" in info
         sent = work / "up"
         sent.mkdir()
         payload = secrets.token_hex(32) + "\n"
         (sent / "data.txt").write_text(payload, encoding="utf-8")
-        assert "Uploaded." in _ok(
+        assert "Uploaded." in _said(
             target.backend_ai("session", "upload", name, "data.txt", cwd=sent)
         )
-        listing = _ok(target.backend_ai("session", "ls", name))
+        listing = _said(target.backend_ai("session", "ls", name))
         (row,) = [line for line in listing.splitlines() if line.startswith("data.txt ")]
         assert f"{len(payload)} Bytes" in row
         got = work / "down"
@@ -216,12 +216,12 @@ def test_session_commands(target: Target, work: Path) -> None:
 
 def test_vfolder_file_commands(target: Target, work: Path) -> None:
     name = f"cli-vf-{secrets.token_hex(4)}"
-    _ok(target.backend_ai("vfolder", "create", name, "local:volume1"))
+    _said(target.backend_ai("vfolder", "create", name, "local:volume1"))
     try:
         payload = secrets.token_bytes(64 * 1024)
         (work / "blob.bin").write_bytes(payload)
         assert "Done." in _said(target.backend_ai("vfolder", "upload", name, "blob.bin", cwd=work))
-        listing = _ok(target.backend_ai("vfolder", "ls", name))
+        listing = _said(target.backend_ai("vfolder", "ls", name))
         (row,) = [line.split() for line in listing.splitlines() if line.startswith("blob.bin ")]
         assert row[1] == str(len(payload))
         got = work / "down"
@@ -229,8 +229,8 @@ def test_vfolder_file_commands(target: Target, work: Path) -> None:
         assert "Done." in _said(target.backend_ai("vfolder", "download", name, "blob.bin", cwd=got))
         assert (got / "blob.bin").read_bytes() == payload
         # `vfolder rm` deletes files (after a confirmation); `vfolder delete` the folder.
-        _ok(target.backend_ai("vfolder", "rm", name, "blob.bin", answer="y\n"))
-        listing = _ok(target.backend_ai("vfolder", "ls", name))
+        _said(target.backend_ai("vfolder", "rm", name, "blob.bin", answer="y\n"))
+        listing = _said(target.backend_ai("vfolder", "ls", name))
         assert "blob.bin" not in listing
     finally:
         assert "Deleted." in _said(target.backend_ai("vfolder", "delete", name))
