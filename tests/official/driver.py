@@ -145,7 +145,7 @@ def _encrypted_query(config: Any, cookies: Any) -> Any:
 
     from ai.backend.client.auth import encrypt_payload  # type: ignore[import-not-found]
     from ai.backend.client.request import Request  # type: ignore[import-not-found]
-    from ai.backend.client.session import AsyncSession  # type: ignore[import-not-found]
+    from ai.backend.client.session import AsyncSession  # type: ignore[import-not-found, unused-ignore]
 
     async def call() -> Any:
         async with AsyncSession(config=config) as api:
