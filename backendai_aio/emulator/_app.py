@@ -30,7 +30,13 @@ from ._graphql import add_graphql_routes
 from ._kernel import KernelLimits
 from ._localonly import local_only
 from ._problems import InternalServerError, MethodNotAllowed, Problem, URLNotFound
-from ._releases import DEFAULT_RELEASE, RELEASE_KEY, release_profile
+from ._releases import (
+    DEFAULT_RELEASE,
+    RELEASE_KEY,
+    SERVED_VERSIONS_KEY,
+    ServedVersions,
+    release_profile,
+)
 from ._service_routes import add_service_routes
 from ._session_app_routes import add_session_app_routes
 from ._session_record_routes import add_session_record_routes
@@ -75,6 +81,17 @@ MANAGER_VERSIONS: Final[Mapping[str, str]] = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: The manager's own root route.
+routes = web.RouteTableDef()
+
+
+@routes.get("/")
+@anonymous
+async def root(request: web.Request) -> web.Response:
+    """``GET /``: the API version and the manager release, with no keypair needed."""
+    served = request.app[SERVED_VERSIONS_KEY]
+    return web.json_response({"version": served.api_version, "manager": served.manager_version})
 
 
 @web.middleware
@@ -158,12 +175,9 @@ def create_app(
     )
     app[SERVER_VERSION_KEY] = parse_api_version(api_version)
 
-    @anonymous
-    async def root(request: web.Request) -> web.Response:
-        return web.json_response({"version": api_version, "manager": manager_version})
-
+    app[SERVED_VERSIONS_KEY] = ServedVersions(api_version, manager_version)
     app[SSE_PING_INTERVAL_KEY] = sse_ping_interval
-    app.router.add_get("/", root)
+    app.add_routes(routes)
     # The order matters for shutdown, whose hooks run in turn: streaming runs are stopped
     # first (each tells its client), then the sessions are terminated (their events still
     # reach the event streams), then background tasks are cancelled, and the event streams
@@ -180,7 +194,7 @@ def create_app(
     add_template_routes(app)
     add_self_service_routes(app)
     add_graphql_routes(app)
-    add_webserver_routes(app, version=manager_version)
+    add_webserver_routes(app)
 
     async def close_sessions(app: web.Application) -> None:
         await app[REGISTRY_KEY].close()

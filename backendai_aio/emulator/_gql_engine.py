@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from graphql import (
+    ASTValidationRule,
     ExecutionResult,
     FieldNode,
     FieldsOnCorrectTypeRule,
@@ -172,14 +173,23 @@ def _check_bounds(definitions: tuple[Node, ...]) -> None:
 
 
 class _NoIntrospection(ValidationRule):
-    """The manager's rule: no ``__schema``, ``__type``, ``__typename``."""
+    """The manager's rule: no ``__schema``, ``__type`` (and on 23.09 no ``__typename``)."""
+
+    #: The meta fields the release refuses.
+    refused: frozenset[str] = frozenset({"__schema", "__type", "__typename"})
 
     def enter_field(self, node: FieldNode, *_args: Any) -> None:
         name = node.name.value
-        if name.startswith("__"):
+        if name in self.refused:
             self.report_error(
                 GraphQLError(f"Cannot query '{name}': introspection is disabled.", node)
             )
+
+
+class _NoSchemaIntrospection(_NoIntrospection):
+    """26.9's rule: ``__typename`` is answered (``Query``, ``User``, ...)."""
+
+    refused = frozenset({"__schema", "__type"})
 
 
 def _not_implemented(type_name: str, field_name: str, node: Node) -> GraphQLError:
@@ -195,6 +205,12 @@ def _unknown_field(type_name: str, field_name: str, known: list[str], node: Node
     )
 
 
+def _unimplemented(type_name: str) -> frozenset[str]:
+    # `UNIMPLEMENTED` names the root types as 23.09 does; 26.9 calls them Query and Mutation.
+    canonical = {"Query": "Queries", "Mutation": "Mutations"}.get(type_name, type_name)
+    return UNIMPLEMENTED.get(canonical, frozenset())
+
+
 class _KnownFields(FieldsOnCorrectTypeRule):
     """graphql-core's rule, told about the manager's fields the emulator does not answer."""
 
@@ -204,7 +220,7 @@ class _KnownFields(FieldsOnCorrectTypeRule):
             super().enter_field(node, *args)
             return
         name = node.name.value
-        missing = UNIMPLEMENTED.get(parent.name, frozenset())
+        missing = _unimplemented(parent.name)
         if name in missing:
             self.report_error(_not_implemented(parent.name, name, node))
         else:
@@ -214,24 +230,38 @@ class _KnownFields(FieldsOnCorrectTypeRule):
 class _KnownMutations(ValidationRule):
     """Mutations: the manager has them, the emulator's schema has no mutation type."""
 
+    #: The release's name for the mutation type.
+    type_name = "Mutations"
+
     def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
         if node.operation != OperationType.MUTATION:
             return
-        known = sorted(UNIMPLEMENTED["Mutations"])
+        names = UNIMPLEMENTED["Mutations"]
+        known = sorted(names)
         for selection in node.selection_set.selections:
             if not isinstance(selection, FieldNode) or selection.name.value.startswith("__"):
                 continue
             name = selection.name.value
-            if name in UNIMPLEMENTED["Mutations"]:
-                self.report_error(_not_implemented("Mutations", name, selection))
+            if name in names:
+                self.report_error(_not_implemented(self.type_name, name, selection))
             else:
-                self.report_error(_unknown_field("Mutations", name, known, selection))
+                self.report_error(_unknown_field(self.type_name, name, known, selection))
 
 
-_RULES: Final = (
-    *(_KnownFields if rule is FieldsOnCorrectTypeRule else rule for rule in specified_rules),
-    _KnownMutations,
+class _KnownMutation(_KnownMutations):
+    type_name = "Mutation"
+
+
+_RULES: Final[tuple[type[ASTValidationRule], ...]] = tuple(
+    _KnownFields if rule is FieldsOnCorrectTypeRule else rule for rule in specified_rules
 )
+# Each release's introspection rule, and its further rules.
+_RELEASE_RULES: Final[
+    Mapping[str, tuple[type[ASTValidationRule], tuple[type[ASTValidationRule], ...]]]
+] = {
+    "23.09": (_NoIntrospection, (*_RULES, _KnownMutations)),
+    "26.9": (_NoSchemaIntrospection, (*_RULES, _KnownMutation)),
+}
 
 
 # -- the answer ------------------------------------------------------------------------------------
@@ -262,10 +292,11 @@ def execute_graphql(
         if exc.message.endswith("Parsing aborted."):
             return too_complex
         raise
-    schema = emulator_schema()
-    errors = validate(schema, document, (_NoIntrospection,))
+    schema = emulator_schema(context.release)
+    introspection, rules = _RELEASE_RULES.get(context.release, _RELEASE_RULES["26.9"])
+    errors = validate(schema, document, (introspection,))
     if not errors:
-        errors = validate(schema, document, _RULES)
+        errors = validate(schema, document, rules)
     if errors:
         return _answer(ExecutionResult(None, errors))
     result = execute_sync(

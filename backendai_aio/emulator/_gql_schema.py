@@ -11,22 +11,27 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
 from graphql import (
+    DocumentNode,
     GraphQLScalarType,
     GraphQLSchema,
+    ObjectTypeDefinitionNode,
     StringValueNode,
     Undefined,
     ValueNode,
-    build_schema,
+    build_ast_schema,
+    parse,
 )
 
+from ._gql_releases import ABSENT_FIELDS, ROOT_NAMES
 from ._gql_serving import SERVING_SDL, SERVING_UNIMPLEMENTED
 
-__all__ = ["SDL", "UNIMPLEMENTED", "emulator_schema"]
+__all__ = ["SDL", "UNIMPLEMENTED", "emulator_schema", "release_sdl"]
 
 _CORE_SDL: Final = """
 scalar UUID
@@ -433,10 +438,22 @@ def _uuid_literal(node: ValueNode, _variables: Any = None) -> Any:
     return uuid.UUID(node.value) if isinstance(node, StringValueNode) else Undefined
 
 
+def release_sdl(release: str) -> DocumentNode:
+    """`SDL` parsed for *release*: its root type's name, without the fields it lacks."""
+    query_name = ROOT_NAMES.get(release, ROOT_NAMES["23.09"])[0]
+    document = parse(re.sub(r"\bQueries\b", query_name, SDL))
+    absent = ABSENT_FIELDS.get(release, {})
+    for definition in document.definitions:
+        if isinstance(definition, ObjectTypeDefinitionNode) and definition.fields:
+            dropped = absent.get(definition.name.value, frozenset())
+            definition.fields = tuple(f for f in definition.fields if f.name.value not in dropped)
+    return document
+
+
 @functools.cache
-def emulator_schema() -> GraphQLSchema:
-    """The schema, built once (its scalars serialise as Graphene's do)."""
-    schema = build_schema(SDL)
+def emulator_schema(release: str = "26.9") -> GraphQLSchema:
+    """*release*'s schema, built once (its scalars serialise as Graphene's do)."""
+    schema = build_ast_schema(release_sdl(release))
     serializers = {
         "JSONString": _json_text,
         "BigInt": _big_int,

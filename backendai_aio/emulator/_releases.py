@@ -31,7 +31,9 @@ __all__ = [
     "DEFAULT_RELEASE",
     "RELEASES",
     "RELEASE_KEY",
+    "SERVED_VERSIONS_KEY",
     "ReleaseProfile",
+    "ServedVersions",
     "release_profile",
 ]
 
@@ -148,6 +150,20 @@ DEFAULT_RELEASE: Final = "26.9"
 
 #: Where an application keeps its `ReleaseProfile`.
 RELEASE_KEY: Final = web.AppKey("release", ReleaseProfile)
+
+
+@dataclass(frozen=True)
+class ServedVersions:
+    """What ``GET /`` (and the webserver's ``GET /func/ping``) report."""
+
+    #: The newest API version the emulated manager speaks.
+    api_version: str
+    #: The manager (and webserver) release that goes with it.
+    manager_version: str
+
+
+#: Where an application keeps its `ServedVersions`.
+SERVED_VERSIONS_KEY: Final = web.AppKey("served_versions", ServedVersions)
 
 
 def release_profile(name: str) -> ReleaseProfile:

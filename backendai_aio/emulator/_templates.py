@@ -1,26 +1,8 @@
 """Session and cluster templates, kept in memory with the manager's shapes.
 
-As the 23.09 manager (and 26.09, with the same shapes) serves them:
-
-- ``POST /template/session`` (``group``/``group_name``, ``domain``/``domain_name``,
-  ``payload``, ``owner_access_key``): *payload* is JSON (or YAML, if PyYAML is installed)
-  text holding a list of items ``{"template": {...}, "name"?, "group_id"?, "user_uuid"?}``;
-  each template is checked as the manager checks a ``taskTemplate`` (its defaults filled in:
-  ``spec.session_type``, ``kernel.architecture``, ...) and stored under a fresh id (32 hex
-  digits). Answers ``[{"id", "user"}]``.
-- ``GET /template/session``: every stored session template, with ``is_owner``, ``user``,
-  ``group``, ``user_email``, ``group_name``, ``domain_name``, ``type`` (``task``) and the
-  ``template``; ``GET /template/session/{id}``: ``{"template", "name", "user_uuid",
-  "group_id", "domain_name"}``; ``PUT`` replaces it (the same body as creation), ``DELETE``
-  removes it: both answer ``{"success": true}``.
-- ``/template/cluster``: the same calls for ``clusterTemplate`` bodies (``mode``,
-  ``spec.nodes`` naming session templates by role, exactly one ``main`` node). Creation
-  answers ``{"id", "user"}``, a read the template body alone; the listing shows the
-  caller's own templates (``type`` ``user``), every user's for a superadmin with ``all``.
-
-An unknown id is 404 ``object-not-found`` "No such task template."; an unknown project 400
-"Invalid group"; a malformed payload 400 "Malformed payload"; a template failing its
-checks 400 ``invalid-api-params`` with the problems in ``data``.
+The routes (``/template/session`` and ``/template/cluster``: create, list, read, replace,
+delete) and what each release answers are described in docs/emulator.md. The payload is JSON
+or YAML text, parsed as the manager parses it (PyYAML, which the ``emulator`` extra installs).
 """
 
 from __future__ import annotations
@@ -31,22 +13,35 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import yaml  # type: ignore[import-untyped, unused-ignore]
 from aiohttp import web
 
 from ._accounts import ACCOUNTS_KEY, DEFAULT_GROUP_ID, DEFAULT_GROUP_NAME, is_default_project
 from ._auth import current_keypair
 from ._params import alias, read_checked_params
-from ._problems import InvalidAPIParameters, Problem
+from ._problems import InternalServerError, InvalidAPIParameters, Problem
+from ._releases import RELEASE_KEY
 
-__all__ = ["TEMPLATES_KEY", "TemplateStore", "add_template_routes"]
+__all__ = ["TEMPLATES_KEY", "TemplateStore", "add_template_routes", "routes"]
 
 _MAIN_ROLE: Final = "main"
 
 
+#: The template routes.
+routes = web.RouteTableDef()
+
+
 class TaskTemplateNotFound(Problem):
-    """404 object-not-found for a template id."""
+    """404 object-not-found for a template id, as 23.09 words it."""
 
     status, slug, title = 404, "object-not-found", "No such task template."
+
+
+class SessionTemplateNotFound(TaskTemplateNotFound):
+    """The same 404 as 26.9 words it (with its entity error code)."""
+
+    title = "No such session template."
+    error_code = "session-template_read_not-found"
 
 
 @dataclass
@@ -69,15 +64,16 @@ class TemplateStore:
 
     rows: dict[str, StoredTemplate] = field(default_factory=dict)
 
-    def find(self, template_id: str, kind: str) -> StoredTemplate:
-        """The template *template_id* of *kind* (``task`` or ``cluster``), or 404."""
+    def find(self, template_id: str, kind: str, release: str = "23.09") -> StoredTemplate:
+        """The template *template_id* of *kind* (``task`` or ``cluster``), or *release*'s 404."""
+        missing = TaskTemplateNotFound if release == "23.09" else SessionTemplateNotFound
         try:
             key = uuid.UUID(template_id).hex
         except ValueError:
-            raise TaskTemplateNotFound from None
+            raise missing from None
         row = self.rows.get(key)
         if row is None or row.type != kind:
-            raise TaskTemplateNotFound
+            raise missing
         return row
 
 
@@ -85,7 +81,12 @@ class TemplateStore:
 TEMPLATES_KEY: Final = web.AppKey("templates", TemplateStore)
 
 
-def _parse_payload(text: Any) -> Any:
+def _parse_payload(text: Any, *, every_document: bool = False) -> Any:
+    """*text* as JSON, else YAML: the manager's order.
+
+    A session template's creation reads every YAML document (each one an item); the other
+    calls read one document. A payload that is neither is 400 "Malformed payload".
+    """
     if not isinstance(text, str):
         raise InvalidAPIParameters("Input validation error", data={"payload": "is required"})
     try:
@@ -93,10 +94,8 @@ def _parse_payload(text: Any) -> Any:
     except ValueError:
         pass
     try:
-        import yaml  # type: ignore[import-untyped, unused-ignore]
-    except ImportError:
-        raise InvalidAPIParameters("Malformed payload") from None
-    try:
+        if not every_document:
+            return yaml.safe_load(text)
         docs = list(yaml.safe_load_all(text))
     except yaml.YAMLError:
         raise InvalidAPIParameters("Malformed payload") from None
@@ -224,124 +223,186 @@ def _session_items(payload: Any) -> list[dict[str, Any]]:
     return items
 
 
+def _release(request: web.Request) -> str:
+    return request.app[RELEASE_KEY].name
+
+
+def _store(request: web.Request) -> TemplateStore:
+    return request.app[TEMPLATES_KEY]
+
+
+def _find(request: web.Request, kind: str) -> StoredTemplate:
+    return _store(request).find(request.match_info["template_id"], kind, _release(request))
+
+
+def _created_at(row: StoredTemplate, release: str) -> str:
+    # 23.09 prints the timestamp as Python does; 26.9 serialises it as ISO 8601 in UTC.
+    if release == "23.09":
+        return str(row.created_at)
+    return row.created_at.isoformat().replace("+00:00", "Z")
+
+
 def _listing(request: web.Request, row: StoredTemplate) -> dict[str, Any]:
     owner = next((u for u in request.app[ACCOUNTS_KEY].users() if u.uuid == row.user_uuid), None)
     return {
         "name": row.name,
         "id": row.id,
-        "created_at": str(row.created_at),
+        "created_at": _created_at(row, _release(request)),
         "is_owner": row.user_uuid == current_keypair(request).user.uuid,
         "user": str(row.user_uuid),
         "group": str(row.group_id),
         "user_email": None if owner is None else owner.email,
-        "group_name": DEFAULT_GROUP_NAME,
-        "domain_name": row.domain_name,
     }
+
+
+@routes.post("/template/session")
+async def create_session(request: web.Request) -> web.Response:
+    """``POST /template/session``: store each item of the payload as a task template."""
+    params = await read_checked_params(request)
+    group_id = _group(params)
+    user = current_keypair(request).user.uuid
+    created = []
+    for item in _session_items(_parse_payload(params.get("payload"), every_document=True)):
+        template = check_task_template(item["template"])
+        row = StoredTemplate(
+            id=uuid.uuid4().hex,
+            type="task",
+            name=str(item.get("name") or template["metadata"]["name"]),
+            template=template,
+            user_uuid=_uuid(item.get("user_uuid", user), "user_uuid"),
+            group_id=_uuid(item.get("group_id", group_id), "group_id"),
+        )
+        _store(request).rows[row.id] = row
+        created.append({"id": row.id, "user": row.user_uuid.hex})
+    return web.json_response(created)
+
+
+@routes.get("/template/session")
+async def list_session(request: web.Request) -> web.Response:
+    """``GET /template/session``: every stored task template, with its owner's names."""
+    rows = [row for row in _store(request).rows.values() if row.type == "task"]
+    return web.json_response(
+        [
+            {
+                **_listing(request, row),
+                "group_name": DEFAULT_GROUP_NAME,
+                "domain_name": row.domain_name,
+                "type": "task",
+                "template": row.template,
+            }
+            for row in rows
+        ]
+    )
+
+
+@routes.get("/template/session/{template_id}")
+async def get_session(request: web.Request) -> web.Response:
+    """``GET /template/session/{id}``: one task template and its owner."""
+    try:
+        row = _find(request, "task")
+    except TaskTemplateNotFound:
+        if _release(request) == "23.09":
+            # 23.09 answers an empty object for an id it has no (active) row for.
+            return web.json_response({})
+        raise
+    return web.json_response(
+        {
+            "template": row.template,
+            "name": row.name,
+            "user_uuid": str(row.user_uuid),
+            "group_id": str(row.group_id),
+            "domain_name": row.domain_name,
+        }
+    )
+
+
+@routes.put("/template/session/{template_id}")
+async def put_session(request: web.Request) -> web.Response:
+    """``PUT /template/session/{id}``: replace a task template (the creation body)."""
+    row = _find(request, "task")
+    params = await read_checked_params(request)
+    group_id = _group(params)
+    for item in _session_items(_parse_payload(params.get("payload"))):
+        row.template = check_task_template(item["template"])
+        row.name = str(item.get("name") or row.template["metadata"]["name"])
+        row.group_id = _uuid(item.get("group_id", group_id), "group_id")
+        row.user_uuid = _uuid(item.get("user_uuid", row.user_uuid), "user_uuid")
+    return web.json_response({"success": True})
+
+
+@routes.post("/template/cluster")
+async def create_cluster(request: web.Request) -> web.Response:
+    """``POST /template/cluster``: store one cluster template."""
+    params = await read_checked_params(request)
+    group_id = _group(params)
+    template = check_cluster_template(_parse_payload(params.get("payload")))
+    user = current_keypair(request).user.uuid
+    row = StoredTemplate(
+        uuid.uuid4().hex, "cluster", template["metadata"]["name"], template, user, group_id
+    )
+    _store(request).rows[row.id] = row
+    return web.json_response({"id": row.id, "user": user.hex})
+
+
+@routes.get("/template/cluster")
+async def list_cluster(request: web.Request) -> web.Response:
+    """``GET /template/cluster``: the caller's cluster templates (everyone's with ``all``)."""
+    params = await read_checked_params(request)
+    keypair = current_keypair(request)
+    every = str(params.get("all", "")).lower() in ("1", "true", "yes", "on")
+    rows = [
+        row
+        for row in _store(request).rows.values()
+        if row.type == "cluster"
+        and ((every and keypair.is_superadmin) or row.user_uuid == keypair.user.uuid)
+    ]
+    # Both releases list a cluster template without its project's name (their query joins
+    # no groups table) and without a domain.
+    return web.json_response(
+        [{**_listing(request, row), "group_name": None, "type": "user"} for row in rows]
+    )
+
+
+@routes.get("/template/cluster/{template_id}")
+async def get_cluster(request: web.Request) -> web.Response:
+    """``GET /template/cluster/{id}``: the cluster template's body."""
+    row = _find(request, "cluster")
+    if _release(request) == "23.09":
+        # 23.09 decodes the stored body as JSON text though the database hands it a dict:
+        # every read of an existing cluster template fails with 500.
+        raise InternalServerError
+    return web.json_response(row.template)
+
+
+@routes.put("/template/cluster/{template_id}")
+async def put_cluster(request: web.Request) -> web.Response:
+    """``PUT /template/cluster/{id}``: replace a cluster template's body."""
+    row = _find(request, "cluster")
+    params = await read_checked_params(request)
+    row.template = check_cluster_template(_parse_payload(params.get("payload")))
+    row.name = row.template["metadata"]["name"]
+    return web.json_response({"success": True})
+
+
+async def _delete(request: web.Request, kind: str) -> web.Response:
+    row = _find(request, kind)
+    del _store(request).rows[row.id]
+    return web.json_response({"success": True})
+
+
+@routes.delete("/template/session/{template_id}")
+async def delete_session(request: web.Request) -> web.Response:
+    """``DELETE /template/session/{id}``."""
+    return await _delete(request, "task")
+
+
+@routes.delete("/template/cluster/{template_id}")
+async def delete_cluster(request: web.Request) -> web.Response:
+    """``DELETE /template/cluster/{id}``."""
+    return await _delete(request, "cluster")
 
 
 def add_template_routes(app: web.Application) -> None:
     """Install ``/template/session`` and ``/template/cluster`` over a fresh store."""
-    store = TemplateStore()
-    app[TEMPLATES_KEY] = store
-
-    async def create_session(request: web.Request) -> web.Response:
-        params = await read_checked_params(request)
-        group_id = _group(params)
-        user = current_keypair(request).user.uuid
-        created = []
-        for item in _session_items(_parse_payload(params.get("payload"))):
-            template = check_task_template(item["template"])
-            row = StoredTemplate(
-                id=uuid.uuid4().hex,
-                type="task",
-                name=str(item.get("name") or template["metadata"]["name"]),
-                template=template,
-                user_uuid=_uuid(item.get("user_uuid", user), "user_uuid"),
-                group_id=_uuid(item.get("group_id", group_id), "group_id"),
-            )
-            store.rows[row.id] = row
-            created.append({"id": row.id, "user": row.user_uuid.hex})
-        return web.json_response(created)
-
-    async def list_session(request: web.Request) -> web.Response:
-        rows = [row for row in store.rows.values() if row.type == "task"]
-        return web.json_response(
-            [{**_listing(request, row), "type": "task", "template": row.template} for row in rows]
-        )
-
-    async def get_session(request: web.Request) -> web.Response:
-        row = store.find(request.match_info["template_id"], "task")
-        return web.json_response(
-            {
-                "template": row.template,
-                "name": row.name,
-                "user_uuid": str(row.user_uuid),
-                "group_id": str(row.group_id),
-                "domain_name": row.domain_name,
-            }
-        )
-
-    async def put_session(request: web.Request) -> web.Response:
-        row = store.find(request.match_info["template_id"], "task")
-        params = await read_checked_params(request)
-        group_id = _group(params)
-        for item in _session_items(_parse_payload(params.get("payload"))):
-            row.template = check_task_template(item["template"])
-            row.name = str(item.get("name") or row.template["metadata"]["name"])
-            row.group_id = _uuid(item.get("group_id", group_id), "group_id")
-            row.user_uuid = _uuid(item.get("user_uuid", row.user_uuid), "user_uuid")
-        return web.json_response({"success": True})
-
-    async def create_cluster(request: web.Request) -> web.Response:
-        params = await read_checked_params(request)
-        group_id = _group(params)
-        template = check_cluster_template(_parse_payload(params.get("payload")))
-        user = current_keypair(request).user.uuid
-        row = StoredTemplate(
-            uuid.uuid4().hex, "cluster", template["metadata"]["name"], template, user, group_id
-        )
-        store.rows[row.id] = row
-        return web.json_response({"id": row.id, "user": user.hex})
-
-    async def list_cluster(request: web.Request) -> web.Response:
-        params = await read_checked_params(request)
-        keypair = current_keypair(request)
-        every = str(params.get("all", "")).lower() in ("1", "true", "yes", "on")
-        rows = [
-            row
-            for row in store.rows.values()
-            if row.type == "cluster"
-            and ((every and keypair.is_superadmin) or row.user_uuid == keypair.user.uuid)
-        ]
-        return web.json_response([{**_listing(request, row), "type": "user"} for row in rows])
-
-    async def get_cluster(request: web.Request) -> web.Response:
-        return web.json_response(store.find(request.match_info["template_id"], "cluster").template)
-
-    async def put_cluster(request: web.Request) -> web.Response:
-        row = store.find(request.match_info["template_id"], "cluster")
-        params = await read_checked_params(request)
-        row.template = check_cluster_template(_parse_payload(params.get("payload")))
-        row.name = row.template["metadata"]["name"]
-        return web.json_response({"success": True})
-
-    def delete(kind: str) -> Any:
-        async def handler(request: web.Request) -> web.Response:
-            row = store.find(request.match_info["template_id"], kind)
-            del store.rows[row.id]
-            return web.json_response({"success": True})
-
-        return handler
-
-    for kind, create, listing, get, put in (
-        ("session", create_session, list_session, get_session, put_session),
-        ("cluster", create_cluster, list_cluster, get_cluster, put_cluster),
-    ):
-        base = f"/template/{kind}"
-        app.router.add_post(base, create)
-        app.router.add_get(base, listing)
-        app.router.add_get(base + "/{template_id}", get)
-        app.router.add_put(base + "/{template_id}", put)
-        app.router.add_delete(
-            base + "/{template_id}", delete("task" if kind == "session" else kind)
-        )
+    app[TEMPLATES_KEY] = TemplateStore()
+    app.add_routes(routes)

@@ -9,7 +9,8 @@ user's keypair and relays the manager's answer as it is. As the webserver
 - ``POST /server/login`` with JSON ``{"username", "password"}`` (over plain HTTP the official
   SDK encrypts it: ``X-BackendAI-Encoded: true`` and ``<iv>:<base64 of AES-CBC(JSON)>``, the
   AES-256 key being the first 32 bytes of ``base64(endpoint URL) + iv + iv``; see
-  `decrypt_body`): 200 ``{"authenticated": true,
+  `decrypt_body`; the webserver decrypts any request so marked, ``/func/`` calls too, and so
+  does `decrypt_bodies`): 200 ``{"authenticated": true,
   "data": {"access_key", "role", "status"}}`` and the ``AIOHTTP_SESSION`` cookie (HttpOnly,
   ``SameSite=Strict``, path ``/``, a week long). A body must be ``application/json`` (the
   webserver takes any type; see `_params.is_json_request`). A refused login is 200
@@ -33,6 +34,7 @@ The users and passwords are the emulator's accounts (see `_accounts`).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -43,7 +45,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
+from aiohttp.streams import StreamReader
+from aiohttp.typedefs import Handler
 from aiohttp.web_urldispatcher import AbstractRoute, UrlDispatcher, UrlMappingMatchInfo
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._accounts import ACCOUNTS_KEY, Keypair
@@ -51,6 +56,7 @@ from ._aes import cbc_decrypt, unpad
 from ._auth import WEBSERVER_PREFIX, public
 from ._params import NOT_JSON_MESSAGE, is_json_request
 from ._problems import PROBS, WebserverProblem
+from ._releases import SERVED_VERSIONS_KEY
 
 if TYPE_CHECKING:
     # Only for the signature aiohttp's resources declare; never needed at run time.
@@ -61,8 +67,10 @@ __all__ = [
     "WEBSERVER_KEY",
     "WebserverSessions",
     "add_webserver_routes",
+    "decrypt_bodies",
     "decrypt_body",
     "logged_in_keypair",
+    "routes",
 ]
 
 #: The webserver's session cookie (aiohttp-session's default name).
@@ -128,8 +136,44 @@ def decrypt_body(endpoint: str, payload: bytes) -> bytes:
     return unpad(cbc_decrypt(key, iv, data))
 
 
+@web.middleware
+async def decrypt_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Decrypt every request body marked with `ENCODED_HEADER`, as the webserver does.
+
+    The webserver's ``decrypt_payload`` middleware does this for any path (the login and every
+    ``/func/`` call) and relays the plain body, with its length, to the manager; the handler
+    here sees it as the request's body.
+    """
+    if not request.headers.get(ENCODED_HEADER) or not request.can_read_body:
+        return await handler(request)
+    # The webserver's key is the URL as it sees the request arrive. The stream is read, not
+    # the request: aiohttp clones a request only while its body is unread.
+    try:
+        plain = decrypt_body(f"{request.scheme}://{request.host}", await request.content.read())
+    except ValueError:
+        raise WebserverProblem(
+            400, "invalid-api-params", "The encrypted request body cannot be decrypted."
+        ) from None
+    headers = CIMultiDict(request.headers)
+    headers["Content-Length"] = str(len(plain))
+    if request.content_type == "application/octet-stream":
+        # The SDK's encrypted body is JSON sent as bytes. Taking it as JSON opens nothing to
+        # other sites: a page cannot send the header without a CORS preflight, never granted.
+        headers["Content-Type"] = "application/json"
+    decrypted = request.clone(headers=CIMultiDictProxy(headers))
+    body = StreamReader(request.protocol, 2**16, loop=asyncio.get_running_loop())
+    body.feed_data(plain)
+    body.feed_eof()
+    # aiohttp has no public way to give a request another body; every reader reads this one.
+    decrypted._payload = body
+    return await handler(decrypted)
+
+
 #: Where the application keeps its `WebserverSessions`.
 WEBSERVER_KEY: Final = web.AppKey("webserver", WebserverSessions)
+
+#: The webserver's own routes (``/server/...`` and ``/func/ping``).
+routes = web.RouteTableDef()
 
 
 def logged_in_keypair(request: web.Request) -> Keypair | None:
@@ -195,102 +239,104 @@ class _ProxyResource(web.AbstractResource):
         return iter(())
 
 
-def add_webserver_routes(app: web.Application, *, version: str) -> None:
+@routes.post("/server/login")
+@public
+async def login(request: web.Request) -> web.Response:
+    """``POST /server/login``: log in with an e-mail and a password."""
+    sessions = request.app[WEBSERVER_KEY]
+    if sessions.find(request) is not None:
+        raise WebserverProblem(400, "generic-bad-request", "You have already logged in.")
+    raw = await request.read()
+    # An encrypted body arrives here decrypted, as JSON (see `decrypt_bodies`).
+    if raw.strip() and not is_json_request(request):
+        raise WebserverProblem(400, "invalid-api-params", NOT_JSON_MESSAGE)
+    try:
+        creds = json.loads(raw)
+    except ValueError:
+        creds = {}
+    if not isinstance(creds, dict):
+        creds = {}
+    for name in ("username", "password"):
+        if not creds.get(name):
+            raise WebserverProblem(400, "invalid-api-params", f"You must provide the {name} field.")
+    username, password = str(creds["username"]), str(creds["password"])
+    history = sessions.history.setdefault(username, _History())
+    now = time.time()
+    if now - history.last_attempt > _LOGIN_BLOCK_TIME:
+        # The last attempt is long past: the user may try again.
+        history.fail_count = 0
+    history.last_attempt = now
+    if history.fail_count >= _LOGIN_ALLOWED_FAIL_COUNT:
+        raise WebserverProblem(429, "too-many-requests", "Too many failed login attempts")
+    keypair = request.app[ACCOUNTS_KEY].authenticate(username, password)
+    if keypair is None:
+        history.fail_count += 1
+        # The manager's refusal, relayed by the webserver under "details".
+        reason = {
+            "type": PROBS + "auth-failed",
+            "title": "Credential/signature mismatch.",
+            "details": "User credential mismatch.",
+        }
+        return web.json_response({"authenticated": False, "data": reason})
+    history.fail_count = 0
+    identity = secrets.token_hex(16)
+    sessions.logins[identity] = _Login(keypair, identity, time.monotonic() + SESSION_MAX_AGE)
+    response = web.json_response({"authenticated": True, "data": _public_data(keypair)})
+    # Strict: a page of another site never has the browser send it along.
+    response.set_cookie(
+        SESSION_COOKIE,
+        identity,
+        max_age=SESSION_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
+
+
+@routes.post("/server/login-check")
+@public
+async def login_check(request: web.Request) -> web.Response:
+    """``POST /server/login-check``: whether the session cookie is logged in."""
+    found = request.app[WEBSERVER_KEY].find(request)
+    return web.json_response(
+        {
+            "authenticated": found is not None,
+            "data": None if found is None else _public_data(found.keypair),
+            "session_id": None if found is None else found.identity,
+        }
+    )
+
+
+@routes.post("/server/logout")
+@public
+async def logout(request: web.Request) -> web.Response:
+    """``POST /server/logout``: end the session and clear its cookie."""
+    sessions = request.app[WEBSERVER_KEY]
+    found = sessions.find(request)
+    if found is not None:
+        del sessions.logins[found.identity]
+    response = web.Response(status=201)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@routes.get(WEBSERVER_PREFIX + "/ping")
+@public
+async def ping(request: web.Request) -> web.Response:
+    """``GET /func/ping``: the webserver's version."""
+    version = request.app[SERVED_VERSIONS_KEY].manager_version
+    return web.json_response({"version": version, "details": "Success"})
+
+
+def add_webserver_routes(app: web.Application) -> None:
     """Install the webserver's routes and its ``/func/`` proxy on *app*.
 
-    *version* is what ``GET /func/ping`` reports (the webserver's release).
+    ``GET /func/ping`` reports the release in the application's `ServedVersions`.
     """
-    sessions = WebserverSessions()
-    app[WEBSERVER_KEY] = sessions
-
-    @public
-    async def login(request: web.Request) -> web.Response:
-        if sessions.find(request) is not None:
-            raise WebserverProblem(400, "generic-bad-request", "You have already logged in.")
-        raw = await request.read()
-        if request.headers.get(ENCODED_HEADER) and raw:
-            # The webserver's key is the URL as it sees the request arrive.
-            try:
-                raw = decrypt_body(f"{request.scheme}://{request.host}", raw)
-            except ValueError:
-                raise WebserverProblem(
-                    400, "invalid-api-params", "The encrypted request body cannot be decrypted."
-                ) from None
-        elif raw.strip() and not is_json_request(request):
-            raise WebserverProblem(400, "invalid-api-params", NOT_JSON_MESSAGE)
-        try:
-            creds = json.loads(raw)
-        except ValueError:
-            creds = {}
-        if not isinstance(creds, dict):
-            creds = {}
-        for name in ("username", "password"):
-            if not creds.get(name):
-                raise WebserverProblem(
-                    400, "invalid-api-params", f"You must provide the {name} field."
-                )
-        username, password = str(creds["username"]), str(creds["password"])
-        history = sessions.history.setdefault(username, _History())
-        now = time.time()
-        if now - history.last_attempt > _LOGIN_BLOCK_TIME:
-            # The last attempt is long past: the user may try again.
-            history.fail_count = 0
-        history.last_attempt = now
-        if history.fail_count >= _LOGIN_ALLOWED_FAIL_COUNT:
-            raise WebserverProblem(429, "too-many-requests", "Too many failed login attempts")
-        keypair = request.app[ACCOUNTS_KEY].authenticate(username, password)
-        if keypair is None:
-            history.fail_count += 1
-            # The manager's refusal, relayed by the webserver under "details".
-            reason = {
-                "type": PROBS + "auth-failed",
-                "title": "Credential/signature mismatch.",
-                "details": "User credential mismatch.",
-            }
-            return web.json_response({"authenticated": False, "data": reason})
-        history.fail_count = 0
-        identity = secrets.token_hex(16)
-        sessions.logins[identity] = _Login(keypair, identity, time.monotonic() + SESSION_MAX_AGE)
-        response = web.json_response({"authenticated": True, "data": _public_data(keypair)})
-        # Strict: a page of another site never has the browser send it along.
-        response.set_cookie(
-            SESSION_COOKIE,
-            identity,
-            max_age=SESSION_MAX_AGE,
-            path="/",
-            httponly=True,
-            samesite="Strict",
-        )
-        return response
-
-    @public
-    async def login_check(request: web.Request) -> web.Response:
-        found = sessions.find(request)
-        return web.json_response(
-            {
-                "authenticated": found is not None,
-                "data": None if found is None else _public_data(found.keypair),
-                "session_id": None if found is None else found.identity,
-            }
-        )
-
-    @public
-    async def logout(request: web.Request) -> web.Response:
-        found = sessions.find(request)
-        if found is not None:
-            del sessions.logins[found.identity]
-        response = web.Response(status=201)
-        response.del_cookie(SESSION_COOKIE, path="/")
-        return response
-
-    @public
-    async def ping(request: web.Request) -> web.Response:
-        return web.json_response({"version": version, "details": "Success"})
-
-    app.router.add_post("/server/login", login)
-    app.router.add_post("/server/login-check", login_check)
-    app.router.add_post("/server/logout", logout)
-    app.router.add_get(WEBSERVER_PREFIX + "/ping", ping)
+    app[WEBSERVER_KEY] = WebserverSessions()
+    app.middlewares.append(decrypt_bodies)
+    app.add_routes(routes)
     app.router.register_resource(_ProxyResource(app.router))
 
 

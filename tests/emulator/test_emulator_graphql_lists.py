@@ -10,9 +10,10 @@ import json
 import sys
 from typing import Any
 
+import aiohttp
 import pytest
 
-from backendai_aio.emulator import DEFAULT_ACCESS_KEY, USER_ACCESS_KEY
+from backendai_aio.emulator import DEFAULT_ACCESS_KEY, USER_ACCESS_KEY, USER_SECRET_KEY, Emulator
 
 from .wire import PROBS, Wire
 
@@ -297,10 +298,14 @@ async def test_without_graphql_core_the_routes_answer_501(
     assert "install backendai-aio[emulator]" in body["msg"]
 
 
-async def test_newer_managers_fields(user_wire: Wire) -> None:
-    # Fields 26.9 added (its CLI's `image list` and `ps` select them).
+async def test_newer_managers_fields(http: aiohttp.ClientSession, user_wire: Wire) -> None:
+    # Fields 26.9 added (its CLI's `image list` and `ps` select them); 23.09 has none of them.
     query = "{ images { namespace base_image_name version tags { key value } status } }"
-    body = await gql(user_wire, query)
+    refused = await gql(user_wire, query)
+    assert refused["errors"][0]["message"] == "Cannot query field 'namespace' on type 'Image'."
+    async with Emulator(release="26.9") as emulator:
+        wire = Wire(emulator, http, access_key=USER_ACCESS_KEY, secret_key=USER_SECRET_KEY)
+        body = await gql(wire, query)
     assert body == {
         "data": {
             "images": [

@@ -142,13 +142,19 @@ class Target:
             HOME=str(self.home),
         )
 
-    def run(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        """Run *args* (a command of the venv) with the SDK's configuration."""
+    def run(
+        self, *args: str, cwd: Path | None = None, answer: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run *args* (a command of the venv) with the SDK's configuration.
+
+        *answer* is typed at the command's prompt (a confirmation); else it reads nothing.
+        """
         return subprocess.run(
             args,
             cwd=cwd or self.home,
             env=self.env(),
-            stdin=subprocess.DEVNULL,
+            input=answer,
+            stdin=subprocess.DEVNULL if answer is None else None,
             capture_output=True,
             text=True,
             errors="replace",
@@ -156,9 +162,11 @@ class Target:
             check=False,
         )
 
-    def backend_ai(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run the CLI: ``backend.ai ARGS``."""
-        return self.run(self.cli, *args)
+    def backend_ai(
+        self, *args: str, cwd: Path | None = None, answer: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the CLI: ``backend.ai ARGS`` (in *cwd*, typing *answer* at its prompt)."""
+        return self.run(self.cli, *args, cwd=cwd, answer=answer)
 
     def call(self, scenario: str, work: Path, name: str) -> dict[str, Any]:
         """Run a scenario of ``driver.py`` in the SDK's python; what it printed, decoded."""

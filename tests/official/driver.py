@@ -133,7 +133,31 @@ def webserver_scenario(work: Path, credentials: str) -> dict[str, Any]:
             api.aiohttp_session.cookie_jar.update_cookies(login["cookies"])
             out["keypair"] = api.Admin.query("{ keypair { access_key is_admin } }")["keypair"]
             out["presets"] = sorted(p["name"] for p in api.Resource.list()["presets"])
+            if not IS_23:
+                out["encrypted_query"] = _encrypted_query(config, login["cookies"])
     return out
+
+
+def _encrypted_query(config: Any, cookies: Any) -> Any:
+    """A GraphQL call through the webserver with its body encrypted as the SDK encrypts the
+    login's (26.9's ``encrypt_payload``, header ``X-BackendAI-Encoded``)."""
+    import asyncio
+
+    from ai.backend.client.auth import encrypt_payload  # type: ignore[import-not-found]
+    from ai.backend.client.request import Request  # type: ignore[import-not-found]
+    from ai.backend.client.session import AsyncSession  # type: ignore[import-not-found, unused-ignore]
+
+    async def call() -> Any:
+        async with AsyncSession(config=config) as api:
+            api.aiohttp_session.cookie_jar.update_cookies(cookies)
+            rqst = Request("POST", "/admin/gql")
+            rqst.headers["X-BackendAI-Encoded"] = "true"
+            body = json.dumps({"query": "{ keypair { access_key is_admin } }"}).encode()
+            rqst.set_content(encrypt_payload(str(config.endpoint), body))
+            async with rqst.fetch() as resp:
+                return await resp.json()
+
+    return asyncio.run(call())
 
 
 #: Scenarios that make their own ``Session`` (the others are given one).

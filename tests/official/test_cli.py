@@ -24,6 +24,11 @@ def _ok(done: subprocess.CompletedProcess[str]) -> str:
     return done.stdout
 
 
+def _said(done: subprocess.CompletedProcess[str]) -> str:
+    """What a successful command printed, standard error (its progress lines) included."""
+    return _ok(done) + done.stderr
+
+
 @pytest.fixture
 def session_name(target: Target) -> Iterator[str]:
     """A session started by ``backend.ai run``, destroyed afterwards."""
@@ -141,3 +146,91 @@ def test_config(target: Target) -> None:
     manager = {"23.09": "23.9.10", "26.9": "26.9.6"}[target.sdk.release]
     assert f"Server version: {manager} (API: {target.sdk.api_version})" in out
     assert f'Access key: "{DEFAULT_ACCESS_KEY}"' in out
+
+
+def _session_id(target: Target, name: str) -> str:
+    """The id ``backend.ai ps`` shows for session *name*."""
+    (row,) = [line for line in _ok(target.backend_ai("ps")).splitlines() if line.startswith(name)]
+    ids = [word for word in row.split() if _is_uuid(word)]
+    return ids[0]
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_session_commands(target: Target, work: Path) -> None:
+    name = f"cli-s-{secrets.token_hex(4)}"
+    out = _said(target.backend_ai("session", "create", "--name", name, "python"))
+    session_id = _session_id(target, name)
+    assert f"Session ID {session_id} is created and ready." in out
+    events = subprocess.Popen(
+        [target.cli, "session", "events", name],
+        cwd=target.home,
+        env=target.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        # Both CLIs refuse a name for `session info`: API v5 and later take the id only.
+        info = _said(target.backend_ai("session", "info", session_id))
+        assert name in info and "RUNNING" in info
+        sent = work / "up"
+        sent.mkdir()
+        payload = secrets.token_hex(32) + "\n"
+        (sent / "data.txt").write_text(payload, encoding="utf-8")
+        assert "Uploaded." in _said(
+            target.backend_ai("session", "upload", name, "data.txt", cwd=sent)
+        )
+        listing = _said(target.backend_ai("session", "ls", name))
+        (row,) = [line for line in listing.splitlines() if line.startswith("data.txt ")]
+        assert f"{len(payload)} Bytes" in row
+        got = work / "down"
+        got.mkdir()
+        assert "Downloaded" in _said(
+            target.backend_ai("session", "download", name, "data.txt", cwd=got)
+        )
+        assert (got / "data.txt").read_text(encoding="utf-8") == payload
+        assert "End of logs." in _said(target.backend_ai("session", "logs", name))
+        assert "Done." in _said(target.backend_ai("session", "rm", name))
+        # The event stream shows the termination, then the CLI is stopped.
+        seen = []
+        assert events.stdout is not None
+        for line in iter(events.stdout.readline, ""):
+            seen.append(line)
+            if line.startswith("session_terminated "):
+                break
+        assert seen[-1].startswith("session_terminated ") and name in seen[-1], seen
+        assert any(line.startswith("kernel_terminated ") for line in seen), seen
+    finally:
+        events.kill()
+        events.communicate(timeout=30)
+        target.backend_ai("session", "rm", name)
+
+
+def test_vfolder_file_commands(target: Target, work: Path) -> None:
+    name = f"cli-vf-{secrets.token_hex(4)}"
+    _said(target.backend_ai("vfolder", "create", name, "local:volume1"))
+    try:
+        payload = secrets.token_bytes(64 * 1024)
+        (work / "blob.bin").write_bytes(payload)
+        assert "Done." in _said(target.backend_ai("vfolder", "upload", name, "blob.bin", cwd=work))
+        listing = _said(target.backend_ai("vfolder", "ls", name))
+        (row,) = [line.split() for line in listing.splitlines() if line.startswith("blob.bin ")]
+        assert row[1] == str(len(payload))
+        got = work / "down"
+        got.mkdir()
+        assert "Done." in _said(target.backend_ai("vfolder", "download", name, "blob.bin", cwd=got))
+        assert (got / "blob.bin").read_bytes() == payload
+        # `vfolder rm` deletes files (after a confirmation); `vfolder delete` the folder.
+        _said(target.backend_ai("vfolder", "rm", name, "blob.bin", answer="y\n"))
+        listing = _said(target.backend_ai("vfolder", "ls", name))
+        assert "blob.bin" not in listing
+    finally:
+        assert "Deleted." in _said(target.backend_ai("vfolder", "delete", name))
