@@ -21,8 +21,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
+from ._apiversion import ApiVersion
 from ._errors import (
     BackendError,
     InternalServerError,
@@ -148,6 +149,10 @@ class _Folder(Protocol):
     ) -> Any: ...
 
 
+#: The first API version whose folder paths take an id as well as a name (24.03).
+_IDS_API_VERSION: Final = ApiVersion(8, "20240315")
+
+
 async def _by_id(folder: _Folder, timeout: TimeoutArg) -> _Folder:
     """A handle naming *folder* by its id, for the per-file calls; *folder* itself if unknown.
 
@@ -157,13 +162,16 @@ async def _by_id(folder: _Folder, timeout: TimeoutArg) -> _Folder:
     """
     from ._vfolder import VFolder  # a cycle at import time: VFolder is built on this module
 
+    transport = folder._transport  # noqa: SLF001 - the handle's own, for the same folder
+    # 23.09 names folders in paths by name only (an id there is "No such virtual folder.").
+    if await transport.negotiate(timeout) < _IDS_API_VERSION:
+        return folder
     try:
         info = await folder.info(timeout=timeout)
         folder_id = uuid.UUID(str(info["id"]))
     except (BackendError, KeyError, TypeError, ValueError):
         # No id to be had (an older manager, or no right to the details): names work too.
         return folder
-    transport = folder._transport  # noqa: SLF001 - the handle's own, for the same folder
     return VFolder(transport, folder_id, allow_http_storage_proxy=folder.allow_http_storage_proxy)
 
 
