@@ -20,7 +20,7 @@ from ._failures import TRANSPORT_ERRORS
 from ._namespace import Namespace
 from ._results import TERMINAL_STATUSES, RunResult
 from ._timeouts import NOT_GIVEN, TimeoutArg, resolve_timeout
-from ._websockets import CLOSE_LIMIT, close_websocket, public_url
+from ._websockets import CLOSE_LIMIT, close_websocket, public_url, receive_message
 
 __all__ = ["CLOSE_LIMIT", "ExecutionStream", "ExecutionStreamCalls"]
 
@@ -64,16 +64,7 @@ class ExecutionStream:
     async def _frames(self) -> AsyncIterator[dict[str, Any]]:
         url = public_url(self._url)
         while not self._finished:
-            try:
-                message = await self._ws.receive()
-            except TRANSPORT_ERRORS as exc:
-                # A timeout's own text is empty: say which limit ended the wait.
-                reason = (
-                    "no frame came within the read limit"
-                    if isinstance(exc, TimeoutError)
-                    else f"{type(exc).__name__}: {exc}"
-                )
-                raise ResponseError(f"the execution stream {url} failed: {reason}") from exc
+            message = await receive_message(self._ws, f"the execution stream {url}", "frame")
             if message.type in (
                 aiohttp.WSMsgType.CLOSE,
                 aiohttp.WSMsgType.CLOSING,

@@ -21,7 +21,7 @@ from yarl import URL
 
 from ._errors import InvalidArgumentError, ReadTimeoutError, RequestError, ResponseError
 from ._failures import TRANSPORT_ERRORS
-from ._websockets import close_websocket, public_url
+from ._websockets import close_websocket, public_url, receive_message
 
 __all__ = ["Terminal"]
 
@@ -152,15 +152,7 @@ class Terminal:
 
     async def _receive(self) -> bytes:
         """One frame's output (``b""`` for a frame without any); marks the end when closed."""
-        try:
-            message = await self._ws.receive()
-        except TRANSPORT_ERRORS as exc:
-            reason = (
-                "no output came within the read limit"
-                if isinstance(exc, TimeoutError)
-                else f"{type(exc).__name__}: {exc}"
-            )
-            raise ResponseError(f"the terminal {public_url(self._url)} failed: {reason}") from exc
+        message = await receive_message(self._ws, f"the terminal {public_url(self._url)}", "output")
         if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
             return _output(message.data)
         if message.type is aiohttp.WSMsgType.ERROR:

@@ -11,11 +11,11 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from ._errors import ConnectTimeoutError, RequestError, error_from_response
+from ._errors import ConnectTimeoutError, RequestError, ResponseError, error_from_response
 from ._failures import TRANSPORT_ERRORS
 from ._timeouts import Timeout
 
-__all__ = ["CLOSE_LIMIT", "close_websocket", "open_websocket", "public_url"]
+__all__ = ["CLOSE_LIMIT", "close_websocket", "open_websocket", "public_url", "receive_message"]
 
 #: How long leaving a stream waits for the server to answer the close (seconds); then the
 #: connection is dropped. aiohttp's own close waits for each frame anew, so a server that
@@ -76,3 +76,23 @@ async def close_websocket(ws: aiohttp.ClientWebSocketResponse, limit: float = CL
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(limit):
             await ws.close()
+
+
+async def receive_message(
+    ws: aiohttp.ClientWebSocketResponse, what: str, unit: str
+) -> aiohttp.WSMessage:
+    """The next message of *ws*; a transport failure is a `ResponseError` naming *what*.
+
+    *what* names the stream in the message (``"the terminal https://..."``), *unit* what a
+    read limit was waiting for (``"frame"``, ``"output"``).
+    """
+    try:
+        return await ws.receive()
+    except TRANSPORT_ERRORS as exc:
+        # A timeout's own text is empty: say which limit ended the wait.
+        reason = (
+            f"no {unit} came within the read limit"
+            if isinstance(exc, TimeoutError)
+            else f"{type(exc).__name__}: {exc}"
+        )
+        raise ResponseError(f"{what} failed: {reason}") from exc
