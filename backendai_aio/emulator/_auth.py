@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -75,9 +75,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LoginLookup = Callable[[web.Request], Keypair | None]
 
 
+# The handlers marked below; the middleware looks the matched handler up here.
+_PUBLIC: Final[set[Handler]] = set()
+_ANONYMOUS: Final[set[Handler]] = set()
+
+
 def public(handler: Handler) -> Handler:
     """Mark a handler as callable without a signature (like ``GET /``)."""
-    handler._emulator_public = True  # type: ignore[attr-defined]
+    _PUBLIC.add(handler)
     return handler
 
 
@@ -86,7 +91,7 @@ def anonymous(handler: Handler) -> Handler:
 
     Its answers carry the manager's anonymous rate-limit headers.
     """
-    handler._emulator_anonymous = True  # type: ignore[attr-defined]
+    _ANONYMOUS.add(handler)
     return public(handler)
 
 
@@ -222,7 +227,7 @@ def request_checks(
 
     async def handle_anonymous(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
-        if getattr(request.match_info.handler, "_emulator_anonymous", False):
+        if request.match_info.handler in _ANONYMOUS:
             _set_rate_limit_headers(response, ANONYMOUS_RATE_LIMIT, ANONYMOUS_RATE_LIMIT)
         return response
 
@@ -235,10 +240,7 @@ def request_checks(
     async def webserver_call(
         request: web.Request, handler: Handler, accounts: AccountDirectory
     ) -> web.StreamResponse:
-        route_handler: Any = request.match_info.handler
-        if request.match_info.http_exception is None and getattr(
-            route_handler, "_emulator_public", False
-        ):
+        if request.match_info.http_exception is None and request.match_info.handler in _PUBLIC:
             # The webserver's own routes, and the manager's public ones it forwards
             # anonymously (``GET /func/`` answers the version).
             check_version(request)
@@ -265,7 +267,7 @@ def request_checks(
         if request.match_info.http_exception is not None:
             return await handler(request)
         version = check_version(request)
-        if getattr(request.match_info.handler, "_emulator_public", False):
+        if request.match_info.handler in _PUBLIC:
             return await handle_anonymous(request, handler)
         access_key = _verify_signature(request, accounts, version)
         keypair = accounts.keypair(access_key)

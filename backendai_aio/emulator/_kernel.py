@@ -394,7 +394,7 @@ class Kernel:
             start_new_session=True,
             limit=_STREAM_LIMIT,
         )
-        child = Child(proc, self)
+        child = Child(proc, self._on_event, self._child_lost)
         try:
             async with asyncio.timeout(_READY_TIMEOUT):
                 await child.ready

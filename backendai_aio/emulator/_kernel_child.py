@@ -11,7 +11,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from ._kernel_processes import (
     PIPE_DRAIN_TIMEOUT,
@@ -19,9 +19,6 @@ from ._kernel_processes import (
     killpg,
     pipes_of,
 )
-
-if TYPE_CHECKING:
-    from ._kernel import Kernel
 
 __all__ = ["FINAL_STATES", "Child", "Run", "StrayOutput", "wait_for_event"]
 
@@ -179,11 +176,18 @@ async def wait_for_event(event: asyncio.Event, seconds: float) -> bool:
 class Child:
     """One driver process: its pipes, its reader tasks and pending completion requests."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, kernel: Kernel) -> None:
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        on_event: Callable[[Child, dict[str, Any]], None],
+        on_lost: Callable[[Child], None],
+    ) -> None:
         self.proc = proc
         self.expected_exit = False
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._kernel = kernel
+        # The kernel's handlers for the driver's events and for its exit on its own.
+        self._on_event = on_event
+        self._on_lost = on_lost
         self._completions: dict[int, asyncio.Future[list[str]]] = {}
         self._next_completion = 0
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
@@ -287,7 +291,7 @@ class Child:
                 if not future.done():
                     future.set_result([])
             if not self.expected_exit:
-                self._kernel._child_lost(self)
+                self._on_lost(self)
 
     async def _read_stderr(self) -> None:
         stderr = self.proc.stderr
@@ -308,4 +312,4 @@ class Child:
             if future is not None and not future.done():
                 future.set_result([str(item) for item in items] if isinstance(items, list) else [])
         else:
-            self._kernel._on_event(self, message)
+            self._on_event(self, message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any, Final
 
 from aiohttp import web
@@ -11,10 +12,12 @@ from aiohttp import web
 from ._problems import InvalidAPIParameters
 
 __all__ = [
+    "DECRYPTED_BODY",
     "NOT_JSON_MESSAGE",
     "alias",
     "is_json_request",
     "read_api_params",
+    "read_body",
     "read_checked_params",
     "read_json_body",
 ]
@@ -23,6 +26,11 @@ __all__ = [
 NOT_JSON_MESSAGE: Final = (
     "Malformed body: the Content-Type of a JSON body must be application/json."
 )
+
+#: The body of the call being handled when the webserver decrypted it (None: read the
+#: request's own body). aiohttp has no public way to give a request another body, and each
+#: request is handled in a task of its own, so the call's context carries it.
+DECRYPTED_BODY: ContextVar[bytes | None] = ContextVar("decrypted_body", default=None)
 
 
 def is_json_request(request: web.Request) -> bool:
@@ -35,13 +43,19 @@ def is_json_request(request: web.Request) -> bool:
     return request.content_type.lower() == "application/json"
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The body of *request*, decrypted when the webserver decrypted it (`DECRYPTED_BODY`)."""
+    plain = DECRYPTED_BODY.get()
+    return await request.read() if plain is None else plain
+
+
 async def read_json_body(request: web.Request) -> dict[str, Any]:
     """Read a JSON object body; a bodiless request reads as ``{}``, like the manager.
 
     A body that is not declared as ``application/json`` is refused (see
     `is_json_request`); an empty one is not looked at, whatever its type.
     """
-    raw = await request.read()
+    raw = await read_body(request)
     if not raw.strip():
         return {}
     if not is_json_request(request):
@@ -77,7 +91,7 @@ async def read_checked_params(request: web.Request) -> dict[str, Any]:
     The JSON body when the request has one, else the query string (never both): a bodiless
     ``DELETE /session/x?forced=true`` is checked on its query.
     """
-    if request.can_read_body:
+    if DECRYPTED_BODY.get() is not None or request.can_read_body:
         return await read_json_body(request)
     return {key: request.query[key] for key in request.query}
 

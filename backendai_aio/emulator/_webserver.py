@@ -34,7 +34,6 @@ The users and passwords are the emulator's accounts (see `_accounts`).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -45,7 +44,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
-from aiohttp.streams import StreamReader
 from aiohttp.typedefs import Handler
 from aiohttp.web_urldispatcher import AbstractRoute, UrlDispatcher, UrlMappingMatchInfo
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -54,7 +52,7 @@ from yarl import URL
 from ._accounts import ACCOUNTS_KEY, Keypair
 from ._aes import cbc_decrypt, unpad
 from ._auth import WEBSERVER_PREFIX, public
-from ._params import NOT_JSON_MESSAGE, is_json_request
+from ._params import DECRYPTED_BODY, NOT_JSON_MESSAGE, is_json_request, read_body
 from ._problems import PROBS, WebserverProblem
 from ._releases import SERVED_VERSIONS_KEY
 
@@ -141,8 +139,8 @@ async def decrypt_bodies(request: web.Request, handler: Handler) -> web.StreamRe
     """Decrypt every request body marked with `ENCODED_HEADER`, as the webserver does.
 
     The webserver's ``decrypt_payload`` middleware does this for any path (the login and every
-    ``/func/`` call) and relays the plain body, with its length, to the manager; the handler
-    here sees it as the request's body.
+    ``/func/`` call) and relays the plain body, with its length, to the manager; the handlers
+    here read it with `read_body`.
     """
     if not request.headers.get(ENCODED_HEADER) or not request.can_read_body:
         return await handler(request)
@@ -160,13 +158,11 @@ async def decrypt_bodies(request: web.Request, handler: Handler) -> web.StreamRe
         # The SDK's encrypted body is JSON sent as bytes. Taking it as JSON opens nothing to
         # other sites: a page cannot send the header without a CORS preflight, never granted.
         headers["Content-Type"] = "application/json"
-    decrypted = request.clone(headers=CIMultiDictProxy(headers))
-    body = StreamReader(request.protocol, 2**16, loop=asyncio.get_running_loop())
-    body.feed_data(plain)
-    body.feed_eof()
-    # aiohttp has no public way to give a request another body; every reader reads this one.
-    decrypted._payload = body
-    return await handler(decrypted)
+    token = DECRYPTED_BODY.set(plain)
+    try:
+        return await handler(request.clone(headers=CIMultiDictProxy(headers)))
+    finally:
+        DECRYPTED_BODY.reset(token)
 
 
 #: Where the application keeps its `WebserverSessions`.
@@ -246,8 +242,8 @@ async def login(request: web.Request) -> web.Response:
     sessions = request.app[WEBSERVER_KEY]
     if sessions.find(request) is not None:
         raise WebserverProblem(400, "generic-bad-request", "You have already logged in.")
-    raw = await request.read()
     # An encrypted body arrives here decrypted, as JSON (see `decrypt_bodies`).
+    raw = await read_body(request)
     if raw.strip() and not is_json_request(request):
         raise WebserverProblem(400, "invalid-api-params", NOT_JSON_MESSAGE)
     try:
