@@ -75,6 +75,7 @@ from ._service_types import (
     ServiceErrors,
     ServiceInfo,
     ServiceNotReadyError,
+    ServiceOptions,
     ServiceSummary,
 )
 from ._services import Services
@@ -202,6 +203,7 @@ __all__ = [
     "ServiceErrors",
     "ServiceInfo",
     "ServiceNotReadyError",
+    "ServiceOptions",
     "ServiceSummary",
     "Services",
     "SessionFileListing",

@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Final, NotRequired, TypedDict
+from typing import Any, Final, NotRequired, TypedDict, Unpack
 
 from ._errors import BackendError, InvalidArgumentError
 
@@ -25,8 +25,10 @@ __all__ = [
     "ServiceErrors",
     "ServiceInfo",
     "ServiceNotReadyError",
+    "ServiceOptions",
     "ServiceSummary",
     "SuccessAnswer",
+    "TRY_OPTIONS",
     "TryStartResult",
     "readiness",
     "service_body",
@@ -197,27 +199,52 @@ def _without_none(values: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
+class ServiceOptions(TypedDict, total=False):
+    """The optional settings of `Services.create` (and, in part, `Services.try_start`).
+
+    What is not given is not sent: the manager's default applies (``open_to_public`` False,
+    ``scaling_group`` ``"default"``).
+    """
+
+    image: str
+    resources: Mapping[str, Any]
+    resource_opts: Mapping[str, Any]
+    runtime_variant: str
+    environ: Mapping[str, str]
+    open_to_public: bool
+    scaling_group: str
+    group: str
+    domain: str
+    model_definition_path: str
+    model_mount_destination: str
+    startup_command: str
+    bootstrap_script: str
+    architecture: str
+    tag: str
+    owner_access_key: str
+
+
+#: The settings `Services.try_start` takes (a trial replica is neither shared nor tagged).
+TRY_OPTIONS: Final = frozenset(
+    {
+        "image",
+        "resources",
+        "resource_opts",
+        "runtime_variant",
+        "environ",
+        "scaling_group",
+        "model_definition_path",
+    }
+)
+
+
 def service_body(
     model: str | uuid.UUID,
     *,
     name: str,
     replicas: int,
-    image: str | None = None,
-    resources: Mapping[str, Any] | None = None,
-    resource_opts: Mapping[str, Any] | None = None,
-    runtime_variant: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    open_to_public: bool = False,
-    scaling_group: str = "default",
-    group: str | None = None,
-    domain: str | None = None,
-    model_definition_path: str | None = None,
-    model_mount_destination: str | None = None,
-    startup_command: str | None = None,
-    bootstrap_script: str | None = None,
-    architecture: str | None = None,
-    tag: str | None = None,
-    owner_access_key: str | None = None,
+    allowed: frozenset[str] = ServiceOptions.__optional_keys__,
+    **options: Unpack[ServiceOptions],
 ) -> dict[str, Any]:
     """The body of ``POST /services`` (and ``/services/_/try``), valid from 23.09 on.
 
@@ -234,13 +261,18 @@ def service_body(
         raise InvalidArgumentError(f"replicas is a count (0 or more), not {replicas!r}")
     if not isinstance(model, str | uuid.UUID) or not str(model):
         raise InvalidArgumentError(f"model is a folder name or id, not {model!r}")
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise InvalidArgumentError(f"unknown service options: {', '.join(unknown)}")
+    environ, resources = options.get("environ"), options.get("resources")
+    resource_opts = options.get("resource_opts")
     config = _without_none(
         {
             "model": str(model),
-            "model_definition_path": model_definition_path,
-            "model_mount_destination": model_mount_destination,
+            "model_definition_path": options.get("model_definition_path"),
+            "model_mount_destination": options.get("model_mount_destination"),
             "environ": None if environ is None else dict(environ),
-            "scaling_group": scaling_group,
+            "scaling_group": options.get("scaling_group", "default"),
             "resources": None if resources is None else dict(resources),
             "resource_opts": None if resource_opts is None else dict(resource_opts),
         }
@@ -249,16 +281,16 @@ def service_body(
         {
             "name": name,
             "desired_session_count": replicas,
-            "image": image,
-            "arch": architecture,
-            "group": group,
-            "domain": domain,
-            "tag": tag,
-            "startup_command": startup_command,
-            "bootstrap_script": bootstrap_script,
-            "owner_access_key": owner_access_key,
-            "open_to_public": bool(open_to_public),
-            "runtime_variant": runtime_variant,
+            "image": options.get("image"),
+            "arch": options.get("architecture"),
+            "group": options.get("group"),
+            "domain": options.get("domain"),
+            "tag": options.get("tag"),
+            "startup_command": options.get("startup_command"),
+            "bootstrap_script": options.get("bootstrap_script"),
+            "owner_access_key": options.get("owner_access_key"),
+            "open_to_public": bool(options.get("open_to_public", False)),
+            "runtime_variant": options.get("runtime_variant"),
             "config": config,
         }
     )

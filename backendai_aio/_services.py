@@ -13,11 +13,12 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Unpack, cast
 
 from ._errors import BackendError, InvalidArgumentError, NotFoundError, ResponseError
 from ._retries import RetryPolicy
 from ._service_types import (
+    TRY_OPTIONS,
     CreatedService,
     Readiness,
     RuntimeEntry,
@@ -25,6 +26,7 @@ from ._service_types import (
     ServiceErrors,
     ServiceInfo,
     ServiceNotReadyError,
+    ServiceOptions,
     ServiceSummary,
     SuccessAnswer,
     TryStartResult,
@@ -89,28 +91,14 @@ class Services:
         model: str | uuid.UUID,
         *,
         name: str | None = None,
-        image: str | None = None,
         replicas: int = 1,
-        resources: Mapping[str, Any] | None = None,
-        resource_opts: Mapping[str, Any] | None = None,
-        runtime_variant: str | None = None,
-        environ: Mapping[str, str] | None = None,
-        open_to_public: bool = False,
-        scaling_group: str = "default",
-        group: str | None = None,
-        domain: str | None = None,
-        model_definition_path: str | None = None,
-        model_mount_destination: str | None = None,
-        startup_command: str | None = None,
-        bootstrap_script: str | None = None,
-        architecture: str | None = None,
-        tag: str | None = None,
-        owner_access_key: str | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
+        **options: Unpack[ServiceOptions],
     ) -> CreatedService:
         """``POST /services``: serve the model folder *model* (its name or id).
 
-        *name* defaults to a fresh ``svc-…`` name; *runtime_variant* is one of
+        *name* defaults to a fresh ``svc-…`` name. The other settings are those of
+        [`ServiceOptions`][backendai_aio.ServiceOptions]; *runtime_variant* is one of
         `runtimes` (the manager's default is ``custom``: the folder's
         ``model-definition.yaml`` says what to start). *open_to_public* serves the endpoint
         without a token. Answers the new service's id as ``endpoint_id`` (26.09 answers its
@@ -126,22 +114,7 @@ class Services:
             model,
             name=_generated_name() if name is None else name,
             replicas=replicas,
-            image=image,
-            resources=resources,
-            resource_opts=resource_opts,
-            runtime_variant=runtime_variant,
-            environ=environ,
-            open_to_public=open_to_public,
-            scaling_group=scaling_group,
-            group=group,
-            domain=domain,
-            model_definition_path=model_definition_path,
-            model_mount_destination=model_mount_destination,
-            startup_command=startup_command,
-            bootstrap_script=bootstrap_script,
-            architecture=architecture,
-            tag=tag,
-            owner_access_key=owner_access_key,
+            **options,
         )
         answer = await self._transport.request("POST", "/services", json=body, timeout=timeout)
         return cast(CreatedService, answer)
@@ -151,18 +124,16 @@ class Services:
         model: str | uuid.UUID,
         *,
         name: str | None = None,
-        image: str | None = None,
-        resources: Mapping[str, Any] | None = None,
-        resource_opts: Mapping[str, Any] | None = None,
-        runtime_variant: str | None = None,
-        environ: Mapping[str, str] | None = None,
-        scaling_group: str = "default",
-        model_definition_path: str | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
+        **options: Unpack[ServiceOptions],
     ) -> TryStartResult:
         """``POST /services/_/try``: start one replica as a trial, then stop it (24.03 on).
 
-        Answers the background task to follow (``client.events.background_task``):
+        Takes the [`ServiceOptions`][backendai_aio.ServiceOptions] a trial replica uses
+        (``image``, ``resources``, ``resource_opts``, ``runtime_variant``, ``environ``,
+        ``scaling_group``, ``model_definition_path``); others raise
+        [`InvalidArgumentError`][backendai_aio.InvalidArgumentError]. Answers the background
+        task to follow (``client.events.background_task``):
 
         ```python
         task = await client.services.try_start("my-model", image="python:3.12")
@@ -173,13 +144,8 @@ class Services:
             model,
             name=_generated_name() if name is None else name,
             replicas=1,
-            image=image,
-            resources=resources,
-            resource_opts=resource_opts,
-            runtime_variant=runtime_variant,
-            environ=environ,
-            scaling_group=scaling_group,
-            model_definition_path=model_definition_path,
+            allowed=TRY_OPTIONS,
+            **options,
         )
         answer = await self._transport.request(
             "POST", "/services/_/try", json=body, timeout=timeout

@@ -22,6 +22,7 @@ from aiohttp import web
 from .._apiversion import ApiVersion, parse_api_version
 from ._problems import (
     EntityNotFound,
+    InvalidAPIParameters,
     Problem,
     SessionNotFound,
     VFolderAlreadyExists,
@@ -112,8 +113,16 @@ class ReleaseProfile:
             if isinstance(problem, SessionNotFound):
                 problem = EntityNotFound("No SessionRow matches the given key", entity="session")
             elif isinstance(problem, VFolderAlreadyExists):
-                # 26.9 answers a taken folder name with 409 Conflict (23.09: 400).
-                problem.status = 409
+                if isinstance(problem.data, str):
+                    # Creating a folder under a taken name (also one in the trash): 26.9 wraps
+                    # its conflict in a 400 invalid-api-params that carries both messages.
+                    problem = InvalidAPIParameters(
+                        f"{problem.title} (VFolder with the given name already exists. "
+                        f"({problem.data}))"
+                    )
+                else:
+                    # An invitation to a name already held: 409 Conflict (23.09: 400).
+                    problem.status = 409
         return problem.to_response(headers, error_code=self.error_codes)
 
 

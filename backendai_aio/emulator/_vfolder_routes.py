@@ -181,7 +181,8 @@ async def _hosts(request: web.Request) -> web.Response:
 @routes.route("GET", "/folders/{name}")
 async def _info(request: web.Request) -> web.Response:
     store, keypair = _caller(request)
-    access = store.find(keypair, request.match_info["name"])
+    # 26.9 shows a folder in the trash too, with its status.
+    access = store.find(keypair, request.match_info["name"], trashed=True)
     folder = access.folder
     count, size = await asyncio.to_thread(_usage, folder.root)
     created = str(folder.created_at)
@@ -191,7 +192,7 @@ async def _info(request: web.Request) -> web.Response:
             "id": folder.id.hex,
             "host": folder.host,
             "quota_scope_id": _quota_scope(folder),
-            "status": "ready",
+            "status": folder.status,
             "numFiles": count,
             "num_files": count,
             "used_bytes": size,

@@ -174,14 +174,18 @@ class VFolderStore:
                 found.append(_Access(folder, permission, keypair.is_admin))
         return found
 
-    def find(self, keypair: Keypair, name: str, need: str = "ro") -> _Access:
+    def find(
+        self, keypair: Keypair, name: str, need: str = "ro", *, trashed: bool = False
+    ) -> _Access:
         """The folder *name* of *keypair*'s user, with at least the permission *need* (else 404).
 
         On 26.9 *name* may also be the folder's id, and a folder shared by invitation is
-        reachable only by its id; a folder in the trash is found by neither.
+        reachable only by its id; a folder in the trash is found only when *trashed* is set
+        (the details call shows it, the file calls do not).
         """
+        statuses = ("ready", "delete-pending") if trashed else ("ready",)
         for access in self.named(keypair, name):
-            if access.folder.status == "ready" and (
+            if access.folder.status in statuses and (
                 access.is_owner or _RANK[access.permission] >= _RANK[need]
             ):
                 return access

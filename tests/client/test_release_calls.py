@@ -11,6 +11,7 @@ import pytest
 
 from backendai_aio import (
     SUPPORTED_API_VERSIONS,
+    BadRequestError,
     Client,
     ClientConfig,
     InternalServerError,
@@ -18,7 +19,6 @@ from backendai_aio import (
     NotFoundError,
     NotSupportedError,
     RetryPolicy,
-    ServerError,
     VFolders,
 )
 from backendai_aio._apiversion import parse_api_version
@@ -106,10 +106,11 @@ async def test_delete_then_recreate_on_26_9(new: Client) -> None:
     # The folder went to the trash: its name stays taken.
     listed = await new.vfolders.list()
     assert [(f["name"], f["status"]) for f in listed] == [("scratch", "delete-pending")]
-    with pytest.raises(ServerError) as caught:
+    assert (await new.vfolders.get("scratch").info())["status"] == "delete-pending"
+    with pytest.raises(BadRequestError) as caught:
         await new.vfolders.create("scratch")
-    assert caught.value.status == 409
-    assert caught.value.problem_type == "https://api.backend.ai/probs/vfolder-already-exists"
+    assert caught.value.problem_type == "https://api.backend.ai/probs/invalid-api-params"
+    assert caught.value.msg is not None and "already exists" in caught.value.msg
     # Deleting it from the trash frees the name (raw call: no trash method yet).
     await new._transport.call(
         "POST",

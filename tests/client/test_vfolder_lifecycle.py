@@ -194,8 +194,10 @@ async def test_trash(release: str, user: Client, admin: Client) -> None:
             await user.vfolders.restore("bin")
         await user.vfolders.create("bin")  # deleted for good: the name is free
         return
-    with pytest.raises(NotFoundError):
-        await user.vfolders.info("bin")
+    # In the trash: its details show it, and its name stays taken.
+    assert (await user.vfolders.info("bin"))["status"] == "delete-pending"
+    with pytest.raises(BadRequestError, match="already exists"):
+        await user.vfolders.create("bin")
     await user.vfolders.restore("bin")
     assert names(await user.vfolders.list_files("bin")) == ["k.txt"]
     await user.vfolders.delete("bin")

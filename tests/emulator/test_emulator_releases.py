@@ -300,9 +300,15 @@ async def test_delete_moves_to_the_trash_on_26_9(new: Raw) -> None:
     assert (await new.call("DELETE", "/folders/scratch"))[0] == 204
     listed = (await new.call("GET", "/folders"))[1]
     assert [(f["name"], f["status"]) for f in listed] == [("scratch", "delete-pending")]
-    assert (await new.call("GET", "/folders/scratch"))[0] == 404
+    status, details = await new.call("GET", "/folders/scratch")
+    assert (status, details["status"]) == (200, "delete-pending")
+    assert (await new.call("GET", "/folders/scratch/files"))[0] == 404
     status, body = await new.call("POST", "/folders", {"name": "scratch"})
-    assert (status, body["type"]) == (409, PROBS + "vfolder-already-exists")
+    assert (status, body["type"]) == (400, PROBS + "invalid-api-params")
+    assert body["msg"] == (
+        "The virtual folder already exists with the same name."
+        " (VFolder with the given name already exists. (scratch))"
+    )
     folder_id = created["id"]
     assert (await new.call("POST", "/folders/restore-from-trash-bin", {"vfolder_id": folder_id}))[
         0
