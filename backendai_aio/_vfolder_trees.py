@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,13 +27,13 @@ from typing import Any, Final, Protocol
 from ._apiversion import ApiVersion
 from ._errors import (
     BackendError,
-    InternalServerError,
     InvalidArgumentError,
     LocalIOError,
     ResponseError,
 )
 from ._results import vfolder_entries
 from ._timeouts import NOT_GIVEN, TimeoutArg
+from ._transfer.policy import backoff, token_refused
 from ._transfer.progress import ProgressCallback
 from ._transfer.protocol import folder_path
 from ._transfer.sizes import UPLOAD_CHUNK_SIZE
@@ -54,9 +55,6 @@ __all__ = ["FolderTrees", "TreeResult", "TreeTransferError"]
 #: Files in flight at once by default: enough to hide the round trips of small files.
 DEFAULT_TREE_CONCURRENCY = 8
 _DEFAULT_MAX_ATTEMPTS = 5
-#: Retries of a file whose upload token the manager failed to issue (5xx), and the first pause.
-_TOKEN_RETRIES = 3
-_TOKEN_BACKOFF = 0.1
 
 PathArg = str | os.PathLike[str]
 
@@ -175,11 +173,6 @@ async def _by_id(folder: _Folder, timeout: TimeoutArg) -> _Folder:
     return VFolder(transport, folder_id, allow_http_storage_proxy=folder.allow_http_storage_proxy)
 
 
-def _token_refused(exc: InternalServerError) -> bool:
-    """Whether *exc* is a 5xx answer to ``request-upload``: no token, nothing sent yet."""
-    return exc.method == "POST" and str(exc.url or "").endswith("/request-upload")
-
-
 def _check_concurrency(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidArgumentError(f"concurrency is a positive number of files: {value!r}")
@@ -262,14 +255,11 @@ class FolderTrees:
                         timeout=timeout,
                     )
                     break
-                except InternalServerError as exc:
-                    # The 26.9.6 storage proxy fails a token now and then when uploads to one
-                    # folder overlap (a race around its ``.upload`` directory); no token was
-                    # issued and no byte sent, so asking again is safe.
-                    if retry == _TOKEN_RETRIES or not _token_refused(exc):
+                except BackendError as exc:
+                    if not token_refused(exc, retry):
                         raise
-                    await asyncio.sleep(_TOKEN_BACKOFF * 2**retry)
                     retry += 1
+                    await asyncio.sleep(backoff(retry, random.random()))
             await reporter.advance(rel, size)
 
         done, errors = await pool(tree.files, workers, send, lambda job: job[0])

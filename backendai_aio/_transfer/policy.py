@@ -7,6 +7,7 @@
 - `next_upload_offset` checks a tus ``PATCH`` answer.
 - `range_plan` reads a download answer's status and ``Content-Range`` into what to do
   with the body, and `after_416` what a ``416`` means.
+- `token_refused` decides whether a tree upload asks again for a file's upload token.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .._backoff import jittered_backoff
 from .._errors import (
     BackendError,
     ClientClosedError,
+    InternalServerError,
     InvalidArgumentError,
     RequestError,
     ResponseError,
@@ -41,6 +43,7 @@ __all__ = [
     "next_upload_offset",
     "range_plan",
     "resumable",
+    "token_refused",
 ]
 
 # Statuses of the storage proxy after which a transfer step is tried again: a busy or
@@ -50,6 +53,8 @@ _RESUMABLE_STATUSES: Final = frozenset({408, 409, 423, 429, 502, 503, 504})
 # The backoff's first ceiling and its cap, in seconds.
 _BACKOFF_BASE: Final = 0.1
 _BACKOFF_CAP: Final = 2.0
+# How many times a tree upload asks again for one file's upload token.
+_TOKEN_RETRIES: Final = 3
 
 
 class ProtocolViolation(ResponseError):
@@ -80,6 +85,21 @@ def resumable(error: BackendError) -> bool:
     if isinstance(error.__cause__, aiohttp.ClientSSLError):
         return False
     return isinstance(error, RequestError | ResponseError)
+
+
+def token_refused(error: BackendError, retries: int) -> bool:
+    """Whether a file's upload is started again after *error*, *retries* restarts so far.
+
+    Only a 5xx answer to ``request-upload`` qualifies: no token was issued and no byte
+    sent, so asking again is safe. The 26.9.6 storage proxy fails a token now and then
+    when uploads to one folder overlap (a race around its ``.upload`` directory).
+    """
+    return (
+        retries < _TOKEN_RETRIES
+        and isinstance(error, InternalServerError)
+        and error.method == "POST"
+        and str(error.url or "").endswith("/request-upload")
+    )
 
 
 def failures_in_a_row(failures: int, best: int, best_at_failure: int) -> int:

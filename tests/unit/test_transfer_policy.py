@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from backendai_aio import BackendError, BadRequestError, InternalServerError, RequestError
 from backendai_aio._transfer.policy import (
     BodyPlan,
     ProtocolViolation,
@@ -13,6 +14,7 @@ from backendai_aio._transfer.policy import (
     backoff,
     next_upload_offset,
     range_plan,
+    token_refused,
 )
 from backendai_aio._transfer.protocol import ContentRange, parse_content_range, parse_upload_offset
 
@@ -132,3 +134,26 @@ def test_bounded_numbers() -> None:
 )
 def test_backoff_is_jittered_and_capped(unit: float, delays: list[float]) -> None:
     assert [backoff(n, unit) for n in (0, 1, 2, 3, 10)] == pytest.approx(delays)
+
+
+_TOKEN_URL = "http://m/folders/f/request-upload"
+
+
+@pytest.mark.parametrize(
+    ("error", "retries", "again"),
+    [
+        (InternalServerError("x", status=500, method="POST", url=_TOKEN_URL), 0, True),
+        (InternalServerError("x", status=503, method="POST", url=_TOKEN_URL), 2, True),
+        # Three restarts already: the error stands.
+        (InternalServerError("x", status=500, method="POST", url=_TOKEN_URL), 3, False),
+        # A failure of the upload itself, or of another call: not a refused token.
+        (InternalServerError("x", status=500, method="PATCH", url="http://s/upload"), 0, False),
+        (InternalServerError("x", status=500, method="POST", url="http://m/folders"), 0, False),
+        (InternalServerError("x", status=500, method="POST"), 0, False),
+        # The manager refused the request itself, or nothing was answered.
+        (BadRequestError("x", status=400, method="POST", url=_TOKEN_URL), 0, False),
+        (RequestError("x", method="POST", url=_TOKEN_URL), 0, False),
+    ],
+)
+def test_token_refused(error: BackendError, retries: int, again: bool) -> None:
+    assert token_refused(error, retries) is again
