@@ -6,19 +6,24 @@ open (a template's body, a slot's metadata).
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
+from typing import Any, Literal, NotRequired, TypeAlias, TypedDict, final
 
 __all__ = [
     "ContainerUsage",
     "CreatedTemplate",
     "GroupUsage",
+    "KernelUsage",
+    "ProjectUsage",
     "ResourceSlotInfo",
     "SSHKeypair",
     "SSHPublicKey",
     "ScalingGroupEntry",
+    "SessionUsage",
     "TemplateEntry",
     "TemplateInfo",
     "TemplateKind",
+    "UsageRecord",
+    "UsageTotals",
 ]
 
 #: Which templates a [`Templates`][backendai_aio.Templates] call is about.
@@ -105,6 +110,8 @@ class ContainerUsage(TypedDict):
     status: str
 
 
+# Final, so that type checkers tell it from `ProjectUsage` by ``"sessions" in entry``.
+@final
 class GroupUsage(TypedDict):
     """A project's use of resources over a period, with its sessions in ``c_infos``."""
 
@@ -119,6 +126,80 @@ class GroupUsage(TypedDict):
     g_io_read: int
     g_io_write: int
     c_infos: list[ContainerUsage]
+
+
+class UsageTotals(TypedDict):
+    """What a 26.09 usage record adds up (``total_usage``)."""
+
+    nfs: list[Any]
+    cpu_allocated: float
+    cpu_used: float
+    mem_allocated: int
+    mem_used: int
+    shared_memory: int
+    disk_allocated: int
+    disk_used: int
+    io_read: int
+    io_write: int
+    device_type: list[str]
+    smp: float
+    gpu_mem_allocated: float
+    gpu_allocated: float
+
+
+class UsageRecord(TypedDict):
+    """A 26.09 usage record: a project, a session or a kernel (``group_unit``) and its totals.
+
+    A project's record repeats the fields of the first session it counts; its
+    ``container_ids`` and ``images`` are those of all its sessions.
+    """
+
+    group_unit: str
+    project_id: str
+    project_name: str | None
+    domain_name: str | None
+    session_id: str | None
+    session_name: str | None
+    kernel_id: str | None
+    container_ids: list[str]
+    access_key: str | None
+    user_id: str | None
+    user_email: str | None
+    full_name: str | None
+    images: list[str]
+    agents: list[str]
+    created_at: str | None
+    scheduled_at: str | None
+    terminated_at: str | None
+    used_time: str | None
+    used_days: int | None
+    status: str | None
+    status_info: str | None
+    #: The manager prints the history's dict as Python text, not JSON.
+    status_history: str | None
+    cluster_mode: str | None
+    last_stat: Any
+    extra_info: dict[str, Any]
+    total_usage: UsageTotals
+
+
+class KernelUsage(UsageRecord):
+    """A kernel's record in a 26.09 period answer."""
+
+    agent: str | None
+
+
+class SessionUsage(UsageRecord):
+    """A session's record in a 26.09 period answer, its kernels by id."""
+
+    kernels: dict[str, KernelUsage]
+
+
+@final
+class ProjectUsage(UsageRecord):
+    """A project's use of resources over a period as 26.09 answers it, its sessions by id."""
+
+    sessions: dict[str, SessionUsage]
 
 
 class SSHPublicKey(TypedDict):

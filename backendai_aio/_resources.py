@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from ._catalog_types import GroupUsage, ResourceSlotInfo, ScalingGroupEntry
+from ._catalog_types import GroupUsage, ProjectUsage, ResourceSlotInfo, ScalingGroupEntry
 from ._errors import InvalidArgumentError, ResponseError
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transport import Transport
@@ -49,10 +49,10 @@ def _mapping(answer: Any, what: str) -> Mapping[str, Any]:
     return answer
 
 
-def _usage(answer: Any) -> builtins.list[GroupUsage]:
+def _usage(answer: Any) -> builtins.list[Any]:
     if not isinstance(answer, builtins.list):
         raise ResponseError(f"a usage answer that is not a list: {answer!r:.200}")
-    return cast("builtins.list[GroupUsage]", answer)
+    return answer
 
 
 class Resources:
@@ -221,14 +221,21 @@ class Resources:
         *,
         group_id: str | uuid.UUID | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
-    ) -> builtins.list[GroupUsage]:
+    ) -> builtins.list[GroupUsage | ProjectUsage]:
         """``GET /resource/usage/period``: the sessions from *start* to *end* (superadmin).
 
         Both days are included (``"YYYYMMDD"`` or dates; at most 100 days apart);
         *group_id* keeps one project only (23.09 requires it; 26.09 takes all without).
+        23.09 answers a [`GroupUsage`][backendai_aio.GroupUsage] per project, 26.09 a
+        [`ProjectUsage`][backendai_aio.ProjectUsage] (its sessions by id, each with its
+        kernels); ``"sessions" in entry`` tells them apart:
 
         ```python
-        usage = await client.resources.usage_per_period(date(2026, 12, 1), date.today())
+        for entry in await client.resources.usage_per_period(date(2026, 12, 1), date.today()):
+            if "sessions" in entry:
+                print(entry["project_name"], len(entry["sessions"]))
+            else:
+                print(entry["g_name"], len(entry["c_infos"]))
         ```
         """
         params = {"start_date": day_text(start), "end_date": day_text(end)}

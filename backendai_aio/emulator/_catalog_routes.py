@@ -17,6 +17,8 @@ As the 23.09 and 26.09 managers answer them for the example setup:
   without them, 400 ``{"group_ids": "is required"}``); 26.9 takes every project. Per
   project, the sessions that lived in the period (terminated in it, or still alive and
   created before its end), computed from the emulator's session records. Times are UTC.
+  26.9 answers a period as the manager's nested records instead: per project, its sessions
+  by id, each with its kernels, every record with its ``total_usage``.
 """
 
 from __future__ import annotations
@@ -169,11 +171,14 @@ _SUMMED: Final = (
     "disk_allocated", "disk_used", "io_read", "io_write", "smp", "gpu_mem_allocated",
     "gpu_allocated",
 )  # fmt: skip
+# The keys of a 26.9 usage record's ``total_usage``.
+_TOTALS: Final = (*_SUMMED, "nfs", "device_type")
 
 
-def _usage(
+def _lived(
     request: web.Request, start: datetime, end: datetime, group_ids: Iterable[str] | None
-) -> list[dict[str, Any]]:
+) -> list[EmulatedSession]:
+    """The sessions that lived in [*start*, *end*), in the order they ended."""
     if group_ids is not None and not any(is_default_project(g) for g in group_ids):
         return []
     sessions = []
@@ -184,6 +189,11 @@ def _usage(
         if (ended is not None and ended >= start) or (ended is None and session.status in _LIVE):
             sessions.append(session)
     sessions.sort(key=lambda s: s.terminated_at or datetime.max.replace(tzinfo=UTC))
+    return sessions
+
+
+def _usage(request: web.Request, sessions: list[EmulatedSession]) -> list[dict[str, Any]]:
+    """The 23.09 shape: a project's sums (``g_*``) and its sessions in ``c_infos``."""
     if not sessions:
         return []
     infos = [_container(request, session) for session in sessions]
@@ -197,6 +207,71 @@ def _usage(
     for key in _SUMMED:
         group["g_" + key] = sum(info[key] for info in infos)
     return [group]
+
+
+def _record(
+    session: EmulatedSession, info: dict[str, Any], unit: str, totals: dict[str, Any]
+) -> dict[str, Any]:
+    """One 26.9 usage record (of a kernel, a session or a project) from a ``c_infos`` entry."""
+    return {
+        "created_at": info["created_at"],
+        "used_time": info["used_time"],
+        "used_days": info["used_days"],
+        "user_id": str(session.user_id),
+        "user_email": info["email"],
+        "access_key": info["access_key"],
+        "project_id": info["group_id"],
+        "project_name": info["group_name"],
+        "kernel_id": info["id"],
+        "container_ids": [info["id"]],
+        "session_id": info["session_id"],
+        "session_name": info["name"],
+        "domain_name": info["domain_name"],
+        "last_stat": None,
+        "extra_info": {},
+        "full_name": info["full_name"],
+        "images": [info["image_name"]],
+        "agents": [],
+        "status": info["status"],
+        "status_info": info["status_info"],
+        # The manager prints the row's history dict (with Python's quotes), not JSON.
+        "status_history": str(session.status_history),
+        "cluster_mode": info["cluster_mode"],
+        "scheduled_at": None,
+        "terminated_at": info["terminated_at"],
+        "total_usage": totals,
+        "group_unit": unit,
+    }
+
+
+def _project_usage(request: web.Request, sessions: list[EmulatedSession]) -> list[dict[str, Any]]:
+    """The 26.9 shape of a period: per project, its sessions, each with its kernels.
+
+    As the manager builds it, the project's record repeats its first session's fields
+    (the record it grew from) with the project's totals and every session's containers.
+    """
+    if not sessions:
+        return []
+    infos = [_container(request, session) for session in sessions]
+    records = {}
+    for session, info in zip(sessions, infos, strict=True):
+        totals = {key: info[key] for key in _TOTALS}
+        kernel = _record(session, info, "kernel", totals) | {"agent": None}
+        records[info["session_id"]] = _record(session, info, "session", totals) | {
+            "kernels": {info["id"]: kernel}
+        }
+    totals = {key: _total(infos, key) for key in _TOTALS}
+    project = _record(sessions[0], infos[0], "project", totals)
+    project["container_ids"] = [info["id"] for info in infos]
+    project["images"] = sorted({info["image_name"] for info in infos})
+    project["sessions"] = records
+    return [project]
+
+
+def _total(infos: list[dict[str, Any]], key: str) -> Any:
+    if key in _SUMMED:
+        return sum(info[key] for info in infos)
+    return sorted({item for info in infos for item in info[key]})
 
 
 @routes.get("/resource/usage/month")
@@ -218,7 +293,7 @@ async def _usage_per_month(request: web.Request) -> web.Response:
     # the ids joined by commas, which is taken too.
     raw_ids = request.query.getall("group_ids", []) or [params["group_ids"] or ""]
     group_ids = [g for raw in raw_ids for g in raw.split(",") if g] or None
-    return web.json_response(_usage(request, start, end, group_ids))
+    return web.json_response(_usage(request, _lived(request, start, end, group_ids)))
 
 
 @routes.get("/resource/usage/period")
@@ -239,7 +314,10 @@ async def _usage_per_period(request: web.Request) -> web.Response:
     if end <= start:
         raise InvalidAPIParameters("end_date must be later than start_date.")
     group_ids = None if params["group_id"] is None else [params["group_id"]]
-    return web.json_response(_usage(request, start, end, group_ids))
+    sessions = _lived(request, start, end, group_ids)
+    if _is_2309(request):
+        return web.json_response(_usage(request, sessions))
+    return web.json_response(_project_usage(request, sessions))
 
 
 def add_catalog_routes(app: web.Application) -> None:

@@ -161,6 +161,18 @@ async def test_presets_through_the_namespace(admin_client: Client) -> None:
     assert "keypair_remaining" in report
 
 
+# The keys of a 26.9.6 manager's period records (recorded from the real release).
+_RECORD_KEYS = {
+    "access_key", "agents", "cluster_mode", "container_ids", "created_at", "domain_name",
+    "extra_info", "full_name", "group_unit", "images", "kernel_id", "last_stat", "project_id",
+    "project_name", "scheduled_at", "session_id", "session_name", "status", "status_history",
+    "status_info", "terminated_at", "total_usage", "used_days", "used_time", "user_email",
+    "user_id",
+}  # fmt: skip
+PROJECT_RECORD_KEYS = {*_RECORD_KEYS, "sessions"}
+KERNEL_RECORD_KEYS = {*_RECORD_KEYS, "agent"}
+
+
 async def test_usage_from_the_session_records(admin_client: Client, user_client: Client) -> None:
     await admin_client.create_if_not_exists("python", "usage-a")
     await admin_client.create_if_not_exists("python", "usage-b")
@@ -173,8 +185,23 @@ async def test_usage_from_the_session_records(admin_client: Client, user_client:
     assert infos["usage-b"]["status"] == "TERMINATED"
     assert infos["usage-b"]["used_time"] is not None
     assert infos["usage-a"]["email"] == "admin@lablup.com"
-    period = await admin_client.resources.usage_per_period(today, today)
-    assert {info["name"] for info in period[0]["c_infos"]} == {"usage-a", "usage-b"}
+    # 26.9's period shape: per project, its sessions by id, each with its kernels.
+    (project,) = await admin_client.resources.usage_per_period(today, today)
+    assert "sessions" in project
+    assert set(project) == PROJECT_RECORD_KEYS
+    assert (project["group_unit"], project["project_name"]) == ("project", "default")
+    sessions = {record["session_name"]: record for record in project["sessions"].values()}
+    assert set(sessions) == {"usage-a", "usage-b"}
+    assert sessions["usage-b"]["status"] == "TERMINATED"
+    (kernel,) = sessions["usage-a"]["kernels"].values()
+    assert set(kernel) == KERNEL_RECORD_KEYS
+    assert kernel["session_id"] == sessions["usage-a"]["session_id"]
+    assert kernel["group_unit"] == "kernel"
+    assert project["total_usage"]["mem_allocated"] == sum(
+        s["total_usage"]["mem_allocated"] for s in sessions.values()
+    )
+    kernel_ids = [str(s["kernel_id"]) for s in sessions.values()]
+    assert sorted(project["container_ids"]) == sorted(kernel_ids)
     last_year = today.replace(year=today.year - 1)
     assert await admin_client.resources.usage_per_month(last_year) == []
     assert await admin_client.resources.usage_per_month(today, group_ids=["other"]) == []

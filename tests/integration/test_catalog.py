@@ -14,6 +14,7 @@ from backendai_aio import (
     GraphQLError,
     NotFoundError,
     PermissionDeniedError,
+    UsageTotals,
 )
 
 from ._support import Release
@@ -97,6 +98,15 @@ async def test_usage_statistics(
     key = "g_id" if release.is_2309 else "project_id"
     for usage in (month, period):
         assert all(str(group[key]) == DEFAULT_GROUP for group in usage)  # type: ignore[literal-required]
+    for entry in period:
+        if "sessions" in entry:
+            assert entry["group_unit"] == "project"
+            for session in entry["sessions"].values():
+                assert session["group_unit"] == "session"
+                assert {k["group_unit"] for k in session["kernels"].values()} == {"kernel"}
+                assert set(session["total_usage"]) == set(UsageTotals.__annotations__)
+        else:
+            assert release.is_2309 and "c_infos" in entry
     if release.is_2309:
         # 23.09 requires the projects; a plain user is refused as unauthenticated.
         with pytest.raises(BadRequestError) as caught:
