@@ -135,6 +135,10 @@ class Auth:
 
         Returns:
             `{"authorized": "yes", "echo": echo}`.
+
+        ```python
+        assert (await client.auth.check("hello"))["authorized"] == "yes"
+        ```
         """
         return await self._transport.request(
             "POST", "/auth/test", json={"echo": echo}, timeout=timeout
@@ -149,6 +153,10 @@ class Auth:
 
         Returns:
             `{"global_role", "domain_role", "group_role"}`.
+
+        ```python
+        print((await client.auth.role())["global_role"])
+        ```
         """
         params = {} if group is None else {"group": group}
         return await self._transport.request("GET", "/auth/role", params=params, timeout=timeout)

@@ -110,6 +110,10 @@ class ExecutionCalls(Namespace):
         """Interrupt the code running in a compute session.
 
         Returns nothing: the manager answers ``204 No Content`` (23.09 to 26.9).
+
+        ```python
+        await client.sessions.interrupt("my-session")
+        ```
         """
         await self._transport.call(
             "POST", self._transport.url("session", session_id, "interrupt"), timeout=timeout
@@ -123,7 +127,13 @@ class ExecutionCalls(Namespace):
         *,
         timeout: TimeoutArg = NOT_GIVEN,
     ) -> CompletionAnswer:
-        """Ask for auto-completion candidates of *code* (options: row, col, line, post)."""
+        """Ask for auto-completion candidates of *code* (options: row, col, line, post).
+
+        ```python
+        answer = await client.sessions.complete("my-session", "import o", {"row": 0, "col": 8})
+        print(answer["result"])
+        ```
+        """
         body = {"code": code, "options": dict(opts or {})}
         answer = await self._transport.call(
             "POST",

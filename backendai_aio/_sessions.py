@@ -147,6 +147,10 @@ class Sessions(
         Managers of release 26 no longer restart sessions (26.9 answers 501; 25.x and older still
         do): the call then raises [`NotSupportedError`][backendai_aio.NotSupportedError], whose
         message says what to do instead: `destroy` the session and create a new one.
+
+        ```python
+        await client.sessions.restart("my-session")
+        ```
         """
         try:
             await self._transport.call(
