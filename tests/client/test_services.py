@@ -20,6 +20,7 @@ from backendai_aio import (
 )
 from backendai_aio._paths import relative_path
 from backendai_aio._service_types import (
+    TRY_OPTIONS,
     Readiness,
     readiness,
     service_body,
@@ -283,6 +284,21 @@ def test_service_body_sends_only_what_was_asked() -> None:
         "vllm",
         True,
     )
+
+
+def test_service_body_refuses_unknown_options() -> None:
+    with pytest.raises(InvalidArgumentError, match="unknown service options: imgae"):
+        service_body("model", name="svc1", replicas=1, imgae="python")  # type: ignore[call-arg]
+    # A trial replica is neither shared nor tagged.
+    with pytest.raises(InvalidArgumentError, match="open_to_public, tag"):
+        service_body(
+            "model", name="svc1", replicas=1, allowed=TRY_OPTIONS, tag="x", open_to_public=True
+        )
+
+
+async def test_try_start_refuses_what_a_trial_does_not_take(admin_client: Client) -> None:
+    with pytest.raises(InvalidArgumentError, match="unknown service options: tag"):
+        await admin_client.services.try_start("model", tag="x")
 
 
 @pytest.mark.parametrize("name", ["abc", "-abc", "abc-", "a" * 65, "a b c d", "ünï-code"])
