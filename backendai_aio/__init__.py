@@ -82,6 +82,7 @@ from ._service_types import (
     ServiceNotReadyError,
     ServiceOptions,
     ServiceSummary,
+    TrialOptions,
 )
 from ._services import Services
 from ._session_app_types import AppInfo, StartedService
@@ -232,6 +233,7 @@ __all__ = [
     "Transport",
     "TreeResult",
     "TreeTransferError",
+    "TrialOptions",
     "UnsupportedServerError",
     "UploadSource",
     "UsageError",

@@ -28,7 +28,7 @@ __all__ = [
     "ServiceOptions",
     "ServiceSummary",
     "SuccessAnswer",
-    "TRY_OPTIONS",
+    "TrialOptions",
     "TryStartResult",
     "readiness",
     "service_body",
@@ -199,11 +199,11 @@ def _without_none(values: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-class ServiceOptions(TypedDict, total=False):
-    """The optional settings of `Services.create` (and, in part, `Services.try_start`).
+class TrialOptions(TypedDict, total=False):
+    """The optional settings of `Services.try_start`, which `Services.create` takes too.
 
-    What is not given is not sent: the manager's default applies (``open_to_public`` False,
-    ``scaling_group`` ``"default"``).
+    A trial replica is neither shared nor tagged. What is not given is not sent, but for
+    ``scaling_group``, sent as ``"default"``.
     """
 
     image: str
@@ -211,31 +211,25 @@ class ServiceOptions(TypedDict, total=False):
     resource_opts: Mapping[str, Any]
     runtime_variant: str
     environ: Mapping[str, str]
-    open_to_public: bool
     scaling_group: str
+    model_definition_path: str
+
+
+class ServiceOptions(TrialOptions, total=False):
+    """The optional settings of `Services.create`: those of `TrialOptions` and more.
+
+    What is not given is not sent, but for ``open_to_public``, sent as ``False``.
+    """
+
+    open_to_public: bool
     group: str
     domain: str
-    model_definition_path: str
     model_mount_destination: str
     startup_command: str
     bootstrap_script: str
     architecture: str
     tag: str
     owner_access_key: str
-
-
-#: The settings `Services.try_start` takes (a trial replica is neither shared nor tagged).
-TRY_OPTIONS: Final = frozenset(
-    {
-        "image",
-        "resources",
-        "resource_opts",
-        "runtime_variant",
-        "environ",
-        "scaling_group",
-        "model_definition_path",
-    }
-)
 
 
 def service_body(

@@ -18,7 +18,6 @@ from typing import Unpack, cast
 from ._errors import BackendError, InvalidArgumentError, NotFoundError, ResponseError
 from ._retries import RetryPolicy
 from ._service_types import (
-    TRY_OPTIONS,
     CreatedService,
     Readiness,
     RuntimeEntry,
@@ -29,6 +28,7 @@ from ._service_types import (
     ServiceOptions,
     ServiceSummary,
     SuccessAnswer,
+    TrialOptions,
     TryStartResult,
     readiness,
     service_body,
@@ -125,13 +125,11 @@ class Services:
         *,
         name: str | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
-        **options: Unpack[ServiceOptions],
+        **options: Unpack[TrialOptions],
     ) -> TryStartResult:
         """``POST /services/_/try``: start one replica as a trial, then stop it (24.03 on).
 
-        Takes the [`ServiceOptions`][backendai_aio.ServiceOptions] a trial replica uses
-        (``image``, ``resources``, ``resource_opts``, ``runtime_variant``, ``environ``,
-        ``scaling_group``, ``model_definition_path``); others raise
+        Takes the [`TrialOptions`][backendai_aio.TrialOptions]; others raise
         [`InvalidArgumentError`][backendai_aio.InvalidArgumentError]. Answers the background
         task to follow (``client.events.background_task``):
 
@@ -144,7 +142,7 @@ class Services:
             model,
             name=_generated_name() if name is None else name,
             replicas=1,
-            allowed=TRY_OPTIONS,
+            allowed=TrialOptions.__optional_keys__,
             **options,
         )
         answer = await self._transport.request(

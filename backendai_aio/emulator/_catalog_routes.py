@@ -192,11 +192,10 @@ def _lived(
     return sessions
 
 
-def _usage(request: web.Request, sessions: list[EmulatedSession]) -> list[dict[str, Any]]:
-    """The 23.09 shape: a project's sums (``g_*``) and its sessions in ``c_infos``."""
-    if not sessions:
+def _usage(infos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The 23.09 shape: a project's sums (``g_*``) and its sessions (*infos*) in ``c_infos``."""
+    if not infos:
         return []
-    infos = [_container(request, session) for session in sessions]
     group: dict[str, Any] = {
         "domain_name": "default",
         "g_id": str(DEFAULT_GROUP_ID),
@@ -244,15 +243,16 @@ def _record(
     }
 
 
-def _project_usage(request: web.Request, sessions: list[EmulatedSession]) -> list[dict[str, Any]]:
+def _project_usage(
+    sessions: list[EmulatedSession], infos: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The 26.9 shape of a period: per project, its sessions, each with its kernels.
 
     As the manager builds it, the project's record repeats its first session's fields
     (the record it grew from) with the project's totals and every session's containers.
     """
-    if not sessions:
+    if not infos:
         return []
-    infos = [_container(request, session) for session in sessions]
     records = {}
     for session, info in zip(sessions, infos, strict=True):
         totals = {key: info[key] for key in _TOTALS}
@@ -293,7 +293,8 @@ async def _usage_per_month(request: web.Request) -> web.Response:
     # the ids joined by commas, which is taken too.
     raw_ids = request.query.getall("group_ids", []) or [params["group_ids"] or ""]
     group_ids = [g for raw in raw_ids for g in raw.split(",") if g] or None
-    return web.json_response(_usage(request, _lived(request, start, end, group_ids)))
+    sessions = _lived(request, start, end, group_ids)
+    return web.json_response(_usage([_container(request, session) for session in sessions]))
 
 
 @routes.get("/resource/usage/period")
@@ -315,9 +316,10 @@ async def _usage_per_period(request: web.Request) -> web.Response:
         raise InvalidAPIParameters("end_date must be later than start_date.")
     group_ids = None if params["group_id"] is None else [params["group_id"]]
     sessions = _lived(request, start, end, group_ids)
+    infos = [_container(request, session) for session in sessions]
     if _is_2309(request):
-        return web.json_response(_usage(request, sessions))
-    return web.json_response(_project_usage(request, sessions))
+        return web.json_response(_usage(infos))
+    return web.json_response(_project_usage(sessions, infos))
 
 
 def add_catalog_routes(app: web.Application) -> None:

@@ -216,6 +216,14 @@ class VFolderAlreadyExists(Problem):
     error_code = "vfolder_create_already-exists"
 
 
+class VFolderNameTaken(VFolderAlreadyExists):
+    """400 vfolder-already-exists: a folder is created under a name already taken."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(data=name)
+        self.name = name
+
+
 class VFolderOperationFailed(Problem):
     """400 vfolder-operation-failed (the storage proxy refused the operation)."""
 

@@ -26,6 +26,7 @@ from ._problems import (
     Problem,
     SessionNotFound,
     VFolderAlreadyExists,
+    VFolderNameTaken,
 )
 
 __all__ = [
@@ -112,17 +113,16 @@ class ReleaseProfile:
         if self.name != "23.09":
             if isinstance(problem, SessionNotFound):
                 problem = EntityNotFound("No SessionRow matches the given key", entity="session")
+            elif isinstance(problem, VFolderNameTaken):
+                # A name already taken (also by a folder in the trash): 26.9 wraps its
+                # conflict in a 400 invalid-api-params that carries both messages.
+                problem = InvalidAPIParameters(
+                    f"{problem.title} (VFolder with the given name already exists. "
+                    f"({problem.name}))"
+                )
             elif isinstance(problem, VFolderAlreadyExists):
-                if isinstance(problem.data, str):
-                    # Creating a folder under a taken name (also one in the trash): 26.9 wraps
-                    # its conflict in a 400 invalid-api-params that carries both messages.
-                    problem = InvalidAPIParameters(
-                        f"{problem.title} (VFolder with the given name already exists. "
-                        f"({problem.data}))"
-                    )
-                else:
-                    # An invitation to a name already held: 409 Conflict (23.09: 400).
-                    problem.status = 409
+                # An invitation to a name already held: 409 Conflict (23.09: 400).
+                problem.status = 409
         return problem.to_response(headers, error_code=self.error_codes)
 
 

@@ -21,7 +21,7 @@ from ._problems import (
     GenericForbidden,
     GroupNotFound,
     InvalidAPIParameters,
-    VFolderAlreadyExists,
+    VFolderNameTaken,
     VFolderNotFound,
 )
 from ._releases import RELEASE_KEY
@@ -105,7 +105,7 @@ async def _create(request: web.Request) -> web.Response:
             raise GenericForbidden("no permission")
         group = DEFAULT_GROUP_ID
     if any(access.folder.name == name for access in store.accessible(keypair)):
-        raise VFolderAlreadyExists(data=name)
+        raise VFolderNameTaken(name)
     folder_id = uuid.uuid4()
     root = store.root / "folders" / folder_id.hex
     await asyncio.to_thread(root.mkdir, parents=True)

@@ -17,10 +17,10 @@ from backendai_aio import (
     ServiceNotReadyError,
     Services,
     Transport,
+    TrialOptions,
 )
 from backendai_aio._paths import relative_path
 from backendai_aio._service_types import (
-    TRY_OPTIONS,
     Readiness,
     readiness,
     service_body,
@@ -291,14 +291,13 @@ def test_service_body_refuses_unknown_options() -> None:
         service_body("model", name="svc1", replicas=1, imgae="python")  # type: ignore[call-arg]
     # A trial replica is neither shared nor tagged.
     with pytest.raises(InvalidArgumentError, match="open_to_public, tag"):
-        service_body(
-            "model", name="svc1", replicas=1, allowed=TRY_OPTIONS, tag="x", open_to_public=True
-        )
+        trial = TrialOptions.__optional_keys__
+        service_body("model", name="svc1", replicas=1, allowed=trial, tag="x", open_to_public=True)
 
 
 async def test_try_start_refuses_what_a_trial_does_not_take(admin_client: Client) -> None:
     with pytest.raises(InvalidArgumentError, match="unknown service options: tag"):
-        await admin_client.services.try_start("model", tag="x")
+        await admin_client.services.try_start("model", tag="x")  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("name", ["abc", "-abc", "abc-", "a" * 65, "a b c d", "ünï-code"])
