@@ -1,8 +1,8 @@
 """One tus 1.0.0 upload to the storage proxy, resumed from the offset it reports.
 
-``HEAD`` asks how many bytes the proxy holds, ``PATCH`` sends the next window of
-*chunk_size* bytes, streamed from the source in small blocks. After a failure the proxy is
-asked again and the upload continues from there; it gives up after *max_attempts*
+``PATCH`` sends the next window of *chunk_size* bytes, streamed from the source in small
+blocks, from byte 0 of the fresh upload session. After a failure ``HEAD`` asks how many bytes
+the proxy holds and the upload continues from there; it gives up after *max_attempts*
 consecutive failures without progress. What to do after each answer is decided by the pure
 state machine of `tus_resume`; this module only moves the bytes.
 """
@@ -183,13 +183,9 @@ class Upload(StorageExchange):
         while True:
             event: tus_resume.TusEvent
             if isinstance(action, tus_resume.Ask):
-                if action.failures:
-                    await asyncio.sleep(backoff(action.failures, random.random()))
+                await asyncio.sleep(backoff(action.failures, random.random()))
                 try:
-                    if action.settle:
-                        offset = await self._settled_offset(source.size)
-                    else:
-                        offset = await self._offset(source.size)
+                    offset = await self._settled_offset(source.size)
                 except BackendError as head_error:
                     event = tus_resume.Failed(head_error, head=True)
                 else:

@@ -41,8 +41,6 @@ class TusState:
     max_attempts: int
     #: The offset the next ``PATCH`` sends from.
     offset: int = 0
-    #: Whether the server's offset has been read once (the first ``HEAD``).
-    known: bool = False
     #: Whether a ``PATCH`` was accepted: an empty file still takes one, which creates it.
     patched: bool = False
     #: The furthest offset the server confirmed.
@@ -100,14 +98,13 @@ TusEvent: TypeAlias = Offset | Accepted | Failed | Landed
 
 @dataclass(frozen=True)
 class Ask:
-    """Ask the server's offset (``HEAD``), after the backoff for *failures* (0: at once).
+    """After the backoff for *failures*, ask the server's offset (``HEAD``) until it settles.
 
-    After a failure the answer is *settled*: asked until two answers agree, because a
-    dropped ``PATCH`` may still be draining into the server.
+    Asked until two answers agree, because a dropped ``PATCH`` may still be draining into
+    the server.
     """
 
     failures: int
-    settle: bool
 
 
 @dataclass(frozen=True)
@@ -146,8 +143,13 @@ TusAction: TypeAlias = Ask | Send | CheckLanded | Done | GiveUp
 
 
 def start(total: int, chunk_size: int, max_attempts: int) -> tuple[TusState, TusAction]:
-    """The state before anything was asked, and the first action (ask the offset)."""
-    return TusState(total, chunk_size, max_attempts), Ask(0, settle=False)
+    """The state before anything was sent, and the first action (the first ``PATCH``).
+
+    A fresh upload session holds nothing, so the first ``PATCH`` sends from byte 0 without
+    asking: a ``HEAD`` first would cost a round trip per file, and a connection too (the
+    proxy answers ``HEAD`` without a ``Content-Length``, so aiohttp cannot reuse it).
+    """
+    return _next(TusState(total, chunk_size, max_attempts))
 
 
 def _next(state: TusState) -> tuple[TusState, TusAction]:
@@ -165,24 +167,20 @@ def _count_failure(state: TusState, error: BackendError) -> tuple[TusState, TusA
         return state, GiveUp(
             f"{state.phase}; gave up after {attempts(failures)} without progress", error
         )
-    return state, Ask(failures, settle=True)
+    return state, Ask(failures)
 
 
 def step(state: TusState, event: TusEvent) -> tuple[TusState, TusAction]:
     """The new state after *event*, and what to do next."""
     if isinstance(event, Offset):
         if event.offset is None:
-            if not state.known:
-                return state, GiveUp(
-                    "HEAD", problem="the storage proxy does not know the upload session", status=404
-                )
             # The proxy completes and forgets a session on its last byte: it may have
             # finished just as the connection broke.
             if state.sent_to >= state.total:
                 return state, CheckLanded()
             return state, GiveUp(f"{state.phase}; the upload session is gone", state.error)
         offset = event.offset
-        state = dataclasses.replace(state, offset=offset, known=True, best=max(state.best, offset))
+        state = dataclasses.replace(state, offset=offset, best=max(state.best, offset))
         return _next(state)
     if isinstance(event, Accepted):
         length = state.sent_to - state.offset
@@ -197,11 +195,17 @@ def step(state: TusState, event: TusEvent) -> tuple[TusState, TusAction]:
         state = dataclasses.replace(state, offset=new, patched=True, best=max(state.best, new))
         return _next(state)
     if isinstance(event, Failed):
-        if not state.known:
-            return state, GiveUp("HEAD", event.error)
         if event.head:
             if not resumable(event.error):
                 return state, GiveUp("HEAD after a failed PATCH", event.error)
+        elif isinstance(event.error, NotFoundError) and not (state.patched or state.failures):
+            # The very first PATCH met a 404: the proxy never knew the session.
+            return state, GiveUp(
+                state.phase,
+                problem="the storage proxy does not know the upload session",
+                status=404,
+                method="PATCH",
+            )
         elif not (resumable(event.error) or isinstance(event.error, NotFoundError)):
             return state, GiveUp(state.phase, event.error)
         return _count_failure(state, event.error)

@@ -93,14 +93,16 @@ def _no_token(error: BaseException) -> None:
 @pytest.mark.parametrize("head", [response("200 OK"), _offset(99)])
 async def test_a_head_without_a_usable_offset_is_refused(head: bytes) -> None:
     async def answer(method: str, headers: dict[str, str], n: int) -> bytes | None:
-        return head
+        return None if method == "PATCH" else head
 
     async with uploading(answer) as (client, proxy):
         with pytest.raises(ResponseError, match="no valid Upload-Offset") as caught:
             await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "x"), 10)
-    assert caught.value.message.startswith("uploading 'x' to virtual folder 'f' (HEAD)")
+    assert caught.value.message.startswith(
+        "uploading 'x' to virtual folder 'f' (HEAD after a failed PATCH)"
+    )
     assert "for 5 bytes" in caught.value.message
-    assert len(proxy.seen) == 1
+    assert [method for method, _ in proxy.seen] == ["PATCH", "HEAD"]
     _no_token(caught.value)
 
 
@@ -108,12 +110,26 @@ async def test_an_unknown_upload_session_is_a_response_error() -> None:
     async def answer(method: str, headers: dict[str, str], n: int) -> bytes | None:
         return response("404 Not Found")
 
-    async with uploading(answer) as (client, _):
+    async with uploading(answer) as (client, proxy):
         with pytest.raises(ResponseError, match="does not know the upload session") as caught:
             await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "x"), 10)
     assert caught.value.status == 404
-    assert "(HEAD)" in caught.value.message
+    assert "(PATCH at byte 0)" in caught.value.message
+    assert [method for method, _ in proxy.seen] == ["PATCH"]  # no retry: it never existed
     _no_token(caught.value)
+
+
+async def test_a_fresh_upload_sends_at_once_without_asking_the_offset() -> None:
+    async def answer(method: str, headers: dict[str, str], n: int) -> bytes | None:
+        return _offset(min(int(headers["upload-offset"]) + 2, 5), "204 No Content")
+
+    async with uploading(answer) as (client, proxy):
+        assert await client.vfolders.get("f").upload(b"hello", "x", chunk_size=2) == 5
+    assert [(m, h["upload-offset"]) for m, h in proxy.seen] == [
+        ("PATCH", "0"),
+        ("PATCH", "2"),
+        ("PATCH", "4"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -129,8 +145,6 @@ async def test_after_a_dropped_patch_the_offset_is_asked_until_it_settles(
     answers = iter(heads)
 
     async def answer(method: str, headers: dict[str, str], n: int) -> bytes | None:
-        if n == 1:
-            return _offset(0)
         if method == "PATCH" and headers["upload-offset"] == "0":
             return None
         if method == "PATCH":
@@ -142,14 +156,14 @@ async def test_after_a_dropped_patch_the_offset_is_asked_until_it_settles(
     patches = [headers for method, headers in proxy.seen if method == "PATCH"]
     assert [p["upload-offset"] for p in patches] == ["0", str(resumed_at)]
     assert patches[-1]["content-length"] == str(5 - resumed_at)
-    assert sum(method == "HEAD" for method, _ in proxy.seen) == 1 + len(heads)
+    assert sum(method == "HEAD" for method, _ in proxy.seen) == len(heads)
 
 
 async def test_a_stream_cannot_go_back_before_its_window() -> None:
     async def answer(method: str, headers: dict[str, str], n: int) -> bytes | None:
         if method == "HEAD":
             return _offset(0)  # the proxy lost what it had
-        if headers["upload-offset"] == "0" and n == 2:
+        if headers["upload-offset"] == "0" and n == 1:
             return _offset(2, "204 No Content")
         return None
 
@@ -185,8 +199,6 @@ async def test_a_file_shrinking_during_the_upload_is_refused(tmp_path: Path) -> 
 
 def _gone_after_the_last_patch() -> Answer:
     async def answer(method: str, headers: dict[str, str], n: int) -> bytes | None:
-        if n == 1:
-            return _offset(0)
         if method == "HEAD":
             return response("404 Not Found")  # completed and forgotten
         return None
@@ -236,13 +248,11 @@ async def test_a_patch_answer_without_progress_is_refused() -> None:
     async with uploading(answer) as (client, proxy):
         with pytest.raises(ResponseError, match="answered Upload-Offset 0 after 5 bytes of 5"):
             await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "x"), 10)
-    assert len(proxy.seen) == 2  # not tried again
+    assert len(proxy.seen) == 1  # not tried again
 
 
 async def test_a_failing_head_after_a_dropped_patch() -> None:
     async def answer(method: str, headers: dict[str, str], n: int) -> bytes | None:
-        if n == 1:
-            return _offset(0)
         if method == "HEAD":
             return response("500 Internal Server Error")
         return None
@@ -251,24 +261,22 @@ async def test_a_failing_head_after_a_dropped_patch() -> None:
         with pytest.raises(BackendError, match="HEAD after a failed PATCH") as caught:
             await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "x"), 10)
     assert caught.value.status == 500
-    assert [m for m, _ in proxy.seen] == ["HEAD", "PATCH", "HEAD"]
+    assert [m for m, _ in proxy.seen] == ["PATCH", "HEAD"]
 
 
 async def test_a_conflicting_head_after_a_dropped_patch_is_tried_again() -> None:
     async def answer(method: str, headers: dict[str, str], n: int) -> bytes | None:
-        if n == 1:
-            return _offset(0)
-        if method == "HEAD" and n == 3:
+        if method == "HEAD" and n == 2:
             return response("409 Conflict")
         if method == "HEAD":
             return _offset(0)
-        if n == 2:
+        if n == 1:
             return None
         return _offset(5, "204 No Content")
 
     async with uploading(answer) as (client, proxy):
         assert await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "x"), 10) == 5
-    assert [m for m, _ in proxy.seen] == ["HEAD", "PATCH", "HEAD", "HEAD", "HEAD", "PATCH"]
+    assert [m for m, _ in proxy.seen] == ["PATCH", "HEAD", "HEAD", "HEAD", "PATCH"]
 
 
 async def test_an_upload_repr_names_the_file_and_folder_only() -> None:

@@ -96,12 +96,7 @@ async def tus_storage(
     server: FaultServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
     """A correct tus proxy for a 5-byte upload sent in one PATCH."""
-    method, _ = request_of(server)
-    if method == "HEAD":
-        offset = "5" if server.requests > 2 else "0"
-        writer.write(response("200 OK", headers={"Upload-Offset": offset}))
-    else:
-        writer.write(response("204 No Content", headers={"Upload-Offset": "5"}))
+    writer.write(response("204 No Content", headers={"Upload-Offset": "5"}))
     await writer.drain()
 
 
@@ -121,7 +116,7 @@ async def test_plain_http_storage_proxy_under_https_manager_is_refused(ca: trust
             assert (
                 await asyncio.wait_for(client.vfolders.get("f").upload(b"hello", "a.txt"), 10) == 5
             )
-            assert proxy.requests >= 2
+            assert proxy.requests == 1  # one PATCH: a fresh upload needs no HEAD
 
 
 @pytest.mark.parametrize(
@@ -152,6 +147,9 @@ async def test_a_5000_digit_upload_offset_is_a_response_error(where: str) -> Non
         server: FaultServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         method, _ = request_of(server)
+        if where == "HEAD" and method == "PATCH":
+            writer.transport.abort()  # a HEAD comes only after a failed PATCH
+            return
         offset = huge if method == where else "0"
         status = "200 OK" if method == "HEAD" else "204 No Content"
         writer.write(response(status, headers={"Upload-Offset": offset}))

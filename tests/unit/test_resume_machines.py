@@ -19,24 +19,37 @@ BUSY = ServerError("busy", status=503)
 RANGE = ServerError("range", status=416)
 
 S0 = tr.TusState(total=10, chunk_size=4, max_attempts=3)
-KNOWN = dataclasses.replace(S0, known=True)
-SENDING = dataclasses.replace(KNOWN, offset=4, sent_to=8, best=4)
-LAST = dataclasses.replace(KNOWN, offset=8, sent_to=10, best=8, patched=True)
+FIRST = dataclasses.replace(S0, sent_to=4)
+SENDING = dataclasses.replace(S0, offset=4, sent_to=8, best=4, patched=True)
+LAST = dataclasses.replace(S0, offset=8, sent_to=10, best=8, patched=True)
 
 
 @pytest.mark.parametrize(
     ("state", "event", "action"),
     [
-        # The first HEAD.
-        (S0, tr.Offset(0), tr.Send(0, 4)),
-        (S0, tr.Offset(8), tr.Send(8, 2)),
-        (S0, tr.Offset(10), tr.Send(10, 0)),  # nothing patched yet: one empty PATCH
+        # The first PATCH, sent without asking (a fresh session holds nothing).
+        (FIRST, tr.Accepted(4), tr.Send(4, 4)),
+        (FIRST, tr.Failed(DROP), tr.Ask(1)),
         (
-            S0,
-            tr.Offset(None),
-            tr.GiveUp("HEAD", None, "the storage proxy does not know the upload session", 404),
+            FIRST,
+            tr.Failed(GONE),
+            tr.GiveUp(
+                "PATCH at byte 0",
+                None,
+                "the storage proxy does not know the upload session",
+                404,
+                "PATCH",
+            ),
         ),
-        (S0, tr.Failed(DROP, head=True), tr.GiveUp("HEAD", DROP)),
+        (dataclasses.replace(FIRST, failures=1, best_at_failure=0), tr.Failed(GONE), tr.Ask(2)),
+        (FIRST, tr.Failed(BAD), tr.GiveUp("PATCH at byte 0", BAD)),
+        (FIRST, tr.Failed(DROP, head=True), tr.Ask(1)),
+        (
+            dataclasses.replace(FIRST, error=GONE),
+            tr.Offset(None),
+            tr.GiveUp("PATCH at byte 0; the upload session is gone", GONE),
+        ),
+        (dataclasses.replace(FIRST, failures=1), tr.Offset(0), tr.Send(0, 4)),
         # PATCH answers.
         (SENDING, tr.Accepted(None), tr.Send(8, 2)),
         (SENDING, tr.Accepted(6), tr.Send(6, 4)),
@@ -51,8 +64,8 @@ LAST = dataclasses.replace(KNOWN, offset=8, sent_to=10, best=8, patched=True)
             ),
         ),
         # PATCH failures.
-        (SENDING, tr.Failed(DROP), tr.Ask(1, settle=True)),
-        (SENDING, tr.Failed(GONE), tr.Ask(1, settle=True)),
+        (SENDING, tr.Failed(DROP), tr.Ask(1)),
+        (SENDING, tr.Failed(GONE), tr.Ask(1)),
         (SENDING, tr.Failed(BAD), tr.GiveUp("PATCH at byte 4", BAD)),
         (
             dataclasses.replace(SENDING, failures=2, best_at_failure=4),
@@ -63,7 +76,7 @@ LAST = dataclasses.replace(KNOWN, offset=8, sent_to=10, best=8, patched=True)
         (
             dataclasses.replace(SENDING, failures=1, best_at_failure=4),
             tr.Failed(BUSY, head=True),
-            tr.Ask(2, settle=True),
+            tr.Ask(2),
         ),
         (SENDING, tr.Failed(BAD, head=True), tr.GiveUp("HEAD after a failed PATCH", BAD)),
         (dataclasses.replace(SENDING, error=DROP), tr.Offset(6), tr.Send(6, 4)),
@@ -88,19 +101,18 @@ def test_tus_transitions(state: tr.TusState, event: tr.TusEvent, action: tr.TusA
 
 def test_tus_progress_resets_the_failure_count() -> None:
     state, action = tr.start(10, 4, max_attempts=2)
-    assert action == tr.Ask(0, settle=False)
-    state, action = tr.step(state, tr.Offset(0))
+    assert action == tr.Send(0, 4)
     state, action = tr.step(state, tr.Failed(DROP))
-    assert (action, state.failures) == (tr.Ask(1, settle=True), 1)
+    assert (action, state.failures) == (tr.Ask(1), 1)
     state, action = tr.step(state, tr.Offset(2))  # the server kept 2 bytes: progress
     assert action == tr.Send(2, 4)
     state, action = tr.step(state, tr.Failed(DROP))
-    assert (action, state.failures) == (tr.Ask(1, settle=True), 1)
+    assert (action, state.failures) == (tr.Ask(1), 1)
     state, action = tr.step(state, tr.Offset(2))  # no progress: the second failure in a row
     state, action = tr.step(state, tr.Failed(DROP))
     assert isinstance(action, tr.GiveUp) and "gave up after 2 attempts" in action.phase
     # An empty file: one empty PATCH, then done.
-    state, action = tr.step(tr.start(0, 4, 3)[0], tr.Offset(0))
+    state, action = tr.start(0, 4, 3)
     assert action == tr.Send(0, 0)
     assert tr.step(state, tr.Accepted(0)) == (dataclasses.replace(state, patched=True), tr.Done())
 
