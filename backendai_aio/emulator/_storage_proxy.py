@@ -120,8 +120,28 @@ async def _tus_patch(request: web.Request) -> web.Response:
     return await append_upload(request, request.content.iter_chunked(TRANSFER_BLOCK))
 
 
+def _open_staging(session: _UploadSession) -> tuple[IO[bytes], int]:
+    """Open the upload's staging file for appending, and its size (blocking)."""
+    file = session.staging.open("ab")
+    return file, file.tell()  # append mode starts at the end
+
+
+def _write(file: IO[bytes], blocks: list[bytes], *, close: bool = False) -> None:
+    """Write *blocks* to *file*, then close it if *close* (blocking)."""
+    try:
+        file.writelines(blocks)
+    finally:
+        if close:
+            file.close()
+
+
 async def append_upload(request: web.Request, body: AsyncIterable[bytes]) -> web.Response:
-    """Answer a tus ``PATCH``: append *body* (the request's, as it arrives) to its upload."""
+    """Answer a tus ``PATCH``: append *body* (the request's, as it arrives) to its upload.
+
+    The blocks are written a `TRANSFER_BLOCK` or more at a time, each write in a thread:
+    a small file takes one thread hop to open and one to write and close (each hop costs
+    more than the writing itself).
+    """
     store, token, session = _upload_session(request)
     raw_offset = request.headers.get("Upload-Offset", "")
     # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
@@ -129,28 +149,37 @@ async def append_upload(request: web.Request, body: AsyncIterable[bytes]) -> web
         raise StorageInvalidParameters(f"Invalid Upload-Offset header value: {raw_offset[:40]!r}")
     client_offset = int(raw_offset)
     async with session.lock:
-        offset = (await asyncio.to_thread(session.staging.stat)).st_size
-        length = request.content_length
-        if client_offset != offset:
-            raise UploadOffsetMismatch(f"expected {offset}, got {client_offset}")
-        if length is not None and offset + length > session.size:
-            raise StorageInvalidParameters("The upload exceeds its declared Upload-Length.")
-        received = 0
-        file: IO[bytes] = await asyncio.to_thread(open, session.staging, "ab")
+        file, offset = await asyncio.to_thread(_open_staging, session)
+        pending: list[bytes] = []
         try:
-            async for chunk in body:
-                if offset + received + len(chunk) > session.size:
-                    # A chunked body declares no length: it is only known as it arrives.
-                    # What this PATCH wrote goes again, so the upload can still be made.
-                    await asyncio.to_thread(file.truncate, offset)
-                    raise StorageInvalidParameters("The upload exceeds its declared Upload-Length.")
-                await asyncio.to_thread(file.write, chunk)
-                received += len(chunk)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            # What arrived before the break stays, as on a real proxy.
-            return web.Response(status=204)  # the client is gone; nobody reads this
+            length = request.content_length
+            if client_offset != offset:
+                raise UploadOffsetMismatch(f"expected {offset}, got {client_offset}")
+            if length is not None and offset + length > session.size:
+                raise StorageInvalidParameters("The upload exceeds its declared Upload-Length.")
+            received = buffered = 0
+            try:
+                async for chunk in body:
+                    if offset + received + buffered + len(chunk) > session.size:
+                        # A chunked body declares no length: it is only known as it arrives.
+                        # What this PATCH wrote goes again, so the upload can still be made.
+                        pending.clear()
+                        await asyncio.to_thread(file.truncate, offset)
+                        raise StorageInvalidParameters(
+                            "The upload exceeds its declared Upload-Length."
+                        )
+                    pending.append(chunk)
+                    buffered += len(chunk)
+                    if buffered >= TRANSFER_BLOCK:
+                        blocks, pending = pending, []
+                        await asyncio.to_thread(_write, file, blocks)
+                        received, buffered = received + buffered, 0
+            except (ConnectionError, asyncio.IncompleteReadError):
+                # What arrived before the break stays, as on a real proxy.
+                return web.Response(status=204)  # the client is gone; nobody reads this
+            received += buffered
         finally:
-            await asyncio.to_thread(file.close)
+            await asyncio.to_thread(_write, file, pending, close=True)
         new_offset = offset + received
         headers = _tus_headers(session, new_offset)
         if store.uploads.get(token) is not session:

@@ -15,6 +15,7 @@ import contextlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -148,7 +149,9 @@ class VFolderStore:
 
     async def start(self) -> None:
         """Make the temporary directory."""
-        root = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="backendai-vfolders-"))
+        made = await asyncio.to_thread(tempfile.mkdtemp, prefix="backendai-vfolders-")
+        # Resolved once, so that every folder root below it is its own resolved form.
+        root = await asyncio.to_thread(Path(made).resolve)
         await asyncio.to_thread((root / "staging").mkdir)
         self._root = root
 
@@ -245,11 +248,28 @@ def _relpath(raw: Any, *, key: str = "path", allow_root: bool = False) -> PurePo
 
 
 def _locate(folder: _Folder, relpath: PurePosixPath) -> Path:
-    """The host path of *relpath* in *folder*; anything leading outside it is refused."""
-    target = folder.root / relpath
-    resolved = target.resolve()
-    if not resolved.is_relative_to(folder.root.resolve()):
+    """The host path of *relpath* in *folder*; anything leading outside it is refused.
+
+    Without ``..`` (refused here too, though `_relpath` refuses it first) only a symbolic
+    link inside the folder can lead out. The components are looked at one by one (a file
+    at the top costs one ``lstat``, where resolving the whole path costs one per component
+    from ``/``), and the path is resolved only when one of them is a link. A folder's root
+    is its own resolved form (the store's is resolved when made).
+    """
+    if ".." in relpath.parts:
         raise VFolderOperationFailed("the path leads outside the virtual folder")
+    target = folder.root / relpath
+    path = str(folder.root)
+    for part in relpath.parts:
+        path = os.path.join(path, part)
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            break  # nothing there yet, so nothing below it is a link
+        if stat.S_ISLNK(mode):
+            if not target.resolve().is_relative_to(folder.root):
+                raise VFolderOperationFailed("the path leads outside the virtual folder")
+            break
     return target
 
 

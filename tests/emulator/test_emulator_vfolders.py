@@ -72,6 +72,33 @@ async def test_paths_through_dot_dot_or_to_the_folder_itself_are_refused(
     assert await entries(user_wire, "vf1", "sub") == []
 
 
+async def test_a_link_leading_out_of_the_folder_is_refused(
+    emulator: Emulator, user_wire: Wire, tmp_path: Path
+) -> None:
+    await create_folder(user_wire, "links")
+    root = folder_root(emulator, "links")
+    (tmp_path / "secret").write_text("outside")
+    (root / "inside").mkdir()
+    (root / "inside" / "f").write_text("in")
+    (root / "out").symlink_to(tmp_path)
+    (root / "a").mkdir()
+    (root / "a" / "in").symlink_to(root / "inside")
+    for path in ("out", "out/deeper"):
+        status, answer = await user_wire.call("GET", "/folders/links/files", body={"path": path})
+        assert (status, answer.get("type")) == (400, PROBS + "vfolder-operation-failed"), path
+    # Its files cannot be fetched either: the proxy finds no such file.
+    status, ticket = await user_wire.call(
+        "POST", "/folders/links/request-download", body={"path": "out/secret"}
+    )
+    assert status == 200, ticket
+    async with aiohttp.ClientSession() as http:
+        async with http.get(ticket["url"], params={"token": ticket["token"]}) as response:
+            assert response.status == 404
+            assert b"outside" not in await response.read()
+    # A link that stays inside the folder is followed, as a file system would.
+    assert await entries(user_wire, "links", "a/in") == ["f"]
+
+
 async def test_plain_paths_still_work(user_wire: Wire) -> None:
     await create_folder(user_wire, "vf2")
     assert (await user_wire.call("POST", "/folders/vf2/mkdir", body={"path": "a/b"}))[0] == 201
