@@ -20,8 +20,10 @@ from backendai_aio import (
     TreeResult,
     TreeTransferError,
 )
+from backendai_aio._transfer.tree_archives import ARCHIVE_MAX_FILE
 from backendai_aio._transfer.trees import leaf_directories
 from backendai_aio.emulator import FaultPlan, create_app
+from backendai_aio.emulator._vfolder_lifecycle import ARCHIVE_PATH
 from backendai_aio.emulator._vfolders import DOWNLOAD_PATH, UPLOAD_PATH
 
 from ..app_servers import app_server
@@ -166,17 +168,81 @@ async def test_concurrency_is_bounded(client: Client, counter: Counter, tmp_path
     source.mkdir()
     for index in range(24):
         (source / f"f{index:02}.bin").write_bytes(os.urandom(1000))
+    big = tmp_path / "big"  # too large for an archive: downloaded one by one
+    big.mkdir()
+    for index in range(6):
+        (big / f"b{index}.bin").write_bytes(os.urandom(ARCHIVE_MAX_FILE + 1))
     folder = client.vfolders.get("tree")
     counter.delay = 0.02
     await folder.upload_tree(source, concurrency=3)
     assert counter.peak == 3
     counter.peak = 0
-    await folder.download_tree("", tmp_path / "back", concurrency=5)
-    assert counter.peak == 5
-    counter.peak = 0
     await folder.upload_tree(source, "again")  # the default: 8
     assert counter.peak == 8
-    assert read_tree(tmp_path / "back")[0] == read_tree(source)[0]
+    await folder.upload_tree(big, "big")
+    counter.peak = 0
+    await folder.download_tree("big", tmp_path / "back", concurrency=5)
+    assert counter.peak == 5
+    assert read_tree(tmp_path / "back")[0] == read_tree(big)[0]
+
+
+class Requests:
+    """Counts the storage proxy's downloads: single files and archives."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.fail_archives = False
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if request.path in (DOWNLOAD_PATH, ARCHIVE_PATH):
+            self.paths.append(request.path)
+            if request.path == ARCHIVE_PATH and self.fail_archives:
+                return web.json_response({"title": "broken"}, status=500)
+        return await handler(request)
+
+
+def _many_small_and_two_large(root: Path) -> dict[str, bytes]:
+    files = {f"small/s{index:02}.txt": b"%d\n" % index * 50 for index in range(20)}
+    files |= {"small/empty": b"", "big/one.bin": os.urandom(ARCHIVE_MAX_FILE + 10)}
+    files |= {"top.bin": os.urandom(ARCHIVE_MAX_FILE + 1)}
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return files
+
+
+@pytest.mark.parametrize(
+    ("release", "fail", "archives", "singles"),
+    [
+        ("26.9", False, 1, 2),  # the 21 small files in one archive, the 2 large one by one
+        ("26.9", True, 1, 23),  # the archive failed: every file one by one
+        ("23.09", False, 0, 23),  # no archives before 26.9
+    ],
+)
+async def test_small_files_come_in_archives(
+    tmp_path: Path, release: str, fail: bool, archives: int, singles: int
+) -> None:
+    files = _many_small_and_two_large(tmp_path / "src")
+    requests = Requests()
+    requests.fail_archives = fail
+    app = create_app(keypairs={KEY: SECRET}, release=release)
+    app.middlewares.append(requests.middleware)
+    async with app_server(app) as url, Client(ClientConfig(KEY, SECRET, url)) as client:
+        await client.vfolders.create("tree")
+        folder = client.vfolders.get("tree")
+        await folder.upload_tree(tmp_path / "src", "data")
+        reports: list[int] = []
+        result = await folder.download_tree(
+            "data", tmp_path / "dst", progress=lambda done, total: reports.append(done)
+        )
+    assert requests.paths.count(ARCHIVE_PATH) == archives
+    assert requests.paths.count(DOWNLOAD_PATH) == singles
+    assert sorted(result.files) == sorted(files)
+    assert read_tree(tmp_path / "dst")[0] == files  # and no spooled archive left behind
+    total = sum(map(len, files.values()))
+    assert result.bytes == total and reports[-1] == total
+    assert reports == sorted(reports)
 
 
 async def test_failed_upload_names_the_file_and_keeps_the_others(tmp_path: Path) -> None:

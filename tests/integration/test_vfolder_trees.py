@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
-from backendai_aio import Client
+import aiohttp
 
+from backendai_aio import Client, ClientConfig
+
+from ._support import USER_ACCESS_KEY, USER_SECRET_KEY, Release
 from .test_vfolders import temporary_folder
 
 
@@ -42,3 +46,42 @@ async def test_tree_round_trip(user_client: Client, tmp_path: Path) -> None:
         for rel, data in files.items():
             assert (tmp_path / "dst" / rel).read_bytes() == data
         assert (tmp_path / "dst" / "a" / "empty_dir").is_dir()
+
+
+async def test_many_small_files_come_in_archives_from_26_9(
+    release: Release, tmp_path: Path
+) -> None:
+    files = {f"many/f{index:03}.txt": b"%d\n" % index * 100 for index in range(40)}
+    files |= {"many/z dir/spaced \u00fc.txt": b"unicode", "big.bin": os.urandom(1_100_000)}
+    for rel, data in files.items():
+        (tmp_path / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / rel).write_bytes(data)
+    paths: list[str] = []
+
+    async def sent(
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        paths.append(params.url.path)
+
+    tracing = aiohttp.TraceConfig()
+    tracing.on_request_start.append(sent)
+    config = ClientConfig(USER_ACCESS_KEY, USER_SECRET_KEY, release.endpoint)
+    async with (
+        aiohttp.ClientSession(trace_configs=[tracing]) as http,
+        Client(config, session=http) as client,
+    ):
+        async with temporary_folder(client) as name:
+            folder = client.vfolders.get(name)
+            await folder.upload_tree(tmp_path / "src")
+            paths.clear()
+            back = await folder.download_tree("", tmp_path / "dst")
+    assert sorted(back.files) == sorted(files)
+    for rel, data in files.items():
+        assert (tmp_path / "dst" / rel).read_bytes() == data
+    assert sorted(p.name for p in (tmp_path / "dst").iterdir()) == ["big.bin", "many"]
+    archives = sum(path.endswith("/download-archive") for path in paths)
+    singles = sum(path.endswith("/download") for path in paths)
+    # 26.9 sends the 41 small files in one archive; 23.09 serves no archives.
+    assert (archives, singles) == ((0, 42) if release.is_2309 else (1, 1))
