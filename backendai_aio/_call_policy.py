@@ -9,8 +9,7 @@ here does I/O; the request loop in `_transport` carries the decisions out.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from yarl import URL
 
@@ -28,6 +27,9 @@ __all__ = [
     "origin_key",
     "redirect_for",
 ]
+
+# The records below are named tuples, not frozen dataclasses: as immutable, and much
+# cheaper to define (at import) and to make (several per call).
 
 #: Redirects followed within one call (all to the origin the call was sent to).
 MAX_REDIRECTS: Final = 5
@@ -52,8 +54,7 @@ class Action(enum.Enum):
     REDIRECT = "redirect"
 
 
-@dataclass(frozen=True, slots=True)
-class Redirect:
+class Redirect(NamedTuple):
     """Where a 3xx answer points, and how the request changes on the way."""
 
     url: URL
@@ -66,8 +67,7 @@ class Redirect:
     valid: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one attempt produced."""
 
     #: The response's status; ``None`` when no response came.
@@ -84,8 +84,7 @@ class Outcome:
     redirect: Redirect | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Tally:
+class Tally(NamedTuple):
     """What the call has done so far."""
 
     retries: int = 0
@@ -94,8 +93,7 @@ class Tally:
     clock_corrected: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class CallRules:
+class CallRules(NamedTuple):
     """What one call may do, fixed when it starts."""
 
     retry: RetryPolicy
@@ -110,8 +108,7 @@ class CallRules:
     replayable: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The next step; *delay* for `Action.RETRY`, *why* for `Action.FAIL`."""
 
     action: Action

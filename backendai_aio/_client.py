@@ -5,39 +5,41 @@ from __future__ import annotations
 import functools
 import ssl as ssl_module
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Self, Unpack, cast
+from typing import TYPE_CHECKING, Any, Final, Self, Unpack, cast
 
 import aiohttp
 from yarl import URL
 
-from ._auth_calls import Auth
 from ._config import ClientConfig
 from ._errors import ERR_REQUEST, ERR_RESPONSE, ERR_SERVER
-from ._events import Events
-from ._execution import EXECUTE_MODES, InputCallback, OutputCallback
-from ._gql_call import graphql_data
-from ._images import Images
-from ._ratelimits import RateLimit
-from ._resources import Resources
 from ._retries import RetryPolicy
-from ._services import Services
-from ._session_options import SessionOptions
-from ._session_types import (
-    CompletionAnswer,
-    CreatedSession,
-    DestroyAnswer,
-    ExecuteAnswer,
-    ServerVersion,
-    SessionInfo,
-    SessionLogs,
-)
-from ._sessions import Sessions
-from ._templates import Templates
 from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transport import DEFAULT_MAX_RESPONSE_SIZE, Transport
-from ._vfolders import VFolders
 
-__all__ = ["EXECUTE_MODES", "Client", "InputCallback", "OutputCallback"]
+# The namespaces are imported when first used (each cached property below): together they
+# are most of the package's import time, and an application may use one or two of them.
+if TYPE_CHECKING:
+    from ._auth_calls import Auth
+    from ._events import Events
+    from ._images import Images
+    from ._ratelimits import RateLimit
+    from ._resources import Resources
+    from ._services import Services
+    from ._session_options import SessionOptions
+    from ._session_types import (
+        CompletionAnswer,
+        CreatedSession,
+        DestroyAnswer,
+        ExecuteAnswer,
+        ServerVersion,
+        SessionInfo,
+        SessionLogs,
+    )
+    from ._sessions import Sessions
+    from ._templates import Templates
+    from ._vfolders import VFolders
+
+__all__ = ["Client"]
 
 
 class Client:
@@ -170,7 +172,7 @@ class Client:
         fixes the API version this client speaks; a server older than ``v5.20191215``
         raises [`UnsupportedServerError`][backendai_aio.UnsupportedServerError].
         """
-        return cast(ServerVersion, await self._transport.server_version(timeout))
+        return cast("ServerVersion", await self._transport.server_version(timeout))
 
     # -- the JavaScript client's session calls: each delegates to client.sessions -----------------
 
@@ -326,6 +328,8 @@ class Client:
                 list, `body` the whole answer), or an answer without a `data` object.
             InvalidArgumentError: An empty document, or an unknown *schema*.
         """
+        from ._gql_call import graphql_data
+
         return await graphql_data(
             self._transport,
             document,
@@ -338,39 +342,55 @@ class Client:
     @functools.cached_property
     def events(self) -> Events:
         """Session and background-task event streams: [`Events`][backendai_aio.Events]."""
+        from ._events import Events
+
         return Events(self._transport)
 
     @functools.cached_property
     def sessions(self) -> Sessions:
         """Compute sessions: [`Sessions`][backendai_aio.Sessions] on this client's transport."""
+        from ._sessions import Sessions
+
         return Sessions(self._transport)
 
     @functools.cached_property
     def services(self) -> Services:
         """Model serving: [`Services`][backendai_aio.Services] on this client's transport."""
+        from ._services import Services
+
         return Services(self._transport)
 
     @functools.cached_property
     def vfolders(self) -> VFolders:
         """Virtual folders: [`VFolders`][backendai_aio.VFolders] on this client's transport."""
+        from ._vfolders import VFolders
+
         return VFolders(self._transport)
 
     @functools.cached_property
     def images(self) -> Images:
         """The images: [`Images`][backendai_aio.Images] on this client's transport."""
+        from ._images import Images
+
         return Images(self._transport)
 
     @functools.cached_property
     def templates(self) -> Templates:
         """Session and cluster templates: [`Templates`][backendai_aio.Templates]."""
+        from ._templates import Templates
+
         return Templates(self._transport)
 
     @functools.cached_property
     def resources(self) -> Resources:
         """Resource groups, slots, presets, usage: [`Resources`][backendai_aio.Resources]."""
+        from ._resources import Resources
+
         return Resources(self._transport)
 
     @functools.cached_property
     def auth(self) -> Auth:
         """Account self-service: [`Auth`][backendai_aio.Auth] on this client's transport."""
+        from ._auth_calls import Auth
+
         return Auth(self._transport)

@@ -29,7 +29,6 @@ from ._transfer.protocol import folder_path
 from ._transfer.sizes import CHUNK_SIZE
 from ._transfer.sources import Source, UploadSource, open_source
 from ._transfer.streams import ByteStream
-from ._transfer.tarsafe import UnsafeArchiveError, extract_safely
 
 __all__ = ["FileSource", "SessionFileCalls", "UploadFiles"]
 
@@ -290,6 +289,9 @@ class SessionFileCalls(Namespace):
                     ) from exc
                 except OSError as exc:
                     raise local_error("cannot write the download to a temporary file", exc) from exc
+                # Imported on first use: tarfile is a fair part of the package's import time.
+                from ._transfer.tarsafe import UnsafeArchiveError, extract_safely
+
                 try:
                     names += await asyncio.to_thread(extract_safely, archive, dest)
                 except UnsafeArchiveError as exc:

@@ -183,7 +183,7 @@ class Transport(TransportState):
                 unanswered = unanswered or not outcome.nothing_sent
                 decision = decide(outcome, tally, rules, _remaining(deadline))
                 if decision.action is Action.MOVE:
-                    tally = replace(tally, moves=tally.moves + 1)
+                    tally = tally._replace(moves=tally.moves + 1)
                     # Concurrent calls failing on the same endpoint move it on once, not
                     # once each (which would bring it back).
                     if self._base_index == base_index:
@@ -191,7 +191,7 @@ class Transport(TransportState):
                     _log.info("cannot connect to %s; trying %s", target.origin(), self.endpoint)
                     continue
                 if decision.action is Action.RETRY:
-                    tally = replace(tally, retries=tally.retries + 1)
+                    tally = tally._replace(retries=tally.retries + 1)
                     await asyncio.sleep(decision.delay)
                     continue
                 left = _remaining(deadline)
@@ -219,7 +219,7 @@ class Transport(TransportState):
                         method=method,
                         url=str(target),
                     )
-                tally = replace(tally, redirects=tally.redirects + 1)
+                tally = tally._replace(redirects=tally.redirects + 1)
                 redirected = redirect.url
                 if not redirect.keeps_body:
                     method, json, data = redirect.method, None, None
@@ -230,11 +230,11 @@ class Transport(TransportState):
             )
             decision = decide(outcome, tally, rules, _remaining(deadline))
             if decision.action is Action.CORRECT_CLOCK and outcome.clock_offset is not None:
-                tally = replace(tally, clock_corrected=True)
+                tally = tally._replace(clock_corrected=True)
                 self._correct_clock(outcome.clock_offset)
                 continue
             if decision.action is Action.RETRY:
-                tally = replace(tally, retries=tally.retries + 1)
+                tally = tally._replace(retries=tally.retries + 1)
                 await asyncio.sleep(decision.delay)
                 continue
             if decision.why:

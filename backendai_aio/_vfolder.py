@@ -29,11 +29,9 @@ from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transfer.destination import AtomicFile, resolve_destination
 from ._transfer.progress import ProgressCallback, TransferProgress
 from ._transfer.protocol import file_name, folder_path
-from ._transfer.ranged import Download
 from ._transfer.sizes import UPLOAD_CHUNK_SIZE
 from ._transfer.sources import Source, UploadSource, open_source
 from ._transfer.tickets import storage_ticket
-from ._transfer.tus import Upload
 from ._vfolder_lifecycle import FolderLifecycle
 from ._vfolder_trees import FolderTrees
 from ._vfolder_types import VFolderFileListing, VFolderInfo
@@ -251,6 +249,9 @@ class VFolder(FolderLifecycle, FolderTrees):
             url, token = storage_ticket(
                 self._transport, ticket, call, allow_http=self.allow_http_storage_proxy
             )
+            # Imported on first use: the transfer machinery is slow to import.
+            from ._transfer.tus import Upload
+
             await Upload(self._transport, self.name, target, url, token, timeout).run(
                 source_handle,
                 TransferProgress(progress, source_handle.size),
@@ -293,6 +294,9 @@ class VFolder(FolderLifecycle, FolderTrees):
             url, token = storage_ticket(
                 self._transport, ticket, call, allow_http=self.allow_http_storage_proxy
             )
+            # Imported on first use: the transfer machinery is slow to import.
+            from ._transfer.ranged import Download
+
             await Download(self._transport, self.name, remote, url, token, timeout).run(
                 sink.file, progress, max_attempts
             )

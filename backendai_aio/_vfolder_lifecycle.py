@@ -19,7 +19,6 @@ from ._timeouts import NOT_GIVEN, TimeoutArg
 from ._transfer.destination import AtomicFile, resolve_destination
 from ._transfer.progress import ProgressCallback
 from ._transfer.protocol import FolderRef, folder_name, folder_path
-from ._transfer.ranged import Download
 from ._transfer.tickets import storage_ticket
 from ._transport import Transport
 from ._vfolder_types import VFolderClone
@@ -243,6 +242,9 @@ class FolderLifecycle:
             url, token = storage_ticket(
                 self._transport, ticket, call, allow_http=self.allow_http_storage_proxy
             )
+            # Imported on first use: the transfer machinery is slow to import.
+            from ._transfer.ranged import Download
+
             download = Download(self._transport, self.name, "archive", url, token, timeout)
             await download.run(sink.file, progress, max_attempts)
             await asyncio.to_thread(sink.commit)

@@ -49,7 +49,6 @@ from ._transfer.trees import (
 )
 from ._transport import Transport
 from ._vfolder_lifecycle import ARCHIVE_API_VERSION
-from ._vfolder_tree_archives import fetch_archives
 from ._vfolder_types import VFolderFileListing, VFolderInfo
 
 __all__ = ["FolderTrees", "TreeResult", "TreeTransferError"]
@@ -354,6 +353,9 @@ class FolderTrees:
         if await _serves_archives(handle, timeout):
             # Small files come in a few archives; a failed archive's files come one by one.
             archivable = [job for job in jobs if job[0] not in taken]
+            # Imported on first use: the transfer machinery is slow to import.
+            from ._vfolder_tree_archives import fetch_archives
+
             landed, errors, leftover = await fetch_archives(
                 handle,
                 archivable,

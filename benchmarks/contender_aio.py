@@ -80,7 +80,7 @@ class AioContender:
 
     def describe(self) -> dict[str, Any]:
         """Versions and settings that matter to the figures."""
-        session = self._client.session
+        session = self._client.http_session
         connector = session.connector if session is not None else None
         return {
             "backendai_aio": __version__,

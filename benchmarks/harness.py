@@ -47,7 +47,7 @@ from benchmarks.streams import bench_streams
 from benchmarks.targets import render, targets
 from benchmarks.transfers import bench_transfers, scratch_dir
 from benchmarks.tree_report import report_trees, tree_targets
-from benchmarks.trees import EmulatorProcess, bench_trees, real_stack_target, scratch_for_trees
+from benchmarks.trees import EmulatorProcess, Target, bench_trees, real_stack, scratch_for_trees
 
 BENCH_DIR = ROOT / "benchmarks"
 DEFAULT_CACHE = BENCH_DIR / ".cache"
@@ -103,7 +103,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--real-stack",
         action="store_true",
-        help="run benchmark 8 through the running real 26.9.6 stack (integration/realmanager)",
+        help="benchmark 8 in a quick run too (through the real 26.9.6 stack, started if needed)",
+    )
+    parser.add_argument(
+        "--no-real-stack",
+        action="store_true",
+        help="leave out benchmark 8 (the real 26.9.6 stack, integration/realmanager)",
     )
     parser.add_argument("--no-official", action="store_true", help="leave out the official SDK")
     parser.add_argument("--no-313", action="store_true", help="leave out Python 3.13")
@@ -231,6 +236,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _bench_real_stack(
+    target: Target | str,
+    pythons: dict[str, str],
+    cases: list[tuple[str, int, int]],
+    reps: int,
+    scratch: Path,
+    log_dir: Path,
+    results: dict[str, Any],
+) -> None:
+    if isinstance(target, str):
+        results["trees_real"] = {"skipped": target}
+        print(f"Benchmark 8 (real 26.9.6 storage proxy) skipped: {target}", flush=True)
+        return
+    print("Benchmark 8: many-file transfers, real 26.9.6 storage proxy", flush=True)
+    results["trees_real"] = bench_trees(target, pythons, cases, reps, scratch, log_dir)
+
+
 def _run_trees(
     args: argparse.Namespace,
     selected: set[str],
@@ -267,14 +289,12 @@ def _run_trees(
             finally:
                 emulator.stop()
         if "8" in selected:
-            target = real_stack_target() if args.real_stack else "opt in with --real-stack"
-            if isinstance(target, str):
-                results["trees_real"] = {"skipped": target}
-                print(f"Benchmark 8 (real 26.9.6 storage proxy) skipped: {target}", flush=True)
+            if args.no_real_stack or (args.quick and not args.real_stack):
+                why = "--no-real-stack" if args.no_real_stack else "a quick run (add --real-stack)"
+                results["trees_real"] = {"skipped": why}
+                print(f"Benchmark 8 (real 26.9.6 storage proxy) skipped: {why}", flush=True)
             else:
-                print("Benchmark 8: many-file transfers, real 26.9.6 storage proxy", flush=True)
-                results["trees_real"] = bench_trees(
-                    target, tree_pythons, cases, reps, scratch, log_dir
-                )
+                with real_stack() as target:
+                    _bench_real_stack(target, tree_pythons, cases, reps, scratch, log_dir, results)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -273,7 +273,7 @@ async def serve(api_version: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and serve."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--port", type=int, default=0, help="TCP port (default: any free one)")
     parser.add_argument(
         "--api-version",

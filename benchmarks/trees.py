@@ -8,8 +8,10 @@ and every ratio (official wall clock over ours) is taken within one repetition.
 
 7. Through the emulator's storage proxy (``python -m backendai_aio.emulator``, release 26.9,
    its files on the scratch file system).
-8. Through the real 26.9.6 stack's storage proxy, when ``--real-stack`` is given and
-   ``integration/realmanager/launch.py --release 26.9 env`` names a running stack.
+8. Through the real 26.9.6 stack's storage proxy (``integration/realmanager/launch.py
+   --release 26.9``): the running one, else started for the run (installed the first time)
+   and stopped after it. A full run does this unless ``--no-real-stack``; a quick one only
+   with ``--real-stack``.
 
 Uploads go to a fresh folder each run; downloads come from a folder filled once (untimed)
 into a fresh local directory. Every run is checked: the folder (or the local directory)
@@ -19,6 +21,7 @@ holds every file with its size afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -26,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -120,20 +124,28 @@ class EmulatorProcess:
         stop(self.process)  # type: ignore[arg-type]
 
 
-def real_stack_target() -> Target | str:
-    """The running 26.9.6 stack, or why there is none."""
-    launcher = ROOT / "integration" / "realmanager" / "launch.py"
+_LAUNCHER = ROOT / "integration" / "realmanager" / "launch.py"
+
+
+def _launch(command: str, timeout: float) -> subprocess.CompletedProcess[str] | str:
     try:
-        done = subprocess.run(
-            [sys.executable, str(launcher), "--release", "26.9", "env"],
+        return subprocess.run(
+            [sys.executable, str(_LAUNCHER), "--release", "26.9", command],
             cwd=ROOT,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=timeout,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"launch.py env failed: {exc}"
+        return f"launch.py {command} failed: {exc}"
+
+
+def real_stack_target() -> Target | str:
+    """The running 26.9.6 stack, or why there is none."""
+    done = _launch("env", 60)
+    if isinstance(done, str):
+        return done
     exports = {}
     for line in done.stdout.splitlines():
         if line.startswith("export "):
@@ -144,6 +156,28 @@ def real_stack_target() -> Target | str:
     if done.returncode != 0 or not all(key in exports for key in keys) or not secret:
         return f"the 26.9.6 stack is not up (launch.py --release 26.9 env: exit {done.returncode})"
     return Target("real 26.9.6", exports["BACKEND_ENDPOINT"], exports["BACKEND_ACCESS_KEY"], secret)
+
+
+@contextlib.contextmanager
+def real_stack() -> Iterator[Target | str]:
+    """The 26.9.6 stack, started (installed first if needed) when it is not up, or why not.
+
+    A stack this started is stopped again at the end; one that was running stays.
+    """
+    target = real_stack_target()
+    if not isinstance(target, str):
+        yield target
+        return
+    print(" starting the real 26.9.6 stack (launch.py; the first time installs it) ...")
+    started = _launch("start", 45 * 60)
+    try:
+        if isinstance(started, str) or started.returncode != 0:
+            tail = started if isinstance(started, str) else started.stdout[-600:]
+            yield f"launch.py --release 26.9 start failed: {tail.strip()}"
+        else:
+            yield real_stack_target()
+    finally:
+        _launch("stop", 120)
 
 
 def make_tree(root: Path, count: int, size: int) -> list[str]:

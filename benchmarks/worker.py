@@ -300,7 +300,7 @@ def _reply(message: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Open the contender, then answer commands until ``quit`` or the end of stdin."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--contender", required=True, choices=("raw", "aio", "official"))
     parser.add_argument("--endpoint", required=True)
     args = parser.parse_args(argv)

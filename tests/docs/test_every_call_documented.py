@@ -9,11 +9,11 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-import typing
 from pathlib import Path
 
 import pytest
 
+import backendai_aio
 from backendai_aio import Client, VFolder
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -26,7 +26,9 @@ def _namespaces() -> dict[str, type]:
         attribute = inspect.getattr_static(Client, name)
         if name.startswith("_") or not isinstance(attribute, functools.cached_property):
             continue
-        answered = typing.get_type_hints(attribute.func).get("return")
+        # A public class, named by its string annotation (imported on first use by the package).
+        hint = attribute.func.__annotations__.get("return")
+        answered = getattr(backendai_aio, hint, None) if isinstance(hint, str) else hint
         if inspect.isclass(answered) and answered.__module__.startswith("backendai_aio."):
             found[name] = answered
     return found
