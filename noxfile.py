@@ -400,9 +400,9 @@ def bench(session: nox.Session) -> None:
     """The benchmarks (benchmarks/): the table on stdout, JSON in benchmarks/results/.
 
     ``nox -s bench -- --quick`` for a short run; ``-- --help`` lists the options. The official
-    SDK is installed into its own venv under benchmarks/.cache/ on the first run. The many-file
-    benchmarks (7, 8) take ``--tree-full`` (the large files at 64 MiB) and ``--real-stack``
-    (benchmark 8, through the running real 26.9.6 stack).
+    SDK is installed into its own venv under benchmarks/.cache/ on the first run. A full run
+    includes benchmark 8 through the real 26.9.6 stack, started (and installed the first time)
+    by integration/realmanager/launch.py when it is not up; ``-- --no-real-stack`` leaves it out.
     """
     _require_interpreter(session)
     session.install("-e", ".", "pyinstrument>=4.6")

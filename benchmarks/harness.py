@@ -97,7 +97,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--tree-full",
         action="store_true",
-        help="benchmarks 7 and 8 with the large files at 64 MiB (default 8 MiB)",
+        help="benchmarks 7 and 8 with the large files at 64 MiB in a quick run too (else 8 MiB)",
     )
     parser.add_argument("--tree-reps", type=int, help="repetitions of benchmarks 7 and 8")
     parser.add_argument(
@@ -274,7 +274,7 @@ def _run_trees(
         return
     # The same interpreter as the official SDK's when there is one (3.13), else the harness's.
     tree_pythons = {"aio": pythons.get("aio313", pythons["aio"]), "official": official}
-    large = (64 if args.tree_full else 8) << 20
+    large = (64 if args.tree_full or not args.quick else 8) << 20
     cases = [("small", 1000, 64 << 10), ("large", 8, large)]
     reps = args.tree_reps or settings.tree_reps
     scratch = scratch_for_trees(args.scratch_dir or scratch_dir(None, cache, 4 * 8 * large))
