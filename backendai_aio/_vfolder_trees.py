@@ -307,12 +307,12 @@ class FolderTrees:
         files of up to 1 MiB come in zip archives instead, each holding up to 16 MiB of them
         (one token for many files; the archive is spooled in *local_dir* under a hidden name
         and removed); a file missing from its archive, or an archive that fails, comes one by
-        one as above. Existing files are replaced.
-        ``progress(done, total)`` follows the bytes of the whole tree (the total is the
-        listing's). Entries the server lists as symbolic links are skipped; an entry whose
-        name is not a plain file name raises [`TreeTransferError`][backendai_aio.TreeTransferError]
-        (from a `ResponseError`) before any file is written, and so does a local symbolic link
-        leading out of *local_dir*. A failed file raises it too, naming the file, once the
+        one as above. Existing files are replaced. ``progress(done, total)`` follows the
+        bytes of the whole tree (the total is the listing's; a file from an archive counts
+        once it is written). Entries the server lists as symbolic links are skipped; an entry
+        whose name is not a plain file name raises
+        [`TreeTransferError`][backendai_aio.TreeTransferError] (from a `ResponseError`) before
+        any file is written, and so does a local symbolic link leading out of *local_dir*. A failed file raises it too, naming the file, once the
         files in flight are done; the files downloaded stay.
         """
         workers = _check_concurrency(concurrency)

@@ -31,7 +31,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -188,35 +188,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         "unavailable": unavailable,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    failures: dict[str, str] = {}
+    results["failures"] = failures
+
+    def attempt(key: str, run: Callable[[], Any]) -> None:
+        # One benchmark failing (a process that would not start) does not lose the others.
+        try:
+            results[key] = run()
+        except BenchError as exc:
+            failures[key] = str(exc)
+            print(f"benchmark {key} failed: {exc}", file=sys.stderr, flush=True)
+
     server = Server(api_version, log_dir)
     try:
         if "1" in selected:
             print("Benchmark 1: small signed calls", flush=True)
-            results["small_calls"] = bench_small_calls(server, contenders, settings, log_dir)
+            attempt("small_calls", lambda: bench_small_calls(server, contenders, settings, log_dir))
         if args.profile:
             print("Profiling backendai_aio and the floor", flush=True)
             ours = [c for c in contenders if c.module in ("aio", "raw") and c.key != "raw_legacy"]
-            results["profile"] = profile_contenders(server, ours, settings, log_dir, RESULTS_DIR)
+            attempt(
+                "profile",
+                lambda: profile_contenders(server, ours, settings, log_dir, RESULTS_DIR),
+            )
         if "2" in selected:
             print(f"Benchmarks 2 and 3: streaming {format_size(settings.size)}", flush=True)
             scratch = scratch_dir(args.scratch_dir, cache, settings.size)
-            ours = [c for c in contenders if c.key in ("raw", "aio")]
-            results["transfers"] = bench_transfers(server, ours, settings, scratch, log_dir)
+            pair = [c for c in contenders if c.key in ("raw", "aio")]
+            attempt("transfers", lambda: bench_transfers(server, pair, settings, scratch, log_dir))
         if "4" in selected:
             print("Benchmark 4: 1,000 concurrent calls", flush=True)
             keys = ("raw", "aio", "official23", "official26")
             burst = [c for c in contenders if c.key in keys]
-            results["burst"] = bench_burst(server, burst, settings, log_dir)
+            attempt("burst", lambda: bench_burst(server, burst, settings, log_dir))
         if "6" in selected:
             print(f"Benchmark 6: {settings.streams} event streams on one client", flush=True)
-            results["streams"] = bench_streams(settings.streams, settings.stream_reps, log_dir)
-    except BenchError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 1
+            attempt(
+                "streams", lambda: bench_streams(settings.streams, settings.stream_reps, log_dir)
+            )
     finally:
         server.stop()
     if selected & {"7", "8"}:
-        _run_trees(args, selected, pythons, settings, cache, log_dir, results)
+        try:
+            _run_trees(args, selected, pythons, settings, cache, log_dir, results)
+        except BenchError as exc:
+            failures["trees"] = str(exc)
+            print(f"benchmark trees failed: {exc}", file=sys.stderr, flush=True)
     if "5" in selected:
         print("Benchmark 5: import time", flush=True)
         interpreters = {"3.11": sys.executable}
@@ -233,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"\nresults saved to {output} ({results['duration_seconds']:.0f} s)")
-    return 0
+    return 1 if failures else 0
 
 
 def _bench_real_stack(

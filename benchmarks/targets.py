@@ -171,6 +171,8 @@ def render(results: dict[str, Any]) -> str:
     for key, reporter in sections:
         if key in results:
             out += [*reporter(results[key]), ""]
+    for key, why in results.get("failures", {}).items():
+        out += [f"FAILED: {key}: {why}", ""]
     out.append("Targets")
     for target in results["targets"]:
         verdict = f"[{target['verdict']}]".ljust(10)
