@@ -312,8 +312,9 @@ class FolderTrees:
         once it is written). Entries the server lists as symbolic links are skipped; an entry
         whose name is not a plain file name raises
         [`TreeTransferError`][backendai_aio.TreeTransferError] (from a `ResponseError`) before
-        any file is written, and so does a local symbolic link leading out of *local_dir*. A failed file raises it too, naming the file, once the
-        files in flight are done; the files downloaded stay.
+        any file is written, and so does a local symbolic link leading out of *local_dir*.
+        A failed file raises it too, naming the file, once the files in flight are done; the
+        files downloaded stay.
         """
         workers = _check_concurrency(concurrency)
         base = folder_path(remote_dir, what="remote directory", allow_root=True)
