@@ -31,6 +31,7 @@ import platform
 import shutil
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,7 @@ from benchmarks.common import format_size, parse_size
 from benchmarks.contenders import make
 from benchmarks.environments import AIO_313, OFFICIAL_23, OFFICIAL_26, ROOT, EnvSpec, ensure_env
 from benchmarks.imports import bench_imports
-from benchmarks.processes import BenchError, Server
+from benchmarks.processes import Server
 from benchmarks.settings import FULL, QUICK
 from benchmarks.streams import bench_streams
 from benchmarks.targets import render, targets
@@ -194,10 +195,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     def attempt(key: str, run: Callable[[], Any]) -> None:
         # One benchmark failing (a process that would not start) does not lose the others.
         try:
-            results[key] = run()
-        except BenchError as exc:
-            failures[key] = str(exc)
+            value = run()
+        except Exception as exc:  # a bug or a refused connection too: the rest still runs
+            failures[key] = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
             print(f"benchmark {key} failed: {exc}", file=sys.stderr, flush=True)
+        else:
+            if value is not None:
+                results[key] = value
 
     server = Server(api_version, log_dir)
     try:
@@ -229,17 +234,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         server.stop()
     if selected & {"7", "8"}:
-        try:
-            _run_trees(args, selected, pythons, settings, cache, log_dir, results)
-        except BenchError as exc:
-            failures["trees"] = str(exc)
-            print(f"benchmark trees failed: {exc}", file=sys.stderr, flush=True)
+        attempt(
+            "trees", lambda: _run_trees(args, selected, pythons, settings, cache, log_dir, results)
+        )
     if "5" in selected:
         print("Benchmark 5: import time", flush=True)
         interpreters = {"3.11": sys.executable}
         if "aio313" in pythons:
             interpreters["3.13"] = pythons["aio313"]
-        results["imports"] = bench_imports(interpreters, settings.import_reps)
+        attempt("imports", lambda: bench_imports(interpreters, settings.import_reps))
     results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["duration_seconds"] = round(time.monotonic() - started, 1)
     results["targets"] = targets(results) + tree_targets(results)

@@ -143,6 +143,9 @@ def _launch(command: str, timeout: float) -> subprocess.CompletedProcess[str] | 
 
 def real_stack_target() -> Target | str:
     """The running 26.9.6 stack, or why there is none."""
+    running = _launch("status", 60)  # exit 0 only when every daemon runs
+    if isinstance(running, str) or running.returncode != 0:
+        return "the 26.9.6 stack is not running (launch.py --release 26.9 status)"
     done = _launch("env", 60)
     if isinstance(done, str):
         return done
