@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import resource
+import signal
 import zipfile
 from pathlib import Path
 
@@ -117,3 +120,23 @@ def test_a_local_failure_names_the_file_and_stops(tmp_path: Path) -> None:
     rel, error = result.failure
     assert rel == "b" and isinstance(error, LocalIOError)
     assert not (tmp_path / "c").exists()  # nothing after the failure
+
+
+def test_a_failing_write_is_a_local_error_naming_the_file(tmp_path: Path) -> None:
+    data = bytes(3 << 20)
+    archive = _archive(tmp_path / "a.zip", {"big": data})
+    files: list[FileJob] = [("big", tmp_path / "big", len(data))]
+    # Writes past 1 MiB fail as on a full disk (EFBIG instead of the signal).
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))
+    try:
+        result = extract_listed(archive, files, ["big"], [0])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert result.failure is not None
+    rel, error = result.failure
+    assert rel == "big" and error.errno == errno.EFBIG
+    assert "cannot write" in str(error)
+    assert not (tmp_path / "big").exists() and not list(tmp_path.glob("*.part"))
