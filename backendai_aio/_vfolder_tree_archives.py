@@ -12,39 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from ._errors import BackendError
 from ._timeouts import TimeoutArg
-from ._transfer.progress import ProgressCallback
 from ._transfer.tree_archives import FileJob, extract_listed, plan_archives
 from ._transfer.trees import TreeProgress, pool
+
+if TYPE_CHECKING:
+    from ._vfolder_trees import _Folder  # the folder calls the tree calls are made of
 
 __all__ = ["fetch_archives"]
 
 _log = logging.getLogger("backendai_aio")
 
-PathArg = str | os.PathLike[str]
-
-
-class _ArchiveFolder(Protocol):
-    async def download_archive(
-        self,
-        paths: PathArg | Sequence[PathArg],
-        dest: PathArg,
-        *,
-        progress: ProgressCallback | None = None,
-        max_attempts: int = ...,
-        timeout: TimeoutArg = ...,
-    ) -> Path: ...
-
 
 async def fetch_archives(
-    folder: _ArchiveFolder,
+    folder: _Folder,
     files: Sequence[FileJob],
     folder_paths: Sequence[str],
     root: Path,

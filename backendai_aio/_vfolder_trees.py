@@ -350,7 +350,8 @@ class FolderTrees:
         tree.files.sort()
         taken = await asyncio.to_thread(make_local_dirs, root, tree.directories, tree.files)
         reporter = TreeProgress(progress, sum(size for _, _, size in tree.files))
-        jobs, landed = tree.files, list[str]()
+        jobs = tree.files
+        landed: list[str] = []
         if await _serves_archives(handle, timeout):
             # Small files come in a few archives; a failed archive's files come one by one.
             archivable = [job for job in jobs if job[0] not in taken]
